@@ -1,0 +1,1 @@
+"""The wire contract shared by the agent and the daemon (framing, peer credentials)."""

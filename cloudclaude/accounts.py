@@ -1,0 +1,362 @@
+"""User accounts: create, change, delete, log in, SSH keys.
+
+The rules live here so the JSON API and the control socket behave the same. Every change
+writes its audit event on the same connection, inside the same transaction, so a change and
+its audit row commit or roll back together.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from typing import Any
+
+import asyncssh
+import attrs
+
+from cloudclaude.auth.passwords import PasswordHasher, check_policy, generate
+from cloudclaude.auth.ratelimit import SlidingWindow
+from cloudclaude.auth.tokens import TokenService
+from cloudclaude.db.errors import UniqueViolation
+from cloudclaude.db.pool import Connection, Database
+from cloudclaude.db.repos import audit as audit_repo
+from cloudclaude.db.repos import users as users_repo
+from cloudclaude.errors import CloudClaudeError
+from cloudclaude.model.audit import Actor, NewAuditEvent
+from cloudclaude.model.users import ROLES, SshKey, User
+from cloudclaude.settings import RateLimitSettings
+
+USERNAME_RE = re.compile(r"^[a-z][a-z0-9._-]{0,31}$")
+MAX_HOSTS_LIMIT = 100
+
+
+@attrs.frozen(kw_only=True)
+class LoginResult:
+    user: User
+    token: str
+    expires_at: dt.datetime
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def check_username(username: str) -> None:
+    if not USERNAME_RE.match(username):
+        raise CloudClaudeError(
+            "validation_failed",
+            "username: 1-32 characters of a-z, 0-9, '.', '_' or '-', starting with a letter",
+        )
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise CloudClaudeError("validation_failed", f"role: must be one of {', '.join(ROLES)}")
+
+
+def _check_max_hosts(max_hosts: int) -> None:
+    if not 0 <= max_hosts <= MAX_HOSTS_LIMIT:
+        raise CloudClaudeError("validation_failed", f"max_hosts: must be 0..{MAX_HOSTS_LIMIT}")
+
+
+def parse_public_key(text: str) -> tuple[str, str, str]:
+    """(normalised OpenSSH line, SHA256 fingerprint, comment) or ``ssh_key_invalid``."""
+    line = text.strip()
+    if "\n" in line or len(line) > 16_384:
+        raise CloudClaudeError("ssh_key_invalid", "expected exactly one public key line")
+    try:
+        key = asyncssh.import_public_key(line)
+    except (asyncssh.KeyImportError, ValueError) as exc:
+        raise CloudClaudeError("ssh_key_invalid", f"not an OpenSSH public key: {exc}") from exc
+    comment = key.get_comment() or ""
+    normalised = key.export_public_key("openssh").decode().strip()
+    return normalised, key.get_fingerprint("sha256"), comment
+
+
+class Accounts:
+    def __init__(
+        self, db: Database, hasher: PasswordHasher, tokens: TokenService, limits: RateLimitSettings
+    ) -> None:
+        self._db = db
+        self._hasher = hasher
+        self._tokens = tokens
+        self.per_address = SlidingWindow(limits.login_per_address, limits.window_s)
+        self.per_user = SlidingWindow(limits.login_per_user, limits.window_s)
+
+    def configure_limits(self, limits: RateLimitSettings) -> None:
+        self.per_address.configure(limits.login_per_address, limits.window_s)
+        self.per_user.configure(limits.login_per_user, limits.window_s)
+
+    # --- login and tokens -----------------------------------------------------------------
+
+    async def login(self, username: str, password: str, source_ip: str | None) -> LoginResult:
+        address_key = source_ip or "unknown"
+        for window, key in ((self.per_address, address_key), (self.per_user, username)):
+            wait = window.retry_after(key)
+            if wait is not None:
+                raise CloudClaudeError("rate_limited", retry_after=wait)
+        self.per_address.hit(address_key)
+        actor = Actor(name=f"login:{username[:64]}", source_ip=source_ip)
+        found = await users_repo.get_credentials(self._db, username)
+        if found is None:
+            await self._hasher.verify_nobody(password)
+            await self._login_failed(actor, username, None, "unknown_user")
+            raise CloudClaudeError("auth_invalid")
+        user, password_hash = found
+        if not await self._hasher.verify(password_hash, password):
+            await self._login_failed(actor, username, user.id, "wrong_password")
+            raise CloudClaudeError("auth_invalid")
+        status = user.effective_status(_now())
+        if status != "active":
+            await self._login_failed(actor, username, user.id, f"account_{status}")
+            raise CloudClaudeError(f"account_{status}")
+        changes: dict[str, Any] = {"last_login_at": _now()}
+        if self._hasher.needs_rehash(password_hash):
+            changes["password_hash"] = await self._hasher.hash(password)
+        async with self._db.transaction() as conn:
+            user = await users_repo.update(conn, user.id, **changes) or user
+            await self._audit(conn, "auth.success", actor, user.id, {"method": "password"})
+        self.per_user.reset(username)
+        token, expires_at = self._tokens.ring.issue(user.id, user.role)
+        return LoginResult(user=user, token=token, expires_at=expires_at)
+
+    async def _login_failed(
+        self, actor: Actor, username: str, user_id: uuid.UUID | None, reason: str
+    ) -> None:
+        self.per_user.hit(username)
+        meta = {"username": username[:64], "reason": reason, "method": "password"}
+        await audit_repo.insert(
+            self._db, NewAuditEvent(type="auth.failed", actor=actor, user_id=user_id, metadata=meta)
+        )
+
+    async def authenticate(self, token: str) -> User:
+        """The active user a bearer token belongs to."""
+        claims = await self._tokens.verify(token)
+        user = await users_repo.get(self._db, claims.user_id)
+        if user is None:
+            raise CloudClaudeError("token_invalid", "the token's user no longer exists")
+        status = user.effective_status(_now())
+        if status != "active":
+            raise CloudClaudeError(f"account_{status}")
+        return user
+
+    # --- reading --------------------------------------------------------------------------
+
+    async def get(self, user_id: uuid.UUID) -> User:
+        user = await users_repo.get(self._db, user_id)
+        if user is None:
+            raise CloudClaudeError("not_found", "no such user")
+        return user
+
+    async def get_by_username(self, username: str) -> User:
+        user = await users_repo.get_by_username(self._db, username)
+        if user is None:
+            raise CloudClaudeError("not_found", f"no user named {username!r}")
+        return user
+
+    async def list_users(
+        self,
+        *,
+        limit: int,
+        offset: int,
+        search: str | None = None,
+        role: str | None = None,
+        status: str | None = None,
+    ) -> users_repo.UserPage:
+        return await users_repo.list_page(
+            self._db, limit=limit, offset=offset, search=search, role=role, status=status
+        )
+
+    async def count(self) -> int:
+        return await users_repo.count(self._db)
+
+    # --- changes --------------------------------------------------------------------------
+
+    async def create(
+        self,
+        actor: Actor,
+        *,
+        username: str,
+        role: str = "user",
+        password: str | None = None,
+        expires_at: dt.datetime | None = None,
+        max_hosts: int = 1,
+    ) -> tuple[User, str | None]:
+        """The new user and the generated password (None when one was given)."""
+        check_username(username)
+        _check_role(role)
+        _check_max_hosts(max_hosts)
+        generated = None
+        if password is None:
+            password = generated = generate()
+        check_policy(password)
+        password_hash = await self._hasher.hash(password)
+        try:
+            async with self._db.transaction() as conn:
+                user = await users_repo.insert(
+                    conn,
+                    username=username,
+                    password_hash=password_hash,
+                    role=role,
+                    expires_at=expires_at,
+                    max_hosts=max_hosts,
+                )
+                meta = {"username": username, "role": role, "max_hosts": max_hosts}
+                await self._audit(conn, "admin.user.created", actor, user.id, meta)
+        except UniqueViolation as exc:
+            raise CloudClaudeError("username_taken", f"{username!r} is already taken") from exc
+        return user, generated
+
+    async def update(
+        self,
+        actor: Actor,
+        user_id: uuid.UUID,
+        *,
+        role: str | None = None,
+        max_hosts: int | None = None,
+        status: str | None = None,
+        expires_at: dt.datetime | None = None,
+        set_expires_at: bool = False,
+    ) -> User:
+        """Change the given fields; ``set_expires_at`` distinguishes "clear expiry" from "keep"."""
+        changes: dict[str, Any] = {}
+        if role is not None:
+            _check_role(role)
+            changes["role"] = role
+        if max_hosts is not None:
+            _check_max_hosts(max_hosts)
+            changes["max_hosts"] = max_hosts
+        if status is not None:
+            if status not in ("active", "disabled"):
+                raise CloudClaudeError("validation_failed", "status: must be active or disabled")
+            changes["status"] = status
+        if set_expires_at:
+            changes["expires_at"] = expires_at
+        async with self._db.transaction() as conn:
+            before = await users_repo.get(conn, user_id, for_update=True)
+            if before is None:
+                raise CloudClaudeError("not_found", "no such user")
+            revives = set_expires_at and (expires_at is None or expires_at > _now())
+            if revives and before.status == "expired" and "status" not in changes:
+                changes["status"] = "active"  # a new expiry in the future revives the account
+            after = attrs.evolve(before, **changes)
+            if status == "active" and after.effective_status(_now()) == "expired":
+                raise CloudClaudeError(
+                    "conflict", "the account's expiry has passed; set a new expiry to enable it"
+                )
+            await self._guard_last_admin(conn, before, after)
+            changed = {k: v for k, v in changes.items() if getattr(before, k) != v}
+            if not changed:
+                return before
+            user = await users_repo.update(conn, user_id, **changed)
+            assert user is not None
+            meta = {k: _jsonable(v) for k, v in changed.items()}
+            meta["username"] = user.username
+            await self._audit(conn, "admin.user.updated", actor, user_id, meta)
+        return user
+
+    async def _guard_last_admin(self, conn: Connection, before: User, after: User) -> None:
+        was_admin = before.role == "admin" and before.effective_status(_now()) == "active"
+        still_admin = after.role == "admin" and after.effective_status(_now()) == "active"
+        if (
+            was_admin
+            and not still_admin
+            and not await users_repo.count_active_admins(conn, excluding=before.id)
+        ):
+            raise CloudClaudeError("last_admin")
+
+    async def set_password(
+        self, actor: Actor, user_id: uuid.UUID, password: str | None = None
+    ) -> str | None:
+        """Set (or generate, when None) a user's password; returns the generated one."""
+        generated = None
+        if password is None:
+            password = generated = generate()
+        check_policy(password)
+        password_hash = await self._hasher.hash(password)
+        async with self._db.transaction() as conn:
+            user = await users_repo.update(conn, user_id, password_hash=password_hash)
+            if user is None:
+                raise CloudClaudeError("not_found", "no such user")
+            meta = {"username": user.username, "generated": generated is not None}
+            await self._audit(conn, "admin.user.password_rotated", actor, user_id, meta)
+        return generated
+
+    async def change_own_password(self, actor: Actor, user: User, current: str, new: str) -> None:
+        check_policy(new)
+        password_hash = await users_repo.get_password_hash(self._db, user.id)
+        if password_hash is None or not await self._hasher.verify(password_hash, current):
+            raise CloudClaudeError("current_password_wrong")
+        new_hash = await self._hasher.hash(new)
+        async with self._db.transaction() as conn:
+            await users_repo.update(conn, user.id, password_hash=new_hash)
+            await self._audit(conn, "user.password_changed", actor, user.id, {})
+
+    async def delete(self, actor: Actor, user_id: uuid.UUID) -> None:
+        async with self._db.transaction() as conn:
+            user = await users_repo.get(conn, user_id, for_update=True)
+            if user is None:
+                raise CloudClaudeError("not_found", "no such user")
+            await self._guard_last_admin(conn, user, attrs.evolve(user, status="disabled"))
+            hosts = await conn.fetchval("SELECT count(*) FROM hosts WHERE user_id = $1", user_id)
+            if hosts:
+                raise CloudClaudeError(
+                    "conflict", f"the user still owns {hosts} host(s); delete them first"
+                )
+            await users_repo.delete(conn, user_id)
+            meta = {"username": user.username, "role": user.role}
+            await self._audit(conn, "admin.user.deleted", actor, user_id, meta)
+
+    # --- ssh keys -------------------------------------------------------------------------
+
+    async def add_key(
+        self, actor: Actor, user_id: uuid.UUID, public_key: str, name: str | None = None
+    ) -> SshKey:
+        line, fingerprint, comment = parse_public_key(public_key)
+        label = (name if name is not None else comment)[:100]
+        try:
+            async with self._db.transaction() as conn:
+                if await users_repo.get(conn, user_id) is None:
+                    raise CloudClaudeError("not_found", "no such user")
+                key = await users_repo.insert_key(
+                    conn, user_id=user_id, name=label, public_key=line, fingerprint=fingerprint
+                )
+                meta = {"fingerprint": fingerprint, "name": label}
+                await self._audit(conn, "user.ssh_key.added", actor, user_id, meta)
+        except UniqueViolation as exc:
+            raise CloudClaudeError("ssh_key_duplicate") from exc
+        return key
+
+    async def list_keys(self, user_id: uuid.UUID) -> list[SshKey]:
+        return await users_repo.list_keys(self._db, user_id)
+
+    async def delete_key(self, actor: Actor, user_id: uuid.UUID, key_id: uuid.UUID) -> None:
+        async with self._db.transaction() as conn:
+            key = await users_repo.delete_key(conn, user_id, key_id)
+            if key is None:
+                raise CloudClaudeError("not_found", "no such SSH key")
+            meta = {"fingerprint": key.fingerprint, "name": key.name}
+            await self._audit(conn, "user.ssh_key.deleted", actor, user_id, meta)
+
+    # --- expiry ---------------------------------------------------------------------------
+
+    async def expire_due(self, actor: Actor) -> list[User]:
+        """Record ``expired`` for users whose expiry passed, with a ``user.expired`` event each."""
+        async with self._db.transaction() as conn:
+            expired = await users_repo.mark_expired(conn)
+            for user in expired:
+                meta = {"username": user.username, "expires_at": _jsonable(user.expires_at)}
+                await self._audit(conn, "user.expired", actor, user.id, meta)
+        return expired
+
+    @staticmethod
+    async def _audit(
+        conn: Connection, kind: str, actor: Actor, user_id: uuid.UUID | None, meta: dict[str, Any]
+    ) -> None:
+        event = NewAuditEvent(type=kind, actor=actor, user_id=user_id, metadata=meta)
+        await audit_repo.insert(conn, event)
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.datetime) else value

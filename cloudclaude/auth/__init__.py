@@ -1,0 +1,1 @@
+"""Authentication: password hashing, the JWT key ring, login rate limits."""

@@ -1,0 +1,116 @@
+"""``cloudclaude``: run the daemon, run everything for development, validate config, migrate.
+
+Exit codes: 0 clean stop, 1 failure (a component crashed, the database is unreachable),
+2 invalid configuration or arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import structlog
+import trio
+import trio_asyncio
+
+from cloudclaude import __version__, supervisor
+from cloudclaude import logging as cc_logging
+from cloudclaude import settings as settings_mod
+from cloudclaude.db import migrate
+from cloudclaude.db.cluster import ClusterError
+from cloudclaude.db.errors import DatabaseError
+from cloudclaude.db.pool import Database
+from cloudclaude.serverkey import ServerKeyError
+from cloudclaude.settings import LiveSettings, Settings
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cloudclaude",
+        description="cloudclaude daemon: isolated Claude Code boxes with forced egress.",
+        epilog="Settings come from --config (or $CLOUDCLAUDE_CONFIG) plus CLOUDCLAUDE_* "
+        "variables, e.g. CLOUDCLAUDE_WEB__PORT=9090.",
+    )
+    parser.add_argument("--version", action="version", version=f"cloudclaude {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = sub.add_parser("run", help="run the daemon in the foreground (production, systemd)")
+    p.add_argument("--config", help="TOML settings file")
+    p = sub.add_parser(
+        "up", help="development all-in-one: private Postgres, migrations, first admin, daemon"
+    )
+    p.add_argument("--config", help="TOML settings file")
+    p.add_argument("--state-dir", help="state directory (overrides the settings)")
+    p = sub.add_parser("config", help="configuration tools")
+    cs = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    c = cs.add_parser("check", help="validate a settings file (and the environment) and exit")
+    c.add_argument("file", nargs="?", help="TOML settings file (default $CLOUDCLAUDE_CONFIG)")
+    p = sub.add_parser("migrate", help="apply database migrations and exit")
+    p.add_argument("--config", help="TOML settings file")
+    return parser
+
+
+def _load(path: str | None) -> Settings:
+    try:
+        return settings_mod.load(path)
+    except settings_mod.SettingsError as exc:
+        print(f"error SYSTEM_007 config_invalid: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG) from exc
+
+
+def _need_database(settings: Settings) -> None:
+    if not settings.database.url:
+        print(
+            "error SYSTEM_007 config_invalid: database.url is not set"
+            " (set it, or use `cloudclaude up` for a private development database)",
+            file=sys.stderr,
+        )
+        raise SystemExit(EXIT_CONFIG)
+
+
+async def _migrate(settings: Settings) -> list[int]:
+    async with trio_asyncio.open_loop(), Database.open(settings.database.url, max_size=1) as db:
+        return [m.version for m in await migrate.apply_all(db)]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    log = structlog.get_logger(component="cli")
+    if args.command == "config":
+        settings = _load(args.file)
+        print(f"configuration OK (state_dir={settings.state_dir}, web port {settings.web.port})")
+        return EXIT_OK
+    settings = _load(args.config)
+    if args.command == "up" and args.state_dir:
+        import attrs
+
+        settings = attrs.evolve(settings, state_dir=args.state_dir)
+    cc_logging.configure(settings.log.level, settings.log.format)
+    try:
+        if args.command == "migrate":
+            _need_database(settings)
+            applied = trio.run(_migrate, settings)
+            print(f"applied migrations: {applied}" if applied else "schema is up to date")
+            return EXIT_OK
+        if args.command == "up":
+            from cloudclaude import up
+
+            return up.run(settings, args.config)
+        _need_database(settings)
+        clean = trio.run(supervisor.run, LiveSettings(settings, args.config))
+        return EXIT_OK if clean else EXIT_FAILED
+    except (DatabaseError, ClusterError, ServerKeyError, trio.TooSlowError) as exc:
+        log.error("startup_failed", error=str(exc) or type(exc).__name__)
+        return EXIT_FAILED
+    except BaseExceptionGroup as group:
+        log.error("daemon_failed", errors=[repr(e) for e in group.exceptions])
+        return EXIT_FAILED
+    except supervisor.ComponentExited as exc:
+        log.error("daemon_failed", error=str(exc))
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The control socket (``/run/cloudclaude/ctl.sock``) and its client, ``cloudclaudectl``."""

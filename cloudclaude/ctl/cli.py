@@ -1,0 +1,235 @@
+"""``cloudclaudectl``: operate a running daemon over its control socket.
+
+Exit codes: 0 success, 1 the daemon refused or failed the request (the error code is printed),
+2 bad command-line arguments, 3 the daemon cannot be reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import trio
+
+from cloudclaude import __version__
+from cloudclaude.ctl import messages as m
+from cloudclaude.ctl.client import CtlClient, CtlUnreachable
+
+DEFAULT_SOCKET = "/run/cloudclaude/ctl.sock"
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="print machine-readable JSON"
+    )
+    common.add_argument(
+        "--socket",
+        default=argparse.SUPPRESS,
+        help=f"control socket (default $CLOUDCLAUDE_CTL_SOCKET or {DEFAULT_SOCKET})",
+    )
+
+    parser = argparse.ArgumentParser(
+        prog="cloudclaudectl",
+        parents=[common],
+        description="Operate a running cloudclaude daemon over its local control socket.",
+        epilog="Exit codes: 0 ok, 1 request failed, 2 usage error, 3 daemon unreachable.",
+    )
+    parser.add_argument("--version", action="version", version=f"cloudclaudectl {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("status", parents=[common], help="components, database, agent, version, uptime")
+
+    users = sub.add_parser("users", parents=[common], help="manage user accounts")
+    us = users.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = us.add_parser("list", parents=[common], help="list users")
+    p.add_argument("--search", help="substring of the username")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--offset", type=int, default=0)
+    p = us.add_parser("add", parents=[common], help="create a user (prints a generated password)")
+    p.add_argument("name")
+    p.add_argument("--role", choices=["admin", "user"], default="user")
+    p.add_argument("--expires", metavar="DATE", help="ISO date or date-time (UTC if no zone)")
+    p.add_argument("--max-hosts", type=int, default=1)
+    p.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input instead of generating one",
+    )
+    for action, text in (
+        ("show", "show a user"),
+        ("disable", "disable a user"),
+        ("enable", "enable a user"),
+        ("delete", "delete a user"),
+    ):
+        us.add_parser(action, parents=[common], help=text).add_argument("name")
+    p = us.add_parser("expire", parents=[common], help="set or clear a user's expiry")
+    p.add_argument("name")
+    p.add_argument(
+        "--at",
+        default="now",
+        metavar="DATE|now|never",
+        help="when the account expires (default: now)",
+    )
+    p = us.add_parser("passwd", parents=[common], help="set or generate a user's password")
+    p.add_argument("name")
+    p.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input instead of generating one",
+    )
+
+    audit = sub.add_parser("audit", parents=[common], help="read the audit log")
+    au = audit.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = au.add_parser("tail", parents=[common], help="the latest audit events")
+    p.add_argument("-n", "--limit", type=int, default=20)
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing new events")
+
+    keys = sub.add_parser("keys", parents=[common], help="token signing keys")
+    ks = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
+    ks.add_parser(
+        "rotate",
+        parents=[common],
+        help="make a new signing key; tokens of older keys stay valid until they expire",
+    )
+
+    sub.add_parser("reload", parents=[common], help="re-read the settings (like SIGHUP)")
+    return parser
+
+
+def _read_password() -> str:
+    text = sys.stdin.readline()
+    return text.rstrip("\r\n")
+
+
+def _request(args: argparse.Namespace) -> m.Request:
+    match args.command, getattr(args, "action", None):
+        case "status", _:
+            return m.Status()
+        case "users", "list":
+            return m.UsersList(search=args.search, limit=args.limit, offset=args.offset)
+        case "users", "add":
+            return m.UsersAdd(
+                username=args.name,
+                role=args.role,
+                expires_at=args.expires,
+                max_hosts=args.max_hosts,
+                password=_read_password() if args.password_stdin else None,
+            )
+        case "users", "show":
+            return m.UsersShow(username=args.name)
+        case "users", "disable":
+            return m.UsersDisable(username=args.name)
+        case "users", "enable":
+            return m.UsersEnable(username=args.name)
+        case "users", "delete":
+            return m.UsersDelete(username=args.name)
+        case "users", "expire":
+            return m.UsersExpire(username=args.name, expires_at=args.at)
+        case "users", "passwd":
+            return m.UsersPasswd(
+                username=args.name, password=_read_password() if args.password_stdin else None
+            )
+        case "audit", "tail":
+            return m.AuditTail(limit=args.limit, follow=args.follow)
+        case "keys", "rotate":
+            return m.KeysRotate()
+        case "reload", _:
+            return m.Reload()
+    raise SystemExit(EXIT_USAGE)  # argparse makes this unreachable
+
+
+def _print_human(request: m.Request, data: Any) -> None:
+    match request:
+        case m.Status():
+            print(f"cloudclaude {data['version']}  pid {data['pid']}  up {data['uptime_s']:.0f}s")
+            for name, state in data["components"].items():
+                print(f"  {name:<10} {state}")
+            db = data["database"]
+            print(f"  {'database':<10} {db['status']} ({db['latency_ms']} ms)")
+            print(f"  {'agent':<10} {data['agent']['status']}: {data['agent']['detail']}")
+        case m.UsersList():
+            print(f"{'USERNAME':<24} {'ROLE':<6} {'STATUS':<9} {'EXPIRES':<26} MAX_HOSTS")
+            for u in data["items"]:
+                print(
+                    f"{u['username']:<24} {u['role']:<6} {u['status']:<9}"
+                    f" {u['expires_at'] or '-':<26} {u['max_hosts']}"
+                )
+            print(f"({len(data['items'])} of {data['total']})")
+        case m.UsersAdd() | m.UsersPasswd():
+            name = data.get("username")
+            if data.get("password"):
+                print(f"{name}: password {data['password']}")
+                print("(shown once; it is stored only as a hash)")
+            else:
+                print(f"{name}: done")
+        case m.AuditTail():
+            for event in data.get("items", []):
+                _print_event(event)
+        case m.KeysRotate():
+            print(f"new signing key {data['kid']}; usable keys: {', '.join(data['usable'])}")
+        case m.Reload():
+            print("applied: " + (", ".join(data["applied"]) or "nothing"))
+            if data["needs_restart"]:
+                print("need a restart: " + ", ".join(data["needs_restart"]))
+        case _:
+            for key, value in data.items():
+                print(f"{key}: {value}")
+
+
+def _print_event(event: dict[str, Any]) -> None:
+    meta = " ".join(f"{k}={v}" for k, v in event["metadata"].items())
+    print(f"{event['at']}  {event['type']:<28} {event['actor']:<22} {meta}", flush=True)
+
+
+async def _run(args: argparse.Namespace, request: m.Request) -> int:
+    client = CtlClient(
+        getattr(args, "socket", None) or os.environ.get("CLOUDCLAUDE_CTL_SOCKET", DEFAULT_SOCKET)
+    )
+    as_json = getattr(args, "json", False)
+    async for reply in client.stream(request):
+        if reply.kind == "error":
+            error = reply.error or {}
+            if as_json:
+                print(json.dumps({"error": error}))
+            else:
+                print(
+                    f"error {error.get('code')} {error.get('slug')}: {error.get('message')}",
+                    file=sys.stderr,
+                )
+                if error.get("fix"):
+                    print(f"fix: {error['fix']}", file=sys.stderr)
+            return EXIT_FAILED
+        if reply.kind == "event":
+            print(json.dumps(reply.data), flush=True) if as_json else _print_event(reply.data)
+            continue
+        if as_json:
+            print(json.dumps(reply.data, indent=2))
+        else:
+            _print_human(request, reply.data)
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    request = _request(args)
+    try:
+        return trio.run(_run, args, request)
+    except CtlUnreachable as exc:
+        print(f"error SYSTEM_009 daemon_unreachable: {exc}", file=sys.stderr)
+        print("fix: start the daemon (`make up`) or pass --socket", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except m.ProtocolError as exc:
+        print(f"error SYSTEM_008 protocol_error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

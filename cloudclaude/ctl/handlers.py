@@ -1,0 +1,142 @@
+"""What each control request does; the same ``Accounts`` rules as the API apply."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import attrs
+import trio
+
+from cloudclaude import health
+from cloudclaude.ctl import messages as m
+from cloudclaude.db.repos import audit as audit_repo
+from cloudclaude.errors import CloudClaudeError
+from cloudclaude.model.audit import Actor, NewAuditEvent
+from cloudclaude.model.views import audit_view, user_view
+from cloudclaude.timefmt import parse_datetime, utcnow
+from cloudclaude.wiring import Services
+
+Send = Callable[[m.Reply], Awaitable[None]]
+FOLLOW_POLL_S = 0.5
+
+
+@attrs.frozen(kw_only=True)
+class Context:
+    services: Services
+    actor: Actor
+    stopping: trio.Event
+
+
+def _ok(data: Any = None) -> m.Reply:
+    return m.Reply(kind="ok", data=data)
+
+
+def _when(text: str | None) -> dt.datetime | None:
+    if text is None:
+        return None
+    try:
+        return parse_datetime(text)
+    except ValueError as exc:
+        raise CloudClaudeError("validation_failed", str(exc)) from exc
+
+
+async def handle(request: m.Request, ctx: Context, send: Send) -> None:
+    svc = ctx.services
+    accounts = svc.accounts
+    match request:
+        case m.Status():
+            database = await health.check_database(svc.db, svc.metrics)
+            await send(
+                _ok(
+                    {
+                        "version": svc.status.version,
+                        "pid": svc.status.pid,
+                        "uptime_s": round(svc.status.uptime_s, 1),
+                        "components": dict(svc.status.components),
+                        "database": database,
+                        "agent": health.check_agent(),
+                    }
+                )
+            )
+        case m.UsersList(search=search, limit=limit, offset=offset):
+            if not 1 <= limit <= 1000 or offset < 0:
+                raise CloudClaudeError("validation_failed", "limit must be 1..1000, offset >= 0")
+            page = await accounts.list_users(limit=limit, offset=offset, search=search)
+            await send(_ok({"items": [user_view(u) for u in page.items], "total": page.total}))
+        case m.UsersAdd():
+            user, generated = await accounts.create(
+                ctx.actor,
+                username=request.username,
+                role=request.role,
+                password=request.password,
+                expires_at=_when(request.expires_at),
+                max_hosts=request.max_hosts,
+            )
+            await send(_ok({**user_view(user), "password": generated}))
+        case m.UsersShow(username=username):
+            user = await accounts.get_by_username(username)
+            keys = await accounts.list_keys(user.id)
+            await send(_ok({**user_view(user), "ssh_keys": [k.fingerprint for k in keys]}))
+        case m.UsersDisable(username=username) | m.UsersEnable(username=username):
+            user = await accounts.get_by_username(username)
+            status = "disabled" if isinstance(request, m.UsersDisable) else "active"
+            await send(_ok(user_view(await accounts.update(ctx.actor, user.id, status=status))))
+        case m.UsersExpire(username=username, expires_at=text):
+            user = await accounts.get_by_username(username)
+            when = None if text == "never" else utcnow() if text == "now" else _when(text)
+            updated = await accounts.update(
+                ctx.actor, user.id, expires_at=when, set_expires_at=True
+            )
+            await send(_ok(user_view(updated)))
+        case m.UsersPasswd(username=username, password=password):
+            user = await accounts.get_by_username(username)
+            generated = await accounts.set_password(ctx.actor, user.id, password)
+            await send(_ok({"username": username, "password": generated}))
+        case m.UsersDelete(username=username):
+            user = await accounts.get_by_username(username)
+            await accounts.delete(ctx.actor, user.id)
+            await send(_ok({"deleted": username}))
+        case m.AuditTail(limit=limit, follow=follow):
+            await _audit_tail(ctx, limit, follow, send)
+        case m.KeysRotate():
+            kid = await svc.tokens.rotate()
+            await audit_repo.insert(
+                svc.db,
+                NewAuditEvent(
+                    type="admin.signing_key.rotated", actor=ctx.actor, metadata={"kid": kid}
+                ),
+            )
+            await send(_ok({"kid": kid, "usable": list(svc.tokens.ring.kids)}))
+        case m.Reload():
+            changes = await svc.reload()
+            await send(
+                _ok(
+                    {"applied": list(changes.applied), "needs_restart": list(changes.needs_restart)}
+                )
+            )
+
+
+async def _audit_tail(ctx: Context, limit: int, follow: bool, send: Send) -> None:
+    if not 1 <= limit <= 1000:
+        raise CloudClaudeError("validation_failed", "limit must be 1..1000")
+    db = ctx.services.db
+    recent = await audit_repo.list_recent(db, audit_repo.AuditFilter(), limit=limit)
+    last_id = (
+        recent[0].id
+        if recent
+        else int(await db.fetchval("SELECT coalesce(max(id), 0) FROM audit_events"))
+    )
+    if not follow:
+        await send(_ok({"items": [audit_view(e) for e in reversed(recent)]}))
+        return
+    for event in reversed(recent):
+        await send(m.Reply(kind="event", data=audit_view(event)))
+    while not ctx.stopping.is_set():
+        for event in await audit_repo.list_after(db, last_id, limit=500):
+            await send(m.Reply(kind="event", data=audit_view(event)))
+            last_id = event.id
+        with trio.move_on_after(FOLLOW_POLL_S):
+            await ctx.stopping.wait()
+    await send(_ok({"stopped": "daemon is stopping"}))

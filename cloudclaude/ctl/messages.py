@@ -1,0 +1,167 @@
+"""Control-socket messages: one request frame per connection, then one or more reply frames.
+
+Requests are frozen attrs classes tagged by ``"op"``; the codec is one cattrs converter with
+``forbid_extra_keys``, so an unknown op or field is a ``ProtocolError``, not a crash.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+import attrs
+import cattrs
+from cattrs.strategies import configure_tagged_union
+
+
+class ProtocolError(Exception):
+    """A frame that is not JSON or not a known message."""
+
+
+@attrs.frozen(kw_only=True)
+class Status:
+    pass
+
+
+@attrs.frozen(kw_only=True)
+class UsersList:
+    search: str | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+@attrs.frozen(kw_only=True)
+class UsersAdd:
+    username: str
+    role: str = "user"
+    password: str | None = None
+    expires_at: str | None = None
+    max_hosts: int = 1
+
+
+@attrs.frozen(kw_only=True)
+class UsersShow:
+    username: str
+
+
+@attrs.frozen(kw_only=True)
+class UsersDisable:
+    username: str
+
+
+@attrs.frozen(kw_only=True)
+class UsersEnable:
+    username: str
+
+
+@attrs.frozen(kw_only=True)
+class UsersExpire:
+    """Set the expiry: an ISO date or date-time, ``now``, or ``never`` to clear it."""
+
+    username: str
+    expires_at: str = "now"
+
+
+@attrs.frozen(kw_only=True)
+class UsersPasswd:
+    username: str
+    password: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class UsersDelete:
+    username: str
+
+
+@attrs.frozen(kw_only=True)
+class AuditTail:
+    limit: int = 20
+    follow: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class KeysRotate:
+    pass
+
+
+@attrs.frozen(kw_only=True)
+class Reload:
+    pass
+
+
+Request = (
+    Status
+    | UsersList
+    | UsersAdd
+    | UsersShow
+    | UsersDisable
+    | UsersEnable
+    | UsersExpire
+    | UsersPasswd
+    | UsersDelete
+    | AuditTail
+    | KeysRotate
+    | Reload
+)
+
+OPS: dict[type[Any], str] = {
+    Status: "status",
+    UsersList: "users.list",
+    UsersAdd: "users.add",
+    UsersShow: "users.show",
+    UsersDisable: "users.disable",
+    UsersEnable: "users.enable",
+    UsersExpire: "users.expire",
+    UsersPasswd: "users.passwd",
+    UsersDelete: "users.delete",
+    AuditTail: "audit.tail",
+    KeysRotate: "keys.rotate",
+    Reload: "reload",
+}
+
+
+@attrs.frozen(kw_only=True)
+class Reply:
+    """``ok`` carries ``data``; an error carries the registry body; ``more`` = frames follow."""
+
+    kind: Literal["ok", "error", "event"]
+    data: Any = None
+    error: dict[str, Any] | None = None
+
+
+converter = cattrs.Converter(forbid_extra_keys=True)
+configure_tagged_union(Request, converter, tag_generator=lambda cls: OPS[cls], tag_name="op")
+
+
+def encode_request(request: Request) -> bytes:
+    return json.dumps(converter.unstructure(request, Request)).encode()
+
+
+def decode_request(body: bytes) -> Request:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError(f"frame is not JSON: {exc}") from exc
+    if not isinstance(data, dict) or "op" not in data:
+        raise ProtocolError("frame is not an object with an 'op'")
+    try:
+        request: Request = converter.structure(data, Request)  # type: ignore[arg-type]
+    except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
+        if isinstance(exc, cattrs.BaseValidationError):
+            problems = "; ".join(cattrs.transform_error(exc))
+        else:
+            problems = str(exc)
+        raise ProtocolError(f"unknown or malformed request: {problems}") from exc
+    return request
+
+
+def encode_reply(reply: Reply) -> bytes:
+    return json.dumps(attrs.asdict(reply)).encode()
+
+
+def decode_reply(body: bytes) -> Reply:
+    try:
+        data = json.loads(body)
+        return converter.structure(data, Reply)
+    except (ValueError, UnicodeDecodeError, cattrs.BaseValidationError) as exc:
+        raise ProtocolError(f"malformed reply from the daemon: {exc}") from exc

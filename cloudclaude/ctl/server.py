@@ -1,0 +1,129 @@
+"""The control-socket component: a Unix socket whose callers are admitted by kernel credentials.
+
+Peer uid and groups (SO_PEERCRED, SO_PEERGROUPS) are checked against the allow-list (root, the
+daemon's own uid, and the configured group) before a byte is read; a refused caller gets one
+``peer_not_allowed`` frame and the connection is closed. Each connection carries one request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import grp
+import os
+import stat
+from pathlib import Path
+
+import structlog
+import trio
+
+from agent.protocol.framing import FrameError, FrameReader, send_frame
+from agent.protocol.peercred import is_allowed, peer_credentials
+from cloudclaude.ctl import handlers
+from cloudclaude.ctl import messages as m
+from cloudclaude.db.errors import DatabaseUnavailable
+from cloudclaude.errors import CloudClaudeError
+from cloudclaude.model.audit import Actor
+from cloudclaude.settings import CtlSettings
+from cloudclaude.wiring import Services
+
+log = structlog.get_logger(component="ctl")
+MAX_FRAME = 64 * 1024
+REQUEST_TIMEOUT_S = 10.0
+
+
+def allowed_ids(group: str) -> tuple[set[int], set[int]]:
+    """(uids, gids) admitted: root, this process's uid, and ``group`` when it exists."""
+    gids: set[int] = set()
+    with contextlib.suppress(KeyError):
+        gids.add(grp.getgrnam(group).gr_gid)
+    return {0, os.geteuid()}, gids
+
+
+class CtlServer:
+    name = "ctl"
+
+    def __init__(self, services: Services, settings: CtlSettings, stopping: trio.Event) -> None:
+        self._services = services
+        self._settings = settings
+        self._stopping = stopping
+        self.path = Path(settings.socket)
+        self.allowed_uids, self.allowed_gids = allowed_ids(settings.group)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        sock = await self._listen()
+        listener = trio.SocketListener(sock)
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._stop_when_asked, nursery.cancel_scope)
+                await nursery.start(trio.serve_listeners, self._handle, [listener])
+                task_status.started()
+        finally:
+            self.path.unlink(missing_ok=True)
+
+    async def _stop_when_asked(self, scope: trio.CancelScope) -> None:
+        await self._stopping.wait()
+        scope.cancel()
+
+    async def _listen(self) -> trio.socket.SocketType:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if stat.S_ISSOCK(self.path.lstat().st_mode):
+                self.path.unlink()
+        except FileNotFoundError:
+            pass
+        sock = trio.socket.socket(trio.socket.AF_UNIX, trio.socket.SOCK_STREAM)
+        await sock.bind(str(self.path))
+        os.chmod(self.path, self._settings.socket_mode)
+        if self.allowed_gids:
+            os.chown(self.path, -1, min(self.allowed_gids))
+        sock.listen(64)
+        return sock
+
+    async def _handle(self, stream: trio.SocketStream) -> None:
+        async with stream:
+            cred = peer_credentials(stream.socket)  # type: ignore[arg-type]
+            if not is_allowed(cred, self.allowed_uids, self.allowed_gids):
+                log.warning("ctl_peer_refused", uid=cred.uid, gid=cred.gid, pid=cred.pid)
+                error = CloudClaudeError("peer_not_allowed", f"uid {cred.uid} may not use ctl")
+                await self._send(stream, m.Reply(kind="error", error=error.body()["error"]))
+                return
+            actor = Actor(name=f"ctl:uid={cred.uid}")
+            reader = FrameReader(stream, MAX_FRAME)
+            try:
+                with trio.fail_after(REQUEST_TIMEOUT_S):
+                    body = await reader.receive_frame()
+                if body is None:
+                    return
+                request = m.decode_request(body)
+            except (FrameError, m.ProtocolError, trio.TooSlowError) as exc:
+                detail = (
+                    "no request within the timeout"
+                    if isinstance(exc, trio.TooSlowError)
+                    else str(exc)
+                )
+                error = CloudClaudeError("protocol_error", detail)
+                await self._send(stream, m.Reply(kind="error", error=error.body()["error"]))
+                return
+            ctx = handlers.Context(services=self._services, actor=actor, stopping=self._stopping)
+
+            async def send(reply: m.Reply) -> None:
+                await self._send(stream, reply)
+
+            try:
+                await handlers.handle(request, ctx, send)
+            except CloudClaudeError as exc:
+                await send(m.Reply(kind="error", error=exc.body()["error"]))
+            except DatabaseUnavailable:
+                error = CloudClaudeError("database_unavailable")
+                await send(m.Reply(kind="error", error=error.body()["error"]))
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass  # the client went away (e.g. Ctrl-C on `audit tail --follow`)
+            except Exception as exc:
+                log.exception("ctl_request_failed", op=m.OPS[type(request)])
+                error = CloudClaudeError("internal_error", str(exc)[:200])
+                await send(m.Reply(kind="error", error=error.body()["error"]))
+
+    @staticmethod
+    async def _send(stream: trio.SocketStream, reply: m.Reply) -> None:
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            await send_frame(stream, m.encode_reply(reply), MAX_FRAME * 16)

@@ -1,0 +1,164 @@
+"""The trio face of an asyncpg pool.
+
+Every call crosses into asyncio with ``trio_asyncio.aio_as_trio`` (the loop is opened by the
+supervisor); asyncpg exceptions become ``cloudclaude.db.errors`` here. Repositories use
+``Database`` for single statements and ``Database.transaction()`` for several in one
+transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import asyncpg
+import trio
+import trio_asyncio
+
+from cloudclaude.db.errors import (
+    CheckViolation,
+    DatabaseError,
+    DatabaseUnavailable,
+    UniqueViolation,
+)
+
+Record = asyncpg.Record
+T = TypeVar("T")
+
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.ConnectionFailureError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.InterfaceError,
+    asyncio.TimeoutError,
+    ConnectionError,
+)
+
+
+_TRANSLATED: tuple[type[BaseException], ...] = (asyncpg.PostgresError, *_UNAVAILABLE)
+
+
+def translate(exc: BaseException) -> DatabaseError:
+    """The ``cloudclaude.db.errors`` equivalent of an asyncpg or socket error."""
+    if isinstance(exc, asyncpg.exceptions.UniqueViolationError):
+        return UniqueViolation(exc.constraint_name, str(exc))
+    if isinstance(
+        exc, asyncpg.exceptions.CheckViolationError | asyncpg.exceptions.ForeignKeyViolationError
+    ):
+        return CheckViolation(exc.constraint_name, str(exc))
+    if isinstance(exc, _UNAVAILABLE):
+        return DatabaseUnavailable(f"database unavailable: {exc!r}")
+    return DatabaseError(str(exc))
+
+
+async def _call(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+    try:
+        result: T = await trio_asyncio.aio_as_trio(fn)(*args)
+    except _TRANSLATED as exc:
+        raise translate(exc) from exc
+    return result
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for name in ("json", "jsonb"):
+        await conn.set_type_codec(name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+class Connection:
+    """One connection taken from the pool (inside ``Database.transaction``)."""
+
+    def __init__(self, conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy) -> None:
+        self._conn = conn
+
+    async def fetch(self, sql: str, *args: Any) -> list[Record]:
+        return await _call(self._conn.fetch, sql, *args)
+
+    async def fetchrow(self, sql: str, *args: Any) -> Record | None:
+        return await _call(self._conn.fetchrow, sql, *args)
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        return await _call(self._conn.fetchval, sql, *args)
+
+    async def execute(self, sql: str, *args: Any) -> str:
+        return await _call(self._conn.execute, sql, *args)
+
+    async def executemany(self, sql: str, args: Sequence[Sequence[Any]]) -> None:
+        await _call(self._conn.executemany, sql, args)
+
+
+class Database:
+    """A pool of connections; open it with ``Database.open`` inside a trio-asyncio loop."""
+
+    def __init__(self, pool: asyncpg.Pool, url: str) -> None:
+        self._pool = pool
+        self.url = url
+
+    @classmethod
+    @asynccontextmanager
+    async def open(
+        cls, url: str, *, min_size: int = 1, max_size: int = 10, connect_timeout_s: float = 10.0
+    ) -> AsyncIterator[Database]:
+        async def create() -> asyncpg.Pool:
+            return await asyncpg.create_pool(
+                url,
+                min_size=min_size,
+                max_size=max_size,
+                timeout=connect_timeout_s,
+                init=_init_connection,
+            )
+
+        pool = await _call(create)
+        try:
+            yield cls(pool, url)
+        finally:
+            with trio.move_on_after(5) as scope:
+                scope.shield = True
+                # A broken pool is terminated below anyway.
+                with contextlib.suppress(Exception):
+                    await trio_asyncio.aio_as_trio(pool.close)()
+            if scope.cancelled_caught:
+                pool.terminate()
+
+    async def fetch(self, sql: str, *args: Any) -> list[Record]:
+        return await _call(self._pool.fetch, sql, *args)
+
+    async def fetchrow(self, sql: str, *args: Any) -> Record | None:
+        return await _call(self._pool.fetchrow, sql, *args)
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        return await _call(self._pool.fetchval, sql, *args)
+
+    async def execute(self, sql: str, *args: Any) -> str:
+        return await _call(self._pool.execute, sql, *args)
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Connection]:
+        """A connection held for several statements, without a transaction."""
+        raw = await _call(self._pool.acquire)
+        try:
+            yield Connection(raw)
+        finally:
+            with trio.CancelScope(shield=True):
+                await trio_asyncio.aio_as_trio(self._pool.release)(raw)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Connection]:
+        """Statements on the yielded connection commit together, or roll back on any error."""
+        async with self.connection() as conn:
+            tx = conn._conn.transaction()
+            await _call(tx.start)
+            try:
+                yield conn
+            except BaseException:
+                # If the connection is gone, the server rolls back on its own.
+                with trio.CancelScope(shield=True), contextlib.suppress(DatabaseError):
+                    await _call(tx.rollback)
+                raise
+            else:
+                await _call(tx.commit)

@@ -1,0 +1,327 @@
+"""The one error-code registry (DESIGN.md section 9).
+
+Every code is ``DOMAIN_NNN`` with a slug, the HTTP status the API answers with, the exit code the
+bootstrap and entry scripts use (1 when no specific one applies), a message, the likely cause and
+the fix. Later features add their rows here; codes and slugs are never reused.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+DOMAINS = ("AUTH", "SSH", "NET", "SESSION", "MOUNT", "DISK", "STATE", "SYSTEM")
+
+
+@attrs.frozen(kw_only=True)
+class ErrorCode:
+    """One registry row."""
+
+    code: str
+    slug: str
+    http_status: int
+    exit_code: int = 1
+    message: str
+    cause: str
+    fix: str
+
+
+def _e(
+    code: str, slug: str, http: int, message: str, cause: str, fix: str, exit_code: int = 1
+) -> ErrorCode:
+    return ErrorCode(
+        code=code,
+        slug=slug,
+        http_status=http,
+        exit_code=exit_code,
+        message=message,
+        cause=cause,
+        fix=fix,
+    )
+
+
+REGISTRY: tuple[ErrorCode, ...] = (
+    # --- AUTH ---------------------------------------------------------------------------------
+    _e(
+        "AUTH_001",
+        "auth_invalid",
+        401,
+        "Wrong username or password.",
+        "The username does not exist or the password does not match.",
+        "Check the username and password; ask an admin to rotate the password if it is lost.",
+        exit_code=10,
+    ),
+    _e(
+        "AUTH_002",
+        "account_disabled",
+        403,
+        "This account is disabled.",
+        "An admin disabled the account.",
+        "Ask an admin to enable the account.",
+        exit_code=11,
+    ),
+    _e(
+        "AUTH_003",
+        "account_expired",
+        403,
+        "This account has expired.",
+        "The account's expiry date has passed.",
+        "Ask an admin to extend the expiry date.",
+        exit_code=12,
+    ),
+    _e(
+        "AUTH_004",
+        "auth_required",
+        401,
+        "Authentication required.",
+        "The request carried no bearer token.",
+        "Log in with POST /v1/auth/login and send 'Authorization: Bearer <token>'.",
+    ),
+    _e(
+        "AUTH_005",
+        "token_invalid",
+        401,
+        "The token is invalid or has expired.",
+        "The token is malformed, forged, signed by an unknown key, or past its expiry.",
+        "Log in again to get a fresh token.",
+    ),
+    _e(
+        "AUTH_006",
+        "forbidden",
+        403,
+        "You are not allowed to do this.",
+        "The action needs a role this account does not have.",
+        "Use an admin account, or ask an admin to do it.",
+    ),
+    _e(
+        "AUTH_007",
+        "rate_limited",
+        429,
+        "Too many attempts; try again later.",
+        "Too many login attempts from this address or for this user in a short time.",
+        "Wait for the time given in Retry-After, then try again.",
+    ),
+    _e(
+        "AUTH_008",
+        "password_invalid",
+        422,
+        "The password does not meet the rules.",
+        "Passwords need 10 to 1024 characters.",
+        "Choose a longer password.",
+    ),
+    _e(
+        "AUTH_009",
+        "current_password_wrong",
+        403,
+        "The current password is wrong.",
+        "Changing a password needs the current one.",
+        "Type the current password again.",
+    ),
+    _e(
+        "AUTH_010",
+        "peer_not_allowed",
+        403,
+        "This local user may not use the control socket.",
+        "The connecting process's uid and groups are not on the control socket's allow-list.",
+        "Run as root or as a member of the configured admin group (ctl.group).",
+    ),
+    _e(
+        "AUTH_011",
+        "ssh_key_invalid",
+        422,
+        "The SSH public key could not be read.",
+        "The text is not an OpenSSH public key line.",
+        "Paste one line such as 'ssh-ed25519 AAAA... comment' from your .pub file.",
+    ),
+    # --- STATE --------------------------------------------------------------------------------
+    _e(
+        "STATE_001",
+        "not_found",
+        404,
+        "Not found.",
+        "The object does not exist, or you may not see it.",
+        "Check the id or name.",
+    ),
+    _e(
+        "STATE_002",
+        "username_taken",
+        409,
+        "That username is already taken.",
+        "Usernames are unique.",
+        "Choose another username.",
+    ),
+    _e(
+        "STATE_003",
+        "ssh_key_duplicate",
+        409,
+        "That SSH key is already registered.",
+        "A key's fingerprint may be registered once across all users.",
+        "Remove the existing key first, or use another key.",
+    ),
+    _e(
+        "STATE_004",
+        "conflict",
+        409,
+        "The request conflicts with the current state.",
+        "Another change happened first.",
+        "Reload and try again.",
+    ),
+    _e(
+        "STATE_005",
+        "host_not_found",
+        404,
+        "No box found for this user.",
+        "The user has no host, or the short id names none of theirs.",
+        "Ask an admin to create a box for you, or check the short id.",
+        exit_code=13,
+    ),
+    _e(
+        "STATE_006",
+        "start_failed",
+        500,
+        "The box could not be started.",
+        "A start step failed; the task's events say which.",
+        "Retry; if it fails again, ask an admin to look at the task.",
+        exit_code=14,
+    ),
+    _e(
+        "STATE_007",
+        "last_admin",
+        409,
+        "The last active admin cannot be removed or demoted.",
+        "Without an active admin nobody could manage the server.",
+        "Create or enable another admin first.",
+    ),
+    # --- SSH ----------------------------------------------------------------------------------
+    _e(
+        "SSH_001",
+        "ssh_not_ready",
+        503,
+        "The box's SSH server is not ready.",
+        "sshd inside the box did not answer in time.",
+        "Wait a moment and reconnect; ask an admin if it persists.",
+        exit_code=15,
+    ),
+    # --- NET ----------------------------------------------------------------------------------
+    _e(
+        "NET_001",
+        "egress_binding_missing",
+        409,
+        "The box has no exit assigned.",
+        "A box starts only with an exit IP bound to it.",
+        "Ask an admin to assign an exit to the box.",
+        exit_code=16,
+    ),
+    # --- SYSTEM -------------------------------------------------------------------------------
+    _e(
+        "SYSTEM_001",
+        "internal_error",
+        500,
+        "Internal error.",
+        "An unexpected failure; the server log has the details.",
+        "Retry; report the time of the failure to an admin if it persists.",
+    ),
+    _e(
+        "SYSTEM_002",
+        "database_unavailable",
+        503,
+        "The database is unavailable.",
+        "PostgreSQL cannot be reached or did not answer in time.",
+        "Check that PostgreSQL runs and that database.url is right.",
+    ),
+    _e(
+        "SYSTEM_003",
+        "bad_request",
+        400,
+        "The request could not be read.",
+        "The body is not valid JSON, or a parameter is malformed.",
+        "Send a JSON object body with Content-Type: application/json.",
+    ),
+    _e(
+        "SYSTEM_004",
+        "validation_failed",
+        422,
+        "The request has invalid fields.",
+        "A field is unknown, missing, or of the wrong type or range.",
+        "Fix the fields named in the message.",
+    ),
+    _e(
+        "SYSTEM_005",
+        "body_too_large",
+        413,
+        "The request body is too large.",
+        "The body exceeds web.max_body_bytes.",
+        "Send a smaller body.",
+    ),
+    _e(
+        "SYSTEM_006",
+        "method_not_allowed",
+        405,
+        "Method not allowed.",
+        "This path does not accept that HTTP method.",
+        "Check the API reference.",
+    ),
+    _e(
+        "SYSTEM_007",
+        "config_invalid",
+        400,
+        "The configuration is invalid.",
+        "A key in the config file or a CLOUDCLAUDE_* variable is unknown or has a wrong value.",
+        "Fix the key named in the message; `cloudclaude config check FILE` validates.",
+    ),
+    _e(
+        "SYSTEM_008",
+        "protocol_error",
+        400,
+        "Malformed control message.",
+        "A frame was too large, truncated, not JSON, or not a known message.",
+        "Use a cloudclaudectl of the same version as the daemon.",
+    ),
+    _e(
+        "SYSTEM_009",
+        "daemon_unreachable",
+        503,
+        "The cloudclaude daemon is not reachable.",
+        "Nothing listens on the control socket, or the socket path is wrong.",
+        "Start the daemon (`make up` or `systemctl start cloudclaude`) or pass --socket.",
+    ),
+    _e(
+        "SYSTEM_010",
+        "metrics_forbidden",
+        403,
+        "Metrics are served to loopback only.",
+        "No metrics token is configured and the request came from another address.",
+        "Scrape from the server itself or set metrics.token and send it as a bearer token.",
+    ),
+    _e(
+        "SYSTEM_011",
+        "agent_unavailable",
+        503,
+        "The privileged agent is not available.",
+        "The agent is not configured or not reachable.",
+        "Start cloudclaude-agent or check the agent settings.",
+    ),
+)
+
+
+def _index() -> tuple[dict[str, ErrorCode], dict[str, ErrorCode]]:
+    by_c: dict[str, ErrorCode] = {}
+    by_s: dict[str, ErrorCode] = {}
+    for entry in REGISTRY:
+        if entry.code in by_c or entry.slug in by_s:
+            raise ValueError(f"duplicate error registry entry {entry.code}/{entry.slug}")
+        by_c[entry.code] = entry
+        by_s[entry.slug] = entry
+    return by_c, by_s
+
+
+_BY_CODE, _BY_SLUG = _index()
+
+
+def by_slug(slug: str) -> ErrorCode:
+    """The registry row for ``slug``; a missing slug is a programming error."""
+    return _BY_SLUG[slug]
+
+
+def by_code(code: str) -> ErrorCode | None:
+    """The registry row for ``code`` such as ``AUTH_001``, or None when unknown."""
+    return _BY_CODE.get(code)

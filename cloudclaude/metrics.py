@@ -1,0 +1,57 @@
+"""Prometheus metrics, in a registry per daemon (so tests can run several side by side)."""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    ProcessCollector,
+    generate_latest,
+)
+
+from cloudclaude import __version__
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        Info("cloudclaude_build", "Version of the running daemon.", registry=self.registry).info(
+            {"version": __version__}
+        )
+        self.http_requests = Counter(
+            "cloudclaude_http_requests_total",
+            "HTTP requests answered, by route and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.http_duration = Histogram(
+            "cloudclaude_http_request_duration_seconds",
+            "HTTP request handling time, by route.",
+            ["route"],
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        )
+        self.auth_attempts = Counter(
+            "cloudclaude_auth_attempts_total",
+            "Login attempts, by method and result.",
+            ["method", "result"],
+            registry=self.registry,
+        )
+        self.component_up = Gauge(
+            "cloudclaude_component_up",
+            "1 while a supervised component serves.",
+            ["component"],
+            registry=self.registry,
+        )
+        self.database_up = Gauge(
+            "cloudclaude_database_up",
+            "1 when the last database health check succeeded.",
+            registry=self.registry,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

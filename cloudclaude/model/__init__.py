@@ -1,0 +1,1 @@
+"""Model objects returned by the repositories: frozen attrs classes, never database records."""

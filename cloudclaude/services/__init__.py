@@ -1,0 +1,1 @@
+"""Background components: scanners now, the reconciler later."""

@@ -1,0 +1,44 @@
+"""The expiry scanner: records ``expired`` for users whose ``expires_at`` passed.
+
+Login already refuses such users the moment their expiry passes; the scanner makes the status
+visible and writes one ``user.expired`` audit event per user. (Stopping their hosts comes with
+the host lifecycle.)
+"""
+
+from __future__ import annotations
+
+import structlog
+import trio
+
+from cloudclaude.accounts import Accounts
+from cloudclaude.db.errors import DatabaseError
+from cloudclaude.model.audit import SYSTEM
+from cloudclaude.settings import LiveSettings
+
+log = structlog.get_logger(component="expiry")
+
+
+class ExpiryScanner:
+    name = "expiry"
+
+    def __init__(self, accounts: Accounts, live: LiveSettings, stopping: trio.Event) -> None:
+        self._accounts = accounts
+        self._live = live
+        self._stopping = stopping
+
+    async def scan_once(self) -> int:
+        expired = await self._accounts.expire_due(SYSTEM)
+        for user in expired:
+            log.info("user_expired", user_id=str(user.id), username=user.username)
+        return len(expired)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        while not self._stopping.is_set():
+            try:
+                await self.scan_once()
+            except DatabaseError as exc:
+                log.warning("expiry_scan_failed", error=str(exc))
+            # The period is read each round, so SIGHUP changes apply from the next one.
+            with trio.move_on_after(self._live.current.scanners.expiry_period_s):
+                await self._stopping.wait()

@@ -1,0 +1,311 @@
+"""Settings: one frozen attrs tree from a TOML file plus ``CLOUDCLAUDE_*`` environment variables.
+
+Environment variables name a key path with ``__`` between sections, e.g.
+``CLOUDCLAUDE_WEB__PORT=9090`` or ``CLOUDCLAUDE_RATE_LIMITS__LOGIN_PER_USER=3``; they override
+the file. ``CLOUDCLAUDE_CONFIG`` names the file itself. An unknown key or a value of the wrong
+type raises ``SettingsError`` naming the key (the CLI turns it into exit code 2).
+
+Fields marked ``reloadable`` are applied on SIGHUP (``diff`` says which changed); the others need
+a restart.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+
+ENV_PREFIX = "CLOUDCLAUDE_"
+CONFIG_ENV = "CLOUDCLAUDE_CONFIG"
+_RELOADABLE = "reloadable"
+
+
+class SettingsError(Exception):
+    """A config file or environment variable is unknown, mistyped or out of range."""
+
+
+def _reloadable(default: Any) -> Any:
+    return attrs.field(default=default, metadata={_RELOADABLE: True})
+
+
+def _positive(_inst: Any, attribute: attrs.Attribute[Any], value: float) -> None:
+    if value <= 0:
+        raise SettingsError(f"{attribute.name} must be greater than 0, got {value!r}")
+
+
+def _port(_inst: Any, attribute: attrs.Attribute[Any], value: int) -> None:
+    if not 0 <= value <= 65535:
+        raise SettingsError(f"{attribute.name} must be a TCP port (0-65535), got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class LogSettings:
+    level: Literal["debug", "info", "warning", "error"] = _reloadable("info")
+    #: ``auto`` = JSON under systemd or when stderr is not a terminal, console otherwise.
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+@attrs.frozen(kw_only=True)
+class WebSettings:
+    host: str = "0.0.0.0"
+    port: int = attrs.field(default=8080, validator=_port)
+    max_body_bytes: int = attrs.field(default=1_048_576, validator=_positive)
+
+
+@attrs.frozen(kw_only=True)
+class CtlSettings:
+    socket: str = "/run/cloudclaude/ctl.sock"
+    #: Members of this group (besides root and the daemon's own user) may use the socket.
+    group: str = "cloudclaude-admin"
+    #: File mode of the socket; the peer-credential check is what actually admits a caller.
+    socket_mode: int = 0o660
+
+
+@attrs.frozen(kw_only=True)
+class DatabaseSettings:
+    #: ``postgresql://…``; empty means the private cluster that ``cloudclaude up`` manages.
+    url: str = ""
+    pool_min: int = attrs.field(default=1, validator=_positive)
+    pool_max: int = attrs.field(default=10, validator=_positive)
+    connect_timeout_s: float = attrs.field(default=10.0, validator=_positive)
+    query_timeout_s: float = attrs.field(default=30.0, validator=_positive)
+
+
+@attrs.frozen(kw_only=True)
+class AuthSettings:
+    token_ttl_s: int = attrs.field(default=12 * 3600, validator=_positive)
+    argon2_time_cost: int = attrs.field(default=3, validator=_positive)
+    argon2_memory_kib: int = attrs.field(default=65_536, validator=_positive)
+    argon2_parallelism: int = attrs.field(default=1, validator=_positive)
+    #: Concurrent hashes; each takes ``argon2_memory_kib`` of memory.
+    hash_concurrency: int = attrs.field(default=2, validator=_positive)
+
+
+@attrs.frozen(kw_only=True)
+class RateLimitSettings:
+    window_s: float = attrs.field(default=60.0, validator=_positive, metadata={_RELOADABLE: True})
+    #: Login attempts (successful or not) from one source address per window.
+    login_per_address: int = attrs.field(
+        default=30, validator=_positive, metadata={_RELOADABLE: True}
+    )
+    #: Failed logins for one username per window, from any address.
+    login_per_user: int = attrs.field(default=5, validator=_positive, metadata={_RELOADABLE: True})
+
+
+@attrs.frozen(kw_only=True)
+class ScannerSettings:
+    expiry_period_s: float = attrs.field(
+        default=60.0, validator=_positive, metadata={_RELOADABLE: True}
+    )
+
+
+@attrs.frozen(kw_only=True)
+class MetricsSettings:
+    #: When set, /metrics answers any address that sends ``Authorization: Bearer <token>``.
+    token: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class SupervisorSettings:
+    grace_s: float = attrs.field(default=10.0, validator=_positive)
+
+
+@attrs.frozen(kw_only=True)
+class Settings:
+    state_dir: str = "/var/lib/cloudclaude"
+    log: LogSettings = LogSettings()
+    web: WebSettings = WebSettings()
+    ctl: CtlSettings = CtlSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    auth: AuthSettings = AuthSettings()
+    rate_limits: RateLimitSettings = RateLimitSettings()
+    scanners: ScannerSettings = ScannerSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    supervisor: SupervisorSettings = SupervisorSettings()
+
+    @property
+    def state_path(self) -> Path:
+        return Path(self.state_dir)
+
+
+# --- loading ------------------------------------------------------------------------------------
+
+
+def load(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read ``path`` (or ``$CLOUDCLAUDE_CONFIG``; none means defaults) and overlay the env."""
+    env = os.environ if environ is None else environ
+    if path is None and env.get(CONFIG_ENV):
+        path = env[CONFIG_ENV]
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = Path(path).read_bytes()
+        except OSError as exc:
+            raise SettingsError(f"cannot read config file {path}: {exc.strerror}") from exc
+        try:
+            data = tomllib.loads(raw.decode("utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"{path}: not valid TOML: {exc}") from exc
+    _overlay_env(data, env)
+    settings: Settings = _build(Settings, data, "")
+    return settings
+
+
+def _overlay_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
+            continue
+        parts = name[len(ENV_PREFIX) :].lower().split("__")
+        cls: type[Any] = Settings
+        target = data
+        for i, part in enumerate(parts):
+            fields = {f.name: f for f in attrs.fields(cls)}
+            if part not in fields:
+                raise SettingsError(f"unknown environment variable {name}{_hint(part, fields)}")
+            field = fields[part]
+            field_type = _field_type(cls, part)
+            if attrs.has(field_type):
+                if i == len(parts) - 1:
+                    raise SettingsError(f"{name} names a section; set one of its keys instead")
+                section = target.setdefault(part, {})
+                if not isinstance(section, dict):
+                    raise SettingsError(f"{name}: {'.'.join(parts[: i + 1])} is not a section")
+                target, cls = section, field_type
+                continue
+            if i != len(parts) - 1:
+                raise SettingsError(f"unknown environment variable {name}: {field.name} is a value")
+            target[part] = _from_env_text(name, field_type, value)
+
+
+def _from_env_text(name: str, field_type: Any, text: str) -> Any:
+    if field_type is bool:
+        lowered = text.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(f"{name}: expected a boolean (true/false), got {text!r}")
+    if field_type is int:
+        try:
+            return int(text, 0)
+        except ValueError as exc:
+            raise SettingsError(f"{name}: expected an integer, got {text!r}") from exc
+    if field_type is float:
+        try:
+            return float(text)
+        except ValueError as exc:
+            raise SettingsError(f"{name}: expected a number, got {text!r}") from exc
+    return text
+
+
+def _field_type(cls: type[Any], name: str) -> Any:
+    return typing.get_type_hints(cls)[name]
+
+
+def _hint(key: str, fields: Mapping[str, Any]) -> str:
+    close = difflib.get_close_matches(key, list(fields), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _build(cls: type[Any], data: Any, prefix: str) -> Any:
+    where = prefix.rstrip(".") or "top level"
+    if not isinstance(data, dict):
+        raise SettingsError(f"{where}: expected a table, got {type(data).__name__}")
+    fields = {f.name: f for f in attrs.fields(cls)}
+    for key in data:
+        if key not in fields:
+            raise SettingsError(f"unknown config key '{prefix}{key}'{_hint(key, fields)}")
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        field_type = _field_type(cls, key)
+        if attrs.has(field_type):
+            kwargs[key] = _build(field_type, value, f"{prefix}{key}.")
+        else:
+            kwargs[key] = _check_value(f"{prefix}{key}", field_type, value)
+    try:
+        return cls(**kwargs)
+    except SettingsError as exc:
+        raise SettingsError(f"{prefix}{exc}") from exc
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(f"{where}: {exc}") from exc
+
+
+def _check_value(key: str, field_type: Any, value: Any) -> Any:
+    origin = typing.get_origin(field_type)
+    if origin is Literal:
+        choices = typing.get_args(field_type)
+        if value not in choices:
+            allowed = ", ".join(repr(c) for c in choices)
+            raise SettingsError(f"config key '{key}' must be one of {allowed}, got {value!r}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        raise SettingsError(f"config key '{key}': unsupported type")  # pragma: no cover
+    expected: tuple[type, ...] = (field_type,)
+    if field_type is float:
+        expected = (int, float)
+    ok = isinstance(value, expected) and not (field_type is not bool and isinstance(value, bool))
+    if not ok:
+        raise SettingsError(
+            f"config key '{key}' must be {field_type.__name__}, got {type(value).__name__}"
+            f" {value!r}"
+        )
+    return float(value) if field_type is float else value
+
+
+# --- reload -------------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class SettingsDiff:
+    """What changed between two settings trees, split by whether it applies without restart."""
+
+    applied: tuple[str, ...]
+    needs_restart: tuple[str, ...]
+
+
+def diff(old: Settings, new: Settings) -> SettingsDiff:
+    applied: list[str] = []
+    restart: list[str] = []
+    _walk_diff(old, new, "", applied, restart)
+    return SettingsDiff(tuple(applied), tuple(restart))
+
+
+def _walk_diff(old: Any, new: Any, prefix: str, applied: list[str], restart: list[str]) -> None:
+    for field in attrs.fields(type(old)):
+        a, b = getattr(old, field.name), getattr(new, field.name)
+        key = f"{prefix}{field.name}"
+        if attrs.has(type(a)):
+            _walk_diff(a, b, key + ".", applied, restart)
+        elif a != b:
+            (applied if field.metadata.get(_RELOADABLE) else restart).append(key)
+
+
+def merge_reloadable(old: Settings, new: Settings) -> Settings:
+    """``old`` with only the reloadable fields taken from ``new``."""
+    return typing.cast(Settings, _merge(old, new))
+
+
+def _merge(old: Any, new: Any) -> Any:
+    changes: dict[str, Any] = {}
+    for field in attrs.fields(type(old)):
+        a, b = getattr(old, field.name), getattr(new, field.name)
+        if attrs.has(type(a)):
+            changes[field.name] = _merge(a, b)
+        elif field.metadata.get(_RELOADABLE):
+            changes[field.name] = b
+    return attrs.evolve(old, **changes)
+
+
+@attrs.define
+class LiveSettings:
+    """The settings in force; SIGHUP swaps ``current`` and components read it each iteration."""
+
+    current: Settings
+    path: str | None = None

@@ -1,0 +1,25 @@
+"""Dates on the wire: ISO 8601 in, ISO 8601 out, always timezone-aware (UTC if none given)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+
+def parse_datetime(value: Any, _type: Any = None) -> dt.datetime:
+    """An ISO 8601 date (midnight UTC) or date-time; a value without a zone is taken as UTC."""
+    if not isinstance(value, str):
+        raise ValueError("expected an ISO 8601 date or date-time string")
+    try:
+        parsed = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValueError(f"not an ISO 8601 date or date-time: {value!r}") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

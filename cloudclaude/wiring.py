@@ -1,0 +1,49 @@
+"""The services the daemon builds once at start-up and hands to the web app and ctl socket."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import attrs
+
+from cloudclaude.accounts import Accounts
+from cloudclaude.auth.passwords import PasswordHasher
+from cloudclaude.auth.tokens import KeyRing, TokenService
+from cloudclaude.db.pool import Database
+from cloudclaude.metrics import Metrics
+from cloudclaude.serverkey import load_or_create
+from cloudclaude.settings import LiveSettings, SettingsDiff
+from cloudclaude.status import StatusBoard
+
+
+async def _no_reload() -> SettingsDiff:
+    return SettingsDiff((), ())
+
+
+@attrs.define(kw_only=True)
+class Services:
+    live: LiveSettings
+    db: Database
+    metrics: Metrics
+    status: StatusBoard
+    tokens: TokenService
+    accounts: Accounts
+    #: Re-reads the settings and applies what may change at run time (set by the supervisor).
+    reload: Callable[[], Awaitable[SettingsDiff]] = _no_reload
+
+
+async def build(live: LiveSettings, db: Database) -> Services:
+    settings = live.current
+    server_key = load_or_create(settings.state_path)
+    metrics = Metrics()
+    tokens = TokenService(db, KeyRing(server_key, settings.auth.token_ttl_s))
+    await tokens.start()
+    accounts = Accounts(db, PasswordHasher(settings.auth), tokens, settings.rate_limits)
+    return Services(
+        live=live,
+        db=db,
+        metrics=metrics,
+        status=StatusBoard(metrics),
+        tokens=tokens,
+        accounts=accounts,
+    )

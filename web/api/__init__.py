@@ -1,0 +1,1 @@
+"""JSON API blueprints under ``/v1`` (bearer JWT), plus ``/healthz`` and ``/metrics``."""

@@ -1,0 +1,185 @@
+"""``/v1/admin/users``: list, create, show, update, disable, enable, expiry, password, delete, keys.
+
+The blueprint's ``before_request`` demands an admin token for every route it holds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import attrs
+from quart import Blueprint, request
+
+from cloudclaude.model.users import User
+from cloudclaude.model.views import key_view, user_view
+from web.api.common import (
+    actor,
+    authenticate,
+    paging,
+    parse_uuid,
+    read_body,
+    read_json,
+    services,
+    structure,
+)
+
+blueprint = Blueprint("api_admin_users", __name__, url_prefix="/v1/admin/users")
+
+
+@blueprint.before_request
+async def _admins_only() -> None:
+    await authenticate("admin")
+
+
+@attrs.frozen(kw_only=True)
+class CreateUserBody:
+    username: str
+    role: str = "user"
+    password: str | None = None
+    expires_at: dt.datetime | None = None
+    max_hosts: int = 1
+
+
+@attrs.frozen(kw_only=True)
+class UpdateUserBody:
+    role: str | None = None
+    max_hosts: int | None = None
+    status: str | None = None
+    expires_at: dt.datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ExpiryBody:
+    expires_at: dt.datetime | None
+
+
+@attrs.frozen(kw_only=True)
+class PasswordBody:
+    password: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class AddKeyBody:
+    public_key: str
+    name: str | None = None
+
+
+async def _user(user_id: str) -> User:
+    return await services().accounts.get(parse_uuid(user_id, "user"))
+
+
+@blueprint.get("")
+async def list_users() -> dict[str, Any]:
+    limit, offset = paging()
+    page = await services().accounts.list_users(
+        limit=limit,
+        offset=offset,
+        search=request.args.get("q") or None,
+        role=request.args.get("role") or None,
+        status=request.args.get("status") or None,
+    )
+    return {
+        "items": [user_view(u) for u in page.items],
+        "total": page.total,
+        "limit": limit,
+        "offset": offset,
+    }
+
+
+@blueprint.post("")
+async def create_user() -> tuple[dict[str, Any], int]:
+    body = await read_body(CreateUserBody)
+    user, generated = await services().accounts.create(
+        actor(),
+        username=body.username,
+        role=body.role,
+        password=body.password,
+        expires_at=body.expires_at,
+        max_hosts=body.max_hosts,
+    )
+    out = user_view(user)
+    if generated is not None:
+        out["password"] = generated
+    return out, 201
+
+
+@blueprint.get("/<user_id>")
+async def show_user(user_id: str) -> dict[str, Any]:
+    return user_view(await _user(user_id))
+
+
+@blueprint.patch("/<user_id>")
+async def update_user(user_id: str) -> dict[str, Any]:
+    raw = await read_json()
+    body = structure(raw, UpdateUserBody)
+    user = await services().accounts.update(
+        actor(),
+        parse_uuid(user_id, "user"),
+        role=body.role,
+        max_hosts=body.max_hosts,
+        status=body.status,
+        expires_at=body.expires_at,
+        set_expires_at="expires_at" in raw,
+    )
+    return user_view(user)
+
+
+@blueprint.post("/<user_id>/disable")
+async def disable_user(user_id: str) -> dict[str, Any]:
+    user = await services().accounts.update(actor(), parse_uuid(user_id, "user"), status="disabled")
+    return user_view(user)
+
+
+@blueprint.post("/<user_id>/enable")
+async def enable_user(user_id: str) -> dict[str, Any]:
+    user = await services().accounts.update(actor(), parse_uuid(user_id, "user"), status="active")
+    return user_view(user)
+
+
+@blueprint.post("/<user_id>/expiry")
+async def set_expiry(user_id: str) -> dict[str, Any]:
+    body = await read_body(ExpiryBody)
+    user = await services().accounts.update(
+        actor(), parse_uuid(user_id, "user"), expires_at=body.expires_at, set_expires_at=True
+    )
+    return user_view(user)
+
+
+@blueprint.post("/<user_id>/rotate-password")
+async def rotate_password(user_id: str) -> dict[str, Any]:
+    raw = await request.get_data()
+    body = await read_body(PasswordBody) if raw else PasswordBody()
+    generated = await services().accounts.set_password(
+        actor(), parse_uuid(user_id, "user"), body.password
+    )
+    return {"password": generated} if generated is not None else {}
+
+
+@blueprint.delete("/<user_id>")
+async def delete_user(user_id: str) -> tuple[str, int]:
+    await services().accounts.delete(actor(), parse_uuid(user_id, "user"))
+    return "", 204
+
+
+@blueprint.get("/<user_id>/ssh-keys")
+async def list_keys(user_id: str) -> dict[str, Any]:
+    user = await _user(user_id)
+    return {"items": [key_view(k) for k in await services().accounts.list_keys(user.id)]}
+
+
+@blueprint.post("/<user_id>/ssh-keys")
+async def add_key(user_id: str) -> tuple[dict[str, Any], int]:
+    body = await read_body(AddKeyBody)
+    key = await services().accounts.add_key(
+        actor(), parse_uuid(user_id, "user"), body.public_key, body.name
+    )
+    return {"id": str(key.id), "fingerprint": key.fingerprint}, 201
+
+
+@blueprint.delete("/<user_id>/ssh-keys/<key_id>")
+async def delete_key(user_id: str, key_id: str) -> tuple[str, int]:
+    await services().accounts.delete_key(
+        actor(), parse_uuid(user_id, "user"), parse_uuid(key_id, "SSH key")
+    )
+    return "", 204

@@ -1,0 +1,44 @@
+"""``POST /v1/auth/login`` (public) and ``GET /v1/me``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+from quart import Blueprint, request
+
+from cloudclaude.errors import CloudClaudeError
+from cloudclaude.model.views import user_view
+from cloudclaude.timefmt import iso
+from web.api.common import current_user, read_body, services, signed_in
+
+blueprint = Blueprint("api_auth", __name__, url_prefix="/v1")
+
+
+@attrs.frozen(kw_only=True)
+class LoginBody:
+    username: str = attrs.field(validator=attrs.validators.max_len(64))
+    password: str = attrs.field(validator=attrs.validators.max_len(1024))
+
+
+@blueprint.post("/auth/login")
+async def login() -> tuple[dict[str, Any], int]:
+    body = await read_body(LoginBody)
+    svc = services()
+    try:
+        result = await svc.accounts.login(body.username, body.password, request.remote_addr)
+    except CloudClaudeError as exc:
+        svc.metrics.auth_attempts.labels("password", exc.error.slug).inc()
+        raise
+    svc.metrics.auth_attempts.labels("password", "success").inc()
+    return {
+        "token": result.token,
+        "expires_at": iso(result.expires_at),
+        "role": result.user.role,
+    }, 200
+
+
+@blueprint.get("/me")
+@signed_in
+async def me() -> dict[str, Any]:
+    return user_view(current_user())

@@ -1,0 +1,129 @@
+"""What every JSON endpoint shares: reading bodies, the signed-in user, paging, serialising."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, ParamSpec, TypeVar
+
+import cattrs
+from quart import current_app, g, request
+
+from cloudclaude.errors import CloudClaudeError
+from cloudclaude.model.audit import Actor
+from cloudclaude.model.users import User
+from cloudclaude.timefmt import parse_datetime
+from cloudclaude.wiring import Services
+
+P = ParamSpec("P")
+R = TypeVar("R")
+T = TypeVar("T")
+
+converter = cattrs.Converter(forbid_extra_keys=True)
+
+
+def _strict(kind: type[T]) -> Callable[[Any, Any], T]:
+    def structure(value: Any, _type: Any) -> T:
+        if type(value) is not kind:
+            raise ValueError(f"expected {kind.__name__}, got {type(value).__name__}")
+        result: T = value
+        return result
+
+    return structure
+
+
+converter.register_structure_hook(dt.datetime, parse_datetime)
+for _kind in (str, int, bool):
+    converter.register_structure_hook(_kind, _strict(_kind))
+
+
+def services() -> Services:
+    svc: Services = current_app.extensions["cloudclaude"]
+    return svc
+
+
+async def read_json() -> dict[str, Any]:
+    raw = await request.get_data(as_text=False)
+    if not raw:
+        raise CloudClaudeError("bad_request", "the request needs a JSON object body")
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CloudClaudeError("bad_request", f"the body is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise CloudClaudeError("bad_request", "the body must be a JSON object")
+    return data
+
+
+def structure(data: dict[str, Any], cls: type[T]) -> T:
+    try:
+        return converter.structure(data, cls)
+    except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
+        if isinstance(exc, cattrs.BaseValidationError):
+            problems = cattrs.transform_error(exc, path="body")
+        else:
+            problems = [str(exc)]
+        raise CloudClaudeError("validation_failed", "; ".join(problems)) from exc
+
+
+async def read_body(cls: type[T]) -> T:
+    return structure(await read_json(), cls)
+
+
+def parse_uuid(value: str, what: str = "id") -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError as exc:
+        raise CloudClaudeError("not_found", f"no such {what}") from exc
+
+
+def paging(default_limit: int = 50, max_limit: int = 200) -> tuple[int, int]:
+    try:
+        limit = int(request.args.get("limit", default_limit))
+        offset = int(request.args.get("offset", 0))
+    except ValueError as exc:
+        raise CloudClaudeError("bad_request", "limit and offset must be integers") from exc
+    if not 1 <= limit <= max_limit or offset < 0:
+        raise CloudClaudeError("bad_request", f"limit must be 1..{max_limit} and offset 0 or more")
+    return limit, offset
+
+
+def _bearer() -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise CloudClaudeError("auth_required")
+    return token.strip()
+
+
+async def authenticate(role: str | None = None) -> User:
+    """Check the bearer token (and the role) and remember the user for this request."""
+    user = await services().accounts.authenticate(_bearer())
+    if role is not None and user.role != role:
+        raise CloudClaudeError("forbidden")
+    g.user = user
+    return user
+
+
+def signed_in(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Any signed-in user may call the wrapped endpoint."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        await authenticate()
+        return await fn(*args, **kwargs)
+
+    return wrapper
+
+
+def current_user() -> User:
+    user: User = g.user
+    return user
+
+
+def actor() -> Actor:
+    user = current_user()
+    return Actor(name=f"user:{user.username}", user_id=user.id, source_ip=request.remote_addr)

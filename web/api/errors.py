@@ -1,0 +1,64 @@
+"""Every API failure answers ``{"error": {code, slug, message, cause, fix}}``, never a traceback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from quart import Quart, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+from cloudclaude.db.errors import DatabaseUnavailable
+from cloudclaude.errors import CloudClaudeError
+
+log = structlog.get_logger(component="web")
+
+_HTTP_SLUGS = {
+    400: "bad_request",
+    401: "auth_required",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+}
+
+
+def error_response(error: CloudClaudeError) -> Response:
+    response = jsonify(error.body())
+    response.status_code = error.http_status
+    retry_after = error.extra.get("retry_after")
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def register(app: Quart) -> None:
+    @app.errorhandler(CloudClaudeError)
+    async def _domain(error: CloudClaudeError) -> Response:
+        return error_response(error)
+
+    @app.errorhandler(DatabaseUnavailable)
+    async def _database(error: DatabaseUnavailable) -> Response:
+        log.warning("database_unavailable", error=str(error))
+        return error_response(CloudClaudeError("database_unavailable"))
+
+    @app.errorhandler(HTTPException)
+    async def _http(error: HTTPException) -> Response:
+        status = error.code or 500
+        slug = _HTTP_SLUGS.get(status)
+        if slug is None:
+            response = jsonify(
+                CloudClaudeError("bad_request", error.description or error.name).body()
+            )
+            response.status_code = status
+            return response
+        return error_response(CloudClaudeError(slug))
+
+    @app.errorhandler(Exception)
+    async def _unexpected(error: Exception) -> Response:
+        log.exception("unhandled_error", error_type=type(error).__name__)
+        return error_response(CloudClaudeError("internal_error"))
+
+
+def body_error(detail: str, **extra: Any) -> CloudClaudeError:
+    return CloudClaudeError("validation_failed", detail, **extra)

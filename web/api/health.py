@@ -1,0 +1,46 @@
+"""``GET /healthz`` (public) and ``GET /metrics`` (loopback, or any address with the token)."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from typing import Any
+
+from quart import Blueprint, Response, request
+
+from cloudclaude import health
+from cloudclaude.errors import CloudClaudeError
+from web.api.common import services
+
+blueprint = Blueprint("api_health", __name__)
+
+
+@blueprint.get("/healthz")
+async def healthz() -> tuple[dict[str, Any], int]:
+    svc = services()
+    ok, report = await health.overall(svc.db, svc.metrics)
+    report["version"] = svc.status.version
+    return report, 200 if ok else 503
+
+
+def _loopback(address: str | None) -> bool:
+    if not address:
+        return False
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+@blueprint.get("/metrics")
+async def metrics() -> Response:
+    svc = services()
+    token = svc.live.current.metrics.token
+    if token:
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            raise CloudClaudeError("metrics_forbidden", "a valid metrics token is required")
+    elif not _loopback(request.remote_addr):
+        raise CloudClaudeError("metrics_forbidden")
+    await health.check_database(svc.db, svc.metrics)
+    return Response(svc.metrics.render(), content_type="text/plain; version=0.0.4")

@@ -1,0 +1,60 @@
+"""``/v1/user``: what any signed-in user may do to their own account."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+from quart import Blueprint
+
+from cloudclaude.model.views import key_view
+from web.api.admin_users import AddKeyBody
+from web.api.common import (
+    actor,
+    authenticate,
+    current_user,
+    parse_uuid,
+    read_body,
+    services,
+)
+
+blueprint = Blueprint("api_user", __name__, url_prefix="/v1/user")
+
+
+@blueprint.before_request
+async def _signed_in() -> None:
+    await authenticate()
+
+
+@attrs.frozen(kw_only=True)
+class ChangePasswordBody:
+    current_password: str
+    new_password: str
+
+
+@blueprint.post("/change-password")
+async def change_password() -> tuple[str, int]:
+    body = await read_body(ChangePasswordBody)
+    await services().accounts.change_own_password(
+        actor(), current_user(), body.current_password, body.new_password
+    )
+    return "", 204
+
+
+@blueprint.get("/ssh-keys")
+async def list_keys() -> dict[str, Any]:
+    keys = await services().accounts.list_keys(current_user().id)
+    return {"items": [key_view(k) for k in keys]}
+
+
+@blueprint.post("/ssh-keys")
+async def add_key() -> tuple[dict[str, Any], int]:
+    body = await read_body(AddKeyBody)
+    key = await services().accounts.add_key(actor(), current_user().id, body.public_key, body.name)
+    return {"id": str(key.id), "fingerprint": key.fingerprint}, 201
+
+
+@blueprint.delete("/ssh-keys/<key_id>")
+async def delete_key(key_id: str) -> tuple[str, int]:
+    await services().accounts.delete_key(actor(), current_user().id, parse_uuid(key_id, "SSH key"))
+    return "", 204

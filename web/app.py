@@ -1,0 +1,50 @@
+"""``create_app``: the Quart app with the JSON API, error handlers and request metrics."""
+
+from __future__ import annotations
+
+import time
+
+import structlog
+from quart import Response, g, request
+from quart_trio import QuartTrio
+
+from cloudclaude.settings import LiveSettings
+from cloudclaude.wiring import Services
+from web.api import admin_users, auth, errors, health, user_self
+
+log = structlog.get_logger(component="web")
+
+
+def create_app(live: LiveSettings, services: Services) -> QuartTrio:
+    app = QuartTrio(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = live.current.web.max_body_bytes
+    app.config["JSON_SORT_KEYS"] = False
+    app.extensions["cloudclaude"] = services
+    for module in (health, auth, admin_users, user_self):
+        app.register_blueprint(module.blueprint)
+    errors.register(app)
+
+    @app.before_request
+    async def _start_timer() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    async def _observe(response: Response) -> Response:
+        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+        route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        services.metrics.http_requests.labels(request.method, route, response.status_code).inc()
+        services.metrics.http_duration.labels(route).observe(elapsed)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Cache-Control", "no-store")
+        if route not in ("/metrics", "/healthz"):
+            log.info(
+                "http_request",
+                method=request.method,
+                path=request.path,
+                status=response.status_code,
+                ms=round(elapsed * 1000, 2),
+                remote=request.remote_addr,
+            )
+        return response
+
+    return app
