@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
-from quart import Blueprint, request
+from quart import Blueprint
 
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.views import user_view
 from cloudclaude.timefmt import iso
-from web.api.common import current_user, read_body, services, signed_in
+from web.api.common import client_address, current_user, read_body, services, signed_in
 
 blueprint = Blueprint("api_auth", __name__, url_prefix="/v1")
 
@@ -26,7 +26,7 @@ async def login() -> tuple[dict[str, Any], int]:
     body = await read_body(LoginBody)
     svc = services()
     try:
-        result = await svc.accounts.login(body.username, body.password, request.remote_addr)
+        result = await svc.accounts.login(body.username, body.password, client_address())
     except CloudClaudeError as exc:
         svc.metrics.auth_attempts.labels("password", exc.error.slug).inc()
         raise

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import ipaddress
 import json
 import uuid
 from collections.abc import Awaitable, Callable
@@ -124,6 +125,14 @@ def current_user() -> User:
     return user
 
 
+def client_address() -> str | None:
+    """The peer's IP address, or None when it has none (test client, Unix socket)."""
+    try:
+        return str(ipaddress.ip_address(request.remote_addr or ""))
+    except ValueError:
+        return None
+
+
 def actor() -> Actor:
     user = current_user()
-    return Actor(name=f"user:{user.username}", user_id=user.id, source_ip=request.remote_addr)
+    return Actor(name=f"user:{user.username}", user_id=user.id, source_ip=client_address())

@@ -1,0 +1,90 @@
+"""Fixtures over real services: the run's Postgres cluster, a database per test, the app."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio_asyncio
+from quart_trio import QuartTrio
+
+from cloudclaude.db.cluster import PrivateCluster
+from cloudclaude.db.pool import Database
+from cloudclaude.model.audit import Actor
+from cloudclaude.settings import (
+    AuthSettings,
+    DatabaseSettings,
+    LiveSettings,
+    RateLimitSettings,
+    Settings,
+)
+from cloudclaude.wiring import Services, build
+from tests.integration import pg
+from web.app import create_app
+
+ADMIN_PASSWORD = "admin-password-123"
+FAST_AUTH = AuthSettings(argon2_time_cost=1, argon2_memory_kib=8192, hash_concurrency=4)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PrivateCluster]:
+    yield from pg.start_cluster()
+
+
+@pytest.fixture
+def database_url(pg_cluster: PrivateCluster) -> Iterator[str]:
+    yield from pg.fresh_database(pg_cluster)
+
+
+@pytest.fixture
+def state_dir() -> Iterator[Path]:
+    path = pg.scratch_dir("cc-state-")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def settings(database_url: str, state_dir: Path) -> Settings:
+    return Settings(
+        state_dir=str(state_dir),
+        auth=FAST_AUTH,
+        rate_limits=RateLimitSettings(login_per_address=1000, login_per_user=1000),
+        database=DatabaseSettings(url=database_url),
+    )
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    async with trio_asyncio.open_loop(), Database.open(database_url, max_size=5) as database:
+        yield database
+
+
+@pytest.fixture
+async def services(settings: Settings, db: Database) -> Services:
+    return await build(LiveSettings(settings), db)
+
+
+@pytest.fixture
+async def admin(services: Services) -> dict[str, Any]:
+    user, _ = await services.accounts.create(
+        Actor(name="test"), username="root-admin", role="admin", password=ADMIN_PASSWORD
+    )
+    result = await services.accounts.login("root-admin", ADMIN_PASSWORD, "127.0.0.1")
+    return {"user": user, "token": result.token, "headers": bearer(result.token)}
+
+
+@pytest.fixture
+def app(settings: Settings, services: Services) -> QuartTrio:
+    return create_app(LiveSettings(settings), services)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def random_name(prefix: str = "u") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:8]}"
