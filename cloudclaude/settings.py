@@ -194,6 +194,9 @@ def _from_env_text(name: str, field_type: Any, text: str) -> Any:
         raise SettingsError(f"{name}: expected a boolean (true/false), got {text!r}")
     if field_type is int:
         try:
+            # A leading zero means octal, as in file modes (CLOUDCLAUDE_CTL__SOCKET_MODE=0660).
+            if len(text) > 1 and text.startswith("0") and text.isdigit():
+                return int(text, 8)
             return int(text, 0)
         except ValueError as exc:
             raise SettingsError(f"{name}: expected an integer, got {text!r}") from exc

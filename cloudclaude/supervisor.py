@@ -40,6 +40,14 @@ class ComponentExited(Exception):
     """A component returned although the supervisor had not asked it to stop."""
 
 
+def _only_cancelled(exc: BaseException) -> bool:
+    """True for ``trio.Cancelled``, bare or wrapped in (nested) exception groups only."""
+    if isinstance(exc, BaseExceptionGroup):
+        _, rest = exc.split(trio.Cancelled)
+        return rest is None
+    return isinstance(exc, trio.Cancelled)
+
+
 class Supervisor:
     def __init__(
         self,
@@ -102,15 +110,15 @@ class Supervisor:
                 self._status.set(name, "running")
                 log.info("component_started", name=name)
                 task_status.started()
-        except trio.Cancelled:
-            self._status.set(name, "stopped")
-            if self.stopping.is_set():
-                self.drain_cut_short = True
-                log.warning("component_cancelled_after_grace", name=name)
-            raise
-        except BaseException:
-            self._status.set(name, "failed")
-            log.exception("component_crashed", name=name)
+        except BaseException as exc:
+            if _only_cancelled(exc):
+                self._status.set(name, "stopped")
+                if self.stopping.is_set():
+                    self.drain_cut_short = True
+                    log.warning("component_cancelled_after_grace", name=name)
+            else:
+                self._status.set(name, "failed")
+                log.exception("component_crashed", name=name)
             raise
         if not self.stopping.is_set():
             self._status.set(name, "failed")

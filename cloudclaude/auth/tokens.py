@@ -53,6 +53,7 @@ class KeyRing:
         self.current_kid: str | None = None
 
     def load(self, rows: Iterable[signing_keys.SigningKeyRow]) -> None:
+        rows = list(rows)
         self._keys = {row.kid: derive(self._server_key, f"jwt:{row.kid}") for row in rows}
         current = [row for row in rows if row.retired_at is None]
         self.current_kid = current[-1].kid if current else None

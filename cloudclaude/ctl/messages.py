@@ -13,6 +13,8 @@ import attrs
 import cattrs
 from cattrs.strategies import configure_tagged_union
 
+from cloudclaude.codec import strict_converter
+
 
 class ProtocolError(Exception):
     """A frame that is not JSON or not a known message."""
@@ -129,7 +131,7 @@ class Reply:
     error: dict[str, Any] | None = None
 
 
-converter = cattrs.Converter(forbid_extra_keys=True)
+converter = strict_converter()
 configure_tagged_union(Request, converter, tag_generator=lambda cls: OPS[cls], tag_name="op")
 
 
@@ -162,6 +164,8 @@ def encode_reply(reply: Reply) -> bytes:
 def decode_reply(body: bytes) -> Reply:
     try:
         data = json.loads(body)
+        if not isinstance(data, dict):
+            raise ValueError("reply is not a JSON object")
         return converter.structure(data, Reply)
-    except (ValueError, UnicodeDecodeError, cattrs.BaseValidationError) as exc:
+    except (ValueError, TypeError, UnicodeDecodeError, cattrs.BaseValidationError) as exc:
         raise ProtocolError(f"malformed reply from the daemon: {exc}") from exc

@@ -29,6 +29,8 @@ from cloudclaude.wiring import Services
 log = structlog.get_logger(component="ctl")
 MAX_FRAME = 64 * 1024
 REQUEST_TIMEOUT_S = 10.0
+DRAIN_TIMEOUT_S = 1.0
+DRAIN_LIMIT = 1 << 20
 
 
 def allowed_ids(group: str) -> tuple[set[int], set[int]]:
@@ -85,7 +87,7 @@ class CtlServer:
             if not is_allowed(cred, self.allowed_uids, self.allowed_gids):
                 log.warning("ctl_peer_refused", uid=cred.uid, gid=cred.gid, pid=cred.pid)
                 error = CloudClaudeError("peer_not_allowed", f"uid {cred.uid} may not use ctl")
-                await self._send(stream, m.Reply(kind="error", error=error.body()["error"]))
+                await self._send_final_error(stream, error)
                 return
             actor = Actor(name=f"ctl:uid={cred.uid}")
             reader = FrameReader(stream, MAX_FRAME)
@@ -101,8 +103,7 @@ class CtlServer:
                     if isinstance(exc, trio.TooSlowError)
                     else str(exc)
                 )
-                error = CloudClaudeError("protocol_error", detail)
-                await self._send(stream, m.Reply(kind="error", error=error.body()["error"]))
+                await self._send_final_error(stream, CloudClaudeError("protocol_error", detail))
                 return
             ctx = handlers.Context(services=self._services, actor=actor, stopping=self._stopping)
 
@@ -122,6 +123,19 @@ class CtlServer:
                 log.exception("ctl_request_failed", op=m.OPS[type(request)])
                 error = CloudClaudeError("internal_error", str(exc)[:200])
                 await send(m.Reply(kind="error", error=error.body()["error"]))
+
+    async def _send_final_error(self, stream: trio.SocketStream, error: CloudClaudeError) -> None:
+        """Send the error, then discard what the peer still sends (bounded) before closing.
+
+        Closing a Unix socket with unread input resets it, and the peer would lose the error.
+        """
+        await self._send(stream, m.Reply(kind="error", error=error.body()["error"]))
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            await stream.send_eof()
+            with trio.move_on_after(DRAIN_TIMEOUT_S):
+                drained = 0
+                while drained < DRAIN_LIMIT and (chunk := await stream.receive_some(65536)):
+                    drained += len(chunk)
 
     @staticmethod
     async def _send(stream: trio.SocketStream, reply: m.Reply) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import ipaddress
 import json
@@ -13,32 +12,17 @@ from typing import Any, ParamSpec, TypeVar
 import cattrs
 from quart import current_app, g, request
 
+from cloudclaude.codec import strict_converter
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.audit import Actor
 from cloudclaude.model.users import User
-from cloudclaude.timefmt import parse_datetime
 from cloudclaude.wiring import Services
 
 P = ParamSpec("P")
 R = TypeVar("R")
 T = TypeVar("T")
 
-converter = cattrs.Converter(forbid_extra_keys=True)
-
-
-def _strict(kind: type[T]) -> Callable[[Any, Any], T]:
-    def structure(value: Any, _type: Any) -> T:
-        if type(value) is not kind:
-            raise ValueError(f"expected {kind.__name__}, got {type(value).__name__}")
-        result: T = value
-        return result
-
-    return structure
-
-
-converter.register_structure_hook(dt.datetime, parse_datetime)
-for _kind in (str, int, bool):
-    converter.register_structure_hook(_kind, _strict(_kind))
+converter = strict_converter()
 
 
 def services() -> Services:

@@ -1,0 +1,198 @@
+"""The control socket for real: a Unix socket, peer credentials, frames, every command."""
+
+from __future__ import annotations
+
+import json
+import struct
+import textwrap
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import attrs
+import pytest
+import trio
+
+from cloudclaude.ctl import messages as m
+from cloudclaude.ctl.client import CtlClient
+from cloudclaude.ctl.server import CtlServer
+from cloudclaude.settings import Settings
+from cloudclaude.wiring import Services
+from tests.integration import pg
+
+
+@pytest.fixture
+async def ctl(settings: Settings, services: Services) -> AsyncIterator[CtlServer]:
+    sock_dir = pg.scratch_dir("cc-ctl-")
+    sock_dir.chmod(0o777)
+    # World-connectable on purpose: only the peer-credential check may refuse a caller.
+    ctl_settings = attrs.evolve(
+        settings.ctl, socket=str(sock_dir / "ctl.sock"), socket_mode=0o777, group="nogroup-x"
+    )
+    stopping = trio.Event()
+    server = CtlServer(services, ctl_settings, stopping)
+    services.status.set("ctl", "running")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(server.run)
+        yield server
+        stopping.set()
+
+
+async def _call(server: CtlServer, request: m.Request) -> m.Reply:
+    return await CtlClient(str(server.path)).call(request)
+
+
+async def _raw(server: CtlServer, payload: bytes) -> dict[str, object]:
+    stream = await trio.open_unix_socket(str(server.path))
+    async with stream:
+        await stream.send_all(payload)
+        await stream.send_eof()
+        data = b""
+        while chunk := await stream.receive_some():
+            data += chunk
+    (length,) = struct.unpack(">I", data[:4])
+    reply: dict[str, object] = json.loads(data[4 : 4 + length])
+    return reply
+
+
+async def test_status_reports_components_database_and_agent(ctl: CtlServer) -> None:
+    reply = await _call(ctl, m.Status())
+    assert reply.kind == "ok"
+    assert reply.data["components"]["ctl"] == "running"
+    assert reply.data["database"]["status"] == "ok"
+    assert reply.data["agent"]["status"] == "not_configured"
+    assert reply.data["version"]
+
+
+async def test_users_commands(ctl: CtlServer, services: Services) -> None:
+    added = await _call(ctl, m.UsersAdd(username="gina", role="admin"))
+    assert added.kind == "ok"
+    password = added.data["password"]
+    assert (await services.accounts.login("gina", password, None)).user.role == "admin"
+    listed = await _call(ctl, m.UsersList(search="gin"))
+    assert [u["username"] for u in listed.data["items"]] == ["gina"]
+    await _call(ctl, m.UsersAdd(username="hank", password="hank-password-1"))
+    assert (await _call(ctl, m.UsersDisable(username="hank"))).data["status"] == "disabled"
+    assert (await _call(ctl, m.UsersEnable(username="hank"))).data["status"] == "active"
+    expired = await _call(ctl, m.UsersExpire(username="hank"))
+    assert expired.data["status"] == "expired"
+    never = await _call(ctl, m.UsersExpire(username="hank", expires_at="never"))
+    assert never.data["status"] == "active"
+    assert never.data["expires_at"] is None
+    new = await _call(ctl, m.UsersPasswd(username="hank"))
+    assert (await services.accounts.login("hank", new.data["password"], None)).token
+    shown = await _call(ctl, m.UsersShow(username="hank"))
+    assert shown.data["ssh_keys"] == []
+    assert (await _call(ctl, m.UsersDelete(username="hank"))).kind == "ok"
+    missing = await _call(ctl, m.UsersShow(username="hank"))
+    assert missing.kind == "error"
+    assert missing.error is not None
+    assert missing.error["slug"] == "not_found"
+
+
+async def test_duplicate_user_is_an_error_reply(ctl: CtlServer) -> None:
+    await _call(ctl, m.UsersAdd(username="ivy"))
+    reply = await _call(ctl, m.UsersAdd(username="ivy"))
+    assert reply.kind == "error"
+    assert reply.error is not None
+    assert reply.error["code"] == "STATE_002"
+
+
+async def test_keys_rotate_keeps_old_tokens_valid(ctl: CtlServer, services: Services) -> None:
+    await _call(ctl, m.UsersAdd(username="jack", password="jack-password"))
+    old = (await services.accounts.login("jack", "jack-password", None)).token
+    old_kid = services.tokens.ring.current_kid
+    reply = await _call(ctl, m.KeysRotate())
+    assert reply.data["kid"] != old_kid
+    assert old_kid in reply.data["usable"]
+    assert (await services.accounts.authenticate(old)).username == "jack"
+    new = (await services.accounts.login("jack", "jack-password", None)).token
+    assert (await services.tokens.verify(new)).kid == reply.data["kid"]
+
+
+async def test_audit_tail_and_follow(ctl: CtlServer) -> None:
+    await _call(ctl, m.UsersAdd(username="kate"))
+    tail = await _call(ctl, m.AuditTail(limit=5))
+    assert [e["type"] for e in tail.data["items"]] == ["admin.user.created"]
+    seen: list[str] = []
+    with trio.move_on_after(10):
+        async for reply in CtlClient(str(ctl.path)).stream(m.AuditTail(limit=1, follow=True)):
+            seen.append(reply.data["type"])
+            if len(seen) == 1:
+                await _call(ctl, m.UsersAdd(username="liam"))
+            if len(seen) == 2:
+                break
+    assert seen == ["admin.user.created", "admin.user.created"]
+
+
+async def test_reload_reports_changes(ctl: CtlServer, services: Services) -> None:
+    reply = await _call(ctl, m.Reload())
+    assert reply.kind == "ok"
+    assert reply.data == {"applied": [], "needs_restart": []}
+
+
+def _frame(body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + body
+
+
+@pytest.mark.parametrize(
+    ("payload", "fragment"),
+    [
+        (_frame(b"notjs"), "not JSON"),
+        (_frame(b"{}"), "'op'"),
+        (_frame(b'{"op": "rm-rf"}'), "unknown or malformed"),
+        (_frame(b'{"op": "status", "extra": 1}'), "unknown or malformed"),
+        (_frame(b'{"op": "users.list", "limit": "ten"}'), "unknown or malformed"),
+        (struct.pack(">I", 1 << 30), "exceeds the limit"),
+        (struct.pack(">I", 100) + b"{", "ended after"),
+        (b"\x00\x00", "inside a frame header"),
+    ],
+)
+async def test_garbage_frames_get_protocol_errors_and_server_stays_up(
+    ctl: CtlServer, payload: bytes, fragment: str
+) -> None:
+    reply = await _raw(ctl, payload)
+    error = reply["error"]
+    assert isinstance(error, dict)
+    assert error["slug"] == "protocol_error"
+    assert fragment in str(error["message"])
+    assert (await _call(ctl, m.Status())).kind == "ok"
+
+
+CHILD = textwrap.dedent(
+    """
+    import json, socket, struct, sys
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    body = json.dumps({"op": "users.list"}).encode()
+    try:
+        s.sendall(struct.pack(">I", len(body)) + body)
+    except OSError:
+        pass
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+    n = struct.unpack(">I", data[:4])[0]
+    print(data[4:4 + n].decode())
+    """
+)
+
+
+async def test_peer_credentials_refuse_a_non_allowed_uid(ctl: CtlServer) -> None:
+    """A child that drops to nobody can connect (mode 0777) but is refused by SO_PEERCRED."""
+    Path(ctl.path).chmod(0o777)
+    result = await trio.run_process(
+        ["/usr/bin/python3", "-c", CHILD, str(ctl.path)],
+        user="nobody",
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    reply = json.loads(result.stdout)
+    assert reply["kind"] == "error"
+    assert reply["error"]["slug"] == "peer_not_allowed"
+    assert "65534" in reply["error"]["message"]
+    as_root = await trio.run_process(
+        ["/usr/bin/python3", "-c", CHILD, str(ctl.path)], capture_stdout=True, check=False
+    )
+    assert json.loads(as_root.stdout)["kind"] == "ok"
