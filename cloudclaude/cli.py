@@ -101,15 +101,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         _need_database(settings)
         clean = trio.run(supervisor.run, LiveSettings(settings, args.config))
         return EXIT_OK if clean else EXIT_FAILED
-    except (DatabaseError, ClusterError, ServerKeyError, trio.TooSlowError) as exc:
-        log.error("startup_failed", error=str(exc) or type(exc).__name__)
+    except SystemExit:
+        raise
+    except BaseException as exc:  # every failure becomes one log line and exit 1
+        errors = _leaves(exc)
+        if all(isinstance(e, KeyboardInterrupt) for e in errors):
+            return EXIT_OK
+        if all(isinstance(e, _STARTUP_ERRORS) for e in errors):
+            log.error("startup_failed", error="; ".join(str(e) or type(e).__name__ for e in errors))
+        else:
+            log.error("daemon_failed", errors=[repr(e) for e in errors], exc_info=exc)
         return EXIT_FAILED
-    except BaseExceptionGroup as group:
-        log.error("daemon_failed", errors=[repr(e) for e in group.exceptions])
-        return EXIT_FAILED
-    except supervisor.ComponentExited as exc:
-        log.error("daemon_failed", error=str(exc))
-        return EXIT_FAILED
+
+
+_STARTUP_ERRORS = (DatabaseError, ClusterError, ServerKeyError, trio.TooSlowError, OSError)
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    """The exceptions inside (nested) exception groups, or ``exc`` itself."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
 
 
 if __name__ == "__main__":

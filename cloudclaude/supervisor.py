@@ -158,7 +158,8 @@ def make_reloader(
         live.current = settings_mod.merge_reloadable(live.current, new)
         cc_logging.set_level(live.current.log.level)
         services.accounts.configure_limits(live.current.rate_limits)
-        log.info(
+        # Logged at warning so the record survives a reload that raises the log level.
+        log.warning(
             "settings_reloaded",
             applied=list(changes.applied),
             needs_restart=list(changes.needs_restart),
