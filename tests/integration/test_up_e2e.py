@@ -6,6 +6,7 @@ second reuses everything. SIGINT drains the daemon and stops the Postgres it sta
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -25,10 +26,8 @@ def up_state() -> Iterator[Path]:
     path = pg.scratch_dir("cc-up-")
     yield path
     # If the test failed before SIGINT, make sure no Postgres outlives it.
-    try:
+    with contextlib.suppress(OSError, ValueError, IndexError):
         os.kill(_postmaster_pid(path), signal.SIGQUIT)
-    except (OSError, ValueError, IndexError):
-        pass
     shutil.rmtree(path, ignore_errors=True)
 
 
