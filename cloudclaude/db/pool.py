@@ -71,33 +71,39 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         await conn.set_type_codec(name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
-class Connection:
+class _Queries:
+    """Single statements on ``_target`` (a pool or one connection)."""
+
+    _target: Any
+
+    async def fetch(self, sql: str, *args: Any) -> list[Record]:
+        return await _call(self._target.fetch, sql, *args)
+
+    async def fetchrow(self, sql: str, *args: Any) -> Record | None:
+        return await _call(self._target.fetchrow, sql, *args)
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        return await _call(self._target.fetchval, sql, *args)
+
+    async def execute(self, sql: str, *args: Any) -> str:
+        return await _call(self._target.execute, sql, *args)
+
+
+class Connection(_Queries):
     """One connection taken from the pool (inside ``Database.transaction``)."""
 
     def __init__(self, conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy) -> None:
-        self._conn = conn
-
-    async def fetch(self, sql: str, *args: Any) -> list[Record]:
-        return await _call(self._conn.fetch, sql, *args)
-
-    async def fetchrow(self, sql: str, *args: Any) -> Record | None:
-        return await _call(self._conn.fetchrow, sql, *args)
-
-    async def fetchval(self, sql: str, *args: Any) -> Any:
-        return await _call(self._conn.fetchval, sql, *args)
-
-    async def execute(self, sql: str, *args: Any) -> str:
-        return await _call(self._conn.execute, sql, *args)
+        self._target = conn
 
     async def executemany(self, sql: str, args: Sequence[Sequence[Any]]) -> None:
-        await _call(self._conn.executemany, sql, args)
+        await _call(self._target.executemany, sql, args)
 
 
-class Database:
+class Database(_Queries):
     """A pool of connections; open it with ``Database.open`` inside a trio-asyncio loop."""
 
     def __init__(self, pool: asyncpg.Pool, url: str) -> None:
-        self._pool = pool
+        self._pool = self._target = pool
         self.url = url
 
     @classmethod
@@ -126,18 +132,6 @@ class Database:
             if scope.cancelled_caught:
                 pool.terminate()
 
-    async def fetch(self, sql: str, *args: Any) -> list[Record]:
-        return await _call(self._pool.fetch, sql, *args)
-
-    async def fetchrow(self, sql: str, *args: Any) -> Record | None:
-        return await _call(self._pool.fetchrow, sql, *args)
-
-    async def fetchval(self, sql: str, *args: Any) -> Any:
-        return await _call(self._pool.fetchval, sql, *args)
-
-    async def execute(self, sql: str, *args: Any) -> str:
-        return await _call(self._pool.execute, sql, *args)
-
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Connection]:
         """A connection held for several statements, without a transaction."""
@@ -152,7 +146,7 @@ class Database:
     async def transaction(self) -> AsyncIterator[Connection]:
         """Statements on the yielded connection commit together, or roll back on any error."""
         async with self.connection() as conn:
-            tx = conn._conn.transaction()
+            tx = conn._target.transaction()
             await _call(tx.start)
             try:
                 yield conn
