@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -31,8 +33,25 @@ async def _migrate(url: str) -> None:
         await migrate.apply_all(db)
 
 
+def reap_stale_clusters() -> None:
+    """Stop clusters left by test runs that were killed before their teardown ran."""
+    for root in Path("/tmp").glob("cc-pg-*"):
+        try:
+            owner = int((root / "owner").read_text())
+            os.kill(owner, 0)
+            continue  # its test run is still alive
+        except (OSError, ValueError):
+            pass
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            postmaster = int((root / "data" / "postmaster.pid").read_text().split()[0])
+            os.kill(postmaster, signal.SIGQUIT)
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def start_cluster() -> Iterator[PrivateCluster]:
+    reap_stale_clusters()
     root = scratch_dir("cc-pg-")
+    (root / "owner").write_text(str(os.getpid()))
     cluster = PrivateCluster(root / "data", root / "sock")
     try:
         cluster.ensure_initialised()
