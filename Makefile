@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages the system and its tests need (installed only when missing).
 SYSTEM_PACKAGES := postgresql postgresql-client python3-venv python3-dev gcc curl openssh-client \
-	procps iproute2 util-linux
+	procps iproute2 util-linux systemd
 
 .PHONY: up test system-deps lint typing unit integration bench clean help
 

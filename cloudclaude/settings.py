@@ -16,7 +16,7 @@ import os
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -75,7 +75,6 @@ class DatabaseSettings:
     pool_min: int = attrs.field(default=1, validator=_positive)
     pool_max: int = attrs.field(default=10, validator=_positive)
     connect_timeout_s: float = attrs.field(default=10.0, validator=_positive)
-    query_timeout_s: float = attrs.field(default=30.0, validator=_positive)
 
 
 @attrs.frozen(kw_only=True)
@@ -312,3 +311,10 @@ class LiveSettings:
 
     current: Settings
     path: str | None = None
+    #: Applied to every reload too (``cloudclaude up`` fixes the state dir and database URL).
+    adjust: Callable[[Settings], Settings] | None = None
+
+    def reread(self) -> Settings:
+        """The file and environment as they are now, with ``adjust`` applied."""
+        fresh = load(self.path)
+        return self.adjust(fresh) if self.adjust is not None else fresh

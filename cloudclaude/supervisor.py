@@ -153,7 +153,7 @@ def make_reloader(
     """Re-read the config file and environment; apply the reloadable keys, log the rest."""
 
     async def reload() -> SettingsDiff:
-        new = settings_mod.load(live.path)
+        new = live.reread()
         changes = settings_mod.diff(live.current, new)
         live.current = settings_mod.merge_reloadable(live.current, new)
         cc_logging.set_level(live.current.log.level)

@@ -96,7 +96,14 @@ def run(settings: Settings, config_path: str | None) -> int:
                 settings, database=attrs.evolve(settings.database, url=cluster.dsn())
             )
         admin_password = trio.run(prepare, settings)
-        live = LiveSettings(settings, config_path)
+        fixed = settings
+
+        def keep_up_choices(reread: Settings) -> Settings:
+            """A reload keeps the state dir and database that `up` chose (not in any file)."""
+            database = attrs.evolve(reread.database, url=fixed.database.url)
+            return attrs.evolve(reread, state_dir=fixed.state_dir, database=database)
+
+        live = LiveSettings(settings, config_path, keep_up_choices)
 
         def ready(_services: Services) -> None:
             print(_where_next(settings, admin_password), flush=True)

@@ -31,7 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--socket",
         default=argparse.SUPPRESS,
-        help=f"control socket (default $CLOUDCLAUDE_CTL_SOCKET or {DEFAULT_SOCKET})",
+        help=f"control socket (default $CLOUDCLAUDE_CTL__SOCKET or {DEFAULT_SOCKET})",
     )
 
     parser = argparse.ArgumentParser(
@@ -189,7 +189,7 @@ def _print_event(event: dict[str, Any]) -> None:
 
 async def _run(args: argparse.Namespace, request: m.Request) -> int:
     client = CtlClient(
-        getattr(args, "socket", None) or os.environ.get("CLOUDCLAUDE_CTL_SOCKET", DEFAULT_SOCKET)
+        getattr(args, "socket", None) or os.environ.get("CLOUDCLAUDE_CTL__SOCKET", DEFAULT_SOCKET)
     )
     as_json = getattr(args, "json", False)
     async for reply in client.stream(request):

@@ -77,7 +77,10 @@ class CtlServer:
         await sock.bind(str(self.path))
         os.chmod(self.path, self._settings.socket_mode)
         if self.allowed_gids:
-            os.chown(self.path, -1, min(self.allowed_gids))
+            try:
+                os.chown(self.path, -1, min(self.allowed_gids))
+            except PermissionError:
+                log.warning("ctl_socket_group_not_set", group=self._settings.group)
         sock.listen(64)
         return sock
 

@@ -7,6 +7,7 @@ second reuses everything. SIGINT drains the daemon and stops the Postgres it sta
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -82,6 +83,10 @@ def test_up_twice_keeps_the_admin_and_the_data(up_state: Path) -> None:
     assert login.status_code == 200
     assert login.json()["role"] == "admin"
     assert ctl(sock, "users", "add", "keepme").returncode == 0
+    reload = ctl(sock, "reload", "--json")
+    assert reload.returncode == 0, reload.stderr
+    # The state dir and database `up` chose are not in any file; a reload must keep them.
+    assert json.loads(reload.stdout) == {"applied": [], "needs_restart": []}
     with pytest.raises(StopIteration):
         next(first)
     assert "stopped the private PostgreSQL cluster" in (up_state / "first.log").read_text()
