@@ -26,6 +26,7 @@ from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.audit import Actor, NewAuditEvent
 from cloudclaude.model.users import ROLES, SshKey, User
 from cloudclaude.settings import RateLimitSettings
+from cloudclaude.timefmt import iso, utcnow
 
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9._-]{0,31}$")
 MAX_HOSTS_LIMIT = 100
@@ -36,10 +37,6 @@ class LoginResult:
     user: User
     token: str
     expires_at: dt.datetime
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def check_username(username: str) -> None:
@@ -107,11 +104,11 @@ class Accounts:
         if not await self._hasher.verify(password_hash, password):
             await self._login_failed(actor, username, user.id, "wrong_password")
             raise CloudClaudeError("auth_invalid")
-        status = user.effective_status(_now())
+        status = user.effective_status(utcnow())
         if status != "active":
             await self._login_failed(actor, username, user.id, f"account_{status}")
             raise CloudClaudeError(f"account_{status}")
-        changes: dict[str, Any] = {"last_login_at": _now()}
+        changes: dict[str, Any] = {"last_login_at": utcnow()}
         if self._hasher.needs_rehash(password_hash):
             changes["password_hash"] = await self._hasher.hash(password)
         async with self._db.transaction() as conn:
@@ -136,7 +133,7 @@ class Accounts:
         user = await users_repo.get(self._db, claims.user_id)
         if user is None:
             raise CloudClaudeError("token_invalid", "the token's user no longer exists")
-        status = user.effective_status(_now())
+        status = user.effective_status(utcnow())
         if status != "active":
             raise CloudClaudeError(f"account_{status}")
         return user
@@ -237,11 +234,11 @@ class Accounts:
             before = await users_repo.get(conn, user_id, for_update=True)
             if before is None:
                 raise CloudClaudeError("not_found", "no such user")
-            revives = set_expires_at and (expires_at is None or expires_at > _now())
+            revives = set_expires_at and (expires_at is None or expires_at > utcnow())
             if revives and before.status == "expired" and "status" not in changes:
                 changes["status"] = "active"  # a new expiry in the future revives the account
             after = attrs.evolve(before, **changes)
-            if status == "active" and after.effective_status(_now()) == "expired":
+            if status == "active" and after.effective_status(utcnow()) == "expired":
                 raise CloudClaudeError(
                     "conflict", "the account's expiry has passed; set a new expiry to enable it"
                 )
@@ -257,8 +254,8 @@ class Accounts:
         return user
 
     async def _guard_last_admin(self, conn: Connection, before: User, after: User) -> None:
-        was_admin = before.role == "admin" and before.effective_status(_now()) == "active"
-        still_admin = after.role == "admin" and after.effective_status(_now()) == "active"
+        was_admin = before.role == "admin" and before.effective_status(utcnow()) == "active"
+        still_admin = after.role == "admin" and after.effective_status(utcnow()) == "active"
         if (
             was_admin
             and not still_admin
@@ -346,7 +343,7 @@ class Accounts:
         async with self._db.transaction() as conn:
             expired = await users_repo.mark_expired(conn)
             for user in expired:
-                meta = {"username": user.username, "expires_at": _jsonable(user.expires_at)}
+                meta = {"username": user.username, "expires_at": iso(user.expires_at)}
                 await self._audit(conn, "user.expired", actor, user.id, meta)
         return expired
 
@@ -359,4 +356,4 @@ class Accounts:
 
 
 def _jsonable(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, dt.datetime) else value
+    return iso(value) if isinstance(value, dt.datetime) else value

@@ -180,7 +180,7 @@ def _overlay_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
                 continue
             if i != len(parts) - 1:
                 raise SettingsError(f"unknown environment variable {name}: {field.name} is a value")
-            target[part] = _from_env_text(name, field_type, value)
+            target[part] = _check_value(name, field_type, _from_env_text(name, field_type, value))
 
 
 def _from_env_text(name: str, field_type: Any, text: str) -> Any:
@@ -239,13 +239,17 @@ def _build(cls: type[Any], data: Any, prefix: str) -> Any:
         raise SettingsError(f"{where}: {exc}") from exc
 
 
+def _label(key: str) -> str:
+    return key if key.startswith(ENV_PREFIX) else f"config key '{key}'"
+
+
 def _check_value(key: str, field_type: Any, value: Any) -> Any:
     origin = typing.get_origin(field_type)
     if origin is Literal:
         choices = typing.get_args(field_type)
         if value not in choices:
             allowed = ", ".join(repr(c) for c in choices)
-            raise SettingsError(f"config key '{key}' must be one of {allowed}, got {value!r}")
+            raise SettingsError(f"{_label(key)} must be one of {allowed}, got {value!r}")
         return value
     if origin in (typing.Union, types.UnionType):
         raise SettingsError(f"config key '{key}': unsupported type")  # pragma: no cover
@@ -255,8 +259,7 @@ def _check_value(key: str, field_type: Any, value: Any) -> Any:
     ok = isinstance(value, expected) and not (field_type is not bool and isinstance(value, bool))
     if not ok:
         raise SettingsError(
-            f"config key '{key}' must be {field_type.__name__}, got {type(value).__name__}"
-            f" {value!r}"
+            f"{_label(key)} must be {field_type.__name__}, got {type(value).__name__} {value!r}"
         )
     return float(value) if field_type is float else value
 

@@ -151,3 +151,24 @@ def test_merge_reloadable_takes_only_reloadable_fields() -> None:
     assert merged.rate_limits.window_s == 5.0
     assert merged.log.format == old.log.format
     assert merged.web.port == old.web.port
+
+
+def test_bad_choice_from_env_names_the_variable() -> None:
+    with pytest.raises(SettingsError, match="CLOUDCLAUDE_LOG__LEVEL must be one of"):
+        settings.load(environ={"CLOUDCLAUDE_LOG__LEVEL": "loud"})
+
+
+def test_leading_zero_env_int_is_octal_like_a_file_mode() -> None:
+    loaded = settings.load(environ={"CLOUDCLAUDE_CTL__SOCKET_MODE": "0660"})
+    assert loaded.ctl.socket_mode == 0o660
+
+
+def test_reread_applies_adjust(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('[log]\nlevel = "debug"\n')
+    live = settings.LiveSettings(
+        Settings(), str(config), lambda s: attrs.evolve(s, state_dir="/kept")
+    )
+    again = live.reread()
+    assert again.state_dir == "/kept"
+    assert again.log.level == "debug"
