@@ -89,12 +89,15 @@ class Accounts:
 
     async def login(self, username: str, password: str, source_ip: str | None) -> LoginResult:
         address_key = source_ip or "unknown"
+        actor = Actor(name=f"login:{username[:64]}", source_ip=source_ip)
         for window, key in ((self.per_address, address_key), (self.per_user, username)):
             wait = window.retry_after(key)
             if wait is not None:
+                meta = {"username": username[:64], "reason": "rate_limited", "method": "password"}
+                event = NewAuditEvent(type="auth.failed", actor=actor, metadata=meta)
+                await audit_repo.insert(self._db, event)
                 raise CloudClaudeError("rate_limited", retry_after=wait)
         self.per_address.hit(address_key)
-        actor = Actor(name=f"login:{username[:64]}", source_ip=source_ip)
         found = await users_repo.get_credentials(self._db, username)
         if found is None:
             await self._hasher.verify_nobody(password)

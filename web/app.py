@@ -44,6 +44,7 @@ def create_app(live: LiveSettings, services: Services) -> QuartTrio:
                 status=response.status_code,
                 ms=round(elapsed * 1000, 2),
                 remote=request.remote_addr,
+                user_id=str(g.user.id) if g.get("user") is not None else None,
             )
         return response
 

@@ -53,6 +53,13 @@ async def test_failed_logins_for_one_user_are_limited_across_addresses(
     assert limited.json()["error"]["slug"] == "rate_limited"
     other = await _login(base_url, "127.0.0.51", "victim2", "whatever-pass")
     assert other.status_code == 401  # other usernames are not affected
+    reasons = [
+        r["metadata"]["reason"]
+        for r in await services.db.fetch(
+            "SELECT metadata FROM audit_events WHERE type = 'auth.failed' ORDER BY id"
+        )
+    ]
+    assert reasons == ["wrong_password"] * PER_USER + ["rate_limited", "unknown_user"]
 
 
 async def test_attempts_from_one_address_are_limited_across_usernames(base_url: str) -> None:
