@@ -93,9 +93,7 @@ class Accounts:
         for window, key in ((self.per_address, address_key), (self.per_user, username)):
             wait = window.retry_after(key)
             if wait is not None:
-                meta = {"username": username[:64], "reason": "rate_limited", "method": "password"}
-                event = NewAuditEvent(type="auth.failed", actor=actor, metadata=meta)
-                await audit_repo.insert(self._db, event)
+                await self._login_failed(actor, username, None, "rate_limited", count=False)
                 raise CloudClaudeError("rate_limited", retry_after=wait)
         self.per_address.hit(address_key)
         found = await users_repo.get_credentials(self._db, username)
@@ -122,9 +120,17 @@ class Accounts:
         return LoginResult(user=user, token=token, expires_at=expires_at)
 
     async def _login_failed(
-        self, actor: Actor, username: str, user_id: uuid.UUID | None, reason: str
+        self,
+        actor: Actor,
+        username: str,
+        user_id: uuid.UUID | None,
+        reason: str,
+        *,
+        count: bool = True,
     ) -> None:
-        self.per_user.hit(username)
+        """Audit a failed login; ``count`` it towards the per-user limit (not when refused)."""
+        if count:
+            self.per_user.hit(username)
         meta = {"username": username[:64], "reason": reason, "method": "password"}
         await audit_repo.insert(
             self._db, NewAuditEvent(type="auth.failed", actor=actor, user_id=user_id, metadata=meta)
