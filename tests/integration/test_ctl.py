@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import struct
 import textwrap
 from collections.abc import AsyncIterator
@@ -31,10 +32,13 @@ async def ctl(settings: Settings, services: Services) -> AsyncIterator[CtlServer
     stopping = trio.Event()
     server = CtlServer(services, ctl_settings, stopping)
     services.status.set("ctl", "running")
-    async with trio.open_nursery() as nursery:
-        await nursery.start(server.run)
-        yield server
-        stopping.set()
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(server.run)
+            yield server
+            stopping.set()
+    finally:
+        shutil.rmtree(sock_dir, ignore_errors=True)
 
 
 async def _call(server: CtlServer, request: m.Request) -> m.Reply:
