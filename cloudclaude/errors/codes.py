@@ -300,6 +300,14 @@ REGISTRY: tuple[ErrorCode, ...] = (
         "The agent is not configured or not reachable.",
         "Start cloudclaude-agent or check the agent settings.",
     ),
+    _e(
+        "SYSTEM_012",
+        "protocol_version_mismatch",
+        503,
+        "The daemon and the agent speak different protocol versions.",
+        "cloudclaude and cloudclaude-agent come from different releases.",
+        "Install the same version of both and restart them.",
+    ),
 )
 
 

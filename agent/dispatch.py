@@ -1,0 +1,34 @@
+"""One handler per request type; a handler may report progress before its final reply."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from agent.protocol import messages as m
+
+ReportProgress = Callable[[str, int, str], Awaitable[None]]
+Handler = Callable[[Any, ReportProgress], Awaitable[m.Reply]]
+
+AGENT_VERSION = "0.1.0"
+
+
+class Dispatcher:
+    def __init__(self) -> None:
+        self._handlers: dict[type[Any], Handler] = {}
+        self.started = time.monotonic()
+        self.register(m.Ping, self._ping)
+
+    def register(self, request_type: type[Any], handler: Handler) -> None:
+        self._handlers[request_type] = handler
+
+    def handler_for(self, request: m.Request) -> Handler | None:
+        return self._handlers.get(type(request))
+
+    async def _ping(self, request: m.Ping, _progress: ReportProgress) -> m.Reply:
+        return m.Pong(
+            id=request.id,
+            agent_version=AGENT_VERSION,
+            uptime_s=round(time.monotonic() - self.started, 3),
+        )

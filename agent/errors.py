@@ -1,0 +1,30 @@
+"""Error codes the agent puts in ``ErrorReply.code``.
+
+The agent imports nothing from the daemon, so it names registry codes as strings; a test checks
+each exists in the daemon's registry (``cloudclaude/errors/codes.py``).
+"""
+
+from __future__ import annotations
+
+PROTOCOL_ERROR = "SYSTEM_008"
+PROTOCOL_VERSION_MISMATCH = "SYSTEM_012"
+PEER_NOT_ALLOWED = "AUTH_010"
+INTERNAL_ERROR = "SYSTEM_001"
+AGENT_UNAVAILABLE = "SYSTEM_011"
+
+ALL = (
+    PROTOCOL_ERROR,
+    PROTOCOL_VERSION_MISMATCH,
+    PEER_NOT_ALLOWED,
+    INTERNAL_ERROR,
+    AGENT_UNAVAILABLE,
+)
+
+
+class AgentError(Exception):
+    """A failed operation; the server answers it with ``ErrorReply(code, message)``."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message

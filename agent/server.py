@@ -1,0 +1,146 @@
+"""One agent connection: Hello first, then requests that run concurrently, matched by id.
+
+A malformed or unknown message gets an ``ErrorReply`` and the connection stays up; a frame over
+``MAX_FRAME`` or a broken stream ends only this connection. A connection idle for
+``idle_timeout_s`` is closed. The same code serves the socket mode and the embedded mode.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+import trio
+
+from agent import errors
+from agent.dispatch import AGENT_VERSION, Dispatcher
+from agent.protocol import messages as m
+from agent.protocol.codec import DecodeError, decode, encode
+from agent.protocol.framing import MAX_FRAME, FrameError, FrameReader, send_frame
+
+log = logging.getLogger("cloudclaude.agent")
+HELLO_TIMEOUT_S = 10.0
+IDLE_TIMEOUT_S = 300.0
+
+
+class Connection:
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        dispatcher: Dispatcher,
+        *,
+        idle_timeout_s: float = IDLE_TIMEOUT_S,
+        max_frame: int = MAX_FRAME,
+    ) -> None:
+        self._stream = stream
+        self._dispatcher = dispatcher
+        self._idle_timeout_s = idle_timeout_s
+        self._reader = FrameReader(stream, max_frame)
+        self._send_lock = trio.Lock()
+
+    async def send(self, message: m.Message) -> None:
+        body = encode(m.converter, message, m.Message)
+        async with self._send_lock:
+            await send_frame(self._stream, body)
+
+    async def serve(self) -> None:
+        """Serve until the peer closes, idles out, or breaks the framing."""
+        try:
+            if await self._hello():
+                async with trio.open_nursery() as nursery:
+                    await self._read_requests(nursery)
+        except (FrameError, trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # broken during hello: nothing to answer
+        finally:
+            await trio.aclose_forcefully(self._stream)
+
+    async def _read_requests(self, nursery: trio.Nursery) -> None:
+        """Accept requests until EOF, idle timeout or a framing error (errors handled here,
+        inside the nursery, so they are not wrapped in an exception group)."""
+        while True:
+            try:
+                with trio.move_on_after(self._idle_timeout_s) as idle:
+                    body = await self._reader.receive_frame()
+            except FrameError as exc:
+                await self._try_send(_protocol_error(None, str(exc)))
+                nursery.cancel_scope.cancel()
+                return
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                nursery.cancel_scope.cancel()
+                return
+            if idle.cancelled_caught:
+                log.info("agent connection idle for %ss; closing", self._idle_timeout_s)
+                nursery.cancel_scope.cancel()
+                return
+            if body is None:
+                return  # the peer is done sending; in-flight requests still answer
+            await self._accept(body, nursery)
+
+    async def _hello(self) -> bool:
+        with trio.move_on_after(HELLO_TIMEOUT_S):
+            body = await self._reader.receive_frame()
+            if body is None:
+                return False
+            try:
+                hello = decode(m.converter, body, m.Message)
+            except DecodeError as exc:
+                hello = exc
+            if not isinstance(hello, m.Hello):
+                await self.send(
+                    m.ErrorReply(
+                        id=None, code=errors.PROTOCOL_ERROR, message="expected hello first"
+                    )
+                )
+                return False
+            if hello.protocol_version != m.PROTOCOL_VERSION:
+                await self.send(
+                    m.ErrorReply(
+                        id=None,
+                        code=errors.PROTOCOL_VERSION_MISMATCH,
+                        message=f"agent speaks protocol {m.PROTOCOL_VERSION},"
+                        f" client {hello.protocol_version}",
+                    )
+                )
+                return False
+            await self.send(
+                m.HelloReply(protocol_version=m.PROTOCOL_VERSION, agent_version=AGENT_VERSION)
+            )
+            return True
+        return False
+
+    async def _accept(self, body: bytes, nursery: trio.Nursery) -> None:
+        try:
+            request = decode(m.converter, body, m.Message)
+        except DecodeError as exc:
+            await self._try_send(_protocol_error(exc.request_id, str(exc)))
+            return
+        handler = self._dispatcher.handler_for(request)
+        if handler is None:
+            request_id = getattr(request, "id", None)
+            name = m.op_name(type(request))
+            await self._try_send(_protocol_error(request_id, f"'{name}' is not a request"))
+            return
+        nursery.start_soon(self._run, handler, request)
+
+    async def _run(self, handler: object, request: m.Request) -> None:
+        async def progress(stage: str, percent: int, message: str) -> None:
+            await self.send(
+                m.Progress(id=request.id, stage=stage, percent=percent, message=message)
+            )
+
+        try:
+            reply = await handler(request, progress)  # type: ignore[operator]
+        except errors.AgentError as exc:
+            reply = m.ErrorReply(id=request.id, code=exc.code, message=exc.message)
+        except Exception as exc:
+            log.exception("agent request failed")
+            reply = m.ErrorReply(id=request.id, code=errors.INTERNAL_ERROR, message=repr(exc))
+        await self._try_send(reply)
+
+    async def _try_send(self, message: m.Message) -> None:
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            await self.send(message)
+
+
+def _protocol_error(request_id: int | None, message: str) -> m.ErrorReply:
+    return m.ErrorReply(id=request_id, code=errors.PROTOCOL_ERROR, message=message)

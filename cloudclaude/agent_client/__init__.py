@@ -1,0 +1,1 @@
+"""The daemon's client for the privileged agent (socket mode or embedded in-process)."""

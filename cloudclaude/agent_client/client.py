@@ -1,0 +1,144 @@
+"""``AgentClient``: typed requests over one agent connection, several at once, matched by id.
+
+The transport is any ``trio.abc.Stream``: the agent's Unix socket in production, or an in-memory
+stream pair to an in-process ``agent.server.Connection`` in embedded mode (``embedded()``), so
+both modes run the same codec and the same server code.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import attrs
+import trio
+import trio.testing
+
+from agent.dispatch import Dispatcher
+from agent.protocol import messages as m
+from agent.protocol.codec import DecodeError, decode, encode
+from agent.protocol.framing import FrameError, FrameReader, send_frame
+from agent.server import Connection
+
+OnProgress = Callable[[m.Progress], Awaitable[None]]
+
+
+class AgentError(Exception):
+    """The agent answered a request with an error (``code`` is a registry code)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class AgentConnectionLost(AgentError):
+    def __init__(self, message: str) -> None:
+        super().__init__("SYSTEM_011", message)
+
+
+class AgentClient:
+    def __init__(self, stream: trio.abc.Stream) -> None:
+        self._stream = stream
+        self._reader = FrameReader(stream)
+        self._ids = itertools.count(1)
+        self._waiters: dict[int, trio.MemorySendChannel[m.Message]] = {}
+        self._send_lock = trio.Lock()
+        self._lost: str | None = None
+        self.agent_version = ""
+
+    @classmethod
+    @asynccontextmanager
+    async def connect(cls, stream: trio.abc.Stream) -> AsyncIterator[AgentClient]:
+        """Say hello, then serve requests until the block ends."""
+        client = cls(stream)
+        await client._hello()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(client._read_replies)
+            try:
+                yield client
+            finally:
+                nursery.cancel_scope.cancel()
+                await trio.aclose_forcefully(stream)
+
+    async def _send(self, message: m.Message) -> None:
+        async with self._send_lock:
+            await send_frame(self._stream, encode(m.converter, message, m.Message))
+
+    async def _receive(self) -> m.Message | None:
+        body = await self._reader.receive_frame()
+        if body is None:
+            return None
+        message: m.Message = decode(m.converter, body, m.Message)
+        return message
+
+    async def _hello(self) -> None:
+        await self._send(m.Hello(protocol_version=m.PROTOCOL_VERSION, client="cloudclaude"))
+        reply = await self._receive()
+        if isinstance(reply, m.ErrorReply):
+            raise AgentError(reply.code, reply.message)
+        if not isinstance(reply, m.HelloReply):
+            raise AgentConnectionLost(f"the agent answered hello with {reply!r}")
+        self.agent_version = reply.agent_version
+
+    async def _read_replies(self) -> None:
+        try:
+            while (message := await self._receive()) is not None:
+                request_id = getattr(message, "id", None)
+                if request_id is None:  # a connection-level error: nothing more will come
+                    reason = getattr(message, "message", "connection-level error")
+                    self._fail_all(f"the agent closed the connection: {reason}")
+                    return
+                waiter = self._waiters.get(request_id)
+                if waiter is not None:
+                    waiter.send_nowait(message)
+            self._fail_all("the agent closed the connection")
+        except (FrameError, DecodeError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            self._fail_all(f"the agent connection broke: {exc}")
+
+    def _fail_all(self, reason: str) -> None:
+        self._lost = reason
+        for waiter in self._waiters.values():
+            waiter.close()
+
+    async def request(self, request: m.Request, on_progress: OnProgress | None = None) -> Any:
+        """Send ``request`` (its id is assigned here) and return the final reply."""
+        if self._lost is not None:
+            raise AgentConnectionLost(self._lost)
+        request_id = next(self._ids)
+        request = attrs.evolve(request, id=request_id)
+        send, receive = trio.open_memory_channel[m.Message](math.inf)
+        self._waiters[request_id] = send
+        try:
+            await self._send(request)
+            async for reply in receive:
+                if isinstance(reply, m.Progress):
+                    if on_progress is not None:
+                        await on_progress(reply)
+                    continue
+                if isinstance(reply, m.ErrorReply):
+                    raise AgentError(reply.code, reply.message)
+                return reply
+            raise AgentConnectionLost(self._lost or "the agent connection closed")
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            raise AgentConnectionLost(f"cannot reach the agent: {exc}") from exc
+        finally:
+            del self._waiters[request_id]
+
+    async def ping(self) -> m.Pong:
+        reply: m.Pong = await self.request(m.Ping(id=0))
+        return reply
+
+
+@asynccontextmanager
+async def embedded(dispatcher: Dispatcher | None = None) -> AsyncIterator[AgentClient]:
+    """An agent served in this process over an in-memory stream (development mode)."""
+    client_end, agent_end = trio.testing.memory_stream_pair()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(Connection(agent_end, dispatcher or Dispatcher()).serve)
+        async with AgentClient.connect(client_end) as client:
+            yield client
+        nursery.cancel_scope.cancel()
