@@ -1,30 +1,157 @@
-"""``cloudclaude-agent``: entry point of the privileged agent.
+"""``cloudclaude-agent``: the privileged agent's socket mode.
 
-The agent's socket mode (Docker, netns, nftables, sing-box operations) is built by the Agent
-issue; until then this entry point says so plainly and exits non-zero instead of pretending.
+Listens on a Unix socket (or adopts the one systemd passes with ``LISTEN_FDS``), admits a caller
+only by its kernel-reported uid and groups (root, ``--allow-uid``, ``--allow-group``) before
+reading a byte, and serves the agent protocol on each connection. Notifies systemd when ready;
+SIGTERM/SIGINT stop it cleanly. Exit codes: 0 clean stop, 1 failure, 2 bad arguments.
+
+The operations (Docker, netns, nftables, sing-box) arrive with the Agent issue; today the agent
+answers ``ping``.
 """
 
 from __future__ import annotations
 
 import argparse
+import grp
+import logging
+import os
+import signal
+import socket
+import stat
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-EXIT_NOT_AVAILABLE = 3
+import trio
+
+from agent import errors
+from agent.dispatch import Dispatcher
+from agent.protocol import messages as m
+from agent.protocol.closing import send_final_frame
+from agent.protocol.codec import encode
+from agent.protocol.framing import MAX_FRAME
+from agent.protocol.peercred import is_allowed, peer_credentials
+from agent.sdnotify import notify
+from agent.server import Connection
+
+log = logging.getLogger("cloudclaude.agent")
+DEFAULT_SOCKET = "/run/cloudclaude/agent.sock"
+SD_LISTEN_FDS_START = 3
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cloudclaude-agent",
         description="cloudclaude's privileged agent (Docker, network namespaces, egress).",
     )
-    parser.parse_args(argv)
-    print(
-        "error SYSTEM_011 agent_unavailable: the privileged agent is not implemented in this"
-        " version yet; the daemon reports it as not configured",
-        file=sys.stderr,
+    parser.add_argument("--socket", default=DEFAULT_SOCKET, help="Unix socket to listen on")
+    parser.add_argument(
+        "--socket-mode", default="0660", help="file mode of the socket (octal, default 0660)"
     )
-    return EXIT_NOT_AVAILABLE
+    parser.add_argument(
+        "--allow-uid", type=int, action="append", default=[], help="uid allowed besides root"
+    )
+    parser.add_argument(
+        "--allow-group", action="append", default=[], help="group (name or gid) allowed"
+    )
+    parser.add_argument("--idle-timeout", type=float, default=300.0, help="seconds")
+    return parser
+
+
+def _gid(name: str) -> int:
+    if name.isdigit():
+        return int(name)
+    return grp.getgrnam(name).gr_gid
+
+
+def _systemd_socket() -> socket.socket | None:
+    """The listening socket systemd passed (socket activation), if any."""
+    if os.environ.get("LISTEN_PID") != str(os.getpid()):
+        return None
+    if int(os.environ.get("LISTEN_FDS", "0")) < 1:
+        return None
+    for name in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
+        os.environ.pop(name, None)
+    return socket.socket(fileno=SD_LISTEN_FDS_START)
+
+
+def _bind(path: Path, mode: int) -> socket.socket:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if stat.S_ISSOCK(path.lstat().st_mode):
+            path.unlink()
+    except FileNotFoundError:
+        pass
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(path))
+    os.chmod(path, mode)
+    sock.listen(64)
+    return sock
+
+
+class AgentServer:
+    def __init__(self, uids: set[int], gids: set[int], idle_timeout_s: float) -> None:
+        self.uids = uids
+        self.gids = gids
+        self.idle_timeout_s = idle_timeout_s
+        self.dispatcher = Dispatcher()
+
+    async def handle(self, stream: trio.SocketStream) -> None:
+        cred = peer_credentials(stream.socket)  # type: ignore[arg-type]
+        if not is_allowed(cred, self.uids, self.gids):
+            log.warning("refused agent peer uid=%s gid=%s pid=%s", cred.uid, cred.gid, cred.pid)
+            refusal = m.ErrorReply(
+                id=None,
+                code=errors.PEER_NOT_ALLOWED,
+                message=f"uid {cred.uid} may not use the agent",
+            )
+            await send_final_frame(stream, encode(m.converter, refusal, m.Message), MAX_FRAME)
+            await trio.aclose_forcefully(stream)
+            return
+        await Connection(stream, self.dispatcher, idle_timeout_s=self.idle_timeout_s).serve()
+
+    async def serve(self, sock: socket.socket) -> None:
+        listener = trio.SocketListener(trio.socket.from_stdlib_socket(sock))
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._stop_on_signal, nursery.cancel_scope)
+            await nursery.start(trio.serve_listeners, self.handle, [listener])
+            notify("READY=1", "STATUS=serving")
+            log.info("agent ready")
+
+    @staticmethod
+    async def _stop_on_signal(scope: trio.CancelScope) -> None:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for _ in signals:
+                notify("STOPPING=1")
+                scope.cancel()
+                return
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s agent %(levelname)s %(message)s")
+    try:
+        mode = int(args.socket_mode, 8)
+        gids = {_gid(g) for g in args.allow_group}
+    except (ValueError, KeyError) as exc:
+        print(f"error SYSTEM_007 config_invalid: {exc}", file=sys.stderr)
+        return 2
+    server = AgentServer({0, *args.allow_uid}, gids, args.idle_timeout)
+    path = Path(args.socket)
+    adopted = _systemd_socket()
+    try:
+        sock = adopted or _bind(path, mode)
+    except OSError as exc:
+        print(
+            f"error SYSTEM_011 agent_unavailable: cannot listen on {path}: {exc}", file=sys.stderr
+        )
+        return 1
+    try:
+        trio.run(server.serve, sock)
+    finally:
+        if adopted is None:
+            path.unlink(missing_ok=True)
+    return 0
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from pathlib import Path
 import structlog
 import trio
 
+from agent.protocol.closing import send_final_frame
 from agent.protocol.framing import FrameError, FrameReader, send_frame
 from agent.protocol.peercred import is_allowed, peer_credentials
 from cloudclaude.ctl import handlers
@@ -29,8 +30,6 @@ from cloudclaude.wiring import Services
 log = structlog.get_logger(component="ctl")
 MAX_FRAME = 64 * 1024
 REQUEST_TIMEOUT_S = 10.0
-DRAIN_TIMEOUT_S = 1.0
-DRAIN_LIMIT = 1 << 20
 
 
 def allowed_ids(group: str) -> tuple[set[int], set[int]]:
@@ -128,17 +127,8 @@ class CtlServer:
                 await send(m.Reply(kind="error", error=error.body()["error"]))
 
     async def _send_final_error(self, stream: trio.SocketStream, error: CloudClaudeError) -> None:
-        """Send the error, then discard what the peer still sends (bounded) before closing.
-
-        Closing a Unix socket with unread input resets it, and the peer would lose the error.
-        """
-        await self._send(stream, m.Reply(kind="error", error=error.body()["error"]))
-        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-            await stream.send_eof()
-            with trio.move_on_after(DRAIN_TIMEOUT_S):
-                drained = 0
-                while drained < DRAIN_LIMIT and (chunk := await stream.receive_some(65536)):
-                    drained += len(chunk)
+        reply = m.Reply(kind="error", error=error.body()["error"])
+        await send_final_frame(stream, m.encode_reply(reply), MAX_FRAME * 16)
 
     @staticmethod
     async def _send(stream: trio.SocketStream, reply: m.Reply) -> None:

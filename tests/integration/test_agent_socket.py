@@ -1,0 +1,108 @@
+"""The agent's socket mode as a real process: hello and ping, peer check, socket activation."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import trio
+
+from agent import errors
+from cloudclaude.agent_client.client import AgentClient
+from tests.integration import pg
+from tests.integration.processes import BIN, wait_for
+
+
+@pytest.fixture
+def sock_dir() -> Iterator[Path]:
+    path = pg.scratch_dir("cc-agent-")
+    path.chmod(0o777)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def agent_socket(sock_dir: Path) -> Iterator[Path]:
+    """A running agent whose socket is world-connectable: only the peer check may refuse."""
+    path = sock_dir / "agent.sock"
+    proc = subprocess.Popen(
+        [str(BIN / "cloudclaude-agent"), "--socket", str(path), "--socket-mode", "0777"],
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_for(lambda: path.exists() or proc.poll() is not None, 30, "the agent socket")
+        assert proc.poll() is None
+        yield path
+    finally:
+        proc.terminate()
+        assert proc.wait(10) == 0
+        assert not path.exists()
+
+
+async def _ping(path: Path) -> str:
+    with trio.fail_after(15):  # an agent that does not serve this socket fails, never hangs
+        stream = await trio.open_unix_socket(str(path))
+        async with AgentClient.connect(stream) as client:
+            pong = await client.ping()
+            return pong.agent_version
+
+
+async def test_ping_over_the_real_socket(agent_socket: Path) -> None:
+    assert await _ping(agent_socket)
+
+
+CHILD = textwrap.dedent(
+    """
+    import json, socket, struct, sys
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    body = json.dumps({"op": "hello", "protocol_version": 1, "client": "x"}).encode()
+    try:
+        s.sendall(struct.pack(">I", len(body)) + body)
+    except OSError:
+        pass
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+    n = struct.unpack(">I", data[:4])[0]
+    print(data[4:4 + n].decode())
+    """
+)
+
+
+async def test_a_non_allowed_uid_is_refused_by_the_peer_check(agent_socket: Path) -> None:
+    result = await trio.run_process(
+        ["/usr/bin/python3", "-c", CHILD, str(agent_socket)],
+        user="nobody",
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    reply = json.loads(result.stdout)
+    assert reply["op"] == "error"
+    assert reply["code"] == errors.PEER_NOT_ALLOWED
+    assert "65534" in reply["message"]
+    assert await _ping(agent_socket)  # root still gets in
+
+
+async def test_socket_activation_adopts_the_passed_socket(sock_dir: Path) -> None:
+    path = sock_dir / "activated.sock"
+    proc = subprocess.Popen(
+        ["systemd-socket-activate", "-l", str(path), str(BIN / "cloudclaude-agent")],
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"},
+    )
+    try:
+        wait_for(lambda: path.exists() or proc.poll() is not None, 30, "the activation socket")
+        assert proc.poll() is None
+        assert await _ping(path)
+    finally:
+        proc.terminate()
+        proc.wait(10)
