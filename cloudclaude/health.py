@@ -6,6 +6,8 @@ from typing import Any
 
 import trio
 
+from cloudclaude.agent_client.client import AgentError
+from cloudclaude.agent_client.handle import Agent
 from cloudclaude.db.errors import DatabaseError
 from cloudclaude.db.pool import Database
 from cloudclaude.metrics import Metrics
@@ -31,16 +33,33 @@ async def check_database(db: Database, metrics: Metrics | None = None) -> dict[s
     }
 
 
-def check_agent() -> dict[str, Any]:
-    """The privileged agent arrives with a later feature; say so rather than pretend."""
-    return {"status": "not_configured", "detail": "no privileged agent is configured yet"}
+async def check_agent(agent: Agent) -> dict[str, Any]:
+    """Ping the agent; its version and round-trip time, or why it cannot be reached."""
+    start = trio.current_time()
+    report: dict[str, Any] = {"mode": agent.mode}
+    with trio.move_on_after(CHECK_TIMEOUT_S):
+        try:
+            pong = await agent.ping()
+        except AgentError as exc:
+            status = "not_configured" if agent.mode == "none" else "error"
+            return {**report, "status": status, "detail": exc.message}
+        return {
+            **report,
+            "status": "ok",
+            "version": pong.agent_version,
+            "latency_ms": round((trio.current_time() - start) * 1000, 2),
+        }
+    return {**report, "status": "error", "detail": "timed out"}
 
 
-async def overall(db: Database, metrics: Metrics | None = None) -> tuple[bool, dict[str, Any]]:
-    """(healthy, report). Healthy needs the database; the agent is reported as it is."""
+async def overall(
+    db: Database, agent: Agent, metrics: Metrics | None = None
+) -> tuple[bool, dict[str, Any]]:
+    """(healthy, report). Healthy needs the database; a broken agent makes it "degraded"."""
     database = await check_database(db, metrics)
-    report = {
-        "status": "ok" if database["status"] == "ok" else "error",
-        "checks": {"database": database, "agent": check_agent()},
-    }
+    agent_report = await check_agent(agent)
+    status = "ok" if agent_report["status"] in ("ok", "not_configured") else "degraded"
+    if database["status"] != "ok":
+        status = "error"
+    report = {"status": status, "checks": {"database": database, "agent": agent_report}}
     return database["status"] == "ok", report

@@ -106,6 +106,13 @@ class ScannerSettings:
 
 
 @attrs.frozen(kw_only=True)
+class AgentSettings:
+    #: ``embedded`` runs the agent in-process (development); ``socket`` uses cloudclaude-agent.
+    mode: Literal["embedded", "socket", "none"] = "embedded"
+    socket: str = "/run/cloudclaude/agent.sock"
+
+
+@attrs.frozen(kw_only=True)
 class MetricsSettings:
     #: When set, /metrics answers any address that sends ``Authorization: Bearer <token>``.
     token: str = ""
@@ -126,6 +133,7 @@ class Settings:
     auth: AuthSettings = AuthSettings()
     rate_limits: RateLimitSettings = RateLimitSettings()
     scanners: ScannerSettings = ScannerSettings()
+    agent: AgentSettings = AgentSettings()
     metrics: MetricsSettings = MetricsSettings()
     supervisor: SupervisorSettings = SupervisorSettings()
 

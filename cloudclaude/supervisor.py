@@ -22,6 +22,7 @@ import trio_asyncio
 from cloudclaude import logging as cc_logging
 from cloudclaude import settings as settings_mod
 from cloudclaude import systemd, wiring
+from cloudclaude.agent_client.handle import open_agent
 from cloudclaude.db import migrate
 from cloudclaude.db.pool import Database
 from cloudclaude.settings import LiveSettings, SettingsDiff
@@ -193,7 +194,8 @@ async def run(
         applied = await migrate.apply_all(db)
         if applied:
             log.info("migrations_applied", versions=[m.version for m in applied])
-        services = await wiring.build(live, db)
+        agent = await stack.enter_async_context(open_agent(settings.agent))
+        services = await wiring.build(live, db, agent)
         services.reload = make_reloader(live, services)
         stopping = trio.Event()
         components: list[Component] = [

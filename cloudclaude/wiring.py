@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 import attrs
 
 from cloudclaude.accounts import Accounts
+from cloudclaude.agent_client.handle import Agent
 from cloudclaude.auth.passwords import PasswordHasher
 from cloudclaude.auth.tokens import KeyRing, TokenService
 from cloudclaude.db.pool import Database
@@ -28,11 +29,12 @@ class Services:
     status: StatusBoard
     tokens: TokenService
     accounts: Accounts
+    agent: Agent
     #: Re-reads the settings and applies what may change at run time (set by the supervisor).
     reload: Callable[[], Awaitable[SettingsDiff]] = _no_reload
 
 
-async def build(live: LiveSettings, db: Database) -> Services:
+async def build(live: LiveSettings, db: Database, agent: Agent) -> Services:
     settings = live.current
     server_key = load_or_create(settings.state_path)
     metrics = Metrics()
@@ -46,4 +48,5 @@ async def build(live: LiveSettings, db: Database) -> Services:
         status=StatusBoard(metrics),
         tokens=tokens,
         accounts=accounts,
+        agent=agent,
     )

@@ -56,7 +56,7 @@ async def handle(request: m.Request, ctx: Context, send: Send) -> None:
                         "uptime_s": round(svc.status.uptime_s, 1),
                         "components": dict(svc.status.components),
                         "database": database,
-                        "agent": health.check_agent(),
+                        "agent": await health.check_agent(svc.agent),
                     }
                 )
             )

@@ -12,6 +12,7 @@ import pytest
 import trio_asyncio
 from quart_trio import QuartTrio
 
+from cloudclaude.agent_client.handle import Agent, open_agent
 from cloudclaude.db.cluster import PrivateCluster
 from cloudclaude.db.pool import Database
 from cloudclaude.model.audit import Actor
@@ -64,8 +65,14 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-async def services(settings: Settings, db: Database) -> Services:
-    return await build(LiveSettings(settings), db)
+async def agent(settings: Settings) -> AsyncIterator[Agent]:
+    async with open_agent(settings.agent) as handle:
+        yield handle
+
+
+@pytest.fixture
+async def services(settings: Settings, db: Database, agent: Agent) -> Services:
+    return await build(LiveSettings(settings), db, agent)
 
 
 @pytest.fixture

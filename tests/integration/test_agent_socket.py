@@ -14,7 +14,9 @@ import pytest
 import trio
 
 from agent import errors
+from cloudclaude import health
 from cloudclaude.agent_client.client import AgentClient
+from cloudclaude.agent_client.handle import Agent
 from tests.integration import pg
 from tests.integration.processes import BIN, wait_for
 
@@ -106,3 +108,16 @@ async def test_socket_activation_adopts_the_passed_socket(sock_dir: Path) -> Non
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+async def test_health_pings_a_socket_agent_and_reports_one_that_is_down(
+    agent_socket: Path, sock_dir: Path
+) -> None:
+    up = await health.check_agent(Agent("socket", socket=str(agent_socket)))
+    assert up["status"] == "ok"
+    assert up["version"]
+    down = await health.check_agent(Agent("socket", socket=str(sock_dir / "absent.sock")))
+    assert down["status"] == "error"
+    assert "cannot connect" in down["detail"]
+    off = await health.check_agent(Agent("none"))
+    assert off["status"] == "not_configured"

@@ -132,7 +132,8 @@ async def test_healthz_reports_database_and_agent(app: QuartTrio) -> None:
     body = await response.get_json()
     assert response.status_code == 200
     assert body["checks"]["database"]["status"] == "ok"
-    assert body["checks"]["agent"]["status"] == "not_configured"
+    assert body["checks"]["agent"]["status"] == "ok"
+    assert body["checks"]["agent"]["mode"] == "embedded"
 
 
 async def test_healthz_is_503_when_the_database_is_unreachable(

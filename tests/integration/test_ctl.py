@@ -63,7 +63,8 @@ async def test_status_reports_components_database_and_agent(ctl: CtlServer) -> N
     assert reply.kind == "ok"
     assert reply.data["components"]["ctl"] == "running"
     assert reply.data["database"]["status"] == "ok"
-    assert reply.data["agent"]["status"] == "not_configured"
+    assert reply.data["agent"]["status"] == "ok"
+    assert reply.data["agent"]["mode"] == "embedded"
     assert reply.data["version"]
 
 

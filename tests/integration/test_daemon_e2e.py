@@ -62,6 +62,7 @@ def test_daemon_serves_reloads_and_drains(
         report = json.loads(status.stdout)
         assert report["components"] == {"expiry": "running", "web": "running", "ctl": "running"}
         assert report["database"]["status"] == "ok"
+        assert report["agent"]["status"] == "ok"
 
         added = ctl(ctl_sock, "users", "add", "mona", "--password-stdin", stdin="mona-password\n")
         assert added.returncode == 0, added.stderr

@@ -18,7 +18,7 @@ blueprint = Blueprint("api_health", __name__)
 @blueprint.get("/healthz")
 async def healthz() -> tuple[dict[str, Any], int]:
     svc = services()
-    ok, report = await health.overall(svc.db, svc.metrics)
+    ok, report = await health.overall(svc.db, svc.agent, svc.metrics)
     report["version"] = svc.status.version
     return report, 200 if ok else 503
 
