@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
+import trio
 
 BIN = Path(sys.executable).parent
 
@@ -73,3 +77,37 @@ def ctl(
         timeout=60,
         check=False,
     )
+
+
+# Runs under /usr/bin/python3 (the venv's interpreter may sit where `nobody` cannot read it):
+# connect, send one frame, print the first frame that comes back.
+_FRAME_CHILD = textwrap.dedent(
+    """
+    import socket, struct, sys
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    body = sys.argv[2].encode()
+    try:
+        s.sendall(struct.pack(">I", len(body)) + body)
+    except OSError:
+        pass
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+    n = struct.unpack(">I", data[:4])[0]
+    print(data[4:4 + n].decode())
+    """
+)
+
+
+async def frame_exchange_as(user: str | None, path: Path, request: dict[str, Any]) -> Any:
+    """Send ``request`` as one frame from a child process running as ``user``; the reply."""
+    result = await trio.run_process(
+        ["/usr/bin/python3", "-c", _FRAME_CHILD, str(path), json.dumps(request)],
+        user=user,
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)

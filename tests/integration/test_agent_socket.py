@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +16,7 @@ from cloudclaude import health
 from cloudclaude.agent_client.client import AgentClient
 from cloudclaude.agent_client.handle import Agent
 from tests.integration import pg
-from tests.integration.processes import BIN, wait_for
+from tests.integration.processes import BIN, frame_exchange_as, wait_for
 
 
 @pytest.fixture
@@ -59,35 +57,9 @@ async def test_ping_over_the_real_socket(agent_socket: Path) -> None:
     assert await _ping(agent_socket)
 
 
-CHILD = textwrap.dedent(
-    """
-    import json, socket, struct, sys
-    s = socket.socket(socket.AF_UNIX)
-    s.connect(sys.argv[1])
-    body = json.dumps({"op": "hello", "protocol_version": 1, "client": "x"}).encode()
-    try:
-        s.sendall(struct.pack(">I", len(body)) + body)
-    except OSError:
-        pass
-    data = b""
-    while chunk := s.recv(65536):
-        data += chunk
-    n = struct.unpack(">I", data[:4])[0]
-    print(data[4:4 + n].decode())
-    """
-)
-
-
 async def test_a_non_allowed_uid_is_refused_by_the_peer_check(agent_socket: Path) -> None:
-    result = await trio.run_process(
-        ["/usr/bin/python3", "-c", CHILD, str(agent_socket)],
-        user="nobody",
-        capture_stdout=True,
-        capture_stderr=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    reply = json.loads(result.stdout)
+    hello = {"op": "hello", "protocol_version": 1, "client": "x"}
+    reply = await frame_exchange_as("nobody", agent_socket, hello)
     assert reply["op"] == "error"
     assert reply["code"] == errors.PEER_NOT_ALLOWED
     assert "65534" in reply["message"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import struct
-import textwrap
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from cloudclaude.ctl.server import CtlServer
 from cloudclaude.settings import Settings
 from cloudclaude.wiring import Services
 from tests.integration import pg
+from tests.integration.processes import frame_exchange_as
 
 
 @pytest.fixture
@@ -163,41 +163,12 @@ async def test_garbage_frames_get_protocol_errors_and_server_stays_up(
     assert (await _call(ctl, m.Status())).kind == "ok"
 
 
-CHILD = textwrap.dedent(
-    """
-    import json, socket, struct, sys
-    s = socket.socket(socket.AF_UNIX)
-    s.connect(sys.argv[1])
-    body = json.dumps({"op": "users.list"}).encode()
-    try:
-        s.sendall(struct.pack(">I", len(body)) + body)
-    except OSError:
-        pass
-    data = b""
-    while chunk := s.recv(65536):
-        data += chunk
-    n = struct.unpack(">I", data[:4])[0]
-    print(data[4:4 + n].decode())
-    """
-)
-
-
 async def test_peer_credentials_refuse_a_non_allowed_uid(ctl: CtlServer) -> None:
     """A child that drops to nobody can connect (mode 0777) but is refused by SO_PEERCRED."""
     Path(ctl.path).chmod(0o777)
-    result = await trio.run_process(
-        ["/usr/bin/python3", "-c", CHILD, str(ctl.path)],
-        user="nobody",
-        capture_stdout=True,
-        capture_stderr=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    reply = json.loads(result.stdout)
+    reply = await frame_exchange_as("nobody", ctl.path, {"op": "users.list"})
     assert reply["kind"] == "error"
     assert reply["error"]["slug"] == "peer_not_allowed"
     assert "65534" in reply["error"]["message"]
-    as_root = await trio.run_process(
-        ["/usr/bin/python3", "-c", CHILD, str(ctl.path)], capture_stdout=True, check=False
-    )
-    assert json.loads(as_root.stdout)["kind"] == "ok"
+    as_root = await frame_exchange_as(None, ctl.path, {"op": "users.list"})
+    assert as_root["kind"] == "ok"
