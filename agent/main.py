@@ -17,7 +17,6 @@ import logging
 import os
 import signal
 import socket
-import stat
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,6 +30,7 @@ from agent.protocol.closing import send_final_frame
 from agent.protocol.codec import encode
 from agent.protocol.framing import MAX_FRAME
 from agent.protocol.peercred import is_allowed, peer_credentials
+from agent.protocol.unixsock import bind_unix_listener
 from agent.sdnotify import notify
 from agent.server import Connection
 
@@ -73,20 +73,6 @@ def _systemd_socket() -> socket.socket | None:
     for name in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
         os.environ.pop(name, None)
     return socket.socket(fileno=SD_LISTEN_FDS_START)
-
-
-def _bind(path: Path, mode: int) -> socket.socket:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        if stat.S_ISSOCK(path.lstat().st_mode):
-            path.unlink()
-    except FileNotFoundError:
-        pass
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.bind(str(path))
-    os.chmod(path, mode)
-    sock.listen(64)
-    return sock
 
 
 class AgentServer:
@@ -140,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     path = Path(args.socket)
     adopted = _systemd_socket()
     try:
-        sock = adopted or _bind(path, mode)
+        sock = adopted or bind_unix_listener(path, mode)
     except OSError as exc:
         print(
             f"error SYSTEM_011 agent_unavailable: cannot listen on {path}: {exc}", file=sys.stderr

@@ -10,6 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+import attrs
 import structlog
 import trio
 import trio_asyncio
@@ -84,8 +85,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     settings = _load(args.config)
     if args.command == "up" and args.state_dir:
-        import attrs
-
         settings = attrs.evolve(settings, state_dir=args.state_dir)
     cc_logging.configure(settings.log.level, settings.log.format)
     try:

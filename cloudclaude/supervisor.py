@@ -23,10 +23,14 @@ from cloudclaude import logging as cc_logging
 from cloudclaude import settings as settings_mod
 from cloudclaude import systemd, wiring
 from cloudclaude.agent_client.handle import open_agent
+from cloudclaude.ctl.server import CtlServer
 from cloudclaude.db import migrate
 from cloudclaude.db.pool import Database
+from cloudclaude.services.expiry import ExpiryScanner
 from cloudclaude.settings import LiveSettings, SettingsDiff
 from cloudclaude.status import StatusBoard
+from web.app import create_app
+from web.server import WebServer
 
 log = structlog.get_logger(component="supervisor")
 
@@ -174,11 +178,6 @@ async def run(
     live: LiveSettings, *, on_ready: Callable[[wiring.Services], None] | None = None
 ) -> bool:
     """The daemon: returns True when it stopped cleanly; raises when a component crashed."""
-    from cloudclaude.ctl.server import CtlServer
-    from cloudclaude.services.expiry import ExpiryScanner
-    from web.app import create_app
-    from web.server import WebServer
-
     settings = live.current
     db_settings = settings.database
     async with trio_asyncio.open_loop(), contextlib.AsyncExitStack() as stack:

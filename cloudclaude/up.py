@@ -17,15 +17,12 @@ import attrs
 import trio
 import trio_asyncio
 
-from cloudclaude import supervisor
-from cloudclaude.accounts import Accounts
-from cloudclaude.auth.passwords import PasswordHasher
-from cloudclaude.auth.tokens import KeyRing, TokenService
+from cloudclaude import supervisor, wiring
+from cloudclaude.agent_client.handle import Agent
 from cloudclaude.db import migrate
 from cloudclaude.db.cluster import PrivateCluster
 from cloudclaude.db.pool import Database
 from cloudclaude.model.audit import Actor
-from cloudclaude.serverkey import load_or_create
 from cloudclaude.settings import LiveSettings, Settings
 from cloudclaude.wiring import Services
 
@@ -43,9 +40,8 @@ async def prepare(settings: Settings) -> str | None:
         admins = await db.fetchval("SELECT count(*) FROM users WHERE role = 'admin'")
         if admins:
             return None
-        tokens = TokenService(db, KeyRing(load_or_create(settings.state_path), 60))
-        accounts = Accounts(db, PasswordHasher(settings.auth), tokens, settings.rate_limits)
-        _, password = await accounts.create(
+        services = await wiring.build(LiveSettings(settings), db, Agent("none"))
+        _, password = await services.accounts.create(
             Actor(name="setup:cloudclaude-up"), username=FIRST_ADMIN, role="admin"
         )
         return password

@@ -13,6 +13,7 @@ import attrs
 import cattrs
 from cattrs.strategies import configure_tagged_union
 
+from agent.protocol import codec
 from cloudclaude.codec import strict_converter
 
 
@@ -124,7 +125,7 @@ OPS: dict[type[Any], str] = {
 
 @attrs.frozen(kw_only=True)
 class Reply:
-    """``ok`` carries ``data``; an error carries the registry body; ``more`` = frames follow."""
+    """``ok`` carries ``data``; ``error`` the registry body; ``event`` one streamed item."""
 
     kind: Literal["ok", "error", "event"]
     data: Any = None
@@ -141,19 +142,9 @@ def encode_request(request: Request) -> bytes:
 
 def decode_request(body: bytes) -> Request:
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ProtocolError(f"frame is not JSON: {exc}") from exc
-    if not isinstance(data, dict) or "op" not in data:
-        raise ProtocolError("frame is not an object with an 'op'")
-    try:
-        request: Request = converter.structure(data, Request)  # type: ignore[arg-type]
-    except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
-        if isinstance(exc, cattrs.BaseValidationError):
-            problems = "; ".join(cattrs.transform_error(exc))
-        else:
-            problems = str(exc)
-        raise ProtocolError(f"unknown or malformed request: {problems}") from exc
+        request: Request = codec.decode(converter, body, Request)
+    except codec.DecodeError as exc:
+        raise ProtocolError(str(exc)) from exc
     return request
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import grp
 import os
-import stat
 from pathlib import Path
 
 import structlog
@@ -19,6 +18,7 @@ import trio
 from agent.protocol.closing import send_final_frame
 from agent.protocol.framing import FrameError, FrameReader, send_frame
 from agent.protocol.peercred import is_allowed, peer_credentials
+from agent.protocol.unixsock import bind_unix_listener
 from cloudclaude.ctl import handlers
 from cloudclaude.ctl import messages as m
 from cloudclaude.db.errors import DatabaseUnavailable
@@ -51,7 +51,7 @@ class CtlServer:
         self.allowed_uids, self.allowed_gids = allowed_ids(settings.group)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        sock = await self._listen()
+        sock = self._listen()
         listener = trio.SocketListener(sock)
         try:
             async with trio.open_nursery() as nursery:
@@ -65,23 +65,14 @@ class CtlServer:
         await self._stopping.wait()
         scope.cancel()
 
-    async def _listen(self) -> trio.socket.SocketType:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            if stat.S_ISSOCK(self.path.lstat().st_mode):
-                self.path.unlink()
-        except FileNotFoundError:
-            pass
-        sock = trio.socket.socket(trio.socket.AF_UNIX, trio.socket.SOCK_STREAM)
-        await sock.bind(str(self.path))
-        os.chmod(self.path, self._settings.socket_mode)
+    def _listen(self) -> trio.socket.SocketType:
+        sock = bind_unix_listener(self.path, self._settings.socket_mode)
         if self.allowed_gids:
             try:
                 os.chown(self.path, -1, min(self.allowed_gids))
             except PermissionError:
                 log.warning("ctl_socket_group_not_set", group=self._settings.group)
-        sock.listen(64)
-        return sock
+        return trio.socket.from_stdlib_socket(sock)
 
     async def _handle(self, stream: trio.SocketStream) -> None:
         async with stream:

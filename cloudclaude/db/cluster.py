@@ -208,10 +208,6 @@ class PrivateCluster:
             except subprocess.TimeoutExpired:
                 continue
 
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
 
 def _ident(name: str) -> str:
     if not name.replace("_", "").isalnum():

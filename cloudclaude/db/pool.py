@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -94,9 +94,6 @@ class Connection(_Queries):
 
     def __init__(self, conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy) -> None:
         self._target = conn
-
-    async def executemany(self, sql: str, args: Sequence[Sequence[Any]]) -> None:
-        await _call(self._target.executemany, sql, args)
 
 
 class Database(_Queries):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 
 import pytest
@@ -242,14 +242,10 @@ async def test_sigterm_stops_serve_cleanly(h: Harness) -> None:
     assert any("SIGTERM" in line for line in stopping_call)
 
 
-async def test_sighup_reloads_and_keeps_serving(h: Harness) -> None:
-    reloads: list[int] = []
-
-    async def reload() -> SettingsDiff:
-        await trio.lowlevel.checkpoint()
-        reloads.append(1)
-        return SettingsDiff(applied=("log.level",), needs_restart=())
-
+async def _serve_through_one_sighup(
+    h: Harness, reload: Callable[[], Awaitable[SettingsDiff]], reloaded: list[int]
+) -> Supervisor:
+    """Serve with real signal handling, send SIGHUP, wait for ``reload`` to run, then stop."""
     sup = Supervisor(
         [h.component("a")],
         grace_s=5,
@@ -264,13 +260,26 @@ async def test_sighup_reloads_and_keeps_serving(h: Harness) -> None:
             nursery.start_soon(partial(sup.serve, handle_signals=True))
             await h.ready.wait()
             os.kill(os.getpid(), signal.SIGHUP)
-            while not reloads:
+            while not reloaded:
                 await trio.sleep(0.01)
             await trio.testing.wait_all_tasks_blocked()
             assert not h.stopping.is_set()
-            assert h.notify.sent("RELOADING=1") == 1
-            assert h.notify.sent("READY=1") == 2
+            assert h.status.components["a"] == "running"
             sup.stop("test")
+    return sup
+
+
+async def test_sighup_reloads_and_keeps_serving(h: Harness) -> None:
+    reloads: list[int] = []
+
+    async def reload() -> SettingsDiff:
+        await trio.lowlevel.checkpoint()
+        reloads.append(1)
+        return SettingsDiff(applied=("log.level",), needs_restart=())
+
+    await _serve_through_one_sighup(h, reload, reloads)
+    assert h.notify.sent("RELOADING=1") == 1
+    assert h.notify.sent("READY=1") == 2
 
 
 async def test_rejected_reload_does_not_stop_serving(h: Harness) -> None:
@@ -281,24 +290,6 @@ async def test_rejected_reload_does_not_stop_serving(h: Harness) -> None:
         attempts.append(1)
         raise SettingsError("unknown config key 'web.portt'")
 
-    sup = Supervisor(
-        [h.component("a")],
-        grace_s=5,
-        status=h.status,
-        stopping=h.stopping,
-        reload=reload,
-        notify=h.notify,
-        on_ready=h.ready.set,
-    )
-    with trio.fail_after(5):
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(partial(sup.serve, handle_signals=True))
-            await h.ready.wait()
-            os.kill(os.getpid(), signal.SIGHUP)
-            while not attempts:
-                await trio.sleep(0.01)
-            await trio.testing.wait_all_tasks_blocked()
-            assert h.status.components["a"] == "running"
-            assert h.notify.sent("READY=1") == 2
-            sup.stop("test")
+    sup = await _serve_through_one_sighup(h, reload, attempts)
+    assert h.notify.sent("READY=1") == 2
     assert sup.drain_cut_short is False

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import structlog
 from quart import Quart, Response, jsonify
 from werkzeug.exceptions import HTTPException
@@ -58,7 +56,3 @@ def register(app: Quart) -> None:
     async def _unexpected(error: Exception) -> Response:
         log.exception("unhandled_error", error_type=type(error).__name__)
         return error_response(CloudClaudeError("internal_error"))
-
-
-def body_error(detail: str, **extra: Any) -> CloudClaudeError:
-    return CloudClaudeError("validation_failed", detail, **extra)
