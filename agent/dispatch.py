@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import attrs
+
 from agent.protocol import messages as m
 
 ReportProgress = Callable[[str, int, str], Awaitable[None]]
-Handler = Callable[[Any, ReportProgress], Awaitable[m.Reply]]
+
+
+@attrs.frozen
+class SocketReply:
+    """A reply that carries a socket to the caller (``OpenPort``)."""
+
+    reply: m.PortOpened
+    sock: socket.socket
+
+
+Handler = Callable[[Any, ReportProgress], Awaitable[m.Reply | SocketReply]]
 
 AGENT_VERSION = "0.1.0"
 

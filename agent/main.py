@@ -5,8 +5,8 @@ only by its kernel-reported uid and groups (root, ``--allow-uid``, ``--allow-gro
 reading a byte, and serves the agent protocol on each connection. Notifies systemd when ready;
 SIGTERM/SIGINT stop it cleanly. Exit codes: 0 clean stop, 1 failure, 2 bad arguments.
 
-The operations (Docker, netns, nftables, sing-box) arrive with the Agent issue; today the agent
-answers ``ping``.
+Operations: the box image, host containers and home volumes on dockerd, and ``OpenPort``
+(see ``agent/runtime.py``).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from pathlib import Path
 import trio
 
 from agent import errors
+from agent.config import AgentConfig
 from agent.dispatch import Dispatcher
 from agent.protocol import messages as m
 from agent.protocol.closing import send_final_frame
@@ -31,6 +32,7 @@ from agent.protocol.codec import encode
 from agent.protocol.framing import MAX_FRAME
 from agent.protocol.peercred import is_allowed, peer_credentials
 from agent.protocol.unixsock import bind_unix_listener
+from agent.runtime import open_runtime
 from agent.sdnotify import notify
 from agent.server import Connection
 
@@ -55,6 +57,18 @@ def _parser() -> argparse.ArgumentParser:
         "--allow-group", action="append", default=[], help="group (name or gid) allowed"
     )
     parser.add_argument("--idle-timeout", type=float, default=300.0, help="seconds")
+    defaults = AgentConfig()
+    parser.add_argument("--docker-socket", default=defaults.docker_socket, help="dockerd's API")
+    parser.add_argument(
+        "--state-dir", default=str(defaults.state_dir), help="home volumes and build scratch"
+    )
+    parser.add_argument(
+        "--image-dir", default=str(defaults.image_dir), help="the box image's Dockerfile dir"
+    )
+    parser.add_argument(
+        "--base-image", default="", help="base of the box image (default: made by debootstrap)"
+    )
+    parser.add_argument("--debian-mirror", default=defaults.debian_mirror)
     return parser
 
 
@@ -76,10 +90,13 @@ def _systemd_socket() -> socket.socket | None:
 
 
 class AgentServer:
-    def __init__(self, uids: set[int], gids: set[int], idle_timeout_s: float) -> None:
+    def __init__(
+        self, uids: set[int], gids: set[int], idle_timeout_s: float, config: AgentConfig
+    ) -> None:
         self.uids = uids
         self.gids = gids
         self.idle_timeout_s = idle_timeout_s
+        self.config = config
         self.dispatcher = Dispatcher()
 
     async def handle(self, stream: trio.SocketStream) -> None:
@@ -98,7 +115,7 @@ class AgentServer:
 
     async def serve(self, sock: socket.socket) -> None:
         listener = trio.SocketListener(trio.socket.from_stdlib_socket(sock))
-        async with trio.open_nursery() as nursery:
+        async with open_runtime(self.config) as self.dispatcher, trio.open_nursery() as nursery:
             nursery.start_soon(self._stop_on_signal, nursery.cancel_scope)
             await nursery.start(trio.serve_listeners, self.handle, [listener])
             notify("READY=1", "STATUS=serving")
@@ -122,7 +139,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, KeyError) as exc:
         print(f"error SYSTEM_007 config_invalid: {exc}", file=sys.stderr)
         return 2
-    server = AgentServer({0, *args.allow_uid}, gids, args.idle_timeout)
+    config = AgentConfig(
+        docker_socket=args.docker_socket,
+        state_dir=Path(args.state_dir),
+        image_dir=Path(args.image_dir),
+        base_image=args.base_image,
+        debian_mirror=args.debian_mirror,
+    )
+    server = AgentServer({0, *args.allow_uid}, gids, args.idle_timeout, config)
     path = Path(args.socket)
     adopted = _systemd_socket()
     try:

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 
 import trio
 
 from agent import errors
-from agent.dispatch import AGENT_VERSION, Dispatcher
+from agent.dispatch import AGENT_VERSION, Dispatcher, Handler, SocketReply
 from agent.protocol import messages as m
 from agent.protocol.codec import DecodeError, decode, encode
+from agent.protocol.fdpassing import SocketHandoff, send_frame_with_fd
 from agent.protocol.framing import MAX_FRAME, FrameError, FrameReader, send_frame
 
 log = logging.getLogger("cloudclaude.agent")
@@ -31,8 +33,10 @@ class Connection:
         *,
         idle_timeout_s: float = IDLE_TIMEOUT_S,
         max_frame: int = MAX_FRAME,
+        handoff: SocketHandoff | None = None,
     ) -> None:
         self._stream = stream
+        self._handoff = handoff
         self._dispatcher = dispatcher
         self._idle_timeout_s = idle_timeout_s
         self._reader = FrameReader(stream, max_frame)
@@ -122,20 +126,41 @@ class Connection:
             return
         nursery.start_soon(self._run, handler, request)
 
-    async def _run(self, handler: object, request: m.Request) -> None:
+    async def _run(self, handler: Handler, request: m.Request) -> None:
         async def progress(stage: str, percent: int, message: str) -> None:
             await self.send(
                 m.Progress(id=request.id, stage=stage, percent=percent, message=message)
             )
 
+        reply: m.Reply
         try:
-            reply = await handler(request, progress)  # type: ignore[operator]
+            outcome = await handler(request, progress)
+            if isinstance(outcome, SocketReply):
+                await self._pass_socket(outcome)
+                return
+            reply = outcome
         except errors.AgentError as exc:
             reply = m.ErrorReply(id=request.id, code=exc.code, message=exc.message)
         except Exception as exc:
             log.exception("agent request failed")
             reply = m.ErrorReply(id=request.id, code=errors.INTERNAL_ERROR, message=repr(exc))
         await self._try_send(reply)
+
+    async def _pass_socket(self, outcome: SocketReply) -> None:
+        """Hand the socket over with its reply: directly in embedded mode, else SCM_RIGHTS."""
+        body = encode(m.converter, outcome.reply, m.Message)
+        with outcome.sock:
+            if self._handoff is not None:
+                self._handoff.put(outcome.reply.id, outcome.sock.dup())
+                await self._try_send(outcome.reply)
+                return
+            raw = getattr(self._stream, "socket", None)
+            if raw is None or raw.family != socket.AF_UNIX:
+                raise errors.AgentError(
+                    errors.PROTOCOL_ERROR, "this connection cannot carry a socket"
+                )
+            async with self._send_lock:
+                await send_frame_with_fd(raw, body, outcome.sock.fileno())
 
     async def _try_send(self, message: m.Message) -> None:
         with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):

@@ -47,6 +47,13 @@ class Metrics:
             ["component"],
             registry=self.registry,
         )
+        self.agent_latency = Histogram(
+            "cloudclaude_agent_request_duration_seconds",
+            "Time from sending an agent request to its final reply, by op.",
+            ["op"],
+            registry=self.registry,
+            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60, 600),
+        )
         self.database_up = Gauge(
             "cloudclaude_database_up",
             "1 when the last database health check succeeded.",

@@ -110,6 +110,15 @@ class AgentSettings:
     #: ``embedded`` runs the agent in-process (development); ``socket`` uses cloudclaude-agent.
     mode: Literal["embedded", "socket", "none"] = "embedded"
     socket: str = "/run/cloudclaude/agent.sock"
+    #: The rest configures the embedded agent (socket mode takes cloudclaude-agent flags).
+    docker_socket: str = "/var/run/docker.sock"
+    #: Home volumes and build scratch space; empty means ``<state_dir>/agent``.
+    state_dir: str = ""
+    #: Directory with the box image's Dockerfile; empty means ``image/`` of the source tree.
+    image_dir: str = ""
+    #: Base image of the box; empty means one made offline with debootstrap.
+    base_image: str = ""
+    debian_mirror: str = "http://deb.debian.org/debian"
 
 
 @attrs.frozen(kw_only=True)

@@ -193,7 +193,7 @@ async def run(
         applied = await migrate.apply_all(db)
         if applied:
             log.info("migrations_applied", versions=[m.version for m in applied])
-        agent = await stack.enter_async_context(open_agent(settings.agent))
+        agent = await stack.enter_async_context(open_agent(settings))
         services = await wiring.build(live, db, agent)
         services.reload = make_reloader(live, services)
         stopping = trio.Event()

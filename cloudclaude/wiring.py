@@ -38,6 +38,7 @@ async def build(live: LiveSettings, db: Database, agent: Agent) -> Services:
     settings = live.current
     server_key = load_or_create(settings.state_path)
     metrics = Metrics()
+    agent.latency = metrics.agent_latency
     tokens = TokenService(db, KeyRing(server_key, settings.auth.token_ttl_s))
     await tokens.start()
     accounts = Accounts(db, PasswordHasher(settings.auth), tokens, settings.rate_limits)

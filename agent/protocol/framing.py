@@ -11,7 +11,7 @@ import struct
 import trio
 
 MAX_FRAME = 1 << 20
-_HEADER = struct.Struct(">I")
+HEADER = struct.Struct(">I")
 
 
 class FrameError(Exception):
@@ -32,7 +32,7 @@ class IncompleteFrame(FrameError):
 def encode_frame(body: bytes, max_frame: int = MAX_FRAME) -> bytes:
     if len(body) > max_frame:
         raise FrameTooLarge(len(body), max_frame)
-    return _HEADER.pack(len(body)) + body
+    return HEADER.pack(len(body)) + body
 
 
 async def send_frame(stream: trio.abc.SendStream, body: bytes, max_frame: int = MAX_FRAME) -> None:
@@ -58,16 +58,16 @@ class FrameReader:
 
     async def receive_frame(self) -> bytes | None:
         """The next frame's body, or None on a clean EOF between frames."""
-        if not await self._fill(_HEADER.size):
+        if not await self._fill(HEADER.size):
             if self._buffer:
                 raise IncompleteFrame(f"stream ended inside a frame header ({len(self._buffer)} B)")
             return None
-        (length,) = _HEADER.unpack_from(self._buffer)
+        (length,) = HEADER.unpack_from(self._buffer)
         if length > self._max_frame:
             raise FrameTooLarge(length, self._max_frame)
-        if not await self._fill(_HEADER.size + length):
-            got = len(self._buffer) - _HEADER.size
+        if not await self._fill(HEADER.size + length):
+            got = len(self._buffer) - HEADER.size
             raise IncompleteFrame(f"stream ended after {got} of {length} body bytes")
-        body = bytes(self._buffer[_HEADER.size : _HEADER.size + length])
-        del self._buffer[: _HEADER.size + length]
+        body = bytes(self._buffer[HEADER.size : HEADER.size + length])
+        del self._buffer[: HEADER.size + length]
         return body

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,7 +21,8 @@ import trio.testing
 from agent.dispatch import Dispatcher
 from agent.protocol import messages as m
 from agent.protocol.codec import DecodeError, decode, encode
-from agent.protocol.framing import FrameError, FrameReader, send_frame
+from agent.protocol.fdpassing import SocketHandoff, receive_frame_with_fds
+from agent.protocol.framing import MAX_FRAME, FrameError, FrameReader, encode_frame, send_frame
 from agent.server import Connection
 
 OnProgress = Callable[[m.Progress], Awaitable[None]]
@@ -41,8 +43,9 @@ class AgentConnectionLost(AgentError):
 
 
 class AgentClient:
-    def __init__(self, stream: trio.abc.Stream) -> None:
+    def __init__(self, stream: trio.abc.Stream, handoff: SocketHandoff | None = None) -> None:
         self._stream = stream
+        self._handoff = handoff
         self._reader = FrameReader(stream)
         self._ids = itertools.count(1)
         self._waiters: dict[int, trio.MemorySendChannel[m.Message]] = {}
@@ -52,9 +55,11 @@ class AgentClient:
 
     @classmethod
     @asynccontextmanager
-    async def connect(cls, stream: trio.abc.Stream) -> AsyncIterator[AgentClient]:
+    async def connect(
+        cls, stream: trio.abc.Stream, handoff: SocketHandoff | None = None
+    ) -> AsyncIterator[AgentClient]:
         """Say hello, then serve requests until the block ends."""
-        client = cls(stream)
+        client = cls(stream, handoff)
         await client._hello()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(client._read_replies)
@@ -76,13 +81,8 @@ class AgentClient:
         return message
 
     async def _hello(self) -> None:
-        await self._send(m.Hello(protocol_version=m.PROTOCOL_VERSION, client="cloudclaude"))
-        reply = await self._receive()
-        if isinstance(reply, m.ErrorReply):
-            raise AgentError(reply.code, reply.message)
-        if not isinstance(reply, m.HelloReply):
-            raise AgentConnectionLost(f"the agent answered hello with {reply!r}")
-        self.agent_version = reply.agent_version
+        await self._send(HELLO)
+        self.agent_version = _hello_reply(await self._receive()).agent_version
 
     async def _read_replies(self) -> None:
         try:
@@ -132,13 +132,72 @@ class AgentClient:
         reply: m.Pong = await self.request(m.Ping(id=0))
         return reply
 
+    async def open_port(self, host_id: str, port: int) -> socket.socket:
+        """Embedded mode: the agent hands the connected socket over in-process."""
+        if self._handoff is None:
+            raise AgentError("SYSTEM_008", "this agent connection cannot carry sockets")
+        reply: m.PortOpened = await self.request(m.OpenPort(id=0, host_id=host_id, port=port))
+        sock = self._handoff.take(reply.id)
+        if sock is None:
+            raise AgentError("SYSTEM_001", "the agent answered port.opened without a socket")
+        return sock
+
+
+HELLO = m.Hello(protocol_version=m.PROTOCOL_VERSION, client="cloudclaude")
+
+
+def _hello_reply(reply: m.Message | None) -> m.HelloReply:
+    if isinstance(reply, m.ErrorReply):
+        raise AgentError(reply.code, reply.message)
+    if not isinstance(reply, m.HelloReply):
+        raise AgentConnectionLost(f"the agent answered hello with {reply!r}")
+    return reply
+
+
+async def open_port_over_unix(path: str, host_id: str, port: int) -> socket.socket:
+    """Socket mode: one short connection for one ``OpenPort``; the socket arrives by SCM_RIGHTS.
+
+    Frames are read with ``recvmsg`` here, since a plain read would drop the passed fd.
+    """
+    try:
+        stream = await trio.open_unix_socket(path)
+    except OSError as exc:
+        raise AgentConnectionLost(f"cannot connect to {path}: {exc}") from exc
+    async with stream:
+        try:
+            await stream.send_all(_frame(HELLO))
+            body, fds = await receive_frame_with_fds(stream.socket, MAX_FRAME)
+            _close_all(fds)
+            _hello_reply(None if body is None else decode(m.converter, body, m.Message))
+            await stream.send_all(_frame(m.OpenPort(id=1, host_id=host_id, port=port)))
+            body, fds = await receive_frame_with_fds(stream.socket, MAX_FRAME)
+        except (OSError, FrameError, trio.BrokenResourceError) as exc:
+            raise AgentConnectionLost(f"the agent connection broke: {exc}") from exc
+    reply = None if body is None else decode(m.converter, body, m.Message)
+    if isinstance(reply, m.PortOpened) and len(fds) == 1:
+        return socket.socket(fileno=fds[0])
+    _close_all(fds)
+    if isinstance(reply, m.ErrorReply):
+        raise AgentError(reply.code, reply.message)
+    raise AgentConnectionLost(f"the agent answered port.open with {reply!r} and {len(fds)} fds")
+
+
+def _frame(message: m.Message) -> bytes:
+    return encode_frame(encode(m.converter, message, m.Message))
+
+
+def _close_all(fds: list[int]) -> None:
+    for fd in fds:
+        socket.close(fd)
+
 
 @asynccontextmanager
 async def embedded(dispatcher: Dispatcher | None = None) -> AsyncIterator[AgentClient]:
     """An agent served in this process over an in-memory stream (development mode)."""
     client_end, agent_end = trio.testing.memory_stream_pair()
+    handoff = SocketHandoff()
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(Connection(agent_end, dispatcher or Dispatcher()).serve)
-        async with AgentClient.connect(client_end) as client:
+        nursery.start_soon(Connection(agent_end, dispatcher or Dispatcher(), handoff=handoff).serve)
+        async with AgentClient.connect(client_end, handoff) as client:
             yield client
         nursery.cancel_scope.cancel()

@@ -1,21 +1,36 @@
-"""How the daemon reaches the agent, by ``agent.mode``.
+"""How the daemon reaches the agent, by ``agent.mode``, with typed calls and their latency.
 
 - ``embedded``: an agent served in this process over an in-memory stream (development).
 - ``socket``: the separate privileged ``cloudclaude-agent`` on its Unix socket (production);
   each call uses a short connection, so an agent restart needs no reconnect logic here.
 - ``none``: no agent; calls fail with ``agent_unavailable``.
+
+Every call's duration is observed in ``cloudclaude_agent_request_duration_seconds`` by op.
 """
 
 from __future__ import annotations
 
+import socket
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
 import trio
+from prometheus_client import Histogram
 
+from agent.config import AgentConfig
 from agent.protocol import messages as m
-from cloudclaude.agent_client.client import AgentClient, AgentConnectionLost, embedded
-from cloudclaude.settings import AgentSettings
+from agent.runtime import open_runtime
+from cloudclaude.agent_client.client import (
+    AgentClient,
+    AgentConnectionLost,
+    OnProgress,
+    embedded,
+    open_port_over_unix,
+)
+from cloudclaude.settings import Settings
 
 
 class Agent:
@@ -25,6 +40,8 @@ class Agent:
         self.mode = mode
         self._client = client
         self._socket = socket
+        #: Set by the daemon's wiring; None in tools that keep no metrics.
+        self.latency: Histogram | None = None
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[AgentClient]:
@@ -40,15 +57,101 @@ class Agent:
         async with AgentClient.connect(stream) as client:
             yield client
 
+    @asynccontextmanager
+    async def _timed(self, op: str) -> AsyncIterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            if self.latency is not None:
+                self.latency.labels(op).observe(time.perf_counter() - started)
+
+    async def request(self, request: m.Request, on_progress: OnProgress | None = None) -> Any:
+        async with self._timed(m.op_name(type(request))), self._connection() as client:
+            return await client.request(request, on_progress)
+
     async def ping(self) -> m.Pong:
-        async with self._connection() as client:
-            return await client.ping()
+        reply: m.Pong = await self.request(m.Ping(id=0))
+        return reply
+
+    async def ensure_image(
+        self, *, force: bool = False, on_progress: OnProgress | None = None
+    ) -> m.ImageReady:
+        reply: m.ImageReady = await self.request(m.EnsureImage(id=0, force=force), on_progress)
+        return reply
+
+    async def create_host(
+        self, host_id: str, spec: m.BoxSpec, on_progress: OnProgress | None = None
+    ) -> m.HostState:
+        reply: m.HostReply = await self.request(
+            m.CreateHost(id=0, host_id=host_id, spec=spec), on_progress
+        )
+        return reply.host
+
+    async def start_host(self, host_id: str) -> m.HostState:
+        reply: m.HostReply = await self.request(m.StartHost(id=0, host_id=host_id))
+        return reply.host
+
+    async def stop_host(self, host_id: str, grace_s: int = 10) -> m.HostState:
+        reply: m.HostReply = await self.request(m.StopHost(id=0, host_id=host_id, grace_s=grace_s))
+        return reply.host
+
+    async def remove_host(self, host_id: str, *, purge: bool = False) -> bool:
+        reply: m.Done = await self.request(m.RemoveHost(id=0, host_id=host_id, purge=purge))
+        return reply.changed
+
+    async def inspect_host(self, host_id: str) -> m.HostState:
+        reply: m.HostReply = await self.request(m.InspectHost(id=0, host_id=host_id))
+        return reply.host
+
+    async def list_hosts(self) -> m.HostList:
+        reply: m.HostList = await self.request(m.ListHosts(id=0))
+        return reply
+
+    async def host_logs(self, host_id: str, tail: int = 200) -> str:
+        reply: m.LogsReply = await self.request(m.HostLogs(id=0, host_id=host_id, tail=tail))
+        return reply.text
+
+    async def host_stats(self, host_id: str) -> m.StatsReply:
+        reply: m.StatsReply = await self.request(m.HostStats(id=0, host_id=host_id))
+        return reply
+
+    async def exec_in_host(self, host_id: str, argv: list[str], user: str = "") -> m.ExecReply:
+        reply: m.ExecReply = await self.request(
+            m.ExecInHost(id=0, host_id=host_id, argv=argv, user=user)
+        )
+        return reply
+
+    async def open_port(self, host_id: str, port: int) -> socket.socket:
+        """A socket connected to ``127.0.0.1:port`` inside the box (its own connection)."""
+        async with self._timed(m.op_name(m.OpenPort)):
+            if self._client is not None:
+                return await self._client.open_port(host_id, port)
+            if self.mode != "socket":
+                raise AgentConnectionLost("no agent is configured (agent.mode = none)")
+            return await open_port_over_unix(self._socket, host_id, port)
+
+
+def agent_config(settings: Settings) -> AgentConfig:
+    """The embedded agent's configuration from the daemon's ``[agent]`` settings."""
+    agent = settings.agent
+    defaults = AgentConfig()
+    return AgentConfig(
+        docker_socket=agent.docker_socket,
+        state_dir=Path(agent.state_dir) if agent.state_dir else settings.state_path / "agent",
+        image_dir=Path(agent.image_dir) if agent.image_dir else defaults.image_dir,
+        base_image=agent.base_image,
+        debian_mirror=agent.debian_mirror,
+    )
 
 
 @asynccontextmanager
-async def open_agent(settings: AgentSettings) -> AsyncIterator[Agent]:
-    if settings.mode == "embedded":
-        async with embedded() as client:
+async def open_agent(settings: Settings) -> AsyncIterator[Agent]:
+    if settings.agent.mode == "embedded":
+        async with (
+            open_runtime(agent_config(settings)) as dispatcher,
+            embedded(dispatcher) as client,
+        ):
             yield Agent("embedded", client)
     else:
-        yield Agent(settings.mode, socket=settings.socket)
+        yield Agent(settings.agent.mode, socket=settings.agent.socket)

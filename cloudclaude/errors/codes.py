@@ -193,6 +193,22 @@ REGISTRY: tuple[ErrorCode, ...] = (
     ),
     # --- SSH ----------------------------------------------------------------------------------
     _e(
+        "STATE_008",
+        "container_missing",
+        404,
+        "The host has no container.",
+        "The host was never created on this server, or its container was removed.",
+        "Rebuild the host, or let the reconciler repair it.",
+    ),
+    _e(
+        "STATE_009",
+        "host_not_running",
+        409,
+        "The host is not running.",
+        "The operation needs a running container.",
+        "Start the host first.",
+    ),
+    _e(
         "SSH_001",
         "ssh_not_ready",
         503,
@@ -212,6 +228,23 @@ REGISTRY: tuple[ErrorCode, ...] = (
         exit_code=16,
     ),
     # --- SYSTEM -------------------------------------------------------------------------------
+    _e(
+        "NET_002",
+        "port_unreachable",
+        503,
+        "Nothing answers on that port inside the host.",
+        "The service inside the box (sshd for port 22) is not listening yet or has stopped.",
+        "Wait for the host to finish starting, or restart it.",
+        exit_code=15,
+    ),
+    _e(
+        "DISK_001",
+        "home_volume_failed",
+        500,
+        "The host's home volume could not be prepared.",
+        "Making, mounting or removing the loop-mounted ext4 image of the home volume failed.",
+        "Check free disk space in the agent's state directory and the agent log.",
+    ),
     _e(
         "SYSTEM_001",
         "internal_error",
@@ -307,6 +340,30 @@ REGISTRY: tuple[ErrorCode, ...] = (
         "The daemon and the agent speak different protocol versions.",
         "cloudclaude and cloudclaude-agent come from different releases.",
         "Install the same version of both and restart them.",
+    ),
+    _e(
+        "SYSTEM_013",
+        "docker_unavailable",
+        503,
+        "The agent cannot reach dockerd.",
+        "dockerd is not running or its socket is not where the agent looks.",
+        "Start dockerd (make up does) or set agent.docker_socket.",
+    ),
+    _e(
+        "SYSTEM_014",
+        "docker_error",
+        500,
+        "dockerd refused an operation.",
+        "The Docker Engine API answered with an error; its message is in the detail.",
+        "Read the detail and the dockerd log.",
+    ),
+    _e(
+        "SYSTEM_015",
+        "image_build_failed",
+        500,
+        "The box image could not be built.",
+        "A build step failed (no package mirror reachable, a changed checksum, a full disk).",
+        "Read the build output, fix the cause and run cloudclaude image build again.",
     ),
 )
 

@@ -66,7 +66,7 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 
 @pytest.fixture
 async def agent(settings: Settings) -> AsyncIterator[Agent]:
-    async with open_agent(settings.agent) as handle:
+    async with open_agent(settings) as handle:
         yield handle
 
 

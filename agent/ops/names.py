@@ -1,0 +1,29 @@
+"""Names and labels of what the agent makes for a host, so leftovers can always be found."""
+
+from __future__ import annotations
+
+import re
+
+from agent import errors
+
+MANAGED_LABEL = "cloudclaude.managed"
+HOST_LABEL = "cloudclaude.host_id"
+_HOST_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+def check_host_id(host_id: str) -> str:
+    """A host id safe in container names and paths (the daemon uses UUIDs)."""
+    if not _HOST_ID.fullmatch(host_id):
+        raise errors.AgentError(
+            errors.VALIDATION_FAILED,
+            f"bad host id {host_id[:80]!r}: lowercase letters, digits and '-', at most 63",
+        )
+    return host_id
+
+
+def container_name(host_id: str) -> str:
+    return f"cloudclaude-{check_host_id(host_id)}"
+
+
+def labels(host_id: str) -> dict[str, str]:
+    return {MANAGED_LABEL: "1", HOST_LABEL: check_host_id(host_id)}

@@ -1,0 +1,74 @@
+"""How a socket made by the agent reaches the daemon with its reply.
+
+- socket mode: the reply frame is sent with the socket's fd attached (``SCM_RIGHTS``) on a
+  connection that carries only that one request, so an fd can never be matched to the wrong
+  frame; the client reads that frame with ``recvmsg`` (a plain read would drop the fd).
+- embedded mode: agent and daemon share a process, so the socket object is handed over
+  directly through a ``SocketHandoff`` keyed by request id.
+"""
+
+from __future__ import annotations
+
+import array
+import socket
+
+import trio
+
+from agent.protocol.framing import HEADER, FrameTooLarge, IncompleteFrame, encode_frame
+
+_FD_SPACE = socket.CMSG_SPACE(array.array("i", [0]).itemsize * 4)
+
+
+class SocketHandoff:
+    """Sockets waiting for their reply to be read (embedded mode)."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[int, socket.socket] = {}
+
+    def put(self, request_id: int, sock: socket.socket) -> None:
+        self._waiting[request_id] = sock
+
+    def take(self, request_id: int) -> socket.socket | None:
+        return self._waiting.pop(request_id, None)
+
+
+async def send_frame_with_fd(sock: trio.socket.SocketType, body: bytes, fd: int) -> None:
+    """Send one frame with ``fd`` attached to its first byte."""
+    data = encode_frame(body)
+    rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd]).tobytes())]
+    sent = await sock.sendmsg([data], rights)
+    view = memoryview(data)[sent:]
+    while view:
+        sent = await sock.send(view)
+        view = view[sent:]
+
+
+async def receive_frame_with_fds(
+    sock: trio.socket.SocketType, max_frame: int
+) -> tuple[bytes | None, list[int]]:
+    """One frame and every fd that arrived with it (None at a clean EOF before a frame)."""
+    data = bytearray()
+    fds: list[int] = []
+    needed = HEADER.size
+    length: int | None = None
+    while len(data) < needed:
+        chunk, ancillary, _flags, _addr = await sock.recvmsg(needed - len(data), _FD_SPACE)
+        for level, kind, payload in ancillary:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                usable = len(payload) - len(payload) % array.array("i").itemsize
+                fds.extend(array.array("i", payload[:usable]))
+        if not chunk:
+            for fd in fds:
+                socket.close(fd)
+            if not data:
+                return None, []
+            raise IncompleteFrame("the stream ended in the middle of a frame")
+        data.extend(chunk)
+        if length is None and len(data) >= HEADER.size:
+            (length,) = HEADER.unpack_from(data)
+            if length > max_frame:
+                for fd in fds:
+                    socket.close(fd)
+                raise FrameTooLarge(length, max_frame)
+            needed = HEADER.size + length
+    return bytes(data[HEADER.size :]), fds

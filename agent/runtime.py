@@ -1,0 +1,97 @@
+"""The agent's operations wired to their request types: one handler per message.
+
+``open_runtime`` gives a ``Dispatcher`` with every operation registered and closes the Docker
+client when the agent stops; both modes (socket and embedded) use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import attrs
+
+from agent.config import AgentConfig
+from agent.dispatch import Dispatcher, ReportProgress, SocketReply
+from agent.ops.containers import Containers
+from agent.ops.docker import Docker
+from agent.ops.images import Images
+from agent.ops.ports import open_port
+from agent.ops.volumes import HomeVolumes
+from agent.protocol import messages as m
+
+
+class Runtime:
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+        self.docker = Docker(config.docker_socket)
+        self.images = Images(self.docker, config)
+        self.volumes = HomeVolumes(config.volumes_dir)
+        self.containers = Containers(self.docker, self.volumes, self.images.current)
+
+    def register(self, dispatcher: Dispatcher) -> None:
+        dispatcher.register(m.EnsureImage, self.ensure_image)
+        dispatcher.register(m.CreateHost, self.create_host)
+        dispatcher.register(m.StartHost, self.start_host)
+        dispatcher.register(m.StopHost, self.stop_host)
+        dispatcher.register(m.RemoveHost, self.remove_host)
+        dispatcher.register(m.InspectHost, self.inspect_host)
+        dispatcher.register(m.ListHosts, self.list_hosts)
+        dispatcher.register(m.HostLogs, self.host_logs)
+        dispatcher.register(m.HostStats, self.host_stats)
+        dispatcher.register(m.ExecInHost, self.exec_in_host)
+        dispatcher.register(m.OpenPort, self.open_port)
+
+    async def ensure_image(self, request: m.EnsureImage, progress: ReportProgress) -> m.Reply:
+        built = await self.images.ensure(progress, force=request.force)
+        return m.ImageReady(
+            id=request.id, image=built.image, image_id=built.image_id, built=built.built
+        )
+
+    async def create_host(self, request: m.CreateHost, progress: ReportProgress) -> m.Reply:
+        state, _created = await self.containers.create(request.host_id, request.spec, progress)
+        return m.HostReply(id=request.id, host=state)
+
+    async def start_host(self, request: m.StartHost, _progress: ReportProgress) -> m.Reply:
+        return m.HostReply(id=request.id, host=await self.containers.start(request.host_id))
+
+    async def stop_host(self, request: m.StopHost, _progress: ReportProgress) -> m.Reply:
+        state = await self.containers.stop(request.host_id, request.grace_s)
+        return m.HostReply(id=request.id, host=state)
+
+    async def remove_host(self, request: m.RemoveHost, _progress: ReportProgress) -> m.Reply:
+        changed = await self.containers.remove(request.host_id, purge=request.purge)
+        return m.Done(id=request.id, changed=changed)
+
+    async def inspect_host(self, request: m.InspectHost, _progress: ReportProgress) -> m.Reply:
+        return m.HostReply(id=request.id, host=await self.containers.inspect(request.host_id))
+
+    async def list_hosts(self, request: m.ListHosts, _progress: ReportProgress) -> m.Reply:
+        hosts, volumes = await self.containers.list_all()
+        return m.HostList(id=request.id, hosts=hosts, volumes=volumes)
+
+    async def host_logs(self, request: m.HostLogs, _progress: ReportProgress) -> m.Reply:
+        text = await self.containers.logs(request.host_id, request.tail)
+        return m.LogsReply(id=request.id, text=text)
+
+    async def host_stats(self, request: m.HostStats, _progress: ReportProgress) -> m.Reply:
+        return attrs.evolve(await self.containers.stats(request.host_id), id=request.id)
+
+    async def exec_in_host(self, request: m.ExecInHost, _progress: ReportProgress) -> m.Reply:
+        reply = await self.containers.exec(request.host_id, request.argv, request.user)
+        return attrs.evolve(reply, id=request.id)
+
+    async def open_port(self, request: m.OpenPort, _progress: ReportProgress) -> SocketReply:
+        sock = await open_port(self.containers, request.host_id, request.port)
+        return SocketReply(m.PortOpened(id=request.id), sock)
+
+
+@asynccontextmanager
+async def open_runtime(config: AgentConfig) -> AsyncIterator[Dispatcher]:
+    dispatcher = Dispatcher()
+    runtime = Runtime(config)
+    runtime.register(dispatcher)
+    try:
+        yield dispatcher
+    finally:
+        await runtime.docker.aclose()
