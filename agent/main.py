@@ -133,6 +133,7 @@ class AgentServer:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s agent %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         mode = int(args.socket_mode, 8)
         gids = {_gid(g) for g in args.allow_group}

@@ -50,6 +50,13 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("file", nargs="?", help="TOML settings file (default $CLOUDCLAUDE_CONFIG)")
     p = sub.add_parser("migrate", help="apply database migrations and exit")
     p.add_argument("--config", help="TOML settings file")
+    p = sub.add_parser("image", help="the box image")
+    cs = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    c = cs.add_parser(
+        "build", help="build the box image unless one from the same inputs exists (via the agent)"
+    )
+    c.add_argument("--config", help="TOML settings file")
+    c.add_argument("--force", action="store_true", help="rebuild even when inputs are unchanged")
     return parser
 
 
@@ -93,6 +100,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             applied = trio.run(_migrate, settings)
             print(f"applied migrations: {applied}" if applied else "schema is up to date")
             return EXIT_OK
+        if args.command == "image":
+            from cloudclaude import image_build
+
+            return image_build.run(settings, force=args.force)
         if args.command == "up":
             from cloudclaude import up
 

@@ -57,6 +57,8 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(max(_LEVELS[level], logging.INFO))
+    # One line per Docker API call would drown everything else; errors still come through.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def set_level(level: str) -> None:

@@ -1,0 +1,39 @@
+"""``cloudclaude image build``: make the box image through the agent, showing progress.
+
+The daemon holds no Docker rights, so the build runs in the agent (in-process when
+``agent.mode = "embedded"``). Unchanged inputs make it a no-op that says so.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import trio
+
+from agent.protocol import messages as m
+from cloudclaude.agent_client.client import AgentError
+from cloudclaude.agent_client.handle import open_agent
+from cloudclaude.settings import Settings
+
+
+async def _print_progress(progress: m.Progress) -> None:
+    print(f"[{progress.percent:3d}%] {progress.stage}: {progress.message}", flush=True)
+
+
+async def build(settings: Settings, *, force: bool) -> int:
+    if settings.agent.mode == "none":
+        print("error SYSTEM_011 agent_unavailable: agent.mode is none", file=sys.stderr)
+        return 1
+    try:
+        async with open_agent(settings) as agent:
+            ready = await agent.ensure_image(force=force, on_progress=_print_progress)
+    except AgentError as exc:
+        print(f"error {exc.code}: {exc.message}", file=sys.stderr)
+        return 1
+    verb = "built" if ready.built else "up to date (inputs unchanged)"
+    print(f"box image {ready.image} {verb}; also tagged :latest")
+    return 0
+
+
+def run(settings: Settings, *, force: bool) -> int:
+    return trio.run(lambda: build(settings, force=force))

@@ -1,0 +1,112 @@
+"""Real dockerd for tests: the box image built once per run, and cleanup of what tests make.
+
+Host ids made by tests start with ``t-``; whatever a failed test leaves behind (containers,
+mounted home volumes) is removed at the end of the run and before the next one.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import trio
+
+from agent.config import AgentConfig
+from agent.ops.docker import Docker
+from agent.ops.images import Images
+from agent.ops.names import HOST_LABEL, MANAGED_LABEL
+from agent.ops.volumes import is_mounted
+from tests.integration import pg
+
+DOCKER_SOCKET = "/var/run/docker.sock"
+TEST_PREFIX = "t-"
+
+
+def docker_api(method: str, path: str, **kwargs: Any) -> httpx.Response:
+    """A synchronous Engine API call for fixtures and assertions."""
+    transport = httpx.HTTPTransport(uds=DOCKER_SOCKET)
+    with httpx.Client(transport=transport, base_url="http://docker/v1.41", timeout=60) as client:
+        return client.request(method, path, **kwargs)
+
+
+def require_dockerd() -> None:
+    try:
+        docker_api("GET", "/_ping").raise_for_status()
+    except httpx.HTTPError as exc:
+        raise AssertionError(
+            f"dockerd does not answer on {DOCKER_SOCKET} ({exc}); `make test` starts it"
+        ) from exc
+
+
+def new_host_id() -> str:
+    return f"{TEST_PREFIX}{uuid.uuid4().hex[:12]}"
+
+
+def test_containers() -> list[dict[str, Any]]:
+    filters = json.dumps({"label": [f"{MANAGED_LABEL}=1"]})
+    response = docker_api("GET", "/containers/json", params={"all": "1", "filters": filters})
+    return [
+        c
+        for c in response.json()
+        if str((c.get("Labels") or {}).get(HOST_LABEL, "")).startswith(TEST_PREFIX)
+    ]
+
+
+def remove_leftovers(keep: Path | None = None) -> None:
+    """Remove test containers, unmount test home volumes, delete stale state of earlier runs."""
+    for container in test_containers():
+        docker_api("DELETE", f"/containers/{container['Id']}", params={"force": "1"})
+    for state in Path("/tmp").glob("cc-boxes-*"):
+        volumes = state / "volumes"
+        if volumes.is_dir():
+            for mountpoint in volumes.iterdir():
+                if mountpoint.is_dir() and is_mounted(mountpoint):
+                    subprocess.run(["umount", str(mountpoint)], check=False)
+        if state != keep:
+            shutil.rmtree(state, ignore_errors=True)
+
+
+def agent_config(state_dir: Path) -> AgentConfig:
+    return AgentConfig(docker_socket=DOCKER_SOCKET, state_dir=state_dir)
+
+
+def build_image(state_dir: Path) -> str:
+    """The box image from the real ``image/``, built only when its inputs changed."""
+
+    async def ensure() -> str:
+        docker = Docker(DOCKER_SOCKET)
+        try:
+
+            async def quiet(_stage: str, _percent: int, _message: str) -> None:
+                pass
+
+            built = await Images(docker, agent_config(state_dir)).ensure(quiet)
+            return built.image
+        finally:
+            await docker.aclose()
+
+    return trio.run(ensure)
+
+
+def session_state_dir() -> Iterator[Path]:
+    require_dockerd()
+    remove_leftovers()
+    path = pg.scratch_dir("cc-boxes-")
+    try:
+        yield path
+    finally:
+        remove_leftovers()
+
+
+def read_banner(sock: socket.socket) -> bytes:
+    sock.setblocking(True)
+    sock.settimeout(10)
+    with sock:
+        return sock.recv(256)

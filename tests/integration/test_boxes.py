@@ -1,0 +1,256 @@
+"""Boxes on a real dockerd from the real image: lifecycle, OpenPort, persistence, limits."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import pytest
+import trio
+
+from agent import errors
+from agent.protocol import messages as m
+from agent.runtime import open_runtime
+from cloudclaude.agent_client.client import AgentError, embedded
+from cloudclaude.agent_client.handle import Agent
+from tests.integration import boxes
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ2test test"
+HOST_KEY = "cat /home/claude/.cloudclaude/hostkeys/ssh_host_ed25519_key.pub"
+
+
+@pytest.fixture(scope="session")
+def boxes_state() -> Iterator[Path]:
+    yield from boxes.session_state_dir()
+
+
+@pytest.fixture(scope="session")
+def box_image(boxes_state: Path) -> str:
+    return boxes.build_image(boxes_state)
+
+
+@pytest.fixture
+async def box_agent(boxes_state: Path, box_image: str) -> AsyncIterator[Agent]:
+    async with (
+        open_runtime(boxes.agent_config(boxes_state)) as dispatcher,
+        embedded(dispatcher) as client,
+    ):
+        yield Agent("embedded", client)
+
+
+@pytest.fixture
+async def new_host(box_agent: Agent) -> AsyncIterator[Callable[[], str]]:
+    """Host ids for this test; their containers and volumes are removed afterwards."""
+    made: list[str] = []
+
+    def make() -> str:
+        made.append(boxes.new_host_id())
+        return made[-1]
+
+    yield make
+    for host_id in made:
+        with trio.CancelScope(shield=True):
+            await box_agent.remove_host(host_id, purge=True)
+
+
+async def started(agent: Agent, host_id: str, **spec: object) -> None:
+    await agent.create_host(host_id, m.BoxSpec(authorized_key=KEY, **spec))  # type: ignore[arg-type]
+    await agent.start_host(host_id)
+    await wait_for_sshd(agent, host_id)
+
+
+async def wait_for_sshd(agent: Agent, host_id: str) -> bytes:
+    with trio.fail_after(60):
+        while True:
+            try:
+                sock = await agent.open_port(host_id, 22)
+            except AgentError as exc:
+                assert exc.code == errors.PORT_UNREACHABLE
+                await trio.sleep(0.05)
+                continue
+            return await trio.to_thread.run_sync(boxes.read_banner, sock)
+
+
+async def run(agent: Agent, host_id: str, script: str, user: str = "claude") -> m.ExecReply:
+    return await agent.exec_in_host(host_id, ["sh", "-c", script], user=user)
+
+
+async def test_lifecycle_with_open_port(box_agent: Agent, new_host: Callable[[], str]) -> None:
+    host_id = new_host()
+    state = await box_agent.create_host(host_id, m.BoxSpec(authorized_key=KEY, disk_gb=1))
+    assert state.exists and not state.running
+    again = await box_agent.create_host(host_id, m.BoxSpec(authorized_key=KEY, disk_gb=1))
+    assert again.container_id == state.container_id  # create-if-absent
+
+    assert (await box_agent.start_host(host_id)).running
+    assert (await wait_for_sshd(box_agent, host_id)).startswith(b"SSH-2.0-OpenSSH")
+    assert not (await box_agent.stop_host(host_id, grace_s=2)).running
+    assert not (await box_agent.stop_host(host_id, grace_s=2)).running  # stop-if-running
+    with pytest.raises(AgentError) as stopped:
+        await box_agent.open_port(host_id, 22)
+    assert stopped.value.code == errors.HOST_NOT_RUNNING
+
+    await box_agent.start_host(host_id)
+    assert (await wait_for_sshd(box_agent, host_id)).startswith(b"SSH-2.0-OpenSSH")
+    assert await box_agent.remove_host(host_id, purge=True)
+    assert not await box_agent.remove_host(host_id, purge=True)  # remove-if-present
+    assert not (await box_agent.inspect_host(host_id)).exists
+    assert host_id not in (await box_agent.list_hosts()).volumes
+
+
+async def test_managed_containers_are_listed_by_label(
+    box_agent: Agent, new_host: Callable[[], str]
+) -> None:
+    first, second = new_host(), new_host()
+    for host_id in (first, second):
+        await box_agent.create_host(host_id, m.BoxSpec(disk_gb=1))
+    listed = await box_agent.list_hosts()
+    assert {first, second} <= {h.host_id for h in listed.hosts}
+    assert {first, second} <= set(listed.volumes)
+    labelled = {c["Labels"]["cloudclaude.host_id"] for c in boxes.test_containers()}
+    assert {h.host_id for h in listed.hosts if h.host_id.startswith("t-")} == labelled
+
+
+async def test_unknown_and_malformed_host_ids_get_typed_errors(box_agent: Agent) -> None:
+    with pytest.raises(AgentError) as missing:
+        await box_agent.start_host(boxes.new_host_id())
+    assert missing.value.code == errors.CONTAINER_MISSING
+    with pytest.raises(AgentError) as bad:
+        await box_agent.inspect_host("../../etc")
+    assert bad.value.code == errors.VALIDATION_FAILED
+    with pytest.raises(AgentError) as spec:
+        await box_agent.create_host(boxes.new_host_id(), m.BoxSpec(pids=1, memory_mb=1))
+    assert spec.value.code == errors.VALIDATION_FAILED
+    assert "pids" in spec.value.message and "memory_mb" in spec.value.message
+    assert (await box_agent.ping()).agent_version  # the agent is still answering
+
+
+async def test_a_closed_port_is_port_unreachable(
+    box_agent: Agent, new_host: Callable[[], str]
+) -> None:
+    host_id = new_host()
+    await started(box_agent, host_id, disk_gb=1)
+    with pytest.raises(AgentError) as closed:
+        await box_agent.open_port(host_id, 2)
+    assert closed.value.code == errors.PORT_UNREACHABLE
+
+
+ROOT_ATTEMPTS = {
+    "ip link add": "ip link add cc0 type dummy",
+    "ip route add": "ip route add 198.18.0.0/24 dev lo",
+    "nft list ruleset": "nft list ruleset",
+    "mount tmpfs": "mkdir -p /mnt/x && mount -t tmpfs none /mnt/x",
+    "raw socket": "python3 -c 'import socket; socket.socket(socket.AF_INET, socket.SOCK_RAW, 1)'",
+    "packet socket": "python3 -c 'import socket; socket.socket(socket.AF_PACKET, socket.SOCK_RAW)'",
+}
+
+
+async def test_root_in_the_box_cannot_touch_network_firewall_or_mounts(
+    box_agent: Agent, new_host: Callable[[], str]
+) -> None:
+    host_id = new_host()
+    await started(box_agent, host_id, disk_gb=1)
+    whoami = await run(box_agent, host_id, "id -u", user="0")
+    assert whoami.stdout.strip() == "0"
+    for what, script in ROOT_ATTEMPTS.items():
+        result = await run(box_agent, host_id, script, user="0")
+        assert result.exit_code != 0, f"{what} succeeded as root in the box: {result.stdout}"
+        assert re.search(r"not permitted|denied|Permission", result.stderr, re.I), (
+            what,
+            result.stderr,
+        )
+    bounding = await run(box_agent, host_id, "grep CapBnd /proc/self/status", user="0")
+    mask = int(bounding.stdout.split()[1], 16)
+    forbidden = {"NET_ADMIN": 12, "NET_RAW": 13, "SYS_MODULE": 16, "SYS_PTRACE": 19}
+    forbidden["SYS_ADMIN"] = 21
+    assert all(not mask & (1 << bit) for bit in forbidden.values()), hex(mask)
+
+
+async def test_claude_code_and_sudo_work_for_the_box_user(
+    box_agent: Agent, new_host: Callable[[], str]
+) -> None:
+    host_id = new_host()
+    await started(box_agent, host_id, disk_gb=1)
+    identity = await run(box_agent, host_id, "id -u; id -un; echo $HOME", user="claude")
+    assert identity.stdout.split() == ["1000", "claude", "/home/claude"]
+    version = await run(box_agent, host_id, "claude --version")
+    assert version.exit_code == 0 and "Claude Code" in version.stdout, version
+    sudo = await run(box_agent, host_id, "sudo -n true && sudo -n id -u")
+    assert sudo.exit_code == 0 and sudo.stdout.strip() == "0", sudo
+
+
+async def test_fork_bomb_is_held_at_the_pids_limit(
+    box_agent: Agent, new_host: Callable[[], str]
+) -> None:
+    host_id = new_host()
+    limit = 64
+    await started(box_agent, host_id, disk_gb=1, pids=limit)
+    bomb = "nohup bash -c 'b(){ b | b & }; b' >/dev/null 2>&1 &"
+    await run(box_agent, host_id, bomb)
+    peak = 0
+    for _ in range(20):
+        stats = await box_agent.host_stats(host_id)
+        peak = max(peak, stats.pids)
+        assert (await box_agent.ping()).agent_version
+        await trio.sleep(0.1)
+    assert limit - 16 <= peak <= limit  # the bomb ran into the limit and stayed under it
+    await box_agent.stop_host(host_id, grace_s=0)
+
+
+async def test_writing_past_disk_gb_fails_with_enospc(
+    box_agent: Agent, new_host: Callable[[], str]
+) -> None:
+    host_id = new_host()
+    await started(box_agent, host_id, disk_gb=1)
+    result = await run(box_agent, host_id, "dd if=/dev/zero of=$HOME/fill bs=1M count=1100")
+    assert result.exit_code != 0
+    assert "No space left on device" in result.stderr
+    size = await run(box_agent, host_id, "df --output=size -B1M $HOME | tail -1")
+    assert int(size.stdout) < 1100
+
+
+async def test_home_survives_stop_start_and_rebuild(
+    box_agent: Agent, new_host: Callable[[], str]
+) -> None:
+    host_id = new_host()
+    await started(box_agent, host_id, disk_gb=1)
+    await run(box_agent, host_id, "mkdir -p ~/.claude && echo kept > ~/.claude/note")
+    key_before = await run(box_agent, host_id, HOST_KEY, user="0")
+
+    await box_agent.stop_host(host_id, grace_s=2)
+    await box_agent.start_host(host_id)
+    await wait_for_sshd(box_agent, host_id)
+    assert (await run(box_agent, host_id, "cat ~/.claude/note")).stdout == "kept\n"
+
+    old = await box_agent.inspect_host(host_id)
+    await box_agent.remove_host(host_id, purge=False)  # rebuild: new container, same volume
+    await started(box_agent, host_id, disk_gb=1)
+    assert (await box_agent.inspect_host(host_id)).container_id != old.container_id
+    assert (await run(box_agent, host_id, "cat ~/.claude/note")).stdout == "kept\n"
+    key_after = await run(box_agent, host_id, HOST_KEY, user="0")
+    assert key_after.stdout == key_before.stdout and key_after.stdout.startswith("ssh-ed25519")
+
+
+async def test_attach_claude_makes_the_session_and_its_modes(
+    box_agent: Agent, new_host: Callable[[], str]
+) -> None:
+    host_id = new_host()
+    await started(box_agent, host_id, disk_gb=1)
+    # A client on a pty whose input stays open (as an ssh client's would) until killed.
+    client = "(sleep 600 | script -qfc '{cmd}' /dev/null >/dev/null 2>&1 &);"
+    await run(box_agent, host_id, client.format(cmd="attach-claude") + " sleep 2")
+    windows = await run(box_agent, host_id, "tmux list-windows -t =claude -F '#W'")
+    assert windows.stdout.split() == ["claude", "shell"]
+    assert (await run(box_agent, host_id, "tmux list-clients -t =claude | wc -l")).stdout == "1\n"
+
+    await run(box_agent, host_id, client.format(cmd="attach-claude") + " sleep 2")
+    assert (await run(box_agent, host_id, "tmux list-clients -t =claude | wc -l")).stdout == "2\n"
+    await run(box_agent, host_id, client.format(cmd="attach-claude --take-over") + " sleep 2")
+    assert (await run(box_agent, host_id, "tmux list-clients -t =claude | wc -l")).stdout == "1\n"
+
+    await run(box_agent, host_id, client.format(cmd="attach-claude --new-session") + " sleep 2")
+    sessions = await run(box_agent, host_id, "tmux list-sessions -F '#S'")
+    assert sorted(sessions.stdout.split()) == ["claude", "claude-2"]
+    usage = await run(box_agent, host_id, "attach-claude --bogus")
+    assert usage.exit_code == 2 and "usage" in usage.stderr
