@@ -235,7 +235,6 @@ REGISTRY: tuple[ErrorCode, ...] = (
         "Nothing answers on that port inside the host.",
         "The service inside the box (sshd for port 22) is not listening yet or has stopped.",
         "Wait for the host to finish starting, or restart it.",
-        exit_code=15,
     ),
     _e(
         "DISK_001",

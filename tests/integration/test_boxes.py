@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
+import attrs
 import pytest
 import trio
 
@@ -14,7 +17,8 @@ from agent.protocol import messages as m
 from agent.runtime import open_runtime
 from cloudclaude.agent_client.client import AgentError, embedded
 from cloudclaude.agent_client.handle import Agent
-from tests.integration import boxes
+from tests.integration import boxes, pg
+from tests.integration.processes import BIN, wait_for
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ2test test"
 HOST_KEY = "cat /home/claude/.cloudclaude/hostkeys/ssh_host_ed25519_key.pub"
@@ -255,3 +259,57 @@ async def test_attach_claude_makes_the_session_and_its_modes(
     assert sorted(sessions.stdout.split()) == ["claude", "claude-2"]
     usage = await run(box_agent, host_id, "attach-claude --bogus")
     assert usage.exit_code == 2 and "usage" in usage.stderr
+
+
+@pytest.fixture
+def agent_process(boxes_state: Path, box_image: str) -> Iterator[Path]:
+    """``cloudclaude-agent`` in socket mode on the same dockerd and state directory."""
+    sock_dir = pg.scratch_dir("cc-agent-")
+    path = sock_dir / "agent.sock"
+    proc = subprocess.Popen(
+        [str(BIN / "cloudclaude-agent"), "--socket", str(path), "--state-dir", str(boxes_state)],
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: path.exists() or proc.poll() is not None, 30, "the agent socket")
+        assert proc.poll() is None
+        yield path
+    finally:
+        proc.terminate()
+        assert proc.wait(10) == 0
+        shutil.rmtree(sock_dir, ignore_errors=True)
+
+
+async def test_lifecycle_through_the_agent_process(
+    agent_process: Path, box_agent: Agent, new_host: Callable[[], str]
+) -> None:
+    agent = Agent("socket", socket=str(agent_process))
+    host_id = new_host()
+    await agent.create_host(host_id, m.BoxSpec(authorized_key=KEY, disk_gb=1))
+    await agent.start_host(host_id)
+    banner = await wait_for_sshd(agent, host_id)  # the socket crossed by SCM_RIGHTS
+    assert banner.startswith(b"SSH-2.0-OpenSSH")
+    await agent.stop_host(host_id, grace_s=2)
+    await agent.start_host(host_id)
+    assert (await wait_for_sshd(agent, host_id)).startswith(b"SSH-2.0-OpenSSH")
+    assert host_id in {h.host_id for h in (await agent.list_hosts()).hosts}
+    assert await agent.remove_host(host_id, purge=True)
+    assert not (await agent.inspect_host(host_id)).exists
+
+
+async def test_a_failed_build_is_reported_and_leaves_no_container(
+    boxes_state: Path, box_image: str, tmp_path: Path
+) -> None:
+    (tmp_path / "Dockerfile").write_text("ARG BASE\nFROM ${BASE}\nRUN echo half-way && false\n")
+    config = attrs.evolve(
+        boxes.agent_config(boxes_state), image_dir=tmp_path, image_repo="cloudclaude-broken-test"
+    )
+    before = len(boxes.docker_api("GET", "/containers/json", params={"all": "1"}).json())
+    async with open_runtime(config) as dispatcher, embedded(dispatcher) as client:
+        with pytest.raises(AgentError) as failed:
+            await Agent("embedded", client).ensure_image()
+        assert (await client.ping()).agent_version
+    assert failed.value.code == errors.IMAGE_BUILD_FAILED
+    assert "half-way" in failed.value.message
+    after = len(boxes.docker_api("GET", "/containers/json", params={"all": "1"}).json())
+    assert after == before
