@@ -10,6 +10,7 @@ Progress goes to the caller (build steps, debootstrap stages).
 from __future__ import annotations
 
 import collections
+import contextlib
 import hashlib
 import io
 import json
@@ -102,8 +103,22 @@ class Images:
                     raise errors.AgentError(errors.IMAGE_BUILD_FAILED, f"{tag} did not appear")
             assert existing is not None
             await self.docker.tag(tag, self.config.image_repo, "latest")
+            if built:
+                await self._prune(keep=tag)
             await progress("image.ready", 100, tag)
             return BuiltImage(image=tag, image_id=str(existing["Id"]), built=built)
+
+    async def _prune(self, *, keep: str) -> None:
+        """Untag older box images; one still used by a container stays (dockerd refuses)."""
+        repo = self.config.image_repo
+        found = await self.docker.call(
+            "GET", "/images/json", params={"filters": json.dumps({"reference": [repo]})}
+        )
+        for image in found or []:
+            for old in image.get("RepoTags") or []:
+                if old.startswith(f"{repo}:") and old not in (keep, f"{repo}:latest"):
+                    with contextlib.suppress(DockerError):  # in use: keep it
+                        await self.docker.call("DELETE", f"/images/{old}")
 
     async def current(self, progress: ReportProgress) -> str:
         return (await self.ensure(progress)).image

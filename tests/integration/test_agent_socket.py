@@ -15,6 +15,7 @@ from agent import errors
 from cloudclaude import health
 from cloudclaude.agent_client.client import AgentClient
 from cloudclaude.agent_client.handle import Agent
+from cloudclaude.wiring import Services
 from tests.integration import pg
 from tests.integration.processes import BIN, frame_exchange_as, wait_for
 
@@ -93,3 +94,10 @@ async def test_health_pings_a_socket_agent_and_reports_one_that_is_down(
     assert "cannot connect" in down["detail"]
     off = await health.check_agent(Agent("none"))
     assert off["status"] == "not_configured"
+
+
+async def test_agent_request_latency_is_a_metric(services: Services) -> None:
+    await services.agent.ping()
+    await services.agent.ping()
+    text = services.metrics.render().decode()
+    assert 'cloudclaude_agent_request_duration_seconds_count{op="ping"} 2.0' in text

@@ -313,3 +313,31 @@ async def test_a_failed_build_is_reported_and_leaves_no_container(
     assert "half-way" in failed.value.message
     after = len(boxes.docker_api("GET", "/containers/json", params={"all": "1"}).json())
     assert after == before
+
+
+async def test_rebuild_is_a_no_op_until_an_input_changes_then_old_tags_go(
+    boxes_state: Path, box_image: str, tmp_path: Path
+) -> None:
+    repo = f"cloudclaude-prune-test-{boxes.new_host_id()}"
+    (tmp_path / "Dockerfile").write_text("ARG BASE\nFROM ${BASE}\nCOPY note /note\n")
+    (tmp_path / "note").write_text("one")
+    config = attrs.evolve(boxes.agent_config(boxes_state), image_dir=tmp_path, image_repo=repo)
+    made = [f"{repo}:latest"]
+    try:
+        async with open_runtime(config) as dispatcher, embedded(dispatcher) as client:
+            agent = Agent("embedded", client)
+            first = await agent.ensure_image()
+            made.append(first.image)
+            assert first.built
+            again = await agent.ensure_image()
+            assert not again.built and again.image == first.image
+            (tmp_path / "note").write_text("two")
+            second = await agent.ensure_image()
+            made.append(second.image)
+        assert second.built and second.image != first.image
+        assert boxes.docker_api("GET", f"/images/{first.image}/json").status_code == 404
+        latest = boxes.docker_api("GET", f"/images/{repo}:latest/json").json()
+        assert latest["Id"] == second.image_id
+    finally:
+        for tag in made:
+            boxes.docker_api("DELETE", f"/images/{tag}", params={"force": "1"})
