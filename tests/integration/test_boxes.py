@@ -7,6 +7,7 @@ import shutil
 import subprocess
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -58,8 +59,9 @@ async def new_host(box_agent: Agent) -> AsyncIterator[Callable[[], str]]:
             await box_agent.remove_host(host_id, purge=True)
 
 
-async def started(agent: Agent, host_id: str, **spec: object) -> None:
-    await agent.create_host(host_id, m.BoxSpec(authorized_key=KEY, **spec))  # type: ignore[arg-type]
+async def started(agent: Agent, host_id: str, **spec: Any) -> None:
+    spec.setdefault("authorized_key", KEY)
+    await agent.create_host(host_id, m.BoxSpec(**spec))
     await agent.start_host(host_id)
     await wait_for_sshd(agent, host_id)
 
@@ -341,3 +343,26 @@ async def test_rebuild_is_a_no_op_until_an_input_changes_then_old_tags_go(
     finally:
         for tag in made:
             boxes.docker_api("DELETE", f"/images/{tag}", params={"force": "1"})
+
+
+async def test_sshd_admits_only_the_hosts_key_pair(
+    box_agent: Agent, new_host: Callable[[], str], tmp_path: Path
+) -> None:
+    for name in ("host", "other"):
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / name)],
+            check=True,
+        )
+    public = (tmp_path / "host.pub").read_text().strip()
+    host_id = new_host()
+    await started(box_agent, host_id, disk_gb=1, authorized_key=public)
+    for name in ("host", "other"):
+        key = (tmp_path / name).read_text()
+        await run(box_agent, host_id, f"umask 077; printf '%s' '{key}' > /tmp/{name}")
+    ssh = "ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
+    ok = await run(box_agent, host_id, f"{ssh} -i /tmp/host claude@127.0.0.1 id -un")
+    assert ok.exit_code == 0 and ok.stdout == "claude\n", ok
+    wrong_key = await run(box_agent, host_id, f"{ssh} -i /tmp/other claude@127.0.0.1 true")
+    assert wrong_key.exit_code == 255 and "Permission denied" in wrong_key.stderr
+    as_root = await run(box_agent, host_id, f"{ssh} -i /tmp/host root@127.0.0.1 true")
+    assert as_root.exit_code == 255 and "Permission denied" in as_root.stderr
