@@ -54,6 +54,13 @@ class Metrics:
             registry=self.registry,
             buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60, 600),
         )
+        self.task_duration = Histogram(
+            "cloudclaude_task_duration_seconds",
+            "Time a task ran, by kind and outcome (succeeded, failed, retry, canceled, ...).",
+            ["kind", "outcome"],
+            registry=self.registry,
+            buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900),
+        )
         self.database_up = Gauge(
             "cloudclaude_database_up",
             "1 when the last database health check succeeded.",

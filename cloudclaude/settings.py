@@ -122,6 +122,33 @@ class AgentSettings:
 
 
 @attrs.frozen(kw_only=True)
+class TaskSettings:
+    #: Tasks run at once (each holds one host's operation).
+    workers: int = attrs.field(default=4, validator=_positive)
+    #: A running task's lease; renewed every third of it, reclaimed when it runs out.
+    lease_s: float = attrs.field(default=30.0, validator=_positive)
+    #: Fallback poll when no notification arrives (the listener may be reconnecting).
+    poll_s: float = attrs.field(default=5.0, validator=_positive)
+    #: Attempts per task for retryable failures (agent or database unavailable).
+    max_attempts: int = attrs.field(default=3, validator=_positive)
+    #: First retry delay; doubled per attempt.
+    retry_base_s: float = attrs.field(default=2.0, validator=_positive)
+    #: How long a start waits for the box's sshd to answer.
+    ssh_ready_timeout_s: float = attrs.field(default=60.0, validator=_positive)
+
+
+@attrs.frozen(kw_only=True)
+class HostDefaults:
+    """Limits of a new host when the admin gives none."""
+
+    cpus: float = attrs.field(default=2.0, validator=_positive)
+    memory_mb: int = attrs.field(default=4096, validator=_positive)
+    pids: int = attrs.field(default=1024, validator=_positive)
+    disk_gb: int = attrs.field(default=20, validator=_positive)
+    timezone: str = "UTC"
+
+
+@attrs.frozen(kw_only=True)
 class MetricsSettings:
     #: When set, /metrics answers any address that sends ``Authorization: Bearer <token>``.
     token: str = ""
@@ -143,6 +170,8 @@ class Settings:
     rate_limits: RateLimitSettings = RateLimitSettings()
     scanners: ScannerSettings = ScannerSettings()
     agent: AgentSettings = AgentSettings()
+    tasks: TaskSettings = TaskSettings()
+    hosts: HostDefaults = HostDefaults()
     metrics: MetricsSettings = MetricsSettings()
     supervisor: SupervisorSettings = SupervisorSettings()
 

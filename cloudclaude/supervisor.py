@@ -29,6 +29,7 @@ from cloudclaude.db.pool import Database
 from cloudclaude.services.expiry import ExpiryScanner
 from cloudclaude.settings import LiveSettings, SettingsDiff
 from cloudclaude.status import StatusBoard
+from cloudclaude.tasks.workers import TaskWorkers
 from web.app import create_app
 from web.server import WebServer
 
@@ -198,6 +199,7 @@ async def run(
         services.reload = make_reloader(live, services)
         stopping = trio.Event()
         components: list[Component] = [
+            TaskWorkers(db, agent, live, services.metrics, stopping),
             ExpiryScanner(services.accounts, live, stopping),
             WebServer(create_app(live, services), settings.web, stopping),
             CtlServer(services, settings.ctl, stopping),

@@ -11,6 +11,7 @@ from cloudclaude.agent_client.handle import Agent
 from cloudclaude.auth.passwords import PasswordHasher
 from cloudclaude.auth.tokens import KeyRing, TokenService
 from cloudclaude.db.pool import Database
+from cloudclaude.hosts import Hosts
 from cloudclaude.metrics import Metrics
 from cloudclaude.serverkey import load_or_create
 from cloudclaude.settings import LiveSettings, SettingsDiff
@@ -29,6 +30,7 @@ class Services:
     status: StatusBoard
     tokens: TokenService
     accounts: Accounts
+    hosts: Hosts
     agent: Agent
     #: Re-reads the settings and applies what may change at run time (set by the supervisor).
     reload: Callable[[], Awaitable[SettingsDiff]] = _no_reload
@@ -41,7 +43,9 @@ async def build(live: LiveSettings, db: Database, agent: Agent) -> Services:
     agent.latency = metrics.agent_latency
     tokens = TokenService(db, KeyRing(server_key, settings.auth.token_ttl_s))
     await tokens.start()
-    accounts = Accounts(db, PasswordHasher(settings.auth), tokens, settings.rate_limits)
+    hasher = PasswordHasher(settings.auth)
+    accounts = Accounts(db, hasher, tokens, settings.rate_limits)
+    hosts = Hosts(db, hasher, server_key, settings.hosts, settings.tasks)
     return Services(
         live=live,
         db=db,
@@ -49,5 +53,6 @@ async def build(live: LiveSettings, db: Database, agent: Agent) -> Services:
         status=StatusBoard(metrics),
         tokens=tokens,
         accounts=accounts,
+        hosts=hosts,
         agent=agent,
     )

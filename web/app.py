@@ -10,7 +10,16 @@ from quart_trio import QuartTrio
 
 from cloudclaude.settings import LiveSettings
 from cloudclaude.wiring import Services
-from web.api import admin_users, auth, errors, health, user_self
+from web.api import (
+    admin_hosts,
+    admin_tasks,
+    admin_users,
+    auth,
+    errors,
+    health,
+    user_hosts,
+    user_self,
+)
 
 log = structlog.get_logger(component="web")
 
@@ -20,7 +29,7 @@ def create_app(live: LiveSettings, services: Services) -> QuartTrio:
     app.config["MAX_CONTENT_LENGTH"] = live.current.web.max_body_bytes
     app.config["JSON_SORT_KEYS"] = False
     app.extensions["cloudclaude"] = services
-    for module in (health, auth, admin_users, user_self):
+    for module in (health, auth, admin_users, admin_hosts, admin_tasks, user_self, user_hosts):
         app.register_blueprint(module.blueprint)
     errors.register(app)
 

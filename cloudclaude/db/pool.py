@@ -42,7 +42,7 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 
-_TRANSLATED: tuple[type[BaseException], ...] = (asyncpg.PostgresError, *_UNAVAILABLE)
+TRANSLATED: tuple[type[BaseException], ...] = (asyncpg.PostgresError, *_UNAVAILABLE)
 
 
 def translate(exc: BaseException) -> DatabaseError:
@@ -61,7 +61,7 @@ def translate(exc: BaseException) -> DatabaseError:
 async def _call(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
     try:
         result: T = await trio_asyncio.aio_as_trio(fn)(*args)
-    except _TRANSLATED as exc:
+    except TRANSLATED as exc:
         raise translate(exc) from exc
     return result
 
@@ -89,11 +89,33 @@ class _Queries:
         return await _call(self._target.execute, sql, *args)
 
 
+@asynccontextmanager
+async def _transaction(target: Any) -> AsyncIterator[None]:
+    """Commit on success, roll back on any error (a savepoint when one is already open)."""
+    tx = target.transaction()
+    await _call(tx.start)
+    try:
+        yield
+    except BaseException:
+        # If the connection is gone, the server rolls back on its own.
+        with trio.CancelScope(shield=True), contextlib.suppress(DatabaseError):
+            await _call(tx.rollback)
+        raise
+    else:
+        await _call(tx.commit)
+
+
 class Connection(_Queries):
     """One connection taken from the pool (inside ``Database.transaction``)."""
 
     def __init__(self, conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy) -> None:
         self._target = conn
+
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        """Inside a transaction: an error rolls back only what ran in this block."""
+        async with _transaction(self._target):
+            yield
 
 
 class Database(_Queries):
@@ -142,15 +164,5 @@ class Database(_Queries):
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
         """Statements on the yielded connection commit together, or roll back on any error."""
-        async with self.connection() as conn:
-            tx = conn._target.transaction()
-            await _call(tx.start)
-            try:
-                yield conn
-            except BaseException:
-                # If the connection is gone, the server rolls back on its own.
-                with trio.CancelScope(shield=True), contextlib.suppress(DatabaseError):
-                    await _call(tx.rollback)
-                raise
-            else:
-                await _call(tx.commit)
+        async with self.connection() as conn, _transaction(conn._target):
+            yield conn

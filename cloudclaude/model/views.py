@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from cloudclaude.model.audit import AuditEvent
+from cloudclaude.model.hosts import Host
+from cloudclaude.model.tasks import Task
 from cloudclaude.model.users import SshKey, User
 from cloudclaude.timefmt import iso, utcnow
 
@@ -45,3 +47,52 @@ def audit_view(event: AuditEvent) -> dict[str, Any]:
         "metadata": event.metadata,
         "at": iso(event.at),
     }
+
+
+def host_view(host: Host) -> dict[str, Any]:
+    return {
+        "id": str(host.id),
+        "short_id": host.short_id,
+        "user_id": str(host.user_id),
+        "status": host.status,
+        "desired_state": host.desired_state,
+        "image_ref": host.image_ref,
+        "cpus": host.cpus,
+        "memory_mb": host.memory_mb,
+        "pids": host.pids,
+        "disk_gb": host.disk_gb,
+        "timezone": host.timezone,
+        "box_public_key": host.box_public_key,
+        "error_code": host.error_code,
+        "error_message": host.error_message,
+        "last_activity_at": iso(host.last_activity_at),
+        "last_used_at": iso(host.last_used_at),
+        "created_at": iso(host.created_at),
+        "updated_at": iso(host.updated_at),
+    }
+
+
+def task_view(task: Task, *, with_events: bool = True) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": str(task.id),
+        "host_id": str(task.host_id) if task.host_id else None,
+        "kind": task.kind,
+        "status": task.status,
+        "attempt": task.attempt,
+        "max_attempts": task.max_attempts,
+        "progress_percent": task.progress_percent,
+        "progress_message": task.progress_message,
+        "error_code": task.error_code,
+        "error_message": task.error_message,
+        "cancel_requested": task.cancel_requested,
+        "params": task.params,
+        "created_at": iso(task.created_at),
+        "started_at": iso(task.started_at),
+        "finished_at": iso(task.finished_at),
+    }
+    if with_events:
+        out["events"] = [
+            {"seq": e.seq, "code": e.code, "message": e.message, "at": iso(e.at)}
+            for e in task.events
+        ]
+    return out

@@ -49,14 +49,18 @@ def new_host_id() -> str:
     return f"{TEST_PREFIX}{uuid.uuid4().hex[:12]}"
 
 
+def _made_by_tests(container: dict[str, Any]) -> bool:
+    """Test host ids start with ``t-``; hosts made through the daemon keep homes in /tmp."""
+    if str((container.get("Labels") or {}).get(HOST_LABEL, "")).startswith(TEST_PREFIX):
+        return True
+    sources = [str(mount.get("Source", "")) for mount in container.get("Mounts") or []]
+    return any(source.startswith("/tmp/cc-") for source in sources)
+
+
 def test_containers() -> list[dict[str, Any]]:
     filters = json.dumps({"label": [f"{MANAGED_LABEL}=1"]})
     response = docker_api("GET", "/containers/json", params={"all": "1", "filters": filters})
-    return [
-        c
-        for c in response.json()
-        if str((c.get("Labels") or {}).get(HOST_LABEL, "")).startswith(TEST_PREFIX)
-    ]
+    return [c for c in response.json() if _made_by_tests(c)]
 
 
 def remove_leftovers(keep: Path | None = None) -> None:

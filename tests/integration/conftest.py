@@ -24,7 +24,7 @@ from cloudclaude.settings import (
     Settings,
 )
 from cloudclaude.wiring import Services, build
-from tests.integration import pg
+from tests.integration import boxes, pg
 from web.app import create_app
 
 ADMIN_PASSWORD = "admin-password-123"
@@ -34,6 +34,18 @@ FAST_AUTH = AuthSettings(argon2_time_cost=1, argon2_memory_kib=8192, hash_concur
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[PrivateCluster]:
     yield from pg.start_cluster()
+
+
+@pytest.fixture(scope="session")
+def boxes_state() -> Iterator[Path]:
+    """The agent state directory (home volumes) shared by every test that makes boxes."""
+    yield from boxes.session_state_dir()
+
+
+@pytest.fixture(scope="session")
+def box_image(boxes_state: Path) -> str:
+    """The real box image, built once per run (a no-op when its inputs are unchanged)."""
+    return boxes.build_image(boxes_state)
 
 
 @pytest.fixture

@@ -60,7 +60,12 @@ def test_daemon_serves_reloads_and_drains(
         status = ctl(ctl_sock, "status", "--json")
         assert status.returncode == 0, status.stderr
         report = json.loads(status.stdout)
-        assert report["components"] == {"expiry": "running", "web": "running", "ctl": "running"}
+        assert report["components"] == {
+            "tasks": "running",
+            "expiry": "running",
+            "web": "running",
+            "ctl": "running",
+        }
         assert report["database"]["status"] == "ok"
         assert report["agent"]["status"] == "ok"
 

@@ -6,8 +6,9 @@ import structlog
 from quart import Quart, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
+from cloudclaude.agent_client.client import AgentError
 from cloudclaude.db.errors import DatabaseUnavailable
-from cloudclaude.errors import CloudClaudeError
+from cloudclaude.errors import CloudClaudeError, by_code
 
 log = structlog.get_logger(component="web")
 
@@ -39,6 +40,13 @@ def register(app: Quart) -> None:
     async def _database(error: DatabaseUnavailable) -> Response:
         log.warning("database_unavailable", error=str(error))
         return error_response(CloudClaudeError("database_unavailable"))
+
+    @app.errorhandler(AgentError)
+    async def _agent(error: AgentError) -> Response:
+        log.warning("agent_error", code=error.code, error=error.message)
+        entry = by_code(error.code)
+        slug = entry.slug if entry is not None else "agent_unavailable"
+        return error_response(CloudClaudeError(slug, error.message))
 
     @app.errorhandler(HTTPException)
     async def _http(error: HTTPException) -> Response:

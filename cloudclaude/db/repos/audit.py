@@ -80,6 +80,11 @@ async def list_recent(
     return [_event(r) for r in rows]
 
 
+async def count(db: Executor, f: AuditFilter) -> int:
+    where, args = _where(f)
+    return int(await db.fetchval(f"SELECT count(*) FROM audit_events{where}", *args))
+
+
 async def list_after(db: Executor, after_id: int, *, limit: int) -> list[AuditEvent]:
     """Oldest first, for following the log."""
     rows = await db.fetch(

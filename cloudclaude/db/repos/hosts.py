@@ -1,0 +1,131 @@
+"""SQL for ``hosts``."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import attrs
+
+from cloudclaude.db.pool import Record
+from cloudclaude.db.repos import Executor
+from cloudclaude.model.hosts import Host, HostLimits
+
+_COLUMNS = (
+    "id, short_id, user_id, status, desired_state, image_ref, cpus, memory_mb, pids, disk_gb,"
+    " timezone, box_public_key, error_code, error_message, last_activity_at, last_used_at,"
+    " created_at, updated_at"
+)
+
+
+def _host(row: Record) -> Host:
+    return Host(**dict(row))
+
+
+@attrs.frozen(kw_only=True)
+class HostPage:
+    items: list[Host]
+    total: int
+
+
+async def insert(
+    db: Executor,
+    *,
+    short_id: str,
+    user_id: uuid.UUID,
+    limits: HostLimits,
+    timezone: str,
+    ssh_password_hash: str,
+    box_public_key: str,
+    box_private_key_enc: bytes,
+) -> Host:
+    row = await db.fetchrow(
+        "INSERT INTO hosts (short_id, user_id, cpus, memory_mb, pids, disk_gb, timezone,"
+        " ssh_password_hash, box_public_key, box_private_key_enc)"
+        f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {_COLUMNS}",
+        short_id,
+        user_id,
+        limits.cpus,
+        limits.memory_mb,
+        limits.pids,
+        limits.disk_gb,
+        timezone,
+        ssh_password_hash,
+        box_public_key,
+        box_private_key_enc,
+    )
+    assert row is not None
+    return _host(row)
+
+
+async def get(db: Executor, host_id: uuid.UUID, *, for_update: bool = False) -> Host | None:
+    lock = " FOR UPDATE" if for_update else ""
+    row = await db.fetchrow(f"SELECT {_COLUMNS} FROM hosts WHERE id = $1{lock}", host_id)
+    return _host(row) if row else None
+
+
+async def list_hosts(
+    db: Executor,
+    *,
+    limit: int,
+    offset: int,
+    user_id: uuid.UUID | None = None,
+    status: str | None = None,
+    include_deleted: bool = False,
+) -> HostPage:
+    clauses: list[str] = []
+    args: list[Any] = []
+    if user_id is not None:
+        args.append(user_id)
+        clauses.append(f"user_id = ${len(args)}")
+    if status is not None:
+        args.append(status)
+        clauses.append(f"status = ${len(args)}")
+    elif not include_deleted:
+        clauses.append("status <> 'deleted'")
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    total = await db.fetchval(f"SELECT count(*) FROM hosts{where}", *args)
+    rows = await db.fetch(
+        f"SELECT {_COLUMNS} FROM hosts{where} ORDER BY created_at DESC, id"
+        f" LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}",
+        *args,
+        limit,
+        offset,
+    )
+    return HostPage(items=[_host(r) for r in rows], total=int(total))
+
+
+async def count_for_user(db: Executor, user_id: uuid.UUID) -> int:
+    """Hosts that count against ``max_hosts`` (all but deleted ones)."""
+    return int(
+        await db.fetchval(
+            "SELECT count(*) FROM hosts WHERE user_id = $1 AND status <> 'deleted'", user_id
+        )
+    )
+
+
+async def update(db: Executor, host_id: uuid.UUID, **fields: Any) -> Host | None:
+    """Set columns by name (callers pass only known column names) and bump ``updated_at``."""
+    names = list(fields)
+    sets = ", ".join(f"{name} = ${i + 2}" for i, name in enumerate(names))
+    row = await db.fetchrow(
+        f"UPDATE hosts SET {sets}, updated_at = now() WHERE id = $1 RETURNING {_COLUMNS}",
+        host_id,
+        *fields.values(),
+    )
+    return _host(row) if row else None
+
+
+async def get_secrets(db: Executor, host_id: uuid.UUID) -> tuple[str | None, bytes | None]:
+    """The SSH password hash and the sealed box private key."""
+    row = await db.fetchrow(
+        "SELECT ssh_password_hash, box_private_key_enc FROM hosts WHERE id = $1", host_id
+    )
+    if row is None:
+        return None, None
+    return row["ssh_password_hash"], row["box_private_key_enc"]
+
+
+async def status_counts(db: Executor) -> dict[str, int]:
+    rows = await db.fetch("SELECT status, count(*) AS n FROM hosts GROUP BY status")
+    return {r["status"]: int(r["n"]) for r in rows}

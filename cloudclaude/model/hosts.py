@@ -1,0 +1,70 @@
+"""Hosts (a user's box), their limits and the one status enum (DESIGN.md section 4)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Literal
+
+import attrs
+
+HostStatus = Literal[
+    "pending",
+    "starting",
+    "running",
+    "degraded",
+    "stopping",
+    "stopped",
+    "failed",
+    "deleting",
+    "deleted",
+]
+HOST_STATUSES: tuple[HostStatus, ...] = (
+    "pending",
+    "starting",
+    "running",
+    "degraded",
+    "stopping",
+    "stopped",
+    "failed",
+    "deleting",
+    "deleted",
+)
+DesiredState = Literal["running", "stopped", "deleted"]
+HostAction = Literal["start", "stop", "rebuild", "delete"]
+
+
+@attrs.frozen(kw_only=True)
+class HostLimits:
+    cpus: float = 2.0
+    memory_mb: int = 4096
+    pids: int = 1024
+    disk_gb: int = 20
+
+
+@attrs.frozen(kw_only=True)
+class Host:
+    id: uuid.UUID
+    short_id: str
+    user_id: uuid.UUID
+    status: HostStatus
+    desired_state: DesiredState
+    image_ref: str | None
+    cpus: float = attrs.field(converter=float)  # numeric(6,2) arrives as a Decimal
+    memory_mb: int
+    pids: int
+    disk_gb: int
+    timezone: str
+    box_public_key: str | None
+    error_code: str | None
+    error_message: str | None
+    last_activity_at: dt.datetime | None
+    last_used_at: dt.datetime | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @property
+    def limits(self) -> HostLimits:
+        return HostLimits(
+            cpus=self.cpus, memory_mb=self.memory_mb, pids=self.pids, disk_gb=self.disk_gb
+        )

@@ -1,0 +1,162 @@
+"""Host operations as task pipelines: create, start, stop, rebuild, delete.
+
+Every step asks the agent for an end state (create-if-absent, start-if-stopped, remove-if-
+present), so a task reclaimed from a dead worker re-runs from the top safely. Each stage reached
+is a ``task_events`` row (``container.created``, ``net.ready``, ``ssh.ready``, …) that the
+bootstrap script and the pages follow. The network step is loopback only until egress lands.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Awaitable, Callable
+
+import trio
+
+from agent.protocol import messages as m
+from cloudclaude.agent_client.client import AgentError
+from cloudclaude.agent_client.handle import Agent
+from cloudclaude.db.repos import hosts as hosts_repo
+from cloudclaude.errors import CloudClaudeError
+from cloudclaude.model.hosts import Host
+from cloudclaude.settings import TaskSettings
+from cloudclaude.tasks.context import TaskContext
+
+Pipeline = Callable[[TaskContext], Awaitable[None]]
+
+
+def box_spec(host: Host) -> m.BoxSpec:
+    return m.BoxSpec(
+        cpus=host.cpus,
+        memory_mb=host.memory_mb,
+        pids=host.pids,
+        disk_gb=host.disk_gb,
+        timezone=host.timezone,
+        authorized_key=host.box_public_key or "",
+        hostname=f"box-{host.short_id}",
+    )
+
+
+class HostOps:
+    def __init__(self, agent: Agent, settings: TaskSettings) -> None:
+        self.agent = agent
+        self.settings = settings
+
+    def pipeline(self, kind: str) -> Pipeline:
+        pipelines: dict[str, Pipeline] = {
+            "create": self.create,
+            "start": self.start,
+            "stop": self.stop,
+            "rebuild": self.rebuild,
+            "delete": self.delete,
+        }
+        try:
+            return pipelines[kind]
+        except KeyError as exc:
+            raise CloudClaudeError("validation_failed", f"unknown task kind {kind!r}") from exc
+
+    async def _host(self, ctx: TaskContext) -> Host:
+        host = await hosts_repo.get(ctx.db, ctx.host_id)
+        if host is None or host.status == "deleted":
+            raise CloudClaudeError("host_not_found", f"host {ctx.host_id} is gone")
+        return host
+
+    async def _set(self, ctx: TaskContext, **fields: object) -> None:
+        await hosts_repo.update(ctx.db, ctx.host_id, **fields)
+
+    async def _ensure_container(self, ctx: TaskContext, host: Host, base: int, span: int) -> None:
+        state = await self.agent.create_host(
+            str(host.id), box_spec(host), on_progress=ctx.agent_progress(base, span)
+        )
+        await self._set(ctx, image_ref=state.image, home_volume=str(host.id))
+        await ctx.event("container.created", state.container_id[:12], base + span)
+
+    async def create(self, ctx: TaskContext) -> None:
+        host = await self._host(ctx)
+        await self._ensure_container(ctx, host, 5, 85)
+        await self._set(ctx, status="stopped", error_code=None, error_message=None)
+        await ctx.event("host.created", "stopped", 100)
+
+    async def start(self, ctx: TaskContext) -> None:
+        host = await self._host(ctx)
+        await self._set(ctx, status="starting", error_code=None, error_message=None)
+        await self._ensure_container(ctx, host, 5, 40)
+        ctx.check_cancel()
+        await self.agent.start_host(str(host.id))
+        await ctx.event("container.started", "", 55)
+        # The egress issue replaces this step with the gateway, nftables and sing-box.
+        await ctx.event("net.ready", "loopback only (no egress configured yet)", 65)
+        banner = await self.wait_for_ssh(ctx, host)
+        await ctx.event("ssh.ready", banner, 95)
+        await self._set(ctx, status="running")
+        await ctx.event("host.running", "", 100)
+
+    async def wait_for_ssh(self, ctx: TaskContext, host: Host) -> str:
+        """The box's sshd banner through OpenPort, retried until it answers."""
+        try:
+            with trio.fail_after(self.settings.ssh_ready_timeout_s):
+                while True:
+                    ctx.check_cancel()
+                    try:
+                        sock = await self.agent.open_port(str(host.id), 22)
+                    except AgentError as exc:
+                        if exc.code != "NET_002":
+                            raise
+                        await trio.sleep(0.05)
+                        continue
+                    banner = await _read_banner(sock)
+                    if banner:
+                        return banner
+                    await trio.sleep(0.05)
+        except trio.TooSlowError as exc:
+            raise CloudClaudeError(
+                "ssh_not_ready", f"sshd did not answer in {self.settings.ssh_ready_timeout_s}s"
+            ) from exc
+
+    async def stop(self, ctx: TaskContext) -> None:
+        host = await self._host(ctx)
+        await self._set(ctx, status="stopping")
+        try:
+            await self.agent.stop_host(str(host.id))
+        except AgentError as exc:
+            if exc.code != "STATE_008":  # no container: already as stopped as it gets
+                raise
+        await ctx.event("container.stopped", "", 90)
+        await self._set(ctx, status="stopped", error_code=None, error_message=None)
+        await ctx.event("host.stopped", "", 100)
+
+    async def rebuild(self, ctx: TaskContext) -> None:
+        """A new container from the current image; the home volume stays."""
+        host = await self._host(ctx)
+        await self._set(ctx, status="stopping")
+        await self.agent.remove_host(str(host.id), purge=False)
+        await ctx.event("container.removed", "home volume kept", 20)
+        if host.desired_state == "running":
+            await self.start(ctx)
+            return
+        await self._ensure_container(ctx, host, 25, 70)
+        await self._set(ctx, status="stopped", error_code=None, error_message=None)
+        await ctx.event("host.rebuilt", "stopped", 100)
+
+    async def delete(self, ctx: TaskContext) -> None:
+        host = await hosts_repo.get(ctx.db, ctx.host_id)
+        if host is None:
+            return
+        purge = bool(ctx.task.params.get("purge", False))
+        await self._set(ctx, status="deleting")
+        await self.agent.remove_host(str(host.id), purge=purge)
+        await ctx.event("container.removed", "home volume removed" if purge else "", 90)
+        await self._set(ctx, status="deleted", desired_state="deleted")
+        await ctx.event("host.deleted", "", 100)
+
+
+async def _read_banner(sock: socket.socket) -> str:
+    """The first line sshd sends (empty when the connection closed first)."""
+    with sock:
+        sock.setblocking(False)
+        stream = trio.SocketStream(trio.socket.from_stdlib_socket(sock.dup()))
+        async with stream:
+            with trio.move_on_after(5):
+                data = await stream.receive_some(256)
+                return data.decode(errors="replace").strip()
+    return ""

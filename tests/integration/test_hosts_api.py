@@ -1,0 +1,257 @@
+"""Hosts through the REST API with real task workers, the real agent, dockerd and Postgres."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+import trio
+from quart_trio import QuartTrio
+
+from cloudclaude.agent_client.handle import Agent, open_agent
+from cloudclaude.db.pool import Database
+from cloudclaude.db.repos import hosts as hosts_repo
+from cloudclaude.model.audit import Actor
+from cloudclaude.settings import LiveSettings, Settings, TaskSettings
+from cloudclaude.tasks.workers import TaskWorkers
+from cloudclaude.wiring import Services, build
+from tests.integration.conftest import ADMIN_PASSWORD, bearer, random_name
+from web.app import create_app
+
+FAST_TASKS = TaskSettings(workers=2, lease_s=6, poll_s=0.5, retry_base_s=0.2)
+
+
+@attrs.define
+class Stack:
+    app: QuartTrio
+    services: Services
+    workers: TaskWorkers | None
+    admin: dict[str, str]
+
+    async def call(
+        self, method: str, path: str, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> tuple[int, Any]:
+        client = self.app.test_client()
+        response = await client.open(path, method=method, headers=headers or self.admin, **kwargs)
+        return response.status_code, await response.get_json()
+
+    async def user(self, max_hosts: int = 1) -> tuple[str, dict[str, str]]:
+        name = random_name()
+        status, body = await self.call(
+            "POST", "/v1/admin/users", json={"username": name, "max_hosts": max_hosts}
+        )
+        assert status == 201, body
+        login = await self.services.accounts.login(name, body["password"], "127.0.0.1")
+        return body["id"], bearer(login.token)
+
+    async def wait_task(self, task_id: str, timeout: float = 240) -> dict[str, Any]:
+        with trio.fail_after(timeout):
+            while True:
+                status, task = await self.call("GET", f"/v1/admin/tasks/{task_id}")
+                assert status == 200, task
+                if task["status"] not in ("pending", "running"):
+                    return task  # type: ignore[no-any-return]
+                await trio.sleep(0.1)
+
+
+async def _stack(
+    settings: Settings, db: Database, boxes_state: Path, *, workers: bool
+) -> AsyncIterator[Stack]:
+    settings = attrs.evolve(
+        settings,
+        agent=attrs.evolve(settings.agent, state_dir=str(boxes_state)),
+        tasks=FAST_TASKS,
+    )
+    async with open_agent(settings) as agent, trio.open_nursery() as nursery:
+        services = await build(LiveSettings(settings), db, agent)
+        app = create_app(LiveSettings(settings), services)
+        await services.accounts.create(
+            Actor(name="test"), username="root-admin", role="admin", password=ADMIN_PASSWORD
+        )
+        login = await services.accounts.login("root-admin", ADMIN_PASSWORD, "127.0.0.1")
+        stopping = trio.Event()
+        runner = None
+        if workers:
+            runner = TaskWorkers(db, agent, LiveSettings(settings), services.metrics, stopping)
+            await nursery.start(runner.run)
+        try:
+            yield Stack(app, services, runner, bearer(login.token))
+        finally:
+            stopping.set()
+            await _remove_boxes(db, agent)
+
+
+async def _remove_boxes(db: Database, agent: Agent) -> None:
+    with trio.CancelScope(shield=True):
+        page = await hosts_repo.list_hosts(db, limit=200, offset=0, include_deleted=True)
+        for host in page.items:
+            await agent.remove_host(str(host.id), purge=True)
+
+
+@pytest.fixture
+async def stack(
+    settings: Settings, db: Database, boxes_state: Path, box_image: str
+) -> AsyncIterator[Stack]:
+    async for value in _stack(settings, db, boxes_state, workers=True):
+        yield value
+
+
+@pytest.fixture
+async def idle_stack(settings: Settings, db: Database, boxes_state: Path) -> AsyncIterator[Stack]:
+    """No task workers: queued tasks stay pending."""
+    async for value in _stack(settings, db, boxes_state, workers=False):
+        yield value
+
+
+async def test_admin_runs_a_host_through_its_whole_life(stack: Stack) -> None:
+    user_id, _ = await stack.user()
+    status, host = await stack.call(
+        "POST", "/v1/admin/hosts", json={"user_id": user_id, "disk_gb": 1, "memory_mb": 1024}
+    )
+    assert status == 201, host
+    assert host["status"] == "pending" and len(host["ssh_password"]) >= 20
+    assert host["short_id"] and host["user_id"] == user_id
+    created = await stack.wait_task(host["task_id"])
+    assert created["status"] == "succeeded", created
+    assert "container.created" in [e["code"] for e in created["events"]]
+
+    status, started = await stack.call("POST", f"/v1/admin/hosts/{host['id']}/start")
+    assert status == 202
+    task = await stack.wait_task(started["task_id"])
+    assert task["status"] == "succeeded", task
+    codes = [e["code"] for e in task["events"]]
+    assert codes.index("container.created") < codes.index("net.ready") < codes.index("ssh.ready")
+    assert task["progress_percent"] == 100
+    status, shown = await stack.call("GET", f"/v1/admin/hosts/{host['id']}")
+    assert shown["status"] == "running" and shown["desired_state"] == "running"
+    assert (await stack.services.agent.inspect_host(host["id"])).running
+
+    status, stopped = await stack.call("POST", f"/v1/admin/hosts/{host['id']}/stop")
+    assert (await stack.wait_task(stopped["task_id"]))["status"] == "succeeded"
+    before = await stack.services.agent.inspect_host(host["id"])
+    assert not before.running
+
+    status, rebuilt = await stack.call("POST", f"/v1/admin/hosts/{host['id']}/rebuild")
+    assert (await stack.wait_task(rebuilt["task_id"]))["status"] == "succeeded"
+    after = await stack.services.agent.inspect_host(host["id"])
+    assert after.exists and after.container_id != before.container_id
+    status, shown = await stack.call("GET", f"/v1/admin/hosts/{host['id']}")
+    assert shown["status"] == "stopped"
+
+    status, deleted = await stack.call("DELETE", f"/v1/admin/hosts/{host['id']}?purge=true")
+    assert status == 202
+    assert (await stack.wait_task(deleted["task_id"]))["status"] == "succeeded"
+    assert not (await stack.services.agent.inspect_host(host["id"])).exists
+    status, _ = await stack.call("GET", f"/v1/admin/hosts/{host['id']}")
+    assert status == 404
+
+    status, events = await stack.call(
+        "GET", f"/v1/admin/events?type=admin.host.action&host_id={host['id']}"
+    )
+    actions = [e["metadata"]["action"] for e in events["items"]]
+    assert sorted(actions) == ["create", "delete", "rebuild", "start", "stop"]
+
+
+async def test_users_see_and_touch_only_their_own_hosts(idle_stack: Stack) -> None:
+    alice_id, alice = await idle_stack.user()
+    _, bob = await idle_stack.user()
+    status, host = await idle_stack.call("POST", "/v1/admin/hosts", json={"user_id": alice_id})
+    assert status == 201
+    await idle_stack.call("POST", f"/v1/admin/tasks/{host['task_id']}/cancel")
+
+    status, mine = await idle_stack.call("GET", "/v1/user/hosts", headers=alice)
+    assert [h["id"] for h in mine["items"]] == [host["id"]]
+    status, theirs = await idle_stack.call("GET", "/v1/user/hosts", headers=bob)
+    assert theirs["items"] == [] and theirs["total"] == 0
+    for method, path in [
+        ("GET", f"/v1/user/hosts/{host['id']}"),
+        ("POST", f"/v1/user/hosts/{host['id']}/start"),
+        ("POST", f"/v1/user/hosts/{host['id']}/stop"),
+        ("POST", f"/v1/user/hosts/{host['id']}/rebuild"),
+    ]:
+        status, body = await idle_stack.call(method, path, headers=bob)
+        assert status == 404 and body["error"]["slug"] == "host_not_found", (path, body)
+    status, body = await idle_stack.call("GET", f"/v1/admin/hosts/{host['id']}", headers=alice)
+    assert status == 403
+    status, own = await idle_stack.call("GET", f"/v1/user/hosts/{host['id']}", headers=alice)
+    assert status == 200 and own["id"] == host["id"]
+    status, queued = await idle_stack.call(
+        "POST", f"/v1/user/hosts/{host['id']}/start", headers=alice
+    )
+    assert status == 202 and queued["task_id"]
+
+
+async def test_twenty_concurrent_starts_queue_one_task(idle_stack: Stack) -> None:
+    user_id, _ = await idle_stack.user()
+    _, host = await idle_stack.call("POST", "/v1/admin/hosts", json={"user_id": user_id})
+    await idle_stack.call("POST", f"/v1/admin/tasks/{host['task_id']}/cancel")
+    results: list[tuple[int, Any]] = []
+
+    async def start() -> None:
+        results.append(await idle_stack.call("POST", f"/v1/admin/hosts/{host['id']}/start"))
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(20):
+            nursery.start_soon(start)
+    statuses = sorted(status for status, _ in results)
+    assert statuses == [202] + [409] * 19
+    busy = [body for status, body in results if status == 409]
+    assert {b["error"]["slug"] for b in busy} == {"host_busy"}
+    accepted = next(body for status, body in results if status == 202)
+    assert {b["error"]["task_id"] for b in busy} == {accepted["task_id"]}
+
+
+async def test_bad_input_gets_coded_errors(idle_stack: Stack) -> None:
+    user_id, _ = await idle_stack.user(max_hosts=1)
+    cases = [
+        ("POST", "/v1/admin/hosts", {"user_id": user_id, "cpus": -1}, 422, "validation_failed"),
+        ("POST", "/v1/admin/hosts", {"user_id": user_id, "memory_mb": 10**9}, 422, None),
+        ("POST", "/v1/admin/hosts", {"user_id": user_id, "timezone": "../x"}, 422, None),
+        ("POST", "/v1/admin/hosts", {"user_id": user_id, "bogus": 1}, 422, None),
+        ("POST", "/v1/admin/hosts", {"user_id": "not-a-uuid"}, 404, "not_found"),
+        ("POST", "/v1/admin/hosts", {"user_id": str(uuid.uuid4())}, 404, "not_found"),
+        ("GET", f"/v1/admin/hosts/{uuid.uuid4()}", None, 404, "host_not_found"),
+        ("POST", f"/v1/admin/hosts/{uuid.uuid4()}/start", None, 404, "host_not_found"),
+        ("GET", "/v1/admin/hosts?limit=0", None, 400, "bad_request"),
+        ("GET", "/v1/admin/hosts?status=sleeping", None, 400, "bad_request"),
+        ("GET", "/v1/admin/events?limit=201", None, 400, "bad_request"),
+        ("GET", "/v1/admin/events?since=yesterday", None, 400, "bad_request"),
+        ("GET", f"/v1/admin/tasks/{uuid.uuid4()}", None, 404, "not_found"),
+    ]
+    for method, path, body, expected, slug in cases:
+        status, answer = await idle_stack.call(method, path, json=body)
+        assert status == expected, (path, body, answer)
+        if slug:
+            assert answer["error"]["slug"] == slug, (path, answer)
+
+    status, first = await idle_stack.call("POST", "/v1/admin/hosts", json={"user_id": user_id})
+    assert status == 201
+    status, second = await idle_stack.call("POST", "/v1/admin/hosts", json={"user_id": user_id})
+    assert status == 409 and second["error"]["slug"] == "host_limit_reached"
+    status, _ = await idle_stack.call("POST", f"/v1/admin/hosts/{first['id']}/explode")
+    assert status == 404
+
+
+async def test_rotating_the_ssh_password_returns_a_new_one_once(idle_stack: Stack) -> None:
+    user_id, _ = await idle_stack.user()
+    _, host = await idle_stack.call("POST", "/v1/admin/hosts", json={"user_id": user_id})
+    status, rotated = await idle_stack.call(
+        "POST", f"/v1/admin/hosts/{host['id']}/rotate-ssh-password"
+    )
+    assert status == 200 and rotated["ssh_password"] != host["ssh_password"]
+    stored, sealed = await hosts_repo.get_secrets(idle_stack.services.db, host_id_of(host))
+    assert stored is not None and stored.startswith("$argon2id$")
+    assert sealed is not None and b"PRIVATE KEY" not in sealed
+    assert await idle_stack.services.hosts.verify_ssh_password(
+        host_id_of(host), rotated["ssh_password"]
+    )
+    private = await idle_stack.services.hosts.box_private_key(host_id_of(host))
+    assert private.startswith(b"-----BEGIN OPENSSH PRIVATE KEY-----")
+
+
+def host_id_of(host: dict[str, Any]) -> uuid.UUID:
+    return uuid.UUID(host["id"])

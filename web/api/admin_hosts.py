@@ -1,0 +1,110 @@
+"""``/v1/admin/hosts``: list, create, show, delete, actions, SSH password, logs (admins only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+from quart import Blueprint, request
+
+from cloudclaude.errors import CloudClaudeError
+from cloudclaude.model.hosts import HOST_STATUSES, HostAction
+from cloudclaude.model.views import host_view
+from web.api.common import actor, authenticate, paging, parse_uuid, read_body, services
+
+blueprint = Blueprint("api_admin_hosts", __name__, url_prefix="/v1/admin/hosts")
+ACTIONS: tuple[HostAction, ...] = ("start", "stop", "rebuild")
+
+
+@blueprint.before_request
+async def _admins_only() -> None:
+    await authenticate("admin")
+
+
+@attrs.frozen(kw_only=True)
+class CreateHostBody:
+    user_id: str
+    cpus: float | None = None
+    memory_mb: int | None = None
+    pids: int | None = None
+    disk_gb: int | None = None
+    timezone: str | None = None
+
+
+@blueprint.get("")
+async def list_hosts() -> dict[str, Any]:
+    limit, offset = paging()
+    status = request.args.get("status") or None
+    if status is not None and status not in HOST_STATUSES:
+        raise CloudClaudeError("bad_request", f"status must be one of {', '.join(HOST_STATUSES)}")
+    user_id = request.args.get("user_id")
+    page = await services().hosts.list_hosts(
+        limit=limit,
+        offset=offset,
+        status=status,
+        user_id=parse_uuid(user_id, "user") if user_id else None,
+    )
+    return {
+        "items": [host_view(h) for h in page.items],
+        "total": page.total,
+        "limit": limit,
+        "offset": offset,
+    }
+
+
+@blueprint.post("")
+async def create_host() -> tuple[dict[str, Any], int]:
+    body = await read_body(CreateHostBody)
+    hosts = services().hosts
+    given = {
+        k: v
+        for k, v in attrs.asdict(body).items()
+        if k in ("cpus", "memory_mb", "pids", "disk_gb") and v is not None
+    }
+    host, password, task = await hosts.create(
+        actor(),
+        user_id=parse_uuid(body.user_id, "user"),
+        limits=attrs.evolve(hosts.defaults, **given) if given else hosts.defaults,
+        timezone=body.timezone,
+    )
+    return {**host_view(host), "ssh_password": password, "task_id": str(task.id)}, 201
+
+
+@blueprint.get("/<host_id>")
+async def show_host(host_id: str) -> dict[str, Any]:
+    return host_view(await services().hosts.get(parse_uuid(host_id, "host")))
+
+
+@blueprint.delete("/<host_id>")
+async def delete_host(host_id: str) -> tuple[dict[str, Any], int]:
+    purge = request.args.get("purge", "false").lower()
+    if purge not in ("true", "false", "1", "0"):
+        raise CloudClaudeError("bad_request", "purge must be true or false")
+    task = await services().hosts.act(
+        actor(), parse_uuid(host_id, "host"), "delete", purge=purge in ("true", "1")
+    )
+    return {"task_id": str(task.id)}, 202
+
+
+@blueprint.post("/<host_id>/<action>")
+async def host_action(host_id: str, action: str) -> tuple[dict[str, Any], int]:
+    hosts = services().hosts
+    if action == "rotate-ssh-password":
+        password = await hosts.rotate_ssh_password(actor(), parse_uuid(host_id, "host"))
+        return {"ssh_password": password}, 200
+    if action not in ACTIONS:
+        raise CloudClaudeError("not_found", f"no action {action!r}")
+    task = await hosts.act(actor(), parse_uuid(host_id, "host"), action)
+    return {"task_id": str(task.id)}, 202
+
+
+@blueprint.get("/<host_id>/logs")
+async def host_logs(host_id: str) -> dict[str, Any]:
+    host = await services().hosts.get(parse_uuid(host_id, "host"))
+    try:
+        tail = int(request.args.get("tail", 200))
+    except ValueError as exc:
+        raise CloudClaudeError("bad_request", "tail must be an integer") from exc
+    if not 1 <= tail <= 5000:
+        raise CloudClaudeError("bad_request", "tail must be 1..5000")
+    return {"host_id": str(host.id), "text": await services().agent.host_logs(str(host.id), tail)}

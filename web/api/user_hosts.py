@@ -1,0 +1,51 @@
+"""``/v1/user/hosts``: a signed-in user's own hosts; another user's host is a 404, always."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Blueprint
+
+from cloudclaude.errors import CloudClaudeError
+from cloudclaude.model.hosts import HostAction
+from cloudclaude.model.views import host_view
+from web.api.common import actor, authenticate, current_user, paging, parse_uuid, services
+
+blueprint = Blueprint("api_user_hosts", __name__, url_prefix="/v1/user/hosts")
+ACTIONS: tuple[HostAction, ...] = ("start", "stop", "rebuild")
+
+
+@blueprint.before_request
+async def _signed_in() -> None:
+    await authenticate()
+
+
+@blueprint.get("")
+async def my_hosts() -> dict[str, Any]:
+    limit, offset = paging()
+    page = await services().hosts.list_hosts(limit=limit, offset=offset, user_id=current_user().id)
+    return {
+        "items": [host_view(h) for h in page.items],
+        "total": page.total,
+        "limit": limit,
+        "offset": offset,
+    }
+
+
+@blueprint.get("/<host_id>")
+async def my_host(host_id: str) -> dict[str, Any]:
+    host = await services().hosts.get(parse_uuid(host_id, "host"), owner=current_user().id)
+    return host_view(host)
+
+
+@blueprint.post("/<host_id>/<action>")
+async def my_host_action(host_id: str, action: str) -> tuple[dict[str, Any], int]:
+    if action not in ACTIONS:
+        raise CloudClaudeError("not_found", f"no action {action!r}")
+    task = await services().hosts.act(
+        actor(),
+        parse_uuid(host_id, "host"),
+        action,
+        owner=current_user().id,
+    )
+    return {"task_id": str(task.id)}, 202
