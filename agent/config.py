@@ -16,6 +16,9 @@ DEFAULT_IMAGE_DIR = Path(__file__).resolve().parent.parent / "image"
 
 @attrs.frozen(kw_only=True)
 class AgentConfig:
+    #: This installation's name on dockerd (label ``cloudclaude.instance``): the agent lists
+    #: and reconciles only its own containers.
+    instance: str = "default"
     #: dockerd's API socket.
     docker_socket: str = "/var/run/docker.sock"
     #: Home volume images and build scratch space (root only).

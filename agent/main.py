@@ -69,6 +69,11 @@ def _parser() -> argparse.ArgumentParser:
         "--base-image", default="", help="base of the box image (default: made by debootstrap)"
     )
     parser.add_argument("--debian-mirror", default=defaults.debian_mirror)
+    parser.add_argument(
+        "--instance",
+        default=defaults.instance,
+        help="this installation's name on dockerd (several may share one dockerd)",
+    )
     return parser
 
 
@@ -146,6 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         image_dir=Path(args.image_dir),
         base_image=args.base_image,
         debian_mirror=args.debian_mirror,
+        instance=args.instance,
     )
     server = AgentServer({0, *args.allow_uid}, gids, args.idle_timeout, config)
     path = Path(args.socket)

@@ -27,7 +27,9 @@ class Runtime:
         self.docker = Docker(config.docker_socket)
         self.images = Images(self.docker, config)
         self.volumes = HomeVolumes(config.volumes_dir)
-        self.containers = Containers(self.docker, self.volumes, self.images.current)
+        self.containers = Containers(
+            self.docker, self.volumes, self.images.current, config.instance
+        )
 
     def register(self, dispatcher: Dispatcher) -> None:
         dispatcher.register(m.EnsureImage, self.ensure_image)

@@ -26,7 +26,7 @@ from cloudclaude.db.repos import hosts as hosts_repo
 from cloudclaude.db.repos import tasks as tasks_repo
 from cloudclaude.db.repos import users as users_repo
 from cloudclaude.errors import CloudClaudeError
-from cloudclaude.model.audit import Actor, NewAuditEvent
+from cloudclaude.model.audit import SYSTEM, Actor, NewAuditEvent
 from cloudclaude.model.hosts import Host, HostAction, HostLimits
 from cloudclaude.model.tasks import Task
 from cloudclaude.settings import HostDefaults, TaskSettings
@@ -157,7 +157,13 @@ class Hosts:
         raise CloudClaudeError("internal_error", "could not find a free short id")
 
     async def _enqueue(
-        self, conn: Connection, actor: Actor, host: Host, kind: str, params: dict[str, Any]
+        self,
+        conn: Connection,
+        actor: Actor,
+        host: Host,
+        kind: str,
+        params: dict[str, Any],
+        audit_type: str = "admin.host.action",
     ) -> Task:
         try:
             async with conn.savepoint():
@@ -179,7 +185,7 @@ class Hosts:
             ) from exc
         meta = {"action": kind, "task_id": str(task.id), **params}
         event = NewAuditEvent(
-            type="admin.host.action",
+            type=audit_type,
             actor=actor,
             user_id=host.user_id,
             host_id=host.id,
@@ -227,6 +233,55 @@ class Hosts:
             if desired is not None:
                 await hosts_repo.update(conn, host.id, desired_state=desired)
         return task
+
+    async def stop_expired(self) -> list[Task]:
+        """Queue a stop for every host meant to run whose owner has expired."""
+        queued = []
+        for host in await hosts_repo.running_of_expired_users(self._db):
+            task = await self.system_action(host.id, "stop", "host.stop.expired", "user expired")
+            if task is not None:
+                queued.append(task)
+        return queued
+
+    async def repair(self, host_id: uuid.UUID, action: HostAction, drift: str) -> Task | None:
+        """The system queues ``action`` to repair ``drift`` (None when the host is busy)."""
+        return await self.system_action(host_id, action, "reconcile.host.drift", drift)
+
+    async def system_action(
+        self, host_id: uuid.UUID, action: HostAction, audit_type: str, reason: str
+    ) -> Task | None:
+        """The system queues ``action``, audited as ``audit_type`` (None when busy or gone)."""
+        async with self._db.transaction() as conn:
+            host = await hosts_repo.get(conn, host_id, for_update=True)
+            if host is None or host.status == "deleted":
+                return None
+            try:
+                async with conn.savepoint():
+                    task = await self._enqueue(
+                        conn, SYSTEM, host, action, {"reason": reason}, audit_type
+                    )
+            except CloudClaudeError:
+                return None  # a task is already on it
+            desired = _DESIRED[action]
+            if desired is not None:
+                await hosts_repo.update(conn, host.id, desired_state=desired)
+            return task
+
+    async def give_up(self, host_id: uuid.UUID, drift: str, attempts: int) -> None:
+        """Stop repairing: the host is ``failed`` with a code until an admin acts."""
+        message = f"{drift}; the reconciler gave up after {attempts} repairs"
+        async with self._db.transaction() as conn:
+            host = await hosts_repo.update(
+                conn, host_id, status="failed", error_code="STATE_006", error_message=message
+            )
+            event = NewAuditEvent(
+                type="reconcile.host.drift",
+                actor=SYSTEM,
+                user_id=host.user_id if host else None,
+                host_id=host_id,
+                metadata={"drift": drift, "action": "gave_up", "attempts": attempts},
+            )
+            await audit_repo.insert(conn, event)
 
     async def rotate_ssh_password(self, actor: Actor, host_id: uuid.UUID) -> str:
         password = generate()

@@ -61,6 +61,18 @@ class Metrics:
             registry=self.registry,
             buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900),
         )
+        self.reconciler_repairs = Counter(
+            "cloudclaude_reconciler_repairs_total",
+            "Drift the reconciler acted on, by action (start, stop, removed_container, ...).",
+            ["action"],
+            registry=self.registry,
+        )
+        self.scanner_actions = Counter(
+            "cloudclaude_scanner_actions_total",
+            "Hosts and users a scanner acted on, by scanner and action.",
+            ["scanner", "action"],
+            registry=self.registry,
+        )
         self.database_up = Gauge(
             "cloudclaude_database_up",
             "1 when the last database health check succeeded.",

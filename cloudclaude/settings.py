@@ -103,6 +103,17 @@ class ScannerSettings:
     expiry_period_s: float = attrs.field(
         default=60.0, validator=_positive, metadata={_RELOADABLE: True}
     )
+    #: How often the reconciler compares the database with what the agent reports.
+    reconcile_period_s: float = attrs.field(
+        default=30.0, validator=_positive, metadata={_RELOADABLE: True}
+    )
+    #: Repairs of one host within ``reconcile_window_s`` before it is left ``failed``.
+    reconcile_max_repairs: int = attrs.field(
+        default=3, validator=_positive, metadata={_RELOADABLE: True}
+    )
+    reconcile_window_s: float = attrs.field(
+        default=3600.0, validator=_positive, metadata={_RELOADABLE: True}
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -119,6 +130,8 @@ class AgentSettings:
     #: Base image of the box; empty means one made offline with debootstrap.
     base_image: str = ""
     debian_mirror: str = "http://deb.debian.org/debian"
+    #: This installation's name on dockerd; empty means one derived from ``state_dir``.
+    instance: str = ""
 
 
 @attrs.frozen(kw_only=True)

@@ -27,6 +27,7 @@ from cloudclaude.ctl.server import CtlServer
 from cloudclaude.db import migrate
 from cloudclaude.db.pool import Database
 from cloudclaude.services.expiry import ExpiryScanner
+from cloudclaude.services.reconciler import Reconciler
 from cloudclaude.settings import LiveSettings, SettingsDiff
 from cloudclaude.status import StatusBoard
 from cloudclaude.tasks.workers import TaskWorkers
@@ -200,7 +201,8 @@ async def run(
         stopping = trio.Event()
         components: list[Component] = [
             TaskWorkers(db, agent, live, services.metrics, stopping),
-            ExpiryScanner(services.accounts, live, stopping),
+            Reconciler(db, agent, services.hosts, live, services.metrics, stopping),
+            ExpiryScanner(services.accounts, services.hosts, live, stopping, services.metrics),
             WebServer(create_app(live, services), settings.web, stopping),
             CtlServer(services, settings.ctl, stopping),
         ]

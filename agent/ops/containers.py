@@ -14,7 +14,7 @@ from typing import Any
 
 from agent import errors
 from agent.ops.docker import Docker
-from agent.ops.names import HOST_LABEL, MANAGED_LABEL, container_name, labels
+from agent.ops.names import HOST_LABEL, INSTANCE_LABEL, MANAGED_LABEL, container_name, labels
 from agent.ops.volumes import HomeVolumes
 from agent.protocol import messages as m
 
@@ -66,7 +66,9 @@ def validate_spec(spec: m.BoxSpec) -> None:
         raise errors.AgentError(errors.VALIDATION_FAILED, "; ".join(problems))
 
 
-def create_body(host_id: str, spec: m.BoxSpec, image: str, home: str) -> dict[str, Any]:
+def create_body(
+    host_id: str, spec: m.BoxSpec, image: str, home: str, instance: str = "default"
+) -> dict[str, Any]:
     """The Engine API body of ``POST /containers/create`` for a host (pure, unit-tested)."""
     mounts: list[dict[str, Any]] = [
         {
@@ -94,7 +96,7 @@ def create_body(host_id: str, spec: m.BoxSpec, image: str, home: str) -> dict[st
             f"CLOUDCLAUDE_AUTHORIZED_KEY={spec.authorized_key}",
             f"CLOUDCLAUDE_TIMEZONE={spec.timezone}",
         ],
-        "Labels": {**labels(host_id), DISK_LABEL: str(spec.disk_gb)},
+        "Labels": {**labels(host_id, instance), DISK_LABEL: str(spec.disk_gb)},
         "StopTimeout": 10,
         "HostConfig": {
             "NetworkMode": "none",
@@ -147,7 +149,9 @@ class Containers:
         docker: Docker,
         volumes: HomeVolumes,
         ensure_image: Callable[[ReportProgress], Awaitable[str]],
+        instance: str = "default",
     ) -> None:
+        self.instance = instance
         self.docker = docker
         self.volumes = volumes
         self._ensure_image = ensure_image
@@ -175,7 +179,8 @@ class Containers:
         image = spec.image or await self._ensure_image(progress)
         home = await self.volumes.ensure(host_id, spec.disk_gb)
         await progress("volume.ready", 60, f"home volume of {spec.disk_gb} GB mounted")
-        await self.docker.create(name, create_body(host_id, spec, image, str(home)))
+        body = create_body(host_id, spec, image, str(home), self.instance)
+        await self.docker.create(name, body)
         await progress("container.created", 90, name)
         return await self.inspect(host_id), True
 
@@ -201,7 +206,9 @@ class Containers:
         return removed
 
     async def list_all(self) -> tuple[list[m.HostState], list[str]]:
-        found = await self.docker.list_containers({MANAGED_LABEL: "1"})
+        found = await self.docker.list_containers(
+            {MANAGED_LABEL: "1", INSTANCE_LABEL: self.instance}
+        )
         hosts = []
         for entry in found:
             host_id = (entry.get("Labels") or {}).get(HOST_LABEL, "")

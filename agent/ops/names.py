@@ -8,6 +8,8 @@ from agent import errors
 
 MANAGED_LABEL = "cloudclaude.managed"
 HOST_LABEL = "cloudclaude.host_id"
+#: Which cloudclaude installation made it: several may share one dockerd (tests, staging).
+INSTANCE_LABEL = "cloudclaude.instance"
 _HOST_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
@@ -25,5 +27,5 @@ def container_name(host_id: str) -> str:
     return f"cloudclaude-{check_host_id(host_id)}"
 
 
-def labels(host_id: str) -> dict[str, str]:
-    return {MANAGED_LABEL: "1", HOST_LABEL: check_host_id(host_id)}
+def labels(host_id: str, instance: str) -> dict[str, str]:
+    return {MANAGED_LABEL: "1", HOST_LABEL: check_host_id(host_id), INSTANCE_LABEL: instance}

@@ -10,6 +10,7 @@ Every call's duration is observed in ``cloudclaude_agent_request_duration_second
 
 from __future__ import annotations
 
+import hashlib
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -142,7 +143,13 @@ def agent_config(settings: Settings) -> AgentConfig:
         image_dir=Path(agent.image_dir) if agent.image_dir else defaults.image_dir,
         base_image=agent.base_image,
         debian_mirror=agent.debian_mirror,
+        instance=agent.instance or _instance_of(settings.state_path),
     )
+
+
+def _instance_of(state_dir: Path) -> str:
+    """A stable name per state directory, so two daemons on one dockerd never meet."""
+    return "cc-" + hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:12]
 
 
 @asynccontextmanager

@@ -1,8 +1,8 @@
 """The expiry scanner: records ``expired`` for users whose ``expires_at`` passed.
 
 Login already refuses such users the moment their expiry passes; the scanner makes the status
-visible and writes one ``user.expired`` audit event per user. (Stopping their hosts comes with
-the host lifecycle.)
+visible and writes one ``user.expired`` audit event per user. Hosts of expired users that are
+meant to run get a ``stop`` task, audited as ``host.stop.expired``.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import trio
 
 from cloudclaude.accounts import Accounts
 from cloudclaude.db.errors import DatabaseError
+from cloudclaude.hosts import Hosts
+from cloudclaude.metrics import Metrics
 from cloudclaude.model.audit import SYSTEM
 from cloudclaude.settings import LiveSettings
 
@@ -21,8 +23,17 @@ log = structlog.get_logger(component="expiry")
 class ExpiryScanner:
     name = "expiry"
 
-    def __init__(self, accounts: Accounts, live: LiveSettings, stopping: trio.Event) -> None:
+    def __init__(
+        self,
+        accounts: Accounts,
+        hosts: Hosts,
+        live: LiveSettings,
+        stopping: trio.Event,
+        metrics: Metrics | None = None,
+    ) -> None:
         self._accounts = accounts
+        self._hosts = hosts
+        self._metrics = metrics
         self._live = live
         self._stopping = stopping
 
@@ -30,6 +41,12 @@ class ExpiryScanner:
         expired = await self._accounts.expire_due(SYSTEM)
         for user in expired:
             log.info("user_expired", user_id=str(user.id), username=user.username)
+        stopped = await self._hosts.stop_expired()
+        for task in stopped:
+            log.info("host_stop_expired", host_id=str(task.host_id), task_id=str(task.id))
+        if self._metrics is not None:
+            self._metrics.scanner_actions.labels("expiry", "user_expired").inc(len(expired))
+            self._metrics.scanner_actions.labels("expiry", "host_stopped").inc(len(stopped))
         return len(expired)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:

@@ -78,7 +78,7 @@ def remove_leftovers(keep: Path | None = None) -> None:
 
 
 def agent_config(state_dir: Path) -> AgentConfig:
-    return AgentConfig(docker_socket=DOCKER_SOCKET, state_dir=state_dir)
+    return AgentConfig(docker_socket=DOCKER_SOCKET, state_dir=state_dir, instance="cc-tests")
 
 
 def build_image(state_dir: Path) -> str:

@@ -62,6 +62,7 @@ def test_daemon_serves_reloads_and_drains(
         report = json.loads(status.stdout)
         assert report["components"] == {
             "tasks": "running",
+            "reconciler": "running",
             "expiry": "running",
             "web": "running",
             "ctl": "running",

@@ -12,13 +12,17 @@ import pytest
 import trio
 from quart_trio import QuartTrio
 
+from agent.protocol import messages as m
 from cloudclaude.agent_client.handle import Agent, open_agent
 from cloudclaude.db.pool import Database
 from cloudclaude.db.repos import hosts as hosts_repo
 from cloudclaude.model.audit import Actor
+from cloudclaude.services.expiry import ExpiryScanner
+from cloudclaude.services.reconciler import Reconciler
 from cloudclaude.settings import LiveSettings, Settings, TaskSettings
 from cloudclaude.tasks.workers import TaskWorkers
 from cloudclaude.wiring import Services, build
+from tests.integration import boxes
 from tests.integration.conftest import ADMIN_PASSWORD, bearer, random_name
 from web.app import create_app
 
@@ -31,6 +35,30 @@ class Stack:
     services: Services
     workers: TaskWorkers | None
     admin: dict[str, str]
+    live: LiveSettings
+
+    def reconciler(self) -> Reconciler:
+        services = self.services
+        return Reconciler(
+            services.db, services.agent, services.hosts, self.live, services.metrics, trio.Event()
+        )
+
+    async def running_host(self) -> dict[str, Any]:
+        user_id, _ = await self.user()
+        status, host = await self.call(
+            "POST", "/v1/admin/hosts", json={"user_id": user_id, "disk_gb": 1}
+        )
+        assert status == 201, host
+        await self.wait_task(host["task_id"])
+        _, started = await self.call("POST", f"/v1/admin/hosts/{host['id']}/start")
+        assert (await self.wait_task(started["task_id"]))["status"] == "succeeded"
+        host["user_id"] = user_id
+        return dict(host)
+
+    async def host_status(self, host_id: str) -> str:
+        status, host = await self.call("GET", f"/v1/admin/hosts/{host_id}")
+        assert status == 200, host
+        return str(host["status"])
 
     async def call(
         self, method: str, path: str, headers: dict[str, str] | None = None, **kwargs: Any
@@ -65,6 +93,7 @@ async def _stack(
         settings,
         agent=attrs.evolve(settings.agent, state_dir=str(boxes_state)),
         tasks=FAST_TASKS,
+        scanners=attrs.evolve(settings.scanners, reconcile_max_repairs=2),
     )
     async with open_agent(settings) as agent, trio.open_nursery() as nursery:
         services = await build(LiveSettings(settings), db, agent)
@@ -79,7 +108,7 @@ async def _stack(
             runner = TaskWorkers(db, agent, LiveSettings(settings), services.metrics, stopping)
             await nursery.start(runner.run)
         try:
-            yield Stack(app, services, runner, bearer(login.token))
+            yield Stack(app, services, runner, bearer(login.token), LiveSettings(settings))
         finally:
             stopping.set()
             await _remove_boxes(db, agent)
@@ -255,3 +284,80 @@ async def test_rotating_the_ssh_password_returns_a_new_one_once(idle_stack: Stac
 
 def host_id_of(host: dict[str, Any]) -> uuid.UUID:
     return uuid.UUID(host["id"])
+
+
+async def test_reconciler_restarts_a_host_whose_container_vanished(stack: Stack) -> None:
+    host = await stack.running_host()
+    gone = boxes.docker_api("DELETE", f"/containers/cloudclaude-{host['id']}", params={"force": 1})
+    assert gone.status_code == 204
+    repairs = await stack.reconciler().reconcile_once()
+    assert [(r.host_id, r.action) for r in repairs] == [(host["id"], "start")]
+    _, tasks = await stack.call("GET", f"/v1/admin/tasks?host_id={host['id']}&limit=1")
+    assert (await stack.wait_task(tasks["items"][0]["id"]))["status"] == "succeeded"
+    assert (await stack.services.agent.inspect_host(host["id"])).running
+    assert await stack.host_status(host["id"]) == "running"
+    _, events = await stack.call(
+        "GET", f"/v1/admin/events?type=reconcile.host.drift&host_id={host['id']}"
+    )
+    assert events["items"][0]["metadata"]["reason"] == "container missing"
+    assert await stack.reconciler().reconcile_once() == []  # nothing left to repair
+
+
+async def test_reconciler_stops_a_container_running_behind_a_stopped_host(stack: Stack) -> None:
+    host = await stack.running_host()
+    _, stopped = await stack.call("POST", f"/v1/admin/hosts/{host['id']}/stop")
+    await stack.wait_task(stopped["task_id"])
+    boxes.docker_api("POST", f"/containers/cloudclaude-{host['id']}/start")
+    repairs = await stack.reconciler().reconcile_once()
+    assert [(r.host_id, r.action) for r in repairs] == [(host["id"], "stop")]
+    _, tasks = await stack.call("GET", f"/v1/admin/tasks?host_id={host['id']}&limit=1")
+    await stack.wait_task(tasks["items"][0]["id"])
+    assert not (await stack.services.agent.inspect_host(host["id"])).running
+
+
+async def test_reconciler_removes_a_container_without_a_host(stack: Stack) -> None:
+    stray = str(uuid.uuid4())
+    await stack.services.agent.create_host(stray, m.BoxSpec(disk_gb=1))
+    repairs = await stack.reconciler().reconcile_once()
+    assert [(r.host_id, r.action) for r in repairs] == [(stray, "removed_container")]
+    assert not (await stack.services.agent.inspect_host(stray)).exists
+    await stack.services.agent.remove_host(stray, purge=True)
+
+
+async def test_reconciler_gives_up_after_bounded_repairs(idle_stack: Stack) -> None:
+    user_id, _ = await idle_stack.user()
+    _, host = await idle_stack.call("POST", "/v1/admin/hosts", json={"user_id": user_id})
+    await idle_stack.call("POST", f"/v1/admin/tasks/{host['task_id']}/cancel")
+    db = idle_stack.services.db
+    await hosts_repo.update(db, host_id_of(host), status="running", desired_state="running")
+    reconciler = idle_stack.reconciler()
+    for _ in range(2):  # reconcile_max_repairs = 2: two repair tasks, which never run here
+        [repair] = await reconciler.reconcile_once()
+        assert repair.action == "start"
+        _, tasks = await idle_stack.call("GET", f"/v1/admin/tasks?host_id={host['id']}&limit=1")
+        await idle_stack.call("POST", f"/v1/admin/tasks/{tasks['items'][0]['id']}/cancel")
+    [repair] = await reconciler.reconcile_once()
+    assert repair.action == "gave_up"
+    _, shown = await idle_stack.call("GET", f"/v1/admin/hosts/{host['id']}")
+    assert shown["status"] == "failed" and shown["error_code"] == "STATE_006"
+    assert await reconciler.reconcile_once() == []  # failed hosts are left to an admin
+
+
+async def test_expired_users_hosts_are_stopped(stack: Stack) -> None:
+    host = await stack.running_host()
+    status, _ = await stack.call(
+        "POST",
+        f"/v1/admin/users/{host['user_id']}/expiry",
+        json={"expires_at": "2020-01-01T00:00:00Z"},
+    )
+    assert status == 200
+    scanner = ExpiryScanner(stack.services.accounts, stack.services.hosts, stack.live, trio.Event())
+    assert await scanner.scan_once() == 1
+    _, tasks = await stack.call("GET", f"/v1/admin/tasks?host_id={host['id']}&limit=1")
+    assert tasks["items"][0]["kind"] == "stop"
+    await stack.wait_task(tasks["items"][0]["id"])
+    assert await stack.host_status(host["id"]) == "stopped"
+    _, events = await stack.call(
+        "GET", f"/v1/admin/events?type=host.stop.expired&host_id={host['id']}"
+    )
+    assert events["total"] == 1

@@ -43,6 +43,7 @@ def test_labels_find_the_host_and_mark_it_managed() -> None:
     assert labels == {
         "cloudclaude.managed": "1",
         "cloudclaude.host_id": HOST,
+        "cloudclaude.instance": "default",
         "cloudclaude.disk_gb": "7",
     }
 

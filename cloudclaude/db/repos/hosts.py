@@ -129,3 +129,14 @@ async def get_secrets(db: Executor, host_id: uuid.UUID) -> tuple[str | None, byt
 async def status_counts(db: Executor) -> dict[str, int]:
     rows = await db.fetch("SELECT status, count(*) AS n FROM hosts GROUP BY status")
     return {r["status"]: int(r["n"]) for r in rows}
+
+
+async def running_of_expired_users(db: Executor) -> list[Host]:
+    """Hosts meant to run whose owner is expired (or past ``expires_at``)."""
+    rows = await db.fetch(
+        f"SELECT {', '.join('h.' + c.strip() for c in _COLUMNS.split(','))} FROM hosts h"
+        " JOIN users u ON u.id = h.user_id"
+        " WHERE h.desired_state = 'running' AND h.status <> 'deleted'"
+        " AND (u.status = 'expired' OR (u.expires_at IS NOT NULL AND u.expires_at <= now()))"
+    )
+    return [_host(r) for r in rows]

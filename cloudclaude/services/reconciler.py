@@ -1,0 +1,149 @@
+"""The reconciler: desired state, the database and what the agent reports, made to agree.
+
+Each round (every ``scanners.reconcile_period_s``, or at once when woken) it lists the
+containers the agent manages and compares them with the hosts in the database:
+
+- a host that should run but whose container is missing or stopped gets a ``start`` task;
+- a host that should be stopped but whose container runs gets a ``stop`` task;
+- a container with no live host row is removed (its home volume is kept: data is never
+  deleted by a guess).
+
+A host with a task queued or running is left to that task. Each repair writes
+``reconcile.host.drift``; after ``reconcile_max_repairs`` repairs of one host within
+``reconcile_window_s`` the host is left ``failed`` with an error code instead of looping.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import attrs
+import structlog
+import trio
+
+from agent.protocol import messages as m
+from cloudclaude.agent_client.client import AgentError
+from cloudclaude.agent_client.handle import Agent
+from cloudclaude.db.errors import DatabaseError
+from cloudclaude.db.pool import Database
+from cloudclaude.db.repos import audit as audit_repo
+from cloudclaude.db.repos import hosts as hosts_repo
+from cloudclaude.db.repos import tasks as tasks_repo
+from cloudclaude.hosts import Hosts
+from cloudclaude.metrics import Metrics
+from cloudclaude.model.audit import SYSTEM, NewAuditEvent
+from cloudclaude.model.hosts import Host, HostAction
+from cloudclaude.settings import LiveSettings
+from cloudclaude.timefmt import utcnow
+
+log = structlog.get_logger(component="reconciler")
+#: Statuses in which a host's container may legitimately be in flux.
+_SETTLED = ("running", "stopped", "degraded")
+
+
+@attrs.frozen(kw_only=True)
+class Repair:
+    host_id: str
+    drift: str
+    action: str
+
+
+class Reconciler:
+    name = "reconciler"
+
+    def __init__(
+        self,
+        db: Database,
+        agent: Agent,
+        hosts: Hosts,
+        live: LiveSettings,
+        metrics: Metrics,
+        stopping: trio.Event,
+    ) -> None:
+        self.db = db
+        self.agent = agent
+        self.hosts = hosts
+        self.live = live
+        self.metrics = metrics
+        self.stopping = stopping
+        self._woken = trio.Event()
+
+    def wake(self) -> None:
+        self._woken.set()
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        while not self.stopping.is_set():
+            try:
+                await self.reconcile_once()
+            except (DatabaseError, AgentError) as exc:
+                log.warning("reconcile_failed", error=str(exc))
+            self._woken = trio.Event()
+            with trio.move_on_after(self.live.current.scanners.reconcile_period_s):
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(_set_when, self.stopping, nursery.cancel_scope)
+                    nursery.start_soon(_set_when, self._woken, nursery.cancel_scope)
+
+    async def reconcile_once(self) -> list[Repair]:
+        listed = await self.agent.list_hosts()
+        containers = {state.host_id: state for state in listed.hosts}
+        page = await hosts_repo.list_hosts(self.db, limit=100_000, offset=0, include_deleted=True)
+        rows = {str(host.id): host for host in page.items}
+        repairs: list[Repair] = []
+        for host in page.items:
+            if host.status == "deleted" or host.status not in _SETTLED:
+                continue
+            repair = await self._check(host, containers.get(str(host.id)))
+            if repair is not None:
+                repairs.append(repair)
+        for host_id, state in containers.items():
+            row = rows.get(host_id)
+            if row is None or row.status == "deleted":
+                repairs.append(await self._remove_orphan(host_id, state))
+        for repair in repairs:
+            self.metrics.reconciler_repairs.labels(repair.action).inc()
+        return repairs
+
+    async def _check(self, host: Host, state: m.HostState | None) -> Repair | None:
+        running = state is not None and state.running
+        if host.desired_state == "running" and not running:
+            drift = "container missing" if state is None else "container not running"
+            return await self._repair(host, drift, "start")
+        if host.desired_state == "stopped" and running:
+            return await self._repair(host, "container running while stopped", "stop")
+        return None
+
+    async def _repair(self, host: Host, drift: str, action: HostAction) -> Repair | None:
+        if await tasks_repo.active_for_host(self.db, host.id) is not None:
+            return None  # a task is already on it
+        settings = self.live.current.scanners
+        since = utcnow() - dt.timedelta(seconds=settings.reconcile_window_s)
+        recent = await audit_repo.count(
+            self.db,
+            audit_repo.AuditFilter(type="reconcile.host.drift", host_id=host.id, since=since),
+        )
+        log.warning("host_drift", host_id=str(host.id), drift=drift, repairs=recent)
+        if recent >= settings.reconcile_max_repairs:
+            await self.hosts.give_up(host.id, drift, recent)
+            return Repair(host_id=str(host.id), drift=drift, action="gave_up")
+        task = await self.hosts.repair(host.id, action, drift)
+        return Repair(host_id=str(host.id), drift=drift, action=action if task else "busy")
+
+    async def _remove_orphan(self, host_id: str, state: m.HostState) -> Repair:
+        drift = "container without a host"
+        log.warning("orphan_container", host_id=host_id, container=state.container_id[:12])
+        await self.agent.remove_host(host_id, purge=False)
+        await audit_repo.insert(
+            self.db,
+            NewAuditEvent(
+                type="reconcile.host.drift",
+                actor=SYSTEM,
+                metadata={"host_id": host_id, "drift": drift, "action": "removed_container"},
+            ),
+        )
+        return Repair(host_id=host_id, drift=drift, action="removed_container")
+
+
+async def _set_when(event: trio.Event, scope: trio.CancelScope) -> None:
+    await event.wait()
+    scope.cancel()
