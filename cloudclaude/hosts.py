@@ -201,6 +201,17 @@ class Hosts:
             raise CloudClaudeError("host_not_found", f"no host {host_id}")
         return host
 
+    async def resolve(self, ref: str) -> Host:
+        """A host by id or short id (for the control socket and humans)."""
+        try:
+            return await self.get(uuid.UUID(ref))
+        except ValueError:
+            pass
+        host = await hosts_repo.get_by_short_id(self._db, ref)
+        if host is None or host.status == "deleted":
+            raise CloudClaudeError("host_not_found", f"no host {ref!r}")
+        return host
+
     async def list_hosts(
         self,
         *,

@@ -98,6 +98,41 @@ def _parser() -> argparse.ArgumentParser:
         help="make a new signing key; tokens of older keys stay valid until they expire",
     )
 
+    hosts = sub.add_parser("hosts", parents=[common], help="users' boxes")
+    hs = hosts.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = hs.add_parser("list", parents=[common], help="list hosts")
+    p.add_argument("--user", help="only this user's hosts")
+    p.add_argument("--status", help="only hosts in this status")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--offset", type=int, default=0)
+    hs.add_parser("show", parents=[common], help="show a host").add_argument(
+        "host", help="host id or short id"
+    )
+    for action, text in (
+        ("start", "queue a start"),
+        ("stop", "queue a stop"),
+        ("rebuild", "queue a rebuild (new container, home volume kept)"),
+        ("delete", "queue a delete"),
+    ):
+        p = hs.add_parser(action, parents=[common], help=text)
+        p.add_argument("host", help="host id or short id")
+        if action == "delete":
+            p.add_argument("--purge", action="store_true", help="also delete the home volume")
+
+    tasks = sub.add_parser("tasks", parents=[common], help="the durable task queue")
+    ts = tasks.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = ts.add_parser("list", parents=[common], help="list tasks, newest first")
+    p.add_argument("--status", choices=["pending", "running", "succeeded", "failed", "canceled"])
+    p.add_argument("--host", help="host id or short id")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--offset", type=int, default=0)
+    ts.add_parser("show", parents=[common], help="a task with its stage events").add_argument(
+        "task"
+    )
+    ts.add_parser("cancel", parents=[common], help="cancel a pending or running task").add_argument(
+        "task"
+    )
+
     sub.add_parser("reload", parents=[common], help="re-read the settings (like SIGHUP)")
     return parser
 
@@ -141,6 +176,22 @@ def _request(args: argparse.Namespace) -> m.Request:
             return m.KeysRotate()
         case "reload", _:
             return m.Reload()
+        case "hosts", "list":
+            return m.HostsList(
+                username=args.user, status=args.status, limit=args.limit, offset=args.offset
+            )
+        case "hosts", "show":
+            return m.HostsShow(host=args.host)
+        case "hosts", ("start" | "stop" | "rebuild" | "delete") as action:
+            return m.HostsAction(host=args.host, action=action, purge=getattr(args, "purge", False))
+        case "tasks", "list":
+            return m.TasksList(
+                status=args.status, host=args.host, limit=args.limit, offset=args.offset
+            )
+        case "tasks", "show":
+            return m.TasksShow(task=args.task)
+        case "tasks", "cancel":
+            return m.TasksCancel(task=args.task)
     raise SystemExit(EXIT_USAGE)  # argparse makes this unreachable
 
 
@@ -173,6 +224,33 @@ def _print_human(request: m.Request, data: Any) -> None:
                 _print_event(event)
         case m.KeysRotate():
             print(f"new signing key {data['kid']}; usable keys: {', '.join(data['usable'])}")
+        case m.HostsList():
+            print(f"{'SHORT_ID':<10} {'STATUS':<9} {'DESIRED':<8} {'CPUS':>5} {'MEM_MB':>7} ID")
+            for h in data["items"]:
+                print(
+                    f"{h['short_id']:<10} {h['status']:<9} {h['desired_state']:<8}"
+                    f" {h['cpus']:>5} {h['memory_mb']:>7} {h['id']}"
+                )
+            print(f"({len(data['items'])} of {data['total']})")
+        case m.HostsAction():
+            print(f"{data['host']}: {data['action']} queued as task {data['task_id']}")
+        case m.TasksList():
+            print(f"{'KIND':<8} {'STATUS':<10} {'PROGRESS':>8} {'CREATED':<33} ID")
+            for t in data["items"]:
+                print(
+                    f"{t['kind']:<8} {t['status']:<10} {t['progress_percent']:>7}%"
+                    f" {t['created_at']:<33} {t['id']}"
+                )
+            print(f"({len(data['items'])} of {data['total']})")
+        case m.TasksShow() | m.TasksCancel():
+            print(
+                f"task {data['id']}: {data['kind']} {data['status']}"
+                f" {data['progress_percent']}% {data['progress_message']}"
+            )
+            if data["error_code"]:
+                print(f"error {data['error_code']}: {data['error_message']}")
+            for event in data.get("events", []):
+                print(f"  {event['seq']:>3} {event['at']}  {event['code']:<20} {event['message']}")
         case m.Reload():
             print("applied: " + (", ".join(data["applied"]) or "nothing"))
             if data["needs_restart"]:

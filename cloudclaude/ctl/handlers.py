@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -11,10 +12,14 @@ import trio
 
 from cloudclaude import health
 from cloudclaude.ctl import messages as m
+from cloudclaude.db.pool import Database
 from cloudclaude.db.repos import audit as audit_repo
+from cloudclaude.db.repos import tasks as tasks_repo
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.audit import Actor, NewAuditEvent
-from cloudclaude.model.views import audit_view, user_view
+from cloudclaude.model.hosts import HOST_STATUSES
+from cloudclaude.model.tasks import Task
+from cloudclaude.model.views import audit_view, host_view, task_view, user_view
 from cloudclaude.timefmt import parse_datetime, utcnow
 from cloudclaude.wiring import Services
 
@@ -109,6 +114,10 @@ async def handle(request: m.Request, ctx: Context, send: Send) -> None:
                 ),
             )
             await send(_ok({"kid": kid, "usable": list(svc.tokens.ring.kids)}))
+        case m.HostsList() | m.HostsShow() | m.HostsAction():
+            await send(_ok(await _hosts(request, ctx)))
+        case m.TasksList() | m.TasksShow() | m.TasksCancel():
+            await send(_ok(await _tasks(request, ctx)))
         case m.Reload():
             changes = await svc.reload()
             await send(
@@ -140,3 +149,59 @@ async def _audit_tail(ctx: Context, limit: int, follow: bool, send: Send) -> Non
         with trio.move_on_after(FOLLOW_POLL_S):
             await ctx.stopping.wait()
     await send(_ok({"stopped": "daemon is stopping"}))
+
+
+async def _hosts(request: m.HostsList | m.HostsShow | m.HostsAction, ctx: Context) -> Any:
+    hosts = ctx.services.hosts
+    match request:
+        case m.HostsList(username=username, status=status, limit=limit, offset=offset):
+            if not 1 <= limit <= 1000 or offset < 0:
+                raise CloudClaudeError("validation_failed", "limit must be 1..1000, offset >= 0")
+            if status is not None and status not in HOST_STATUSES:
+                raise CloudClaudeError("validation_failed", f"unknown status {status!r}")
+            owner = await ctx.services.accounts.get_by_username(username) if username else None
+            page = await hosts.list_hosts(
+                limit=limit, offset=offset, status=status, user_id=owner.id if owner else None
+            )
+            return {"items": [host_view(h) for h in page.items], "total": page.total}
+        case m.HostsShow(host=ref):
+            host = await hosts.resolve(ref)
+            active = await tasks_repo.active_for_host(ctx.services.db, host.id)
+            return {**host_view(host), "active_task": str(active.id) if active else None}
+        case m.HostsAction(host=ref, action=action, purge=purge):
+            host = await hosts.resolve(ref)
+            task = await hosts.act(ctx.actor, host.id, action, purge=purge)
+            return {"host": host.short_id, "action": action, "task_id": str(task.id)}
+
+
+async def _tasks(request: m.TasksList | m.TasksShow | m.TasksCancel, ctx: Context) -> Any:
+    db = ctx.services.db
+    match request:
+        case m.TasksList(status=status, host=ref, limit=limit, offset=offset):
+            if not 1 <= limit <= 1000 or offset < 0:
+                raise CloudClaudeError("validation_failed", "limit must be 1..1000, offset >= 0")
+            host = await ctx.services.hosts.resolve(ref) if ref else None
+            page = await tasks_repo.list_tasks(
+                db, limit=limit, offset=offset, status=status, host_id=host.id if host else None
+            )
+            items = [task_view(t, with_events=False) for t in page.items]
+            return {"items": items, "total": page.total}
+        case m.TasksShow(task=ref):
+            return task_view(await _task(db, ref))
+        case m.TasksCancel(task=ref):
+            task = await _task(db, ref)
+            if not task.active:
+                raise CloudClaudeError("conflict", f"task {task.id} already ended ({task.status})")
+            canceled = await tasks_repo.request_cancel(db, task.id)
+            assert canceled is not None
+            return task_view(canceled)
+
+
+async def _task(db: Database, ref: str) -> Task:
+    try:
+        task = await tasks_repo.get(db, uuid.UUID(ref))
+    except ValueError:
+        task = None
+    if task is None:
+        raise CloudClaudeError("not_found", f"no task {ref!r}")
+    return task

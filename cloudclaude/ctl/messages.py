@@ -92,6 +92,46 @@ class Reload:
     pass
 
 
+@attrs.frozen(kw_only=True)
+class HostsList:
+    username: str | None = None
+    status: str | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+@attrs.frozen(kw_only=True)
+class HostsShow:
+    """``host`` is a host id or a short id."""
+
+    host: str
+
+
+@attrs.frozen(kw_only=True)
+class HostsAction:
+    host: str
+    action: Literal["start", "stop", "rebuild", "delete"]
+    purge: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class TasksList:
+    status: str | None = None
+    host: str | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+@attrs.frozen(kw_only=True)
+class TasksShow:
+    task: str
+
+
+@attrs.frozen(kw_only=True)
+class TasksCancel:
+    task: str
+
+
 Request = (
     Status
     | UsersList
@@ -105,6 +145,12 @@ Request = (
     | AuditTail
     | KeysRotate
     | Reload
+    | HostsList
+    | HostsShow
+    | HostsAction
+    | TasksList
+    | TasksShow
+    | TasksCancel
 )
 
 OPS: dict[type[Any], str] = {
@@ -120,6 +166,12 @@ OPS: dict[type[Any], str] = {
     AuditTail: "audit.tail",
     KeysRotate: "keys.rotate",
     Reload: "reload",
+    HostsList: "hosts.list",
+    HostsShow: "hosts.show",
+    HostsAction: "hosts.action",
+    TasksList: "tasks.list",
+    TasksShow: "tasks.show",
+    TasksCancel: "tasks.cancel",
 }
 
 

@@ -15,10 +15,12 @@ import trio
 from cloudclaude.ctl import messages as m
 from cloudclaude.ctl.client import CtlClient
 from cloudclaude.ctl.server import CtlServer
+from cloudclaude.model.audit import Actor
+from cloudclaude.model.hosts import HostLimits
 from cloudclaude.settings import Settings
 from cloudclaude.wiring import Services
 from tests.integration import pg
-from tests.integration.processes import frame_exchange_as
+from tests.integration.processes import BIN, frame_exchange_as
 
 
 @pytest.fixture
@@ -172,3 +174,53 @@ async def test_peer_credentials_refuse_a_non_allowed_uid(ctl: CtlServer) -> None
     assert "65534" in reply["error"]["message"]
     as_root = await frame_exchange_as(None, ctl.path, {"op": "users.list"})
     assert as_root["kind"] == "ok"
+
+
+async def test_hosts_and_tasks_commands(ctl: CtlServer, services: Services) -> None:
+    user, _ = await services.accounts.create(Actor(name="test"), username="hostowner")
+    host, _, create_task = await services.hosts.create(
+        Actor(name="test"), user_id=user.id, limits=HostLimits(disk_gb=1)
+    )
+    listed = await _call(ctl, m.HostsList(username="hostowner"))
+    assert listed.kind == "ok" and [h["short_id"] for h in listed.data["items"]] == [host.short_id]
+    shown = await _call(ctl, m.HostsShow(host=host.short_id))
+    assert shown.data["id"] == str(host.id) and shown.data["active_task"] == str(create_task.id)
+
+    busy = await _call(ctl, m.HostsAction(host=host.short_id, action="start"))
+    assert busy.kind == "error" and busy.error and busy.error["slug"] == "host_busy"
+    canceled = await _call(ctl, m.TasksCancel(task=str(create_task.id)))
+    assert canceled.data["status"] == "canceled"
+    started = await _call(ctl, m.HostsAction(host=str(host.id), action="start"))
+    assert started.kind == "ok"
+    task = await _call(ctl, m.TasksShow(task=started.data["task_id"]))
+    assert task.data["kind"] == "start" and task.data["status"] == "pending"
+    tasks = await _call(ctl, m.TasksList(host=host.short_id))
+    assert [t["kind"] for t in tasks.data["items"]] == ["start", "create"]
+
+    cases: list[tuple[m.Request, str]] = [
+        (m.HostsShow(host="nope"), "host_not_found"),
+        (m.HostsList(status="sleeping"), "validation_failed"),
+        (m.TasksShow(task="not-a-task"), "not_found"),
+        (m.TasksCancel(task=str(create_task.id)), "conflict"),
+    ]
+    for request, slug in cases:
+        reply = await _call(ctl, request)
+        assert reply.kind == "error" and reply.error and reply.error["slug"] == slug, request
+
+    result = await trio.run_process(
+        [str(BIN / "cloudclaudectl"), "--socket", str(ctl.path), "hosts", "list"],
+        capture_stdout=True,
+    )
+    assert host.short_id in result.stdout.decode()
+    shown_cli = await trio.run_process(
+        [
+            str(BIN / "cloudclaudectl"),
+            "--socket",
+            str(ctl.path),
+            "tasks",
+            "show",
+            str(create_task.id),
+        ],
+        capture_stdout=True,
+    )
+    assert "canceled" in shown_cli.stdout.decode()

@@ -64,6 +64,11 @@ async def get(db: Executor, host_id: uuid.UUID, *, for_update: bool = False) -> 
     return _host(row) if row else None
 
 
+async def get_by_short_id(db: Executor, short_id: str) -> Host | None:
+    row = await db.fetchrow(f"SELECT {_COLUMNS} FROM hosts WHERE short_id = $1", short_id)
+    return _host(row) if row else None
+
+
 async def list_hosts(
     db: Executor,
     *,
