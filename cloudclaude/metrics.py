@@ -61,6 +61,18 @@ class Metrics:
             registry=self.registry,
             buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900),
         )
+        self.hosts = Gauge(
+            "cloudclaude_hosts",
+            "Hosts by status (refreshed every reconciler round).",
+            ["status"],
+            registry=self.registry,
+        )
+        self.tasks = Gauge(
+            "cloudclaude_tasks",
+            "Tasks by status (refreshed every reconciler round).",
+            ["status"],
+            registry=self.registry,
+        )
         self.reconciler_repairs = Counter(
             "cloudclaude_reconciler_repairs_total",
             "Drift the reconciler acted on, by action (start, stop, removed_container, ...).",

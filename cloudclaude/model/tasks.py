@@ -11,6 +11,7 @@ import attrs
 TaskKind = Literal["create", "start", "stop", "rebuild", "delete"]
 TASK_KINDS: tuple[TaskKind, ...] = ("create", "start", "stop", "rebuild", "delete")
 TaskStatus = Literal["pending", "running", "succeeded", "failed", "canceled"]
+TASK_STATUSES: tuple[TaskStatus, ...] = ("pending", "running", "succeeded", "failed", "canceled")
 ACTIVE_STATUSES = ("pending", "running")
 
 

@@ -32,7 +32,8 @@ from cloudclaude.db.repos import tasks as tasks_repo
 from cloudclaude.hosts import Hosts
 from cloudclaude.metrics import Metrics
 from cloudclaude.model.audit import SYSTEM, NewAuditEvent
-from cloudclaude.model.hosts import Host, HostAction
+from cloudclaude.model.hosts import HOST_STATUSES, Host, HostAction
+from cloudclaude.model.tasks import TASK_STATUSES
 from cloudclaude.settings import LiveSettings
 from cloudclaude.timefmt import utcnow
 
@@ -102,7 +103,16 @@ class Reconciler:
                 repairs.append(await self._remove_orphan(host_id, state))
         for repair in repairs:
             self.metrics.reconciler_repairs.labels(repair.action).inc()
+        await self._export_counts()
         return repairs
+
+    async def _export_counts(self) -> None:
+        hosts = await hosts_repo.status_counts(self.db)
+        for status in HOST_STATUSES:
+            self.metrics.hosts.labels(status).set(hosts.get(status, 0))
+        tasks = await tasks_repo.status_counts(self.db)
+        for task_status in TASK_STATUSES:
+            self.metrics.tasks.labels(task_status).set(tasks.get(task_status, 0))
 
     async def _check(self, host: Host, state: m.HostState | None) -> Repair | None:
         running = state is not None and state.running

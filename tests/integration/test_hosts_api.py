@@ -300,7 +300,11 @@ async def test_reconciler_restarts_a_host_whose_container_vanished(stack: Stack)
         "GET", f"/v1/admin/events?type=reconcile.host.drift&host_id={host['id']}"
     )
     assert events["items"][0]["metadata"]["reason"] == "container missing"
-    assert await stack.reconciler().reconcile_once() == []  # nothing left to repair
+    reconciler = stack.reconciler()
+    assert await reconciler.reconcile_once() == []  # nothing left to repair
+    metrics = stack.services.metrics.render().decode()
+    assert 'cloudclaude_hosts{status="running"} 1.0' in metrics
+    assert 'cloudclaude_reconciler_repairs_total{action="start"} 1.0' in metrics
 
 
 async def test_reconciler_stops_a_container_running_behind_a_stopped_host(stack: Stack) -> None:

@@ -13,12 +13,11 @@ from cloudclaude.db.repos import tasks as tasks_repo
 from cloudclaude.db.repos import users as users_repo
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.audit import AUDIT_TYPES, NewAuditEvent
-from cloudclaude.model.tasks import Task
+from cloudclaude.model.tasks import TASK_STATUSES, Task
 from cloudclaude.model.views import audit_view, task_view
 from web.api.common import actor, authenticate, paging, parse_uuid, services
 
 blueprint = Blueprint("api_admin_tasks", __name__, url_prefix="/v1/admin")
-TASK_STATUSES = ("pending", "running", "succeeded", "failed", "canceled")
 
 
 @blueprint.before_request
