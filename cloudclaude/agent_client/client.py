@@ -60,7 +60,11 @@ class AgentClient:
     ) -> AsyncIterator[AgentClient]:
         """Say hello, then serve requests until the block ends."""
         client = cls(stream, handoff)
-        await client._hello()
+        try:
+            await client._hello()
+        except (FrameError, DecodeError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            await trio.aclose_forcefully(stream)
+            raise AgentConnectionLost(f"the agent connection broke during hello: {exc}") from exc
         async with trio.open_nursery() as nursery:
             nursery.start_soon(client._read_replies)
             try:

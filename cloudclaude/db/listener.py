@@ -54,8 +54,15 @@ class Listener:
         self._on_notify(payload)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        pending: list[trio.TaskStatus[None]] = [task_status]
+
+        def started() -> None:
+            """Tell the parent we serve: once listening, or after a first failed connect
+            (callers fall back to polling while the database is away)."""
+            if pending:
+                pending.pop().started()
+
         backoff = 0.1
-        started = False
         while True:
             try:
                 conn = await _connect(self.url, timeout_s=5.0)
@@ -64,8 +71,7 @@ class Listener:
             else:
                 backoff = 0.1
                 try:
-                    await self._listen(conn, task_status if not started else None)
-                    started = True
+                    await self._listen(conn, started)
                 except DatabaseError as exc:
                     log.warning("listener_lost", error=str(exc))
                 finally:
@@ -73,20 +79,17 @@ class Listener:
                     with trio.CancelScope(shield=True), trio.move_on_after(2):
                         await trio_asyncio.aio_as_trio(conn.close)()
                 self.reconnects += 1
-            if not started:
-                task_status.started()  # serve (polling) even while the database is down
-                started = True
+            started()
             await trio.sleep(backoff)
             backoff = min(backoff * 2, self._max_backoff_s)
 
-    async def _listen(self, conn: asyncpg.Connection, task_status: Any) -> None:
+    async def _listen(self, conn: asyncpg.Connection, started: Callable[[], None]) -> None:
         try:
             await trio_asyncio.aio_as_trio(conn.add_listener)(self.channel, self._callback)
         except TRANSLATED as exc:
             raise translate(exc) from exc
         self.connected = True
-        if task_status is not None:
-            task_status.started()
+        started()
         self._on_notify("")  # anything sent while we were away: rescan
         while True:
             await trio.sleep(self._check_s)

@@ -1,0 +1,288 @@
+"""Faults with the real daemon process: kill -9 mid-task, the agent dying, Postgres restarting.
+
+The daemon runs as ``cloudclaude run`` against the run's Postgres, with the box image and the
+shared agent state directory; the test queues work straight into the database (the same rules
+the API uses) and watches the task rows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import attrs
+import httpx
+import pytest
+import trio
+
+from agent.runtime import open_runtime
+from cloudclaude.agent_client.client import embedded
+from cloudclaude.agent_client.handle import Agent
+from cloudclaude.db.cluster import PrivateCluster
+from cloudclaude.db.errors import DatabaseError
+from cloudclaude.db.pool import Database
+from cloudclaude.db.repos import audit as audit_repo
+from cloudclaude.db.repos import hosts as hosts_repo
+from cloudclaude.db.repos import tasks as tasks_repo
+from cloudclaude.model.audit import Actor
+from cloudclaude.model.hosts import HostLimits
+from cloudclaude.model.tasks import Task
+from cloudclaude.settings import LiveSettings, Settings
+from cloudclaude.wiring import Services, build
+from tests.integration import boxes, pg
+from tests.integration.processes import BIN, free_port
+
+ACTOR = Actor(name="test")
+
+
+@attrs.define
+class Daemon:
+    env: dict[str, str]
+    log: Path
+    port: int
+    process: trio.Process | None = None
+
+    async def start(self) -> None:
+        with open(self.log, "ab") as out:
+            self.process = await trio.lowlevel.open_process(
+                [str(BIN / "cloudclaude"), "run"],
+                env={**os.environ, **self.env},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        with trio.fail_after(60):
+            while await self.health() is None:
+                assert self.process.returncode is None, self.log.read_text()[-3000:]
+                await trio.sleep(0.1)
+
+    async def health(self) -> int | None:
+        try:
+            async with httpx.AsyncClient() as client:
+                response = await client.get(f"http://127.0.0.1:{self.port}/healthz", timeout=2)
+                return response.status_code
+        except httpx.HTTPError:
+            return None
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.returncode is None
+
+    async def kill(self, sig: int = signal.SIGKILL) -> None:
+        assert self.process is not None
+        self.process.send_signal(sig)
+        await self.process.wait()
+
+
+@pytest.fixture
+async def services(settings: Settings, db: Database) -> Services:
+    return await build(LiveSettings(settings), db, Agent("none"))
+
+
+@asynccontextmanager
+async def running_daemon(
+    database_url: str, state_dir: Path, boxes_state: Path, **extra: str
+) -> AsyncIterator[Daemon]:
+    port = free_port()
+    env = {
+        "CLOUDCLAUDE_DATABASE__URL": database_url,
+        "CLOUDCLAUDE_STATE_DIR": str(state_dir),
+        "CLOUDCLAUDE_WEB__HOST": "127.0.0.1",
+        "CLOUDCLAUDE_WEB__PORT": str(port),
+        "CLOUDCLAUDE_CTL__SOCKET": str(state_dir / "ctl.sock"),
+        "CLOUDCLAUDE_AGENT__STATE_DIR": str(boxes_state),
+        "CLOUDCLAUDE_TASKS__LEASE_S": "2",
+        "CLOUDCLAUDE_TASKS__POLL_S": "0.5",
+        "CLOUDCLAUDE_TASKS__RETRY_BASE_S": "0.5",
+        "CLOUDCLAUDE_TASKS__MAX_ATTEMPTS": "6",
+        "CLOUDCLAUDE_SCANNERS__RECONCILE_PERIOD_S": "3600",
+        "CLOUDCLAUDE_LOG__FORMAT": "json",
+        **extra,
+    }
+    daemon = Daemon(env, state_dir / "daemon.log", port)
+    try:
+        yield daemon
+    finally:
+        if daemon.process is not None and daemon.process.returncode is None:
+            await daemon.kill()
+
+
+async def remove_boxes(db: Database, boxes_state: Path) -> None:
+    with trio.CancelScope(shield=True):
+        config = boxes.agent_config(boxes_state)
+        async with open_runtime(config) as dispatcher, embedded(dispatcher) as client:
+            agent = Agent("embedded", client)
+            page = await hosts_repo.list_hosts(db, limit=100, offset=0, include_deleted=True)
+            for host in page.items:
+                await agent.remove_host(str(host.id), purge=True)
+
+
+async def wait_task(
+    db: Database, task_id: uuid.UUID, until: Callable[[Task], bool], timeout: float = 60
+) -> Task:
+    with trio.fail_after(timeout):
+        while True:
+            try:
+                task = await tasks_repo.get(db, task_id)
+            except DatabaseError:
+                task = None  # Postgres is coming back
+            if task is not None and until(task):
+                return task
+            await trio.sleep(0.005)
+
+
+def ended(task: Task) -> bool:
+    return not task.active
+
+
+async def new_host(services: Services) -> tuple[uuid.UUID, uuid.UUID]:
+    user, _ = await services.accounts.create(ACTOR, username=f"u{uuid.uuid4().hex[:8]}")
+    host, _, task = await services.hosts.create(
+        ACTOR, user_id=user.id, limits=HostLimits(disk_gb=1, memory_mb=512)
+    )
+    return host.id, task.id
+
+
+def containers_of(host_id: uuid.UUID) -> list[dict[str, Any]]:
+    filters = json.dumps({"label": [f"cloudclaude.host_id={host_id}"]})
+    response = boxes.docker_api("GET", "/containers/json", params={"all": "1", "filters": filters})
+    found: list[dict[str, Any]] = response.json()
+    return found
+
+
+async def test_killing_the_daemon_mid_start_loses_nothing(
+    services: Services,
+    db: Database,
+    database_url: str,
+    state_dir: Path,
+    boxes_state: Path,
+    box_image: str,
+) -> None:
+    try:
+        async with running_daemon(database_url, state_dir, boxes_state) as daemon:
+            await daemon.start()
+            host_id, create = await new_host(services)
+            assert (await wait_task(db, create, ended)).status == "succeeded"
+            start = await services.hosts.act(ACTOR, host_id, "start")
+            await wait_task(db, start.id, lambda t: t.status == "running")
+            await daemon.kill()
+            orphaned = await tasks_repo.get(db, start.id)
+            assert orphaned is not None and orphaned.status == "running"  # killed mid-task
+
+            await daemon.start()
+            done = await wait_task(db, start.id, ended)
+            assert done.status == "succeeded" and done.attempt == 2, done
+            host = await hosts_repo.get(db, host_id)
+            assert host is not None and host.status == "running"
+            assert len(containers_of(host_id)) == 1
+            stale = await audit_repo.count(
+                db, audit_repo.AuditFilter(type="reconcile.task.stale", host_id=host_id)
+            )
+            assert stale == 1
+    finally:
+        await remove_boxes(db, boxes_state)
+
+
+async def test_a_killed_agent_is_waited_for_and_the_task_retried(
+    services: Services,
+    db: Database,
+    database_url: str,
+    state_dir: Path,
+    boxes_state: Path,
+    box_image: str,
+) -> None:
+    sock_dir = pg.scratch_dir("cc-agent-")
+    agent_sock = sock_dir / "agent.sock"
+    agent_argv = [
+        str(BIN / "cloudclaude-agent"),
+        "--socket",
+        str(agent_sock),
+        "--state-dir",
+        str(boxes_state),
+        "--instance",
+        "cc-fault-test",
+    ]
+    agent = await trio.lowlevel.open_process(agent_argv, stderr=subprocess.DEVNULL)
+    try:
+        with trio.fail_after(30):
+            while not agent_sock.exists():
+                await trio.sleep(0.05)
+        async with running_daemon(
+            database_url,
+            state_dir,
+            boxes_state,
+            CLOUDCLAUDE_AGENT__MODE="socket",
+            CLOUDCLAUDE_AGENT__SOCKET=str(agent_sock),
+        ) as daemon:
+            await daemon.start()
+            host_id, create = await new_host(services)
+            assert (await wait_task(db, create, ended)).status == "succeeded"
+            start = await services.hosts.act(ACTOR, host_id, "start")
+            await wait_task(db, start.id, lambda t: t.status == "running")
+            agent.kill()
+            await agent.wait()
+            agent_sock.unlink(missing_ok=True)
+            await wait_task(db, start.id, lambda t: t.error_code == "SYSTEM_011" or not t.active)
+            agent = await trio.lowlevel.open_process(agent_argv, stderr=subprocess.DEVNULL)
+            done = await wait_task(db, start.id, ended)
+            assert done.status == "succeeded" and done.attempt >= 2, done
+            host = await hosts_repo.get(db, host_id)
+            assert host is not None and host.status == "running"
+    finally:
+        if agent.returncode is None:
+            agent.terminate()
+            await agent.wait()
+        await remove_boxes(db, boxes_state)
+        shutil.rmtree(sock_dir, ignore_errors=True)
+
+
+async def test_postgres_restart_is_survived_and_no_task_lost(
+    services: Services,
+    db: Database,
+    database_url: str,
+    state_dir: Path,
+    boxes_state: Path,
+    box_image: str,
+    pg_cluster: PrivateCluster,
+) -> None:
+    try:
+        async with running_daemon(
+            database_url, state_dir, boxes_state, CLOUDCLAUDE_TASKS__POLL_S="600"
+        ) as daemon:
+            await daemon.start()
+            await trio.to_thread.run_sync(pg_cluster.stop)
+            try:
+                with trio.fail_after(30):
+                    while await daemon.health() != 503:
+                        await trio.sleep(0.2)
+                await trio.sleep(3)  # the listener notices and starts reconnecting
+                assert daemon.alive(), daemon.log.read_text()[-4000:]
+            finally:
+                await trio.to_thread.run_sync(pg_cluster.start)
+            with trio.fail_after(30):
+                while await daemon.health() != 200:
+                    await trio.sleep(0.2)
+            await trio.sleep(3)  # let the listener reconnect before queueing
+            _, create = await new_host_retrying(services)
+            # With a 600 s poll, only a notification on the reconnected listener is this fast.
+            done = await wait_task(db, create, ended, timeout=30)
+            assert done.status == "succeeded", done
+            assert daemon.alive(), daemon.log.read_text()[-4000:]
+    finally:
+        await remove_boxes(db, boxes_state)
+
+
+async def new_host_retrying(services: Services) -> tuple[uuid.UUID, uuid.UUID]:
+    """The test's own pool may hold connections that died with Postgres: retry once each."""
+    for _ in range(10):
+        try:
+            return await new_host(services)
+        except DatabaseError:
+            await trio.sleep(0.5)
+    return await new_host(services)
