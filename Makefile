@@ -78,6 +78,8 @@ test: dockerd $(VENV)/.installed-test lint typing
 bench: dockerd $(VENV)/.installed-test
 	$(BIN)/python -m bench.api
 	$(BIN)/python -m bench.box_start
+	$(BIN)/python -m bench.api_hosts
+	$(BIN)/python -m bench.concurrent_starts
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -143,11 +143,11 @@ def agent_config(settings: Settings) -> AgentConfig:
         image_dir=Path(agent.image_dir) if agent.image_dir else defaults.image_dir,
         base_image=agent.base_image,
         debian_mirror=agent.debian_mirror,
-        instance=agent.instance or _instance_of(settings.state_path),
+        instance=agent.instance or instance_of(settings.state_path),
     )
 
 
-def _instance_of(state_dir: Path) -> str:
+def instance_of(state_dir: Path) -> str:
     """A stable name per state directory, so two daemons on one dockerd never meet."""
     return "cc-" + hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:12]
 
