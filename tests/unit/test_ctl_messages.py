@@ -26,6 +26,12 @@ SAMPLES: dict[type[Any], Any] = {
     messages.AuditTail: messages.AuditTail(limit=3, follow=True),
     messages.KeysRotate: messages.KeysRotate(),
     messages.Reload: messages.Reload(),
+    messages.HostsList: messages.HostsList(username="bob", status="running", limit=5),
+    messages.HostsShow: messages.HostsShow(host="abcd2345"),
+    messages.HostsAction: messages.HostsAction(host="abcd2345", action="delete", purge=True),
+    messages.TasksList: messages.TasksList(status="failed", host="abcd2345", offset=3),
+    messages.TasksShow: messages.TasksShow(task="5f0c1c2e-aaaa-bbbb-cccc-0123456789ab"),
+    messages.TasksCancel: messages.TasksCancel(task="5f0c1c2e-aaaa-bbbb-cccc-0123456789ab"),
 }
 
 

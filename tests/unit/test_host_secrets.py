@@ -1,0 +1,77 @@
+"""Host secrets and rules: sealing with the server key, the box key pair, ids, limits."""
+
+from __future__ import annotations
+
+import pytest
+
+from cloudclaude.agent_client.client import AgentConnectionLost, AgentError
+from cloudclaude.auth.sealing import SealError, seal, unseal
+from cloudclaude.db.errors import DatabaseUnavailable
+from cloudclaude.errors import CloudClaudeError
+from cloudclaude.hosts import check_limits, check_timezone, new_box_key_pair, new_short_id
+from cloudclaude.model.hosts import HostLimits
+from cloudclaude.tasks.context import failure_code
+
+KEY = bytes(range(32))
+
+
+def test_a_sealed_value_opens_only_with_its_key_and_purpose() -> None:
+    sealed = seal(KEY, "box-key", b"private")
+    assert b"private" not in sealed
+    assert unseal(KEY, "box-key", sealed) == b"private"
+    with pytest.raises(SealError):
+        unseal(bytes(32), "box-key", sealed)
+    with pytest.raises(SealError):
+        unseal(KEY, "exit-credentials", sealed)
+    tampered = sealed[:-1] + bytes([sealed[-1] ^ 1])
+    with pytest.raises(SealError):
+        unseal(KEY, "box-key", tampered)
+    with pytest.raises(SealError):
+        unseal(KEY, "box-key", b"short")
+
+
+def test_sealing_twice_gives_different_bytes() -> None:
+    assert seal(KEY, "box-key", b"x") != seal(KEY, "box-key", b"x")
+
+
+def test_box_key_pair_is_openssh_ed25519() -> None:
+    public, private = new_box_key_pair()
+    assert public.startswith("ssh-ed25519 ") and public.endswith(" cloudclaude-proxy")
+    assert private.startswith(b"-----BEGIN OPENSSH PRIVATE KEY-----")
+
+
+def test_short_ids_are_unambiguous_and_fit_the_schema() -> None:
+    ids = {new_short_id() for _ in range(200)}
+    assert len(ids) == 200
+    assert all(len(i) == 8 and not set(i) & set("01lo") for i in ids)
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [
+        HostLimits(cpus=0),
+        HostLimits(memory_mb=64),
+        HostLimits(pids=-1),
+        HostLimits(disk_gb=100_000),
+    ],
+)
+def test_limits_out_of_range_are_refused(limits: HostLimits) -> None:
+    with pytest.raises(CloudClaudeError) as refused:
+        check_limits(limits)
+    assert refused.value.error.slug == "validation_failed"
+
+
+@pytest.mark.parametrize("zone", ["../../etc/shadow", "Europe/Berlin;rm", "", "a" * 65])
+def test_bad_timezones_are_refused(zone: str) -> None:
+    with pytest.raises(CloudClaudeError):
+        check_timezone(zone)
+
+
+def test_failures_are_sorted_into_retryable_and_final() -> None:
+    assert failure_code(AgentConnectionLost("gone")) == ("SYSTEM_011", "gone", True)
+    assert failure_code(AgentError("SYSTEM_013", "no dockerd"))[2] is True
+    assert failure_code(AgentError("STATE_008", "no container"))[2] is False
+    assert failure_code(DatabaseUnavailable("down"))[::2] == ("SYSTEM_002", True)
+    code, _, retry = failure_code(CloudClaudeError("ssh_not_ready", "slow"))
+    assert (code, retry) == ("SSH_001", False)
+    assert failure_code(ValueError("bug"))[::2] == ("SYSTEM_001", False)
