@@ -298,8 +298,9 @@ class Hosts:
         password = generate()
         password_hash = await self._hasher.hash(password)
         async with self._db.transaction() as conn:
-            host = await self.get(host_id)
-            await hosts_repo.update(conn, host.id, ssh_password_hash=password_hash)
+            host = await hosts_repo.update(conn, host_id, ssh_password_hash=password_hash)
+            if host is None or host.status == "deleted":
+                raise CloudClaudeError("host_not_found", f"no host {host_id}")
             event = NewAuditEvent(
                 type="admin.host.action",
                 actor=actor,

@@ -152,11 +152,9 @@ class HostOps:
 
 async def _read_banner(sock: socket.socket) -> str:
     """The first line sshd sends (empty when the connection closed first)."""
-    with sock:
-        sock.setblocking(False)
-        stream = trio.SocketStream(trio.socket.from_stdlib_socket(sock.dup()))
-        async with stream:
-            with trio.move_on_after(5):
-                data = await stream.receive_some(256)
-                return data.decode(errors="replace").strip()
+    sock.setblocking(False)
+    async with trio.SocketStream(trio.socket.from_stdlib_socket(sock)) as stream:
+        with trio.move_on_after(5):
+            data = await stream.receive_some(256)
+            return data.decode(errors="replace").strip()
     return ""
