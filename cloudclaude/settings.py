@@ -57,6 +57,12 @@ class WebSettings:
     host: str = "0.0.0.0"
     port: int = attrs.field(default=8080, validator=_port)
     max_body_bytes: int = attrs.field(default=1_048_576, validator=_positive)
+    #: Live-update streams (SSE) open at once, in all and per user.
+    sse_max_streams: int = attrs.field(default=200, validator=_positive)
+    sse_max_streams_per_user: int = attrs.field(default=5, validator=_positive)
+    #: How often a stream looks for changes, and sends a heartbeat comment when idle.
+    sse_poll_s: float = attrs.field(default=1.0, validator=_positive)
+    sse_heartbeat_s: float = attrs.field(default=15.0, validator=_positive)
 
 
 @attrs.frozen(kw_only=True)

@@ -20,6 +20,7 @@ from web.api import (
     user_hosts,
     user_self,
 )
+from web.api import live as live_api
 
 log = structlog.get_logger(component="web")
 
@@ -29,7 +30,16 @@ def create_app(live: LiveSettings, services: Services) -> QuartTrio:
     app.config["MAX_CONTENT_LENGTH"] = live.current.web.max_body_bytes
     app.config["JSON_SORT_KEYS"] = False
     app.extensions["cloudclaude"] = services
-    for module in (health, auth, admin_users, admin_hosts, admin_tasks, user_self, user_hosts):
+    for module in (
+        health,
+        auth,
+        admin_users,
+        admin_hosts,
+        admin_tasks,
+        user_self,
+        user_hosts,
+        live_api,
+    ):
         app.register_blueprint(module.blueprint)
     errors.register(app)
 

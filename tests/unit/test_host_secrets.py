@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from cloudclaude.agent_client.client import AgentConnectionLost, AgentError
@@ -9,7 +11,9 @@ from cloudclaude.auth.sealing import SealError, seal, unseal
 from cloudclaude.db.errors import DatabaseUnavailable
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.hosts import check_limits, check_timezone, new_box_key_pair, new_short_id
+from cloudclaude.live import TOPICS, USER_TOPICS, StreamLimits, parse_topics
 from cloudclaude.model.hosts import HostLimits
+from cloudclaude.settings import WebSettings
 from cloudclaude.tasks.context import failure_code
 
 KEY = bytes(range(32))
@@ -75,3 +79,23 @@ def test_failures_are_sorted_into_retryable_and_final() -> None:
     code, _, retry = failure_code(CloudClaudeError("ssh_not_ready", "slow"))
     assert (code, retry) == ("SSH_001", False)
     assert failure_code(ValueError("bug"))[::2] == ("SYSTEM_001", False)
+
+
+def test_topics_parse_to_an_allowed_subset() -> None:
+    assert parse_topics(None, TOPICS) == TOPICS
+    assert parse_topics("tasks, hosts", USER_TOPICS) == ("tasks", "hosts")
+    for bad in ("audit", "hosts,bogus", " , "):
+        with pytest.raises(CloudClaudeError):
+            parse_topics(bad, USER_TOPICS)
+
+
+def test_stream_limits_count_per_user_and_in_all() -> None:
+    settings = WebSettings(sse_max_streams=3, sse_max_streams_per_user=2)
+    limits = StreamLimits()
+    alice, bob = uuid.uuid4(), uuid.uuid4()
+    with limits.opened(alice, settings), limits.opened(alice, settings):
+        with pytest.raises(CloudClaudeError):  # alice's own limit
+            limits.opened(alice, settings).__enter__()
+        with limits.opened(bob, settings), pytest.raises(CloudClaudeError):  # the total
+            limits.opened(uuid.uuid4(), settings).__enter__()
+    assert not limits.per_user  # every stream closed gives its slot back

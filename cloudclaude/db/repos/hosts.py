@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
@@ -143,5 +144,18 @@ async def running_of_expired_users(db: Executor) -> list[Host]:
         " JOIN users u ON u.id = h.user_id"
         " WHERE h.desired_state = 'running' AND h.status <> 'deleted'"
         " AND (u.status = 'expired' OR (u.expires_at IS NOT NULL AND u.expires_at <= now()))"
+    )
+    return [_host(r) for r in rows]
+
+
+async def changed_since(
+    db: Executor, since: dt.datetime, *, user_id: uuid.UUID | None = None, limit: int = 500
+) -> list[Host]:
+    """Hosts updated after ``since``, oldest change first (live updates)."""
+    owner = " AND user_id = $3" if user_id is not None else ""
+    args: list[Any] = [since, limit] + ([user_id] if user_id is not None else [])
+    rows = await db.fetch(
+        f"SELECT {_COLUMNS} FROM hosts WHERE updated_at > $1{owner} ORDER BY updated_at LIMIT $2",
+        *args,
     )
     return [_host(r) for r in rows]

@@ -8,6 +8,7 @@ on commit.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
@@ -228,3 +229,16 @@ async def list_tasks(
 async def status_counts(db: Executor) -> dict[str, int]:
     rows = await db.fetch("SELECT status, count(*) AS n FROM tasks GROUP BY status")
     return {r["status"]: int(r["n"]) for r in rows}
+
+
+async def changed_since(
+    db: Executor, since: dt.datetime, *, user_id: uuid.UUID | None = None, limit: int = 500
+) -> list[Task]:
+    """Tasks updated after ``since``, oldest change first; ``user_id``: that user's hosts only."""
+    owner = " AND host_id IN (SELECT id FROM hosts WHERE user_id = $3)" if user_id else ""
+    args: list[Any] = [since, limit] + ([user_id] if user_id is not None else [])
+    rows = await db.fetch(
+        f"SELECT {_COLUMNS} FROM tasks WHERE updated_at > $1{owner} ORDER BY updated_at LIMIT $2",
+        *args,
+    )
+    return [_task(r) for r in rows]

@@ -1,0 +1,137 @@
+"""Live updates (server-sent events): what changed in hosts, tasks and the audit log.
+
+Each stream polls the database every ``web.sse_poll_s`` for rows changed since it last looked,
+so it works the same with any number of daemons and needs no in-process bus. A user's stream
+only ever sees that user's hosts and tasks (the filter is in the SQL); the audit topic is for
+admins. Rows are re-read with a small overlap (a transaction may commit a change stamped a
+moment earlier) and sent only when their ``updated_at`` moved. Idle streams get a heartbeat
+comment every ``web.sse_heartbeat_s``. The number of open streams is capped, in all and per
+user.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import trio
+
+from cloudclaude.db.pool import Database
+from cloudclaude.db.repos import audit as audit_repo
+from cloudclaude.db.repos import hosts as hosts_repo
+from cloudclaude.db.repos import tasks as tasks_repo
+from cloudclaude.errors import CloudClaudeError
+from cloudclaude.model.views import audit_view, host_view, task_view
+from cloudclaude.settings import WebSettings
+from cloudclaude.timefmt import utcnow
+
+TOPICS = ("hosts", "tasks", "audit")
+USER_TOPICS = ("hosts", "tasks")
+_OVERLAP = dt.timedelta(seconds=5)
+
+
+def sse(event: str, data: dict[str, Any]) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+class StreamLimits:
+    """Open streams, counted in all and per user."""
+
+    def __init__(self) -> None:
+        self.per_user: Counter[uuid.UUID] = Counter()
+
+    @contextmanager
+    def opened(self, user_id: uuid.UUID, settings: WebSettings) -> Iterator[None]:
+        if sum(self.per_user.values()) >= settings.sse_max_streams:
+            raise CloudClaudeError("rate_limited", "too many live-update streams are open")
+        if self.per_user[user_id] >= settings.sse_max_streams_per_user:
+            raise CloudClaudeError(
+                "rate_limited", "you have too many live-update streams open; close one"
+            )
+        self.per_user[user_id] += 1
+        try:
+            yield
+        finally:
+            self.per_user[user_id] -= 1
+            if self.per_user[user_id] <= 0:
+                del self.per_user[user_id]
+
+
+def parse_topics(raw: str | None, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    if not raw:
+        return allowed
+    topics = tuple(t for t in (part.strip() for part in raw.split(",")) if t)
+    unknown = [t for t in topics if t not in allowed]
+    if unknown or not topics:
+        raise CloudClaudeError(
+            "bad_request", f"topics must be a comma-separated subset of {', '.join(allowed)}"
+        )
+    return topics
+
+
+class ChangeFeed:
+    """Rows of ``topics`` changed since the stream opened (``owner``: one user's rows only)."""
+
+    def __init__(self, db: Database, topics: tuple[str, ...], owner: uuid.UUID | None) -> None:
+        self.db = db
+        self.topics = topics
+        self.owner = owner
+        self.since = utcnow() - _OVERLAP
+        self.sent: dict[tuple[str, uuid.UUID], dt.datetime] = {}
+        self.audit_after: int | None = None
+
+    async def start(self) -> None:
+        if "audit" in self.topics:
+            recent = await audit_repo.list_recent(self.db, audit_repo.AuditFilter(), limit=1)
+            self.audit_after = recent[0].id if recent else 0
+
+    async def poll(self) -> list[bytes]:
+        out: list[bytes] = []
+        newest = self.since
+        if "hosts" in self.topics:
+            for host in await hosts_repo.changed_since(self.db, self.since, user_id=self.owner):
+                newest = max(newest, host.updated_at)
+                if self._fresh("hosts", host.id, host.updated_at):
+                    out.append(sse("hosts", host_view(host)))
+        if "tasks" in self.topics:
+            for task in await tasks_repo.changed_since(self.db, self.since, user_id=self.owner):
+                newest = max(newest, task.updated_at)
+                if self._fresh("tasks", task.id, task.updated_at):
+                    out.append(sse("tasks", task_view(task, with_events=False)))
+        if self.audit_after is not None:
+            events = await audit_repo.list_after(self.db, self.audit_after, limit=500)
+            for event in events:
+                self.audit_after = event.id
+                out.append(sse("audit", audit_view(event)))
+        self.since = max(self.since, newest - _OVERLAP)
+        return out
+
+    def _fresh(self, topic: str, row_id: uuid.UUID, updated_at: dt.datetime) -> bool:
+        key = (topic, row_id)
+        if self.sent.get(key) == updated_at:
+            return False
+        self.sent[key] = updated_at
+        return True
+
+
+async def stream(
+    feed: ChangeFeed, settings: WebSettings, stopping: trio.Event | None = None
+) -> AsyncIterator[bytes]:
+    """The SSE body: a hello, then changes as they happen, heartbeats while idle."""
+    await feed.start()
+    yield sse("hello", {"topics": list(feed.topics)})
+    idle = 0.0
+    while stopping is None or not stopping.is_set():
+        chunks = await feed.poll()
+        for chunk in chunks:
+            yield chunk
+        idle = 0.0 if chunks else idle + settings.sse_poll_s
+        if idle >= settings.sse_heartbeat_s:
+            idle = 0.0
+            yield b": heartbeat\n\n"
+        await trio.sleep(settings.sse_poll_s)
