@@ -17,6 +17,7 @@ from agent.ops.containers import Containers
 from agent.ops.docker import Docker
 from agent.ops.images import Images
 from agent.ops.ports import open_port
+from agent.ops.probe import activity
 from agent.ops.volumes import HomeVolumes
 from agent.protocol import messages as m
 
@@ -43,6 +44,7 @@ class Runtime:
         dispatcher.register(m.HostStats, self.host_stats)
         dispatcher.register(m.ExecInHost, self.exec_in_host)
         dispatcher.register(m.OpenPort, self.open_port)
+        dispatcher.register(m.HostActivity, self.host_activity)
 
     async def ensure_image(self, request: m.EnsureImage, progress: ReportProgress) -> m.Reply:
         built = await self.images.ensure(progress, force=request.force)
@@ -82,6 +84,9 @@ class Runtime:
     async def exec_in_host(self, request: m.ExecInHost, _progress: ReportProgress) -> m.Reply:
         reply = await self.containers.exec(request.host_id, request.argv, request.user)
         return attrs.evolve(reply, id=request.id)
+
+    async def host_activity(self, request: m.HostActivity, _progress: ReportProgress) -> m.Reply:
+        return attrs.evolve(await activity(self.containers, request.host_id), id=request.id)
 
     async def open_port(self, request: m.OpenPort, _progress: ReportProgress) -> SocketReply:
         sock = await open_port(self.containers, request.host_id, request.port)

@@ -9,6 +9,7 @@ second concurrent action into ``host_busy`` (409). Each admin action writes
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import secrets
 import uuid
@@ -253,6 +254,17 @@ class Hosts:
             if task is not None:
                 queued.append(task)
         return queued
+
+    async def running_hosts(self) -> list[Host]:
+        return await hosts_repo.with_status(self._db, ("running", "degraded"))
+
+    async def touch_activity(self, host_id: uuid.UUID, at: dt.datetime) -> None:
+        """Record activity at ``at`` (never moves ``last_activity_at`` backwards)."""
+        await hosts_repo.touch_activity(self._db, host_id, at)
+
+    async def stop_idle(self, host_id: uuid.UUID, idle_s: float) -> bool:
+        reason = f"no activity for {round(idle_s)} s"
+        return await self.system_action(host_id, "stop", "host.idle.stopped", reason) is not None
 
     async def repair(self, host_id: uuid.UUID, action: HostAction, drift: str) -> Task | None:
         """The system queues ``action`` to repair ``drift`` (None when the host is busy)."""

@@ -40,6 +40,11 @@ def _positive(_inst: Any, attribute: attrs.Attribute[Any], value: float) -> None
         raise SettingsError(f"{attribute.name} must be greater than 0, got {value!r}")
 
 
+def _not_negative(_inst: Any, attribute: attrs.Attribute[Any], value: float) -> None:
+    if value < 0:
+        raise SettingsError(f"{attribute.name} must be 0 or more, got {value!r}")
+
+
 def _port(_inst: Any, attribute: attrs.Attribute[Any], value: int) -> None:
     if not 0 <= value <= 65535:
         raise SettingsError(f"{attribute.name} must be a TCP port (0-65535), got {value!r}")
@@ -119,6 +124,18 @@ class ScannerSettings:
     )
     reconcile_window_s: float = attrs.field(
         default=3600.0, validator=_positive, metadata={_RELOADABLE: True}
+    )
+    #: Stop a running host after this long without activity (0: never); hosts may override.
+    idle_stop_after_s: float = attrs.field(
+        default=1800.0, validator=_not_negative, metadata={_RELOADABLE: True}
+    )
+    #: How often the idle scanner looks at running hosts.
+    idle_period_s: float = attrs.field(
+        default=60.0, validator=_positive, metadata={_RELOADABLE: True}
+    )
+    #: CPU seconds Claude Code must use between two looks to count as activity.
+    idle_claude_cpu_s: float = attrs.field(
+        default=0.5, validator=_positive, metadata={_RELOADABLE: True}
     )
 
 

@@ -27,6 +27,7 @@ from cloudclaude.ctl.server import CtlServer
 from cloudclaude.db import migrate
 from cloudclaude.db.pool import Database
 from cloudclaude.services.expiry import ExpiryScanner
+from cloudclaude.services.idle import IdleScanner
 from cloudclaude.services.reconciler import Reconciler
 from cloudclaude.settings import LiveSettings, SettingsDiff
 from cloudclaude.status import StatusBoard
@@ -203,6 +204,7 @@ async def run(
             TaskWorkers(db, agent, live, services.metrics, stopping),
             Reconciler(db, agent, services.hosts, live, services.metrics, stopping),
             ExpiryScanner(services.accounts, services.hosts, live, stopping, services.metrics),
+            IdleScanner(services.hosts, agent, live, stopping, services.metrics),
             WebServer(create_app(live, services), settings.web, stopping),
             CtlServer(services, settings.ctl, stopping),
         ]

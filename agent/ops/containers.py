@@ -108,7 +108,7 @@ def create_body(
             "MemorySwap": spec.memory_mb * MIB,
             "PidsLimit": spec.pids,
             "Tmpfs": {
-                "/tmp": "rw,nosuid,nodev,mode=1777",  # noqa: S108 (the box's own /tmp)
+                "/tmp": "rw,exec,nosuid,nodev,mode=1777",  # noqa: S108 (builds run from /tmp)
                 "/run": "rw,nosuid,nodev,mode=0755",
             },
             "Sysctls": {

@@ -241,6 +241,24 @@ class PortOpened:
 
 
 @attrs.frozen(kw_only=True)
+class HostActivity:
+    """The in-box activity signals the idle scanner needs (a running box only)."""
+
+    id: int
+    host_id: str
+
+
+@attrs.frozen(kw_only=True)
+class ActivityReply:
+    id: int
+    #: Newest input of any tmux client, seconds since the epoch (0: no client).
+    tmux_activity_at: float
+    tmux_clients: int
+    #: CPU seconds used so far by processes named ``claude`` (Claude Code).
+    claude_cpu_s: float
+
+
+@attrs.frozen(kw_only=True)
 class Done:
     id: int
     changed: bool
@@ -259,6 +277,7 @@ Request = (
     | HostStats
     | ExecInHost
     | OpenPort
+    | HostActivity
 )
 Reply = (
     Pong
@@ -271,6 +290,7 @@ Reply = (
     | StatsReply
     | ExecReply
     | PortOpened
+    | ActivityReply
     | Done
 )
 
@@ -299,6 +319,8 @@ _OPS: dict[type[Any], str] = {
     ExecReply: "host.exec.reply",
     OpenPort: "port.open",
     PortOpened: "port.opened",
+    HostActivity: "host.activity",
+    ActivityReply: "host.activity.reply",
     Done: "done",
 }
 

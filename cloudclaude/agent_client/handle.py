@@ -123,6 +123,10 @@ class Agent:
         )
         return reply
 
+    async def host_activity(self, host_id: str) -> m.ActivityReply:
+        reply: m.ActivityReply = await self.request(m.HostActivity(id=0, host_id=host_id))
+        return reply
+
     async def open_port(self, host_id: str, port: int) -> socket.socket:
         """A socket connected to ``127.0.0.1:port`` inside the box (its own connection)."""
         async with self._timed(m.op_name(m.OpenPort)):

@@ -60,6 +60,8 @@ class Host:
     error_message: str | None
     last_activity_at: dt.datetime | None
     last_used_at: dt.datetime | None
+    #: None follows ``scanners.idle_stop_after_s``; 0 never stops the host.
+    idle_stop_after_s: int | None
     created_at: dt.datetime
     updated_at: dt.datetime
 

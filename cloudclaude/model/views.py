@@ -67,6 +67,7 @@ def host_view(host: Host) -> dict[str, Any]:
         "error_message": host.error_message,
         "last_activity_at": iso(host.last_activity_at),
         "last_used_at": iso(host.last_used_at),
+        "idle_stop_after_s": host.idle_stop_after_s,
         "created_at": iso(host.created_at),
         "updated_at": iso(host.updated_at),
     }

@@ -21,6 +21,7 @@ from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.hosts import Host
 from cloudclaude.settings import TaskSettings
 from cloudclaude.tasks.context import TaskContext
+from cloudclaude.timefmt import utcnow
 
 Pipeline = Callable[[TaskContext], Awaitable[None]]
 
@@ -88,7 +89,8 @@ class HostOps:
         await ctx.event("net.ready", "loopback only (no egress configured yet)", 65)
         banner = await self.wait_for_ssh(ctx, host)
         await ctx.event("ssh.ready", banner, 95)
-        await self._set(ctx, status="running")
+        # A fresh start counts as activity: the idle clock starts now.
+        await self._set(ctx, status="running", last_activity_at=utcnow())
         await ctx.event("host.running", "", 100)
 
     async def wait_for_ssh(self, ctx: TaskContext, host: Host) -> str:

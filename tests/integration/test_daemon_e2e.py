@@ -64,6 +64,7 @@ def test_daemon_serves_reloads_and_drains(
             "tasks": "running",
             "reconciler": "running",
             "expiry": "running",
+            "idle": "running",
             "web": "running",
             "ctl": "running",
         }

@@ -21,6 +21,7 @@ from cloudclaude.db.repos import hosts as hosts_repo
 from cloudclaude.live import StreamLimits
 from cloudclaude.model.audit import Actor
 from cloudclaude.services.expiry import ExpiryScanner
+from cloudclaude.services.idle import IdleScanner
 from cloudclaude.services.reconciler import Reconciler
 from cloudclaude.settings import LiveSettings, Settings, TaskSettings
 from cloudclaude.tasks.workers import TaskWorkers
@@ -448,3 +449,36 @@ async def test_stream_limits_and_topics_are_enforced(idle_stack: Stack) -> None:
     limits.per_user[me] = idle_stack.live.current.web.sse_max_streams_per_user
     status, body = await idle_stack.call("GET", "/v1/user/sse", headers=alice)
     assert status == 429 and body["error"]["slug"] == "rate_limited"
+
+
+async def test_the_box_reports_tmux_input_and_claude_cpu(stack: Stack) -> None:
+    host = await stack.running_host()
+    agent = stack.services.agent
+    quiet = await agent.host_activity(host["id"])
+    assert quiet.tmux_clients == 0 and quiet.tmux_activity_at == 0
+    client = "(sleep 600 | script -qfc attach-claude /dev/null >/dev/null 2>&1 &)"
+    burner = "cp /usr/bin/yes /tmp/claude && (/tmp/claude >/dev/null 2>&1 &)"
+    await agent.exec_in_host(host["id"], ["sh", "-c", f"{client}; {burner}; sleep 1"], "claude")
+    first = await agent.host_activity(host["id"])
+    await trio.sleep(1)
+    second = await agent.host_activity(host["id"])
+    assert first.tmux_clients == 1 and first.tmux_activity_at > 0
+    assert second.claude_cpu_s - first.claude_cpu_s >= 0.5  # Claude Code (by name) is busy
+
+
+async def test_an_idle_host_is_stopped_and_audited(stack: Stack) -> None:
+    host = await stack.running_host()
+    await hosts_repo.update(stack.services.db, host_id_of(host), idle_stop_after_s=1)
+    scanner = IdleScanner(
+        stack.services.hosts, stack.services.agent, stack.live, trio.Event(), stack.services.metrics
+    )
+    await trio.sleep(1.2)
+    assert await scanner.scan_once() == [host_id_of(host)]
+    _, tasks = await stack.call("GET", f"/v1/admin/tasks?host_id={host['id']}&limit=1")
+    assert tasks["items"][0]["kind"] == "stop"
+    await stack.wait_task(tasks["items"][0]["id"])
+    assert await stack.host_status(host["id"]) == "stopped"
+    _, events = await stack.call(
+        "GET", f"/v1/admin/events?type=host.idle.stopped&host_id={host['id']}"
+    )
+    assert events["total"] == 1

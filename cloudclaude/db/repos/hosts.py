@@ -15,7 +15,7 @@ from cloudclaude.model.hosts import Host, HostLimits
 _COLUMNS = (
     "id, short_id, user_id, status, desired_state, image_ref, cpus, memory_mb, pids, disk_gb,"
     " timezone, box_public_key, error_code, error_message, last_activity_at, last_used_at,"
-    " created_at, updated_at"
+    " idle_stop_after_s, created_at, updated_at"
 )
 
 
@@ -159,3 +159,18 @@ async def changed_since(
         *args,
     )
     return [_host(r) for r in rows]
+
+
+async def with_status(db: Executor, statuses: tuple[str, ...]) -> list[Host]:
+    rows = await db.fetch(f"SELECT {_COLUMNS} FROM hosts WHERE status = ANY($1)", list(statuses))
+    return [_host(r) for r in rows]
+
+
+async def touch_activity(db: Executor, host_id: uuid.UUID, at: dt.datetime) -> None:
+    """``last_activity_at`` moves forward only; ``updated_at`` is left alone (not a change)."""
+    await db.execute(
+        "UPDATE hosts SET last_activity_at = greatest(coalesce(last_activity_at, $2), $2)"
+        " WHERE id = $1",
+        host_id,
+        at,
+    )
