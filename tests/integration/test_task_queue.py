@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import uuid
 
+import attrs
 import pytest
 import trio
 
+from cloudclaude.agent_client.handle import Agent
 from cloudclaude.db.errors import UniqueViolation
 from cloudclaude.db.pool import Database
 from cloudclaude.db.repos import hosts as hosts_repo
 from cloudclaude.db.repos import tasks as tasks_repo
 from cloudclaude.db.repos import users as users_repo
 from cloudclaude.hosts import new_box_key_pair, new_short_id
+from cloudclaude.metrics import Metrics
 from cloudclaude.model.hosts import HostLimits
+from cloudclaude.settings import LiveSettings, Settings, TaskSettings
+from cloudclaude.tasks.context import TaskContext
+from cloudclaude.tasks.host_ops import HostOps, Pipeline
+from cloudclaude.tasks.workers import TaskWorkers
 
 
 async def make_host(db: Database) -> uuid.UUID:
@@ -119,3 +126,37 @@ async def test_events_keep_their_order(db: Database) -> None:
         "ssh.ready",
     ]
     assert [e.seq for e in task.events] == [1, 2, 3, 4]
+
+
+class SlowOps(HostOps):
+    """A start that works in small steps until canceled (stands in for a long pull)."""
+
+    def pipeline(self, kind: str) -> Pipeline:
+        async def slow(ctx: TaskContext) -> None:
+            while True:
+                await ctx.event("working", "")
+                await trio.sleep(0.05)
+
+        return slow
+
+
+async def test_canceling_a_running_task_stops_it_at_its_next_step(
+    db: Database, settings: Settings
+) -> None:
+    live = LiveSettings(attrs.evolve(settings, tasks=TaskSettings(workers=1, lease_s=0.6)))
+    stopping = trio.Event()
+    workers = TaskWorkers(db, Agent("none"), live, Metrics(), stopping)
+    workers.ops = SlowOps(Agent("none"), live.current.tasks)
+    task_id = await enqueue(db, await make_host(db))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(workers.run)
+        with trio.fail_after(10):
+            while (task := await tasks_repo.get(db, task_id)) and task.status != "running":
+                await trio.sleep(0.02)
+        await tasks_repo.request_cancel(db, task_id)
+        with trio.fail_after(10):
+            while (task := await tasks_repo.get(db, task_id)) and task.active:
+                await trio.sleep(0.02)
+        stopping.set()
+    assert task is not None and task.status == "canceled" and task.error_code == "STATE_012"
+    assert task.events and all(e.code == "working" for e in task.events)
