@@ -286,3 +286,37 @@ async def new_host_retrying(services: Services) -> tuple[uuid.UUID, uuid.UUID]:
         except DatabaseError:
             await trio.sleep(0.5)
     return await new_host(services)
+
+
+async def test_the_running_reconciler_repairs_a_removed_container_within_a_period(
+    services: Services,
+    db: Database,
+    database_url: str,
+    state_dir: Path,
+    boxes_state: Path,
+    box_image: str,
+) -> None:
+    try:
+        async with running_daemon(
+            database_url, state_dir, boxes_state, CLOUDCLAUDE_SCANNERS__RECONCILE_PERIOD_S="1"
+        ) as daemon:
+            await daemon.start()
+            host_id, create = await new_host(services)
+            await wait_task(db, create, ended)
+            start = await services.hosts.act(ACTOR, host_id, "start")
+            assert (await wait_task(db, start.id, ended)).status == "succeeded"
+            [container] = containers_of(host_id)
+            boxes.docker_api("DELETE", f"/containers/{container['Id']}", params={"force": "1"})
+            drift = audit_repo.AuditFilter(type="reconcile.host.drift", host_id=host_id)
+            with trio.fail_after(30):
+                while await audit_repo.count(db, drift) == 0:
+                    await trio.sleep(0.1)
+                while not (await hosts_repo.get(db, host_id)) or len(containers_of(host_id)) != 1:
+                    await trio.sleep(0.1)
+            repaired = await tasks_repo.list_tasks(db, limit=1, offset=0, host_id=host_id)
+            done = await wait_task(db, repaired.items[0].id, ended)
+            assert done.kind == "start" and done.status == "succeeded"
+            assert [c["State"] for c in containers_of(host_id)] == ["running"]
+            assert daemon.alive()
+    finally:
+        await remove_boxes(db, boxes_state)
