@@ -299,9 +299,9 @@ def _interrupt(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
-def main() -> int:
-    # Ctrl-C and SIGTERM both unwind through the finally blocks that stop the daemon and the
-    # cluster (also when started from a shell that ignores SIGINT for background jobs).
+def main_for(run: Callable[[], None]) -> int:
+    """Run a benchmark; Ctrl-C and SIGTERM both unwind through the finally blocks that stop
+    the daemon and the cluster (also from a shell that ignores SIGINT for background jobs)."""
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -310,6 +310,10 @@ def main() -> int:
         print("interrupted; everything started was stopped", file=sys.stderr)
         return 130
     return 0
+
+
+def main() -> int:
+    return main_for(run)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ nothing and cleans up after itself, also on Ctrl-C.
 from __future__ import annotations
 
 import secrets
-import signal
 import sys
 
 import httpx
@@ -21,11 +20,11 @@ from bench.api import (
     ADMIN,
     DATABASE,
     REQUESTS,
-    _interrupt,
     create_admin,
     daemon,
     expect,
     free_port,
+    main_for,
     p50,
     p95,
     private_cluster,
@@ -89,14 +88,7 @@ def run() -> None:
 
 
 def main() -> int:
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        run()
-    except KeyboardInterrupt:
-        print("interrupted; everything started was stopped", file=sys.stderr)
-        return 130
-    return 0
+    return main_for(run)
 
 
 if __name__ == "__main__":

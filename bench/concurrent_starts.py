@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -26,10 +25,10 @@ import trio
 from agent.ops.volumes import is_mounted
 from bench.api import (
     ADMIN,
-    _interrupt,
     create_admin,
     daemon,
     free_port,
+    main_for,
     p50,
     p95,
     private_cluster,
@@ -171,14 +170,7 @@ def run() -> None:
 
 
 def main() -> int:
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        run()
-    except KeyboardInterrupt:
-        print("interrupted; everything started was stopped", file=sys.stderr)
-        return 130
-    return 0
+    return main_for(run)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import trio_asyncio
@@ -25,6 +25,9 @@ from cloudclaude.settings import (
 )
 from cloudclaude.wiring import Services, build
 from tests.integration import boxes, pg
+
+if TYPE_CHECKING:
+    from tests.integration.hoststack import Stack
 from web.app import create_app
 
 ADMIN_PASSWORD = "admin-password-123"
@@ -107,3 +110,22 @@ def bearer(token: str) -> dict[str, str]:
 
 def random_name(prefix: str = "u") -> str:
     return f"{prefix}{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+async def stack(
+    settings: Settings, db: Database, boxes_state: Path, box_image: str
+) -> AsyncIterator[Stack]:
+    from tests.integration.hoststack import open_stack  # it imports this module's helpers
+
+    async for value in open_stack(settings, db, boxes_state, workers=True):
+        yield value
+
+
+@pytest.fixture
+async def idle_stack(settings: Settings, db: Database, boxes_state: Path) -> AsyncIterator[Stack]:
+    """No task workers: queued tasks stay pending."""
+    from tests.integration.hoststack import open_stack
+
+    async for value in open_stack(settings, db, boxes_state, workers=False):
+        yield value

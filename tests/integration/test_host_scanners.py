@@ -1,0 +1,128 @@
+"""The reconciler, the expiry and the idle scanner against real boxes, tasks and Postgres."""
+
+from __future__ import annotations
+
+import uuid
+
+import trio
+
+from agent.protocol import messages as m
+from cloudclaude.db.repos import hosts as hosts_repo
+from cloudclaude.services.expiry import ExpiryScanner
+from cloudclaude.services.idle import IdleScanner
+from tests.integration import boxes
+from tests.integration.hoststack import Stack, host_id_of
+
+
+async def test_reconciler_restarts_a_host_whose_container_vanished(stack: Stack) -> None:
+    host = await stack.running_host()
+    gone = boxes.docker_api("DELETE", f"/containers/cloudclaude-{host['id']}", params={"force": 1})
+    assert gone.status_code == 204
+    repairs = await stack.reconciler().reconcile_once()
+    assert [(r.host_id, r.action) for r in repairs] == [(host["id"], "start")]
+    _, tasks = await stack.call("GET", f"/v1/admin/tasks?host_id={host['id']}&limit=1")
+    assert (await stack.wait_task(tasks["items"][0]["id"]))["status"] == "succeeded"
+    assert (await stack.services.agent.inspect_host(host["id"])).running
+    assert await stack.host_status(host["id"]) == "running"
+    _, events = await stack.call(
+        "GET", f"/v1/admin/events?type=reconcile.host.drift&host_id={host['id']}"
+    )
+    assert events["items"][0]["metadata"]["reason"] == "container missing"
+    reconciler = stack.reconciler()
+    assert await reconciler.reconcile_once() == []  # nothing left to repair
+    metrics = stack.services.metrics.render().decode()
+    assert 'cloudclaude_hosts{status="running"} 1.0' in metrics
+    assert 'cloudclaude_reconciler_repairs_total{action="start"} 1.0' in metrics
+
+
+async def test_reconciler_stops_a_container_running_behind_a_stopped_host(stack: Stack) -> None:
+    host = await stack.running_host()
+    _, stopped = await stack.call("POST", f"/v1/admin/hosts/{host['id']}/stop")
+    await stack.wait_task(stopped["task_id"])
+    boxes.docker_api("POST", f"/containers/cloudclaude-{host['id']}/start")
+    repairs = await stack.reconciler().reconcile_once()
+    assert [(r.host_id, r.action) for r in repairs] == [(host["id"], "stop")]
+    _, tasks = await stack.call("GET", f"/v1/admin/tasks?host_id={host['id']}&limit=1")
+    await stack.wait_task(tasks["items"][0]["id"])
+    assert not (await stack.services.agent.inspect_host(host["id"])).running
+
+
+async def test_reconciler_removes_a_container_without_a_host(stack: Stack) -> None:
+    stray = str(uuid.uuid4())
+    await stack.services.agent.create_host(stray, m.BoxSpec(disk_gb=1))
+    repairs = await stack.reconciler().reconcile_once()
+    assert [(r.host_id, r.action) for r in repairs] == [(stray, "removed_container")]
+    assert not (await stack.services.agent.inspect_host(stray)).exists
+    await stack.services.agent.remove_host(stray, purge=True)
+
+
+async def test_reconciler_gives_up_after_bounded_repairs(idle_stack: Stack) -> None:
+    user_id, _ = await idle_stack.user()
+    _, host = await idle_stack.call("POST", "/v1/admin/hosts", json={"user_id": user_id})
+    await idle_stack.call("POST", f"/v1/admin/tasks/{host['task_id']}/cancel")
+    db = idle_stack.services.db
+    await hosts_repo.update(db, host_id_of(host), status="running", desired_state="running")
+    reconciler = idle_stack.reconciler()
+    for _ in range(2):  # reconcile_max_repairs = 2: two repair tasks, which never run here
+        [repair] = await reconciler.reconcile_once()
+        assert repair.action == "start"
+        _, tasks = await idle_stack.call("GET", f"/v1/admin/tasks?host_id={host['id']}&limit=1")
+        await idle_stack.call("POST", f"/v1/admin/tasks/{tasks['items'][0]['id']}/cancel")
+    [repair] = await reconciler.reconcile_once()
+    assert repair.action == "gave_up"
+    _, shown = await idle_stack.call("GET", f"/v1/admin/hosts/{host['id']}")
+    assert shown["status"] == "failed" and shown["error_code"] == "STATE_006"
+    assert await reconciler.reconcile_once() == []  # failed hosts are left to an admin
+
+
+async def test_expired_users_hosts_are_stopped(stack: Stack) -> None:
+    host = await stack.running_host()
+    status, _ = await stack.call(
+        "POST",
+        f"/v1/admin/users/{host['user_id']}/expiry",
+        json={"expires_at": "2020-01-01T00:00:00Z"},
+    )
+    assert status == 200
+    scanner = ExpiryScanner(stack.services.accounts, stack.services.hosts, stack.live, trio.Event())
+    assert await scanner.scan_once() == 1
+    _, tasks = await stack.call("GET", f"/v1/admin/tasks?host_id={host['id']}&limit=1")
+    assert tasks["items"][0]["kind"] == "stop"
+    await stack.wait_task(tasks["items"][0]["id"])
+    assert await stack.host_status(host["id"]) == "stopped"
+    _, events = await stack.call(
+        "GET", f"/v1/admin/events?type=host.stop.expired&host_id={host['id']}"
+    )
+    assert events["total"] == 1
+
+
+async def test_the_box_reports_tmux_input_and_claude_cpu(stack: Stack) -> None:
+    host = await stack.running_host()
+    agent = stack.services.agent
+    quiet = await agent.host_activity(host["id"])
+    assert quiet.tmux_clients == 0 and quiet.tmux_activity_at == 0
+    client = "(sleep 600 | script -qfc attach-claude /dev/null >/dev/null 2>&1 &)"
+    burner = "cp /usr/bin/yes /tmp/claude && (/tmp/claude >/dev/null 2>&1 &)"
+    await agent.exec_in_host(host["id"], ["sh", "-c", f"{client}; {burner}; sleep 1"], "claude")
+    first = await agent.host_activity(host["id"])
+    await trio.sleep(1)
+    second = await agent.host_activity(host["id"])
+    assert first.tmux_clients == 1 and first.tmux_activity_at > 0
+    assert second.claude_cpu_s - first.claude_cpu_s >= 0.5  # Claude Code (by name) is busy
+
+
+async def test_an_idle_host_is_stopped_and_audited(stack: Stack) -> None:
+    host = await stack.running_host()
+    await hosts_repo.update(stack.services.db, host_id_of(host), idle_stop_after_s=1)
+    scanner = IdleScanner(
+        stack.services.hosts, stack.services.agent, stack.live, trio.Event(), stack.services.metrics
+    )
+    await trio.sleep(1.2)
+    assert await scanner.scan_once() == [host_id_of(host)]
+    _, tasks = await stack.call("GET", f"/v1/admin/tasks?host_id={host['id']}&limit=1")
+    assert tasks["items"][0]["kind"] == "stop"
+    await stack.wait_task(tasks["items"][0]["id"])
+    assert await stack.host_status(host["id"]) == "stopped"
+    _, events = await stack.call(
+        "GET", f"/v1/admin/events?type=host.idle.stopped&host_id={host['id']}"
+    )
+    assert events["total"] == 1
