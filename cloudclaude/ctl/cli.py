@@ -203,7 +203,12 @@ def _print_human(request: m.Request, data: Any) -> None:
                 print(f"  {name:<10} {state}")
             db = data["database"]
             print(f"  {'database':<10} {db['status']} ({db['latency_ms']} ms)")
-            print(f"  {'agent':<10} {data['agent']['status']}: {data['agent']['detail']}")
+            agent = data["agent"]
+            if agent["status"] == "ok":
+                about = f"{agent['mode']}, version {agent['version']} ({agent['latency_ms']} ms)"
+            else:
+                about = f"{agent['mode']}: {agent.get('detail', '')}"
+            print(f"  {'agent':<10} {agent['status']} {about}")
         case m.UsersList():
             print(f"{'USERNAME':<24} {'ROLE':<6} {'STATUS':<9} {'EXPIRES':<26} MAX_HOSTS")
             for u in data["items"]:

@@ -224,3 +224,16 @@ async def test_hosts_and_tasks_commands(ctl: CtlServer, services: Services) -> N
         capture_stdout=True,
     )
     assert "canceled" in shown_cli.stdout.decode()
+
+
+async def test_human_status_shows_every_component_and_the_agent(ctl: CtlServer) -> None:
+    result = await trio.run_process(
+        [str(BIN / "cloudclaudectl"), "--socket", str(ctl.path), "status"],
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    text = result.stdout.decode()
+    assert "ctl        running" in text
+    assert "agent      ok embedded, version" in text
