@@ -233,18 +233,49 @@ class Hosts:
         *,
         owner: uuid.UUID | None = None,
         purge: bool = False,
+        audit_type: str = "admin.host.action",
+        reason: str | None = None,
     ) -> Task:
         """Queue ``action`` for the host and record the desired state it implies."""
+        params: dict[str, Any] = {"purge": True} if action == "delete" and purge else {}
+        if reason is not None:
+            params["reason"] = reason
         async with self._db.transaction() as conn:
             host = await hosts_repo.get(conn, host_id, for_update=True)
             if host is None or host.status == "deleted" or (owner and host.user_id != owner):
                 raise CloudClaudeError("host_not_found", f"no host {host_id}")
-            params: dict[str, Any] = {"purge": True} if action == "delete" and purge else {}
-            task = await self._enqueue(conn, actor, host, action, params)
+            task = await self._enqueue(conn, actor, host, action, params, audit_type)
             desired = _DESIRED[action]
             if desired is not None:
                 await hosts_repo.update(conn, host.id, desired_state=desired)
         return task
+
+    async def get_task(self, ref: str) -> Task:
+        """A task with its events, by id (text from a URL or the command line)."""
+        try:
+            task = await tasks_repo.get(self._db, uuid.UUID(ref))
+        except ValueError:
+            task = None
+        if task is None:
+            raise CloudClaudeError("not_found", f"no task {ref!r}")
+        return task
+
+    async def cancel_task(self, actor: Actor, ref: str) -> Task:
+        """Cancel a pending task at once, a running one at its next step (audited)."""
+        task = await self.get_task(ref)
+        if not task.active:
+            raise CloudClaudeError("conflict", f"task {task.id} already ended ({task.status})")
+        async with self._db.transaction() as conn:
+            canceled = await tasks_repo.request_cancel(conn, task.id)
+            assert canceled is not None
+            event = NewAuditEvent(
+                type="admin.host.action",
+                actor=actor,
+                host_id=task.host_id,
+                metadata={"action": "cancel", "task_id": str(task.id), "kind": task.kind},
+            )
+            await audit_repo.insert(conn, event)
+        return canceled
 
     async def stop_expired(self) -> list[Task]:
         """Queue a stop for every host meant to run whose owner has expired."""
@@ -274,21 +305,12 @@ class Hosts:
         self, host_id: uuid.UUID, action: HostAction, audit_type: str, reason: str
     ) -> Task | None:
         """The system queues ``action``, audited as ``audit_type`` (None when busy or gone)."""
-        async with self._db.transaction() as conn:
-            host = await hosts_repo.get(conn, host_id, for_update=True)
-            if host is None or host.status == "deleted":
-                return None
-            try:
-                async with conn.savepoint():
-                    task = await self._enqueue(
-                        conn, SYSTEM, host, action, {"reason": reason}, audit_type
-                    )
-            except CloudClaudeError:
-                return None  # a task is already on it
-            desired = _DESIRED[action]
-            if desired is not None:
-                await hosts_repo.update(conn, host.id, desired_state=desired)
-            return task
+        try:
+            return await self.act(SYSTEM, host_id, action, audit_type=audit_type, reason=reason)
+        except CloudClaudeError as exc:
+            if exc.error.slug in ("host_busy", "host_not_found"):
+                return None  # a task is already on it, or the host went away
+            raise
 
     async def give_up(self, host_id: uuid.UUID, drift: str, attempts: int) -> None:
         """Stop repairing: the host is ``failed`` with a code until an admin acts."""

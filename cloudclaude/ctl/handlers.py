@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -12,13 +11,11 @@ import trio
 
 from cloudclaude import health
 from cloudclaude.ctl import messages as m
-from cloudclaude.db.pool import Database
 from cloudclaude.db.repos import audit as audit_repo
 from cloudclaude.db.repos import tasks as tasks_repo
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.audit import Actor, NewAuditEvent
 from cloudclaude.model.hosts import HOST_STATUSES
-from cloudclaude.model.tasks import Task
 from cloudclaude.model.views import audit_view, host_view, task_view, user_view
 from cloudclaude.timefmt import parse_datetime, utcnow
 from cloudclaude.wiring import Services
@@ -32,6 +29,11 @@ class Context:
     services: Services
     actor: Actor
     stopping: trio.Event
+
+
+def _check_paging(limit: int, offset: int) -> None:
+    if not 1 <= limit <= 1000 or offset < 0:
+        raise CloudClaudeError("validation_failed", "limit must be 1..1000, offset >= 0")
 
 
 def _ok(data: Any = None) -> m.Reply:
@@ -66,8 +68,7 @@ async def handle(request: m.Request, ctx: Context, send: Send) -> None:
                 )
             )
         case m.UsersList(search=search, limit=limit, offset=offset):
-            if not 1 <= limit <= 1000 or offset < 0:
-                raise CloudClaudeError("validation_failed", "limit must be 1..1000, offset >= 0")
+            _check_paging(limit, offset)
             page = await accounts.list_users(limit=limit, offset=offset, search=search)
             await send(_ok({"items": [user_view(u) for u in page.items], "total": page.total}))
         case m.UsersAdd():
@@ -155,8 +156,7 @@ async def _hosts(request: m.HostsList | m.HostsShow | m.HostsAction, ctx: Contex
     hosts = ctx.services.hosts
     match request:
         case m.HostsList(username=username, status=status, limit=limit, offset=offset):
-            if not 1 <= limit <= 1000 or offset < 0:
-                raise CloudClaudeError("validation_failed", "limit must be 1..1000, offset >= 0")
+            _check_paging(limit, offset)
             if status is not None and status not in HOST_STATUSES:
                 raise CloudClaudeError("validation_failed", f"unknown status {status!r}")
             owner = await ctx.services.accounts.get_by_username(username) if username else None
@@ -178,8 +178,7 @@ async def _tasks(request: m.TasksList | m.TasksShow | m.TasksCancel, ctx: Contex
     db = ctx.services.db
     match request:
         case m.TasksList(status=status, host=ref, limit=limit, offset=offset):
-            if not 1 <= limit <= 1000 or offset < 0:
-                raise CloudClaudeError("validation_failed", "limit must be 1..1000, offset >= 0")
+            _check_paging(limit, offset)
             host = await ctx.services.hosts.resolve(ref) if ref else None
             page = await tasks_repo.list_tasks(
                 db, limit=limit, offset=offset, status=status, host_id=host.id if host else None
@@ -187,21 +186,6 @@ async def _tasks(request: m.TasksList | m.TasksShow | m.TasksCancel, ctx: Contex
             items = [task_view(t, with_events=False) for t in page.items]
             return {"items": items, "total": page.total}
         case m.TasksShow(task=ref):
-            return task_view(await _task(db, ref))
+            return task_view(await ctx.services.hosts.get_task(ref))
         case m.TasksCancel(task=ref):
-            task = await _task(db, ref)
-            if not task.active:
-                raise CloudClaudeError("conflict", f"task {task.id} already ended ({task.status})")
-            canceled = await tasks_repo.request_cancel(db, task.id)
-            assert canceled is not None
-            return task_view(canceled)
-
-
-async def _task(db: Database, ref: str) -> Task:
-    try:
-        task = await tasks_repo.get(db, uuid.UUID(ref))
-    except ValueError:
-        task = None
-    if task is None:
-        raise CloudClaudeError("not_found", f"no task {ref!r}")
-    return task
+            return task_view(await ctx.services.hosts.cancel_task(ctx.actor, ref))

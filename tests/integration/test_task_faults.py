@@ -80,37 +80,58 @@ class Daemon:
         await self.process.wait()
 
 
+@attrs.define
+class Rig:
+    """The run's database for this test, seen through the daemon's rules, and a daemon factory."""
+
+    services: Services
+    db: Database
+    database_url: str
+    state_dir: Path
+    boxes_state: Path
+
+    @asynccontextmanager
+    async def daemon(self, **extra: str) -> AsyncIterator[Daemon]:
+        """``cloudclaude run`` with fast task settings plus ``extra`` environment; killed after."""
+        port = free_port()
+        env = {
+            "CLOUDCLAUDE_DATABASE__URL": self.database_url,
+            "CLOUDCLAUDE_STATE_DIR": str(self.state_dir),
+            "CLOUDCLAUDE_WEB__HOST": "127.0.0.1",
+            "CLOUDCLAUDE_WEB__PORT": str(port),
+            "CLOUDCLAUDE_CTL__SOCKET": str(self.state_dir / "ctl.sock"),
+            "CLOUDCLAUDE_AGENT__STATE_DIR": str(self.boxes_state),
+            "CLOUDCLAUDE_TASKS__LEASE_S": "2",
+            "CLOUDCLAUDE_TASKS__POLL_S": "0.5",
+            "CLOUDCLAUDE_TASKS__RETRY_BASE_S": "0.5",
+            "CLOUDCLAUDE_TASKS__MAX_ATTEMPTS": "6",
+            "CLOUDCLAUDE_SCANNERS__RECONCILE_PERIOD_S": "3600",
+            "CLOUDCLAUDE_LOG__FORMAT": "json",
+            **extra,
+        }
+        daemon = Daemon(env, self.state_dir / "daemon.log", port)
+        try:
+            yield daemon
+        finally:
+            if daemon.alive():
+                await daemon.kill()
+
+
 @pytest.fixture
-async def services(settings: Settings, db: Database) -> Services:
-    return await build(LiveSettings(settings), db, Agent("none"))
-
-
-@asynccontextmanager
-async def running_daemon(
-    database_url: str, state_dir: Path, boxes_state: Path, **extra: str
-) -> AsyncIterator[Daemon]:
-    port = free_port()
-    env = {
-        "CLOUDCLAUDE_DATABASE__URL": database_url,
-        "CLOUDCLAUDE_STATE_DIR": str(state_dir),
-        "CLOUDCLAUDE_WEB__HOST": "127.0.0.1",
-        "CLOUDCLAUDE_WEB__PORT": str(port),
-        "CLOUDCLAUDE_CTL__SOCKET": str(state_dir / "ctl.sock"),
-        "CLOUDCLAUDE_AGENT__STATE_DIR": str(boxes_state),
-        "CLOUDCLAUDE_TASKS__LEASE_S": "2",
-        "CLOUDCLAUDE_TASKS__POLL_S": "0.5",
-        "CLOUDCLAUDE_TASKS__RETRY_BASE_S": "0.5",
-        "CLOUDCLAUDE_TASKS__MAX_ATTEMPTS": "6",
-        "CLOUDCLAUDE_SCANNERS__RECONCILE_PERIOD_S": "3600",
-        "CLOUDCLAUDE_LOG__FORMAT": "json",
-        **extra,
-    }
-    daemon = Daemon(env, state_dir / "daemon.log", port)
+async def rig(
+    settings: Settings,
+    db: Database,
+    database_url: str,
+    state_dir: Path,
+    boxes_state: Path,
+    box_image: str,
+) -> AsyncIterator[Rig]:
+    """Every box the test's hosts got is removed afterwards, also when it fails."""
+    services = await build(LiveSettings(settings), db, Agent("none"))
     try:
-        yield daemon
+        yield Rig(services, db, database_url, state_dir, boxes_state)
     finally:
-        if daemon.process is not None and daemon.process.returncode is None:
-            await daemon.kill()
+        await remove_boxes(db, boxes_state)
 
 
 async def remove_boxes(db: Database, boxes_state: Path) -> None:
@@ -156,47 +177,32 @@ def containers_of(host_id: uuid.UUID) -> list[dict[str, Any]]:
     return found
 
 
-async def test_killing_the_daemon_mid_start_loses_nothing(
-    services: Services,
-    db: Database,
-    database_url: str,
-    state_dir: Path,
-    boxes_state: Path,
-    box_image: str,
-) -> None:
-    try:
-        async with running_daemon(database_url, state_dir, boxes_state) as daemon:
-            await daemon.start()
-            host_id, create = await new_host(services)
-            assert (await wait_task(db, create, ended)).status == "succeeded"
-            start = await services.hosts.act(ACTOR, host_id, "start")
-            await wait_task(db, start.id, lambda t: t.status == "running")
-            await daemon.kill()
-            orphaned = await tasks_repo.get(db, start.id)
-            assert orphaned is not None and orphaned.status == "running"  # killed mid-task
+async def test_killing_the_daemon_mid_start_loses_nothing(rig: Rig) -> None:
+    services, db = rig.services, rig.db
+    async with rig.daemon() as daemon:
+        await daemon.start()
+        host_id, create = await new_host(services)
+        assert (await wait_task(db, create, ended)).status == "succeeded"
+        start = await services.hosts.act(ACTOR, host_id, "start")
+        await wait_task(db, start.id, lambda t: t.status == "running")
+        await daemon.kill()
+        orphaned = await tasks_repo.get(db, start.id)
+        assert orphaned is not None and orphaned.status == "running"  # killed mid-task
 
-            await daemon.start()
-            done = await wait_task(db, start.id, ended)
-            assert done.status == "succeeded" and done.attempt == 2, done
-            host = await hosts_repo.get(db, host_id)
-            assert host is not None and host.status == "running"
-            assert len(containers_of(host_id)) == 1
-            stale = await audit_repo.count(
-                db, audit_repo.AuditFilter(type="reconcile.task.stale", host_id=host_id)
-            )
-            assert stale == 1
-    finally:
-        await remove_boxes(db, boxes_state)
+        await daemon.start()
+        done = await wait_task(db, start.id, ended)
+        assert done.status == "succeeded" and done.attempt == 2, done
+        host = await hosts_repo.get(db, host_id)
+        assert host is not None and host.status == "running"
+        assert len(containers_of(host_id)) == 1
+        stale = await audit_repo.count(
+            db, audit_repo.AuditFilter(type="reconcile.task.stale", host_id=host_id)
+        )
+        assert stale == 1
 
 
-async def test_a_killed_agent_is_waited_for_and_the_task_retried(
-    services: Services,
-    db: Database,
-    database_url: str,
-    state_dir: Path,
-    boxes_state: Path,
-    box_image: str,
-) -> None:
+async def test_a_killed_agent_is_waited_for_and_the_task_retried(rig: Rig) -> None:
+    services, db = rig.services, rig.db
     sock_dir = pg.scratch_dir("cc-agent-")
     agent_sock = sock_dir / "agent.sock"
     agent_argv = [
@@ -204,7 +210,7 @@ async def test_a_killed_agent_is_waited_for_and_the_task_retried(
         "--socket",
         str(agent_sock),
         "--state-dir",
-        str(boxes_state),
+        str(rig.boxes_state),
         "--instance",
         "cc-fault-test",
     ]
@@ -213,10 +219,7 @@ async def test_a_killed_agent_is_waited_for_and_the_task_retried(
         with trio.fail_after(30):
             while not agent_sock.exists():
                 await trio.sleep(0.05)
-        async with running_daemon(
-            database_url,
-            state_dir,
-            boxes_state,
+        async with rig.daemon(
             CLOUDCLAUDE_AGENT__MODE="socket",
             CLOUDCLAUDE_AGENT__SOCKET=str(agent_sock),
         ) as daemon:
@@ -238,44 +241,33 @@ async def test_a_killed_agent_is_waited_for_and_the_task_retried(
         if agent.returncode is None:
             agent.terminate()
             await agent.wait()
-        await remove_boxes(db, boxes_state)
         shutil.rmtree(sock_dir, ignore_errors=True)
 
 
 async def test_postgres_restart_is_survived_and_no_task_lost(
-    services: Services,
-    db: Database,
-    database_url: str,
-    state_dir: Path,
-    boxes_state: Path,
-    box_image: str,
-    pg_cluster: PrivateCluster,
+    rig: Rig, pg_cluster: PrivateCluster
 ) -> None:
-    try:
-        async with running_daemon(
-            database_url, state_dir, boxes_state, CLOUDCLAUDE_TASKS__POLL_S="600"
-        ) as daemon:
-            await daemon.start()
-            await trio.to_thread.run_sync(pg_cluster.stop)
-            try:
-                with trio.fail_after(30):
-                    while await daemon.health() != 503:
-                        await trio.sleep(0.2)
-                await trio.sleep(3)  # the listener notices and starts reconnecting
-                assert daemon.alive(), daemon.log.read_text()[-4000:]
-            finally:
-                await trio.to_thread.run_sync(pg_cluster.start)
+    services, db = rig.services, rig.db
+    async with rig.daemon(CLOUDCLAUDE_TASKS__POLL_S="600") as daemon:
+        await daemon.start()
+        await trio.to_thread.run_sync(pg_cluster.stop)
+        try:
             with trio.fail_after(30):
-                while await daemon.health() != 200:
+                while await daemon.health() != 503:
                     await trio.sleep(0.2)
-            await trio.sleep(3)  # let the listener reconnect before queueing
-            _, create = await new_host_retrying(services)
-            # With a 600 s poll, only a notification on the reconnected listener is this fast.
-            done = await wait_task(db, create, ended, timeout=30)
-            assert done.status == "succeeded", done
+            await trio.sleep(3)  # the listener notices and starts reconnecting
             assert daemon.alive(), daemon.log.read_text()[-4000:]
-    finally:
-        await remove_boxes(db, boxes_state)
+        finally:
+            await trio.to_thread.run_sync(pg_cluster.start)
+        with trio.fail_after(30):
+            while await daemon.health() != 200:
+                await trio.sleep(0.2)
+        await trio.sleep(3)  # let the listener reconnect before queueing
+        _, create = await new_host_retrying(services)
+        # With a 600 s poll, only a notification on the reconnected listener is this fast.
+        done = await wait_task(db, create, ended, timeout=30)
+        assert done.status == "succeeded", done
+        assert daemon.alive(), daemon.log.read_text()[-4000:]
 
 
 async def new_host_retrying(services: Services) -> tuple[uuid.UUID, uuid.UUID]:
@@ -288,35 +280,24 @@ async def new_host_retrying(services: Services) -> tuple[uuid.UUID, uuid.UUID]:
     return await new_host(services)
 
 
-async def test_the_running_reconciler_repairs_a_removed_container_within_a_period(
-    services: Services,
-    db: Database,
-    database_url: str,
-    state_dir: Path,
-    boxes_state: Path,
-    box_image: str,
-) -> None:
-    try:
-        async with running_daemon(
-            database_url, state_dir, boxes_state, CLOUDCLAUDE_SCANNERS__RECONCILE_PERIOD_S="1"
-        ) as daemon:
-            await daemon.start()
-            host_id, create = await new_host(services)
-            await wait_task(db, create, ended)
-            start = await services.hosts.act(ACTOR, host_id, "start")
-            assert (await wait_task(db, start.id, ended)).status == "succeeded"
-            [container] = containers_of(host_id)
-            boxes.docker_api("DELETE", f"/containers/{container['Id']}", params={"force": "1"})
-            drift = audit_repo.AuditFilter(type="reconcile.host.drift", host_id=host_id)
-            with trio.fail_after(30):
-                while await audit_repo.count(db, drift) == 0:
-                    await trio.sleep(0.1)
-                while not (await hosts_repo.get(db, host_id)) or len(containers_of(host_id)) != 1:
-                    await trio.sleep(0.1)
-            repaired = await tasks_repo.list_tasks(db, limit=1, offset=0, host_id=host_id)
-            done = await wait_task(db, repaired.items[0].id, ended)
-            assert done.kind == "start" and done.status == "succeeded"
-            assert [c["State"] for c in containers_of(host_id)] == ["running"]
-            assert daemon.alive()
-    finally:
-        await remove_boxes(db, boxes_state)
+async def test_the_running_reconciler_repairs_a_removed_container_within_a_period(rig: Rig) -> None:
+    services, db = rig.services, rig.db
+    async with rig.daemon(CLOUDCLAUDE_SCANNERS__RECONCILE_PERIOD_S="1") as daemon:
+        await daemon.start()
+        host_id, create = await new_host(services)
+        await wait_task(db, create, ended)
+        start = await services.hosts.act(ACTOR, host_id, "start")
+        assert (await wait_task(db, start.id, ended)).status == "succeeded"
+        [container] = containers_of(host_id)
+        boxes.docker_api("DELETE", f"/containers/{container['Id']}", params={"force": "1"})
+        drift = audit_repo.AuditFilter(type="reconcile.host.drift", host_id=host_id)
+        with trio.fail_after(30):
+            while await audit_repo.count(db, drift) == 0:
+                await trio.sleep(0.1)
+            while not (await hosts_repo.get(db, host_id)) or len(containers_of(host_id)) != 1:
+                await trio.sleep(0.1)
+        repaired = await tasks_repo.list_tasks(db, limit=1, offset=0, host_id=host_id)
+        done = await wait_task(db, repaired.items[0].id, ended)
+        assert done.kind == "start" and done.status == "succeeded"
+        assert [c["State"] for c in containers_of(host_id)] == ["running"]
+        assert daemon.alive()

@@ -10,7 +10,7 @@ from quart import Blueprint, request
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.hosts import HOST_STATUSES, HostAction
 from cloudclaude.model.views import host_view
-from web.api.common import actor, authenticate, paging, parse_uuid, read_body, services
+from web.api.common import actor, authenticate, page_body, paging, parse_uuid, read_body, services
 
 blueprint = Blueprint("api_admin_hosts", __name__, url_prefix="/v1/admin/hosts")
 ACTIONS: tuple[HostAction, ...] = ("start", "stop", "rebuild")
@@ -44,12 +44,7 @@ async def list_hosts() -> dict[str, Any]:
         status=status,
         user_id=parse_uuid(user_id, "user") if user_id else None,
     )
-    return {
-        "items": [host_view(h) for h in page.items],
-        "total": page.total,
-        "limit": limit,
-        "offset": offset,
-    }
+    return page_body([host_view(h) for h in page.items], page.total, limit, offset)
 
 
 @blueprint.post("")

@@ -12,10 +12,10 @@ from cloudclaude.db.repos import hosts as hosts_repo
 from cloudclaude.db.repos import tasks as tasks_repo
 from cloudclaude.db.repos import users as users_repo
 from cloudclaude.errors import CloudClaudeError
-from cloudclaude.model.audit import AUDIT_TYPES, NewAuditEvent
-from cloudclaude.model.tasks import TASK_STATUSES, Task
+from cloudclaude.model.audit import AUDIT_TYPES
+from cloudclaude.model.tasks import TASK_STATUSES
 from cloudclaude.model.views import audit_view, task_view
-from web.api.common import actor, authenticate, paging, parse_uuid, services
+from web.api.common import actor, authenticate, page_body, paging, parse_uuid, services
 
 blueprint = Blueprint("api_admin_tasks", __name__, url_prefix="/v1/admin")
 
@@ -23,13 +23,6 @@ blueprint = Blueprint("api_admin_tasks", __name__, url_prefix="/v1/admin")
 @blueprint.before_request
 async def _admins_only() -> None:
     await authenticate("admin")
-
-
-async def _task(task_id: str) -> Task:
-    task = await tasks_repo.get(services().db, parse_uuid(task_id, "task"))
-    if task is None:
-        raise CloudClaudeError("not_found", f"no task {task_id}")
-    return task
 
 
 @blueprint.get("/tasks")
@@ -46,36 +39,19 @@ async def list_tasks() -> dict[str, Any]:
         status=status,
         host_id=parse_uuid(host_id, "host") if host_id else None,
     )
-    return {
-        "items": [task_view(t, with_events=False) for t in page.items],
-        "total": page.total,
-        "limit": limit,
-        "offset": offset,
-    }
+    return page_body(
+        [task_view(t, with_events=False) for t in page.items], page.total, limit, offset
+    )
 
 
 @blueprint.get("/tasks/<task_id>")
 async def show_task(task_id: str) -> dict[str, Any]:
-    return task_view(await _task(task_id))
+    return task_view(await services().hosts.get_task(task_id))
 
 
 @blueprint.post("/tasks/<task_id>/cancel")
 async def cancel_task(task_id: str) -> dict[str, Any]:
-    task = await _task(task_id)
-    if not task.active:
-        raise CloudClaudeError("conflict", f"task {task.id} already ended ({task.status})")
-    db = services().db
-    async with db.transaction() as conn:
-        canceled = await tasks_repo.request_cancel(conn, task.id)
-        assert canceled is not None
-        event = NewAuditEvent(
-            type="admin.host.action",
-            actor=actor(),
-            host_id=task.host_id,
-            metadata={"action": "cancel", "task_id": str(task.id), "kind": task.kind},
-        )
-        await audit_repo.insert(conn, event)
-    return task_view(canceled)
+    return task_view(await services().hosts.cancel_task(actor(), task_id))
 
 
 def _time(name: str) -> dt.datetime | None:
@@ -105,12 +81,9 @@ async def list_events() -> dict[str, Any]:
     )
     db = services().db
     items = await audit_repo.list_recent(db, where, limit=limit, offset=offset)
-    return {
-        "items": [audit_view(e) for e in items],
-        "total": await audit_repo.count(db, where),
-        "limit": limit,
-        "offset": offset,
-    }
+    return page_body(
+        [audit_view(e) for e in items], await audit_repo.count(db, where), limit, offset
+    )
 
 
 @blueprint.get("/dashboard/stats")

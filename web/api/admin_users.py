@@ -16,6 +16,7 @@ from cloudclaude.model.views import key_view, user_view
 from web.api.common import (
     actor,
     authenticate,
+    page_body,
     paging,
     parse_uuid,
     read_body,
@@ -79,12 +80,7 @@ async def list_users() -> dict[str, Any]:
         role=request.args.get("role") or None,
         status=request.args.get("status") or None,
     )
-    return {
-        "items": [user_view(u) for u in page.items],
-        "total": page.total,
-        "limit": limit,
-        "offset": offset,
-    }
+    return page_body([user_view(u) for u in page.items], page.total, limit, offset)
 
 
 @blueprint.post("")

@@ -76,6 +76,11 @@ def paging(default_limit: int = 50, max_limit: int = 200) -> tuple[int, int]:
     return limit, offset
 
 
+def page_body(items: list[dict[str, Any]], total: int, limit: int, offset: int) -> dict[str, Any]:
+    """The one shape of every paged list: ``{items, total, limit, offset}``."""
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
 def _bearer() -> str:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")

@@ -9,7 +9,15 @@ from quart import Blueprint
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.hosts import HostAction
 from cloudclaude.model.views import host_view
-from web.api.common import actor, authenticate, current_user, paging, parse_uuid, services
+from web.api.common import (
+    actor,
+    authenticate,
+    current_user,
+    page_body,
+    paging,
+    parse_uuid,
+    services,
+)
 
 blueprint = Blueprint("api_user_hosts", __name__, url_prefix="/v1/user/hosts")
 ACTIONS: tuple[HostAction, ...] = ("start", "stop", "rebuild")
@@ -24,12 +32,7 @@ async def _signed_in() -> None:
 async def my_hosts() -> dict[str, Any]:
     limit, offset = paging()
     page = await services().hosts.list_hosts(limit=limit, offset=offset, user_id=current_user().id)
-    return {
-        "items": [host_view(h) for h in page.items],
-        "total": page.total,
-        "limit": limit,
-        "offset": offset,
-    }
+    return page_body([host_view(h) for h in page.items], page.total, limit, offset)
 
 
 @blueprint.get("/<host_id>")
