@@ -70,8 +70,11 @@ class AgentClient:
             try:
                 yield client
             finally:
+                # Close first, shielded, then cancel: a checkpoint inside an already cancelled
+                # scope would raise Cancelled here and swallow the body's own exception.
+                with trio.CancelScope(shield=True):
+                    await trio.aclose_forcefully(stream)
                 nursery.cancel_scope.cancel()
-                await trio.aclose_forcefully(stream)
 
     async def _send(self, message: m.Message) -> None:
         async with self._send_lock:

@@ -61,6 +61,17 @@ async def test_embedded_ping() -> None:
     assert pong.uptime_s >= 0
 
 
+async def test_an_error_inside_the_client_block_is_not_swallowed() -> None:
+    """Closing the connection on the way out must not turn the caller's error into Cancelled."""
+
+    class Boom(Exception):
+        pass
+
+    with pytest.RaisesGroup(Boom, flatten_subgroups=True):
+        async with embedded(Dispatcher()):
+            raise Boom
+
+
 async def test_requests_on_one_connection_run_concurrently() -> None:
     second_done = trio.Event()
     order: list[int] = []
