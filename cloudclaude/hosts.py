@@ -31,6 +31,7 @@ from cloudclaude.model.audit import SYSTEM, Actor, NewAuditEvent
 from cloudclaude.model.hosts import Host, HostAction, HostLimits
 from cloudclaude.model.tasks import Task
 from cloudclaude.settings import HostDefaults, TaskSettings
+from cloudclaude.timefmt import utcnow
 
 BOX_KEY_PURPOSE = "box-key"
 _SHORT_ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no 0/o, 1/l: read aloud safely
@@ -293,6 +294,13 @@ class Hosts:
         """Record activity at ``at`` (never moves ``last_activity_at`` backwards)."""
         await hosts_repo.touch_activity(self._db, host_id, at)
 
+    async def touch_used(self, host_id: uuid.UUID) -> None:
+        """A session opened on the host: it is now the owner's most recently used one."""
+        await hosts_repo.touch_used(self._db, host_id, utcnow())
+
+    async def active_task(self, host_id: uuid.UUID) -> Task | None:
+        return await tasks_repo.active_for_host(self._db, host_id)
+
     async def stop_idle(self, host_id: uuid.UUID, idle_s: float) -> bool:
         reason = f"no activity for {round(idle_s)} s"
         return await self.system_action(host_id, "stop", "host.idle.stopped", reason) is not None
@@ -348,6 +356,10 @@ class Hosts:
     async def verify_ssh_password(self, host_id: uuid.UUID, password: str) -> bool:
         stored, _ = await hosts_repo.get_secrets(self._db, host_id)
         return stored is not None and await self._hasher.verify(stored, password)
+
+    async def verify_nobody(self, password: str) -> None:
+        """Spend one verification's time, so a login to no host answers no faster."""
+        await self._hasher.verify_nobody(password)
 
     async def box_private_key(self, host_id: uuid.UUID) -> bytes:
         """The box key pair's private half, for the SSH proxy's upstream leg."""

@@ -85,6 +85,23 @@ class Metrics:
             ["scanner", "action"],
             registry=self.registry,
         )
+        self.ssh_sessions = Gauge(
+            "cloudclaude_ssh_sessions_open",
+            "SSH sessions open through the proxy now.",
+            registry=self.registry,
+        )
+        self.ssh_sessions_total = Counter(
+            "cloudclaude_ssh_sessions_opened_total",
+            "SSH sessions opened through the proxy, by kind (shell, exec, sftp).",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.ssh_bytes = Counter(
+            "cloudclaude_ssh_bytes_total",
+            "Session bytes relayed by the SSH proxy: in (client to box) and out.",
+            ["direction"],
+            registry=self.registry,
+        )
         self.database_up = Gauge(
             "cloudclaude_database_up",
             "1 when the last database health check succeeded.",

@@ -70,6 +70,40 @@ class WebSettings:
     sse_heartbeat_s: float = attrs.field(default=15.0, validator=_positive)
 
 
+def _cipher_list(_inst: Any, attribute: attrs.Attribute[Any], value: str) -> None:
+    names = [name.strip() for name in value.split(",")]
+    if not all(names):
+        raise SettingsError(f"{attribute.name} must be a comma-separated list, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class SshSettings:
+    """The SSH proxy (DESIGN.md section 8)."""
+
+    host: str = "0.0.0.0"
+    port: int = attrs.field(default=2222, validator=_port)
+    #: Host name and port the bootstrap and entry scripts connect to; empty/0 means the host
+    #: name the HTTP client used and ``port``.
+    public_host: str = ""
+    public_port: int = attrs.field(default=0, validator=_port)
+    #: The proxy's own host key; empty means ``<state_dir>/ssh_host_ed25519_key``.
+    host_key: str = ""
+    #: Ciphers offered to clients, in order. Clients pick by their own preference, so offering
+    #: only AES-GCM (fast in OpenSSL on both legs) is what keeps the relay fast; add
+    #: ``chacha20-poly1305@openssh.com`` or ``aes128-ctr`` for clients without AES-GCM.
+    ciphers: str = attrs.field(
+        default="aes128-gcm@openssh.com,aes256-gcm@openssh.com", validator=_cipher_list
+    )
+    #: A bootstrap ticket's lifetime (single use).
+    ticket_ttl_s: float = attrs.field(default=60.0, validator=_positive)
+    #: How long a connection may take to authenticate.
+    login_timeout_s: float = attrs.field(default=60.0, validator=_positive)
+    #: How long a connection to a stopped host waits for it to start.
+    autostart_timeout_s: float = attrs.field(default=300.0, validator=_positive)
+    #: SSH traffic marks the host active at most this often (idle detection).
+    activity_interval_s: float = attrs.field(default=30.0, validator=_positive)
+
+
 @attrs.frozen(kw_only=True)
 class CtlSettings:
     socket: str = "/run/cloudclaude/ctl.sock"
@@ -200,6 +234,7 @@ class Settings:
     state_dir: str = "/var/lib/cloudclaude"
     log: LogSettings = LogSettings()
     web: WebSettings = WebSettings()
+    ssh: SshSettings = SshSettings()
     ctl: CtlSettings = CtlSettings()
     database: DatabaseSettings = DatabaseSettings()
     auth: AuthSettings = AuthSettings()

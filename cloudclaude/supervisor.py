@@ -30,6 +30,7 @@ from cloudclaude.services.expiry import ExpiryScanner
 from cloudclaude.services.idle import IdleScanner
 from cloudclaude.services.reconciler import Reconciler
 from cloudclaude.settings import LiveSettings, SettingsDiff
+from cloudclaude.sshproxy.server import ProxyContext, SshProxy
 from cloudclaude.status import StatusBoard
 from cloudclaude.tasks.workers import TaskWorkers
 from web.app import create_app
@@ -166,6 +167,7 @@ def make_reloader(
         live.current = settings_mod.merge_reloadable(live.current, new)
         cc_logging.set_level(live.current.log.level)
         services.accounts.configure_limits(live.current.rate_limits)
+        services.ssh_access.configure_limits(live.current.rate_limits)
         # Logged at warning so the record survives a reload that raises the log level.
         log.warning(
             "settings_reloaded",
@@ -175,6 +177,17 @@ def make_reloader(
         return changes
 
     return reload
+
+
+def proxy_context(services: wiring.Services) -> ProxyContext:
+    return ProxyContext(
+        db=services.db,
+        access=services.ssh_access,
+        hosts=services.hosts,
+        agent=services.agent,
+        metrics=services.metrics,
+        live=services.live,
+    )
 
 
 async def run(
@@ -206,6 +219,7 @@ async def run(
             ExpiryScanner(services.accounts, services.hosts, live, stopping, services.metrics),
             IdleScanner(services.hosts, agent, live, stopping, services.metrics),
             WebServer(create_app(live, services), settings.web, stopping),
+            SshProxy(proxy_context(services), services.ssh_host_key, stopping),
             CtlServer(services, settings.ctl, stopping),
         ]
         supervisor = Supervisor(

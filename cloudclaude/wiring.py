@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+import asyncssh
 import attrs
+import trio
 
 from cloudclaude.accounts import Accounts
 from cloudclaude.agent_client.handle import Agent
 from cloudclaude.auth.passwords import PasswordHasher
+from cloudclaude.auth.tickets import Tickets
 from cloudclaude.auth.tokens import KeyRing, TokenService
 from cloudclaude.db.pool import Database
 from cloudclaude.hosts import Hosts
 from cloudclaude.metrics import Metrics
 from cloudclaude.serverkey import load_or_create
 from cloudclaude.settings import LiveSettings, SettingsDiff
+from cloudclaude.sshproxy import hostkey
+from cloudclaude.sshproxy.access import SshAccess
 from cloudclaude.status import StatusBoard
 
 
@@ -32,6 +37,10 @@ class Services:
     accounts: Accounts
     hosts: Hosts
     agent: Agent
+    tickets: Tickets
+    ssh_access: SshAccess
+    #: The SSH proxy's host key: the proxy serves with it, the bootstrap handoff pins it.
+    ssh_host_key: asyncssh.SSHKey
     #: Re-reads the settings and applies what may change at run time (set by the supervisor).
     reload: Callable[[], Awaitable[SettingsDiff]] = _no_reload
 
@@ -46,6 +55,8 @@ async def build(live: LiveSettings, db: Database, agent: Agent) -> Services:
     hasher = PasswordHasher(settings.auth)
     accounts = Accounts(db, hasher, tokens, settings.rate_limits)
     hosts = Hosts(db, hasher, server_key, settings.hosts, settings.tasks)
+    tickets = Tickets(db, settings.ssh.ticket_ttl_s)
+    host_key_path = hostkey.host_key_path(settings)
     return Services(
         live=live,
         db=db,
@@ -55,4 +66,7 @@ async def build(live: LiveSettings, db: Database, agent: Agent) -> Services:
         accounts=accounts,
         hosts=hosts,
         agent=agent,
+        tickets=tickets,
+        ssh_access=SshAccess(db, hosts, tickets, settings.rate_limits, metrics),
+        ssh_host_key=await trio.to_thread.run_sync(hostkey.load_or_create, host_key_path),
     )

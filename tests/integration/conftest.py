@@ -28,6 +28,7 @@ from tests.integration import boxes, pg
 
 if TYPE_CHECKING:
     from tests.integration.hoststack import Stack
+    from tests.integration.sshstack import SshStack
 from web.app import create_app
 
 ADMIN_PASSWORD = "admin-password-123"
@@ -128,4 +129,15 @@ async def idle_stack(settings: Settings, db: Database, boxes_state: Path) -> Asy
     from tests.integration.hoststack import open_stack
 
     async for value in open_stack(settings, db, boxes_state, workers=False):
+        yield value
+
+
+@pytest.fixture
+async def ssh_stack(
+    settings: Settings, db: Database, boxes_state: Path, box_image: str, tmp_path: Path
+) -> AsyncIterator[SshStack]:
+    """The host stack with the SSH proxy on a loopback port, and an OpenSSH client set-up."""
+    from tests.integration.sshstack import open_ssh_stack
+
+    async for value in open_ssh_stack(settings, db, boxes_state, tmp_path):
         yield value

@@ -174,3 +174,23 @@ async def touch_activity(db: Executor, host_id: uuid.UUID, at: dt.datetime) -> N
         host_id,
         at,
     )
+
+
+async def for_user(db: Executor, user_id: uuid.UUID) -> list[Host]:
+    """A user's hosts, most recently used first (then newest): the SSH routing order."""
+    rows = await db.fetch(
+        f"SELECT {_COLUMNS} FROM hosts WHERE user_id = $1 AND status <> 'deleted'"
+        " ORDER BY last_used_at DESC NULLS LAST, created_at DESC, id",
+        user_id,
+    )
+    return [_host(r) for r in rows]
+
+
+async def touch_used(db: Executor, host_id: uuid.UUID, at: dt.datetime) -> None:
+    """A session opened: ``last_used_at`` (routing) and ``last_activity_at`` (idle) move on."""
+    await db.execute(
+        "UPDATE hosts SET last_used_at = $2,"
+        " last_activity_at = greatest(coalesce(last_activity_at, $2), $2) WHERE id = $1",
+        host_id,
+        at,
+    )

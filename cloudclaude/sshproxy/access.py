@@ -1,0 +1,184 @@
+"""Who may log in to the SSH proxy, and which host a login reaches (trio side, no asyncio).
+
+The username picks the host: ``alice`` is Alice's only host or her most recently used one,
+``alice+<short_id>`` a specific one of hers. Credentials: a registered public key of the user,
+the host's SSH password, or a one-time bootstrap ticket (which names its host). Failed password
+and ticket attempts count against the per-address and per-user windows; every attempt is
+audited and counted in the metrics.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import attrs
+
+from cloudclaude.accounts import USERNAME_RE
+from cloudclaude.auth.ratelimit import SlidingWindow
+from cloudclaude.auth.tickets import PREFIX as TICKET_PREFIX
+from cloudclaude.auth.tickets import Tickets
+from cloudclaude.db.pool import Database
+from cloudclaude.db.repos import audit as audit_repo
+from cloudclaude.db.repos import hosts as hosts_repo
+from cloudclaude.db.repos import users as users_repo
+from cloudclaude.errors import CloudClaudeError
+from cloudclaude.hosts import Hosts
+from cloudclaude.metrics import Metrics
+from cloudclaude.model.audit import Actor, NewAuditEvent
+from cloudclaude.model.hosts import Host
+from cloudclaude.model.users import User
+from cloudclaude.settings import RateLimitSettings
+from cloudclaude.timefmt import utcnow
+
+_SHORT_ID_RE = re.compile(r"^[a-z0-9]{6,16}$")
+
+
+@attrs.frozen
+class Login:
+    """A parsed SSH username."""
+
+    username: str
+    short_id: str | None = None
+
+
+def parse_login(text: str) -> Login | None:
+    """``alice`` or ``alice+<short_id>``; None for anything else."""
+    username, plus, short_id = text.partition("+")
+    if not USERNAME_RE.match(username):
+        return None
+    if plus and not _SHORT_ID_RE.match(short_id):
+        return None
+    return Login(username, short_id if plus else None)
+
+
+@attrs.frozen
+class Grant:
+    """A successful login: the user, and the host the credential itself named (if any)."""
+
+    user: User
+    method: str
+    host_id: uuid.UUID | None = None
+
+
+class SshAccess:
+    def __init__(
+        self,
+        db: Database,
+        hosts: Hosts,
+        tickets: Tickets,
+        limits: RateLimitSettings,
+        metrics: Metrics,
+    ) -> None:
+        self._db = db
+        self._hosts = hosts
+        self._tickets = tickets
+        self._metrics = metrics
+        self.per_address = SlidingWindow(limits.login_per_address, limits.window_s)
+        self.per_user = SlidingWindow(limits.login_per_user, limits.window_s)
+
+    def configure_limits(self, limits: RateLimitSettings) -> None:
+        self.per_address.configure(limits.login_per_address, limits.window_s)
+        self.per_user.configure(limits.login_per_user, limits.window_s)
+
+    async def account(self, login: Login, source_ip: str) -> User | None:
+        """The user behind a login (None when unknown), or the reason they are refused."""
+        for window, key in ((self.per_address, source_ip), (self.per_user, login.username)):
+            wait = window.retry_after(key)
+            if wait is not None:
+                raise CloudClaudeError(
+                    "rate_limited", f"too many failed logins; try again in {wait} s"
+                )
+        user = await users_repo.get_by_username(self._db, login.username)
+        if user is None:
+            return None
+        status = user.effective_status(utcnow())
+        if status != "active":
+            await self.failed(login, user, "none", f"account_{status}", source_ip, count=False)
+            raise CloudClaudeError(f"account_{status}")
+        return user
+
+    async def key_allowed(self, user: User, fingerprint: str) -> bool:
+        keys = await users_repo.list_keys(self._db, user.id)
+        return any(key.fingerprint == fingerprint for key in keys)
+
+    async def check_password(
+        self, login: Login, user: User | None, secret: str, source_ip: str
+    ) -> Grant | None:
+        """A ticket (its own host) or the routed host's SSH password; None when wrong."""
+        for window, key in ((self.per_address, source_ip), (self.per_user, login.username)):
+            if window.retry_after(key) is not None:
+                await self.failed(login, user, "password", "rate_limited", source_ip, count=False)
+                return None
+        if user is not None and secret.startswith(TICKET_PREFIX):
+            claimed = await self._tickets.consume(secret)
+            if claimed is not None and claimed[0] == user.id:
+                return Grant(user, "ticket", claimed[1])
+            if claimed is not None:
+                await self.failed(login, user, "ticket", "ticket_of_another_user", source_ip)
+                return None
+        if user is None:
+            await self._hosts.verify_nobody(secret)
+            await self.failed(login, None, "password", "unknown_user", source_ip)
+            return None
+        try:
+            host = await self.route(login, user)
+        except CloudClaudeError:
+            await self._hosts.verify_nobody(secret)
+            await self.failed(login, user, "password", "no_such_host", source_ip)
+            return None
+        if await self._hosts.verify_ssh_password(host.id, secret):
+            return Grant(user, "password", host.id)
+        await self.failed(login, user, "password", "wrong_password", source_ip)
+        return None
+
+    async def route(self, login: Login, user: User, pinned: uuid.UUID | None = None) -> Host:
+        """The host a login reaches (``host_not_found`` when there is none)."""
+        if pinned is not None:
+            return await self._hosts.get(pinned, owner=user.id)
+        hosts = await hosts_repo.for_user(self._db, user.id)
+        if login.short_id is not None:
+            hosts = [h for h in hosts if h.short_id == login.short_id]
+            if not hosts:
+                raise CloudClaudeError(
+                    "host_not_found", f"{user.username} has no host {login.short_id}"
+                )
+        if not hosts:
+            raise CloudClaudeError("host_not_found", f"{user.username} has no host yet")
+        return hosts[0]
+
+    async def succeeded(self, grant: Grant, source_ip: str) -> None:
+        self.per_user.reset(grant.user.username)
+        self._metrics.auth_attempts.labels(f"ssh_{grant.method}", "success").inc()
+        actor = Actor(name=f"ssh:{grant.user.username}", user_id=grant.user.id, source_ip=source_ip)
+        meta = {"method": grant.method, "channel": "ssh"}
+        await audit_repo.insert(
+            self._db,
+            NewAuditEvent(type="auth.success", actor=actor, user_id=grant.user.id, metadata=meta),
+        )
+
+    async def failed(
+        self,
+        login: Login | None,
+        user: User | None,
+        method: str,
+        reason: str,
+        source_ip: str,
+        *,
+        count: bool = True,
+        username: str = "",
+    ) -> None:
+        """Audit a refused attempt; ``count`` it towards the address and user windows."""
+        name = login.username if login is not None else username[:64]
+        if count:
+            self.per_address.hit(source_ip)
+            self.per_user.hit(name)
+        self._metrics.auth_attempts.labels(f"ssh_{method}", "failure").inc()
+        meta = {"username": name, "reason": reason, "method": method, "channel": "ssh"}
+        actor = Actor(name=f"ssh:{name}", source_ip=source_ip)
+        await audit_repo.insert(
+            self._db,
+            NewAuditEvent(
+                type="auth.failed", actor=actor, user_id=user.id if user else None, metadata=meta
+            ),
+        )

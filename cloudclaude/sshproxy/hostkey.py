@@ -1,0 +1,37 @@
+"""The proxy's own ed25519 host key: made once, kept in the state directory (mode 0600)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import asyncssh
+
+from cloudclaude.settings import Settings
+
+FILE_NAME = "ssh_host_ed25519_key"
+
+
+def host_key_path(settings: Settings) -> Path:
+    return Path(settings.ssh.host_key) if settings.ssh.host_key else settings.state_path / FILE_NAME
+
+
+def load_or_create(path: Path) -> asyncssh.SSHKey:
+    """Read the key, or create it atomically (a crash never leaves half a key behind)."""
+    if path.exists():
+        return asyncssh.read_private_key(str(path))
+    key = asyncssh.generate_private_key("ssh-ed25519", comment="cloudclaude-proxy")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key.export_private_key())
+    os.replace(tmp, path)
+    return key
+
+
+def known_hosts_line(key: asyncssh.SSHKey, host: str, port: int) -> str:
+    """The line a client pins the key with (``[host]:port`` unless the port is 22)."""
+    name = host if port == 22 else f"[{host}]:{port}"
+    public = key.export_public_key("openssh").decode().split()
+    return f"{name} {public[0]} {public[1]}"

@@ -1,0 +1,330 @@
+"""The SSH proxy on :2222: asyncssh under trio-asyncio, one ``ProxyConnection`` per client.
+
+Authentication and routing are decided by ``SshAccess`` (trio); this module only adapts
+asyncssh's callbacks to it. A refused account (disabled, expired, rate limited) gets an auth
+banner saying why and no auth methods at all, so the client stops at once instead of asking for
+a password. After login each session is relayed by ``RelaySession`` over one upstream
+connection to the box, made on first use (starting the host if it is stopped). Local forwards
+(``ssh -L``) reach only ports on the box itself, through the agent; remote forwards, agent and
+X11 forwarding are refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import cast
+
+import asyncssh
+import attrs
+import structlog
+import trio
+import trio_asyncio
+from asyncssh.forward import SSHForwarder
+
+from cloudclaude.agent_client.client import AgentError
+from cloudclaude.agent_client.handle import Agent
+from cloudclaude.db.pool import Database
+from cloudclaude.db.repos import audit as audit_repo
+from cloudclaude.errors import CloudClaudeError
+from cloudclaude.hosts import Hosts
+from cloudclaude.metrics import Metrics
+from cloudclaude.model.audit import Actor, NewAuditEvent
+from cloudclaude.model.hosts import Host
+from cloudclaude.model.users import User
+from cloudclaude.settings import LiveSettings, SettingsError, SshSettings
+from cloudclaude.sshproxy.access import Grant, Login, SshAccess, parse_login
+from cloudclaude.sshproxy.autostart import ensure_running
+from cloudclaude.sshproxy.session import RelaySession, error_text
+from cloudclaude.sshproxy.upstream import MAX_PACKET, WINDOW, connect_box, in_trio, spawn
+from cloudclaude.timefmt import utcnow
+
+log = structlog.get_logger(component="sshproxy")
+
+#: ``ssh -L`` destinations that mean "the box itself".
+BOX_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "ip6-localhost"})
+
+
+@attrs.define(kw_only=True)
+class ProxyContext:
+    """What every connection needs from the daemon (all trio objects)."""
+
+    db: Database
+    access: SshAccess
+    hosts: Hosts
+    agent: Agent
+    metrics: Metrics
+    live: LiveSettings
+    connections: set[ProxyConnection] = attrs.field(factory=set)
+
+    @property
+    def settings(self) -> SshSettings:
+        return self.live.current.ssh
+
+
+class ProxyConnection(asyncssh.SSHServer):
+    def __init__(self, ctx: ProxyContext) -> None:
+        self._ctx = ctx
+        self._conn: asyncssh.SSHServerConnection | None = None
+        self.source_ip = "unknown"
+        self._login: Login | None = None
+        self._user: User | None = None
+        self._refused = False
+        self._key_rejected = False
+        self._password_tried = False
+        self._grant: Grant | None = None
+        self._host: Host | None = None
+        self._upstream: asyncssh.SSHClientConnection | None = None
+        self._upstream_lock = asyncio.Lock()
+        self._last_mark = 0.0
+        self._opened: set[RelaySession] = set()
+
+    # --- connection -------------------------------------------------------------------------
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self._conn = conn
+        peer = conn.get_extra_info("peername")
+        self.source_ip = str(peer[0]) if peer else "unknown"
+        self._ctx.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._ctx.connections.discard(self)
+        if self._upstream is not None:
+            self._upstream.close()
+        if self._grant is None and self._key_rejected and not self._password_tried:
+            spawn(self._failed("publickey", "no_registered_key"), "audit")
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+    # --- authentication ---------------------------------------------------------------------
+
+    async def begin_auth(self, username: str) -> bool:
+        self._login = parse_login(username)
+        if self._login is None:
+            return True  # not a valid username: every method fails (and is audited)
+        try:
+            self._user = await in_trio(self._ctx.access.account, self._login, self.source_ip)
+        except CloudClaudeError as exc:
+            self._refused = True
+            assert self._conn is not None
+            self._conn.send_auth_banner(error_text(exc, "\r\n"))
+        return True
+
+    def public_key_auth_supported(self) -> bool:
+        return not self._refused
+
+    def password_auth_supported(self) -> bool:
+        return not self._refused
+
+    async def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        user = self._user
+        if user is None or self._refused:
+            self._key_rejected = True
+            return False
+        fingerprint = key.get_fingerprint("sha256")
+        if await in_trio(self._ctx.access.key_allowed, user, fingerprint):
+            self._grant = Grant(user, "publickey")
+            return True
+        self._key_rejected = True
+        return False
+
+    async def validate_password(self, username: str, password: str) -> bool:
+        self._password_tried = True
+        if self._refused:
+            return False
+        if self._login is None:
+            await self._failed("password", "invalid_username", username=username)
+            return False
+        grant = await in_trio(
+            self._ctx.access.check_password, self._login, self._user, password, self.source_ip
+        )
+        if grant is None:
+            return False
+        self._grant = grant
+        return True
+
+    async def _failed(self, method: str, reason: str, *, username: str = "") -> None:
+        await in_trio(
+            _failed_in_trio,
+            self._ctx.access,
+            self._login,
+            self._user,
+            method,
+            reason,
+            self.source_ip,
+            username,
+        )
+
+    def auth_completed(self) -> None:
+        assert self._grant is not None
+        spawn(in_trio(self._ctx.access.succeeded, self._grant, self.source_ip), "audit")
+
+    # --- sessions ---------------------------------------------------------------------------
+
+    def session_requested(self) -> RelaySession:
+        return RelaySession(self)
+
+    def server_requested(self, listen_host: str, listen_port: int) -> bool:
+        return False  # no remote forwards
+
+    def connection_requested(
+        self, dest_host: str, dest_port: int, orig_host: str, orig_port: int
+    ) -> Awaitable[asyncssh.SSHTCPSession[bytes]]:
+        if dest_host.lower() not in BOX_NAMES:
+            raise asyncssh.ChannelOpenError(
+                asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED,
+                f"forwarding reaches only ports on the box itself (localhost), not {dest_host}",
+            )
+        return self._open_forward(dest_port)
+
+    async def _open_forward(self, port: int) -> asyncssh.SSHTCPSession[bytes]:
+        try:
+            host = await self._reach_host(lambda _line: None)
+            sock = await in_trio(self._ctx.agent.open_port, str(host.id), port)
+        except (CloudClaudeError, AgentError) as exc:
+            raise asyncssh.ChannelOpenError(asyncssh.OPEN_CONNECT_FAILED, str(exc)) from None
+        loop = asyncio.get_running_loop()
+        _, peer = await loop.create_connection(SSHForwarder, sock=sock)
+        # asyncssh's own forward_connection hands back an SSHForwarder the same way.
+        return cast(asyncssh.SSHTCPSession[bytes], SSHForwarder(peer))
+
+    async def _reach_host(self, say: Callable[[str], None]) -> Host:
+        """The routed host, started first when it is not running."""
+        if self._host is not None and self._host.status == "running":
+            return self._host
+        assert self._grant is not None
+        assert self._login is not None
+        self._host = await in_trio(self._ensure_host_trio, say)
+        return self._host
+
+    async def _ensure_host_trio(self, say: Callable[[str], None]) -> Host:
+        assert self._grant is not None
+        assert self._login is not None
+        user = self._grant.user
+        host = await self._ctx.access.route(self._login, user, self._grant.host_id)
+        actor = Actor(name=f"ssh:{user.username}", user_id=user.id, source_ip=self.source_ip)
+        return await ensure_running(
+            self._ctx.hosts, host, actor, say, self._ctx.settings.autostart_timeout_s
+        )
+
+    async def upstream(self, say: Callable[[str], None]) -> asyncssh.SSHClientConnection:
+        """The connection to the box, made once per client connection."""
+        async with self._upstream_lock:
+            if self._upstream is None:
+                host = await self._reach_host(say)
+                self._upstream = await connect_box(self._ctx.agent, self._ctx.hosts, host.id)
+            return self._upstream
+
+    def mark_activity(self) -> None:
+        """Client traffic counts as activity, recorded at most every ``activity_interval_s``."""
+        now = time.monotonic()
+        if self._host is None or now - self._last_mark < self._ctx.settings.activity_interval_s:
+            return
+        self._last_mark = now
+        spawn(in_trio(self._ctx.hosts.touch_activity, self._host.id, utcnow()), "activity")
+
+    def session_opened(self, session: RelaySession) -> None:
+        assert self._host is not None
+        assert self._grant is not None
+        self._opened.add(session)
+        self._last_mark = time.monotonic()
+        self._ctx.metrics.ssh_sessions.inc()
+        self._ctx.metrics.ssh_sessions_total.labels(session.kind).inc()
+        meta = {"kind": session.kind, "method": self._grant.method}
+        spawn(in_trio(self._session_event, "ssh.session.opened", meta), "audit")
+
+    def session_closed(self, session: RelaySession) -> None:
+        if session not in self._opened:
+            return
+        self._opened.discard(session)
+        metrics = self._ctx.metrics
+        metrics.ssh_sessions.dec()
+        metrics.ssh_bytes.labels("in").inc(session.bytes_in)
+        metrics.ssh_bytes.labels("out").inc(session.bytes_out)
+        meta = {
+            "kind": session.kind,
+            "bytes_in": session.bytes_in,
+            "bytes_out": session.bytes_out,
+            "duration_s": round(time.monotonic() - session.started, 3),
+            "exit_status": session.exit_status,
+        }
+        spawn(in_trio(self._session_event, "ssh.session.closed", meta), "audit")
+
+    async def _session_event(self, kind: str, meta: dict[str, object]) -> None:
+        assert self._host is not None
+        assert self._grant is not None
+        user = self._grant.user
+        actor = Actor(name=f"ssh:{user.username}", user_id=user.id, source_ip=self.source_ip)
+        if kind == "ssh.session.opened":
+            await self._ctx.hosts.touch_used(self._host.id)
+        event = NewAuditEvent(
+            type=kind, actor=actor, user_id=user.id, host_id=self._host.id, metadata=meta
+        )
+        await audit_repo.insert(self._ctx.db, event)
+
+
+async def _failed_in_trio(
+    access: SshAccess,
+    login: Login | None,
+    user: User | None,
+    method: str,
+    reason: str,
+    source_ip: str,
+    username: str,
+) -> None:
+    await access.failed(login, user, method, reason, source_ip, username=username)
+
+
+def _ciphers(settings: SshSettings) -> list[str]:
+    names = [name.strip() for name in settings.ciphers.split(",")]
+    known = {alg.decode() for alg in asyncssh.encryption.get_encryption_algs()}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise SettingsError(f"ssh.ciphers: unknown cipher(s) {', '.join(unknown)}")
+    return names
+
+
+class SshProxy:
+    """The supervised component: listens until ``stopping``, then closes every connection."""
+
+    name = "ssh"
+
+    def __init__(self, ctx: ProxyContext, host_key: asyncssh.SSHKey, stopping: trio.Event) -> None:
+        self._ctx = ctx
+        self._host_key = host_key
+        self._stopping = stopping
+        self.port = 0
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        settings = self._ctx.settings
+        ciphers = _ciphers(settings)
+        server = await trio_asyncio.aio_as_trio(asyncssh.create_server)(
+            lambda: ProxyConnection(self._ctx),
+            settings.host,
+            settings.port,
+            server_host_keys=[self._host_key],
+            encoding=None,
+            line_editor=False,
+            agent_forwarding=False,
+            x11_forwarding=False,
+            encryption_algs=ciphers,
+            login_timeout=settings.login_timeout_s,
+            keepalive_interval=60,
+            window=WINDOW,
+            max_pktsize=MAX_PACKET,
+            server_version="cloudclaude",
+        )
+        try:
+            self.port = server.sockets[0].getsockname()[1]
+            log.info("ssh_listening", host=settings.host, port=self.port)
+            task_status.started()
+            await self._stopping.wait()
+        finally:
+            server.close()
+            for conn in list(self._ctx.connections):
+                conn.close()
+            with trio.CancelScope(shield=True), trio.move_on_after(5):
+                await trio_asyncio.aio_as_trio(server.wait_closed)()

@@ -1,0 +1,78 @@
+"""A host stack plus the SSH proxy on an ephemeral loopback port, and users to log in with."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import trio
+
+from cloudclaude.model.audit import Actor
+from cloudclaude.settings import Settings
+from cloudclaude.sshproxy.server import SshProxy
+from cloudclaude.supervisor import proxy_context
+from tests.integration.hoststack import Stack, open_stack
+from tests.integration.sshclient import SshClient
+
+
+@attrs.define
+class BoxUser:
+    username: str
+    user_id: str
+    password: str
+    host: dict[str, Any]
+
+    @property
+    def host_id(self) -> uuid.UUID:
+        return uuid.UUID(self.host["id"])
+
+    @property
+    def short_id(self) -> str:
+        return str(self.host["short_id"])
+
+
+@attrs.define
+class SshStack:
+    stack: Stack
+    proxy: SshProxy
+    client: SshClient
+
+    async def user_with_host(self, *, start: bool = True, key: bool = True) -> BoxUser:
+        """A user with one host (running unless ``start`` is False) and the test key."""
+        stack = self.stack
+        user_id, _ = await stack.user()
+        status, user = await stack.call("GET", f"/v1/admin/users/{user_id}")
+        assert status == 200, user
+        status, host = await stack.call(
+            "POST", "/v1/admin/hosts", json={"user_id": user_id, "disk_gb": 1}
+        )
+        assert status == 201, host
+        assert (await stack.wait_task(host["task_id"]))["status"] == "succeeded"
+        if start:
+            _, started = await stack.call("POST", f"/v1/admin/hosts/{host['id']}/start")
+            assert (await stack.wait_task(started["task_id"]))["status"] == "succeeded"
+        if key:
+            await stack.services.accounts.add_key(
+                Actor(name="test"), uuid.UUID(user_id), self.client.public_key
+            )
+        return BoxUser(user["username"], user_id, host["ssh_password"], host)
+
+
+async def open_ssh_stack(
+    settings: Settings, db: Any, boxes_state: Path, workdir: Path
+) -> AsyncIterator[SshStack]:
+    settings = attrs.evolve(settings, ssh=attrs.evolve(settings.ssh, host="127.0.0.1", port=0))
+    async for stack in open_stack(settings, db, boxes_state, workers=True):
+        stopping = trio.Event()
+        proxy = SshProxy(proxy_context(stack.services), stack.services.ssh_host_key, stopping)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(proxy.run)
+            try:
+                yield SshStack(
+                    stack, proxy, SshClient(workdir, proxy.port, stack.services.ssh_host_key)
+                )
+            finally:
+                stopping.set()
