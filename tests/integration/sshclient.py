@@ -36,13 +36,18 @@ class SshClient:
         self.askpass = workdir / "askpass"
         self.askpass.write_text('#!/bin/sh\nprintf "%s\\n" "$TEST_SSH_PASSWORD"\n')
         self.askpass.chmod(0o700)
-        self.key_path = workdir / "id_ed25519"
-        key = asyncssh.generate_private_key("ssh-ed25519", comment="test-key")
-        self.key_path.write_bytes(key.export_private_key())
-        self.key_path.chmod(0o600)
-        self.public_key = key.export_public_key().decode().strip()
+        self._keys = 0
 
-    def options(self, *, key: bool) -> list[str]:
+    def new_key(self) -> tuple[Path, str]:
+        """A fresh key pair file (keys are unique per user) and its public line."""
+        self._keys += 1
+        path = self.workdir / f"id_ed25519_{self._keys}"
+        key = asyncssh.generate_private_key("ssh-ed25519", comment=f"test-key-{self._keys}")
+        path.write_bytes(key.export_private_key())
+        path.chmod(0o600)
+        return path, key.export_public_key().decode().strip()
+
+    def options(self, key: Path | None) -> list[str]:
         opts = [
             "-F", "/dev/null",
             "-o", f"UserKnownHostsFile={self.known_hosts}",
@@ -52,8 +57,8 @@ class SshClient:
             "-o", "ConnectTimeout=20",
             "-o", "ServerAliveInterval=10",
         ]  # fmt: skip
-        if key:
-            opts += ["-i", str(self.key_path), "-o", "PreferredAuthentications=publickey"]
+        if key is not None:
+            opts += ["-i", str(key), "-o", "PreferredAuthentications=publickey"]
         else:
             opts += [
                 "-o", "PreferredAuthentications=password",

@@ -24,6 +24,7 @@ class BoxUser:
     user_id: str
     password: str
     host: dict[str, Any]
+    key: Path | None
 
     @property
     def host_id(self) -> uuid.UUID:
@@ -54,11 +55,16 @@ class SshStack:
         if start:
             _, started = await stack.call("POST", f"/v1/admin/hosts/{host['id']}/start")
             assert (await stack.wait_task(started["task_id"]))["status"] == "succeeded"
+        key_path = None
         if key:
-            await stack.services.accounts.add_key(
-                Actor(name="test"), uuid.UUID(user_id), self.client.public_key
-            )
-        return BoxUser(user["username"], user_id, host["ssh_password"], host)
+            key_path, public = self.client.new_key()
+            await stack.services.accounts.add_key(Actor(name="test"), uuid.UUID(user_id), public)
+        return BoxUser(user["username"], user_id, host["ssh_password"], host, key_path)
+
+    def ssh(self, user: BoxUser, *command: str, login: str = "", **kwargs: Any) -> list[str]:
+        """``ssh`` as ``user`` with their key (``key=None`` for password auth)."""
+        kwargs.setdefault("key", user.key)
+        return self.client.ssh(login or user.username, *command, **kwargs)
 
 
 async def open_ssh_stack(
