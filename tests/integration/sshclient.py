@@ -68,17 +68,11 @@ class SshClient:
         return opts
 
     def ssh(
-        self, login: str, *command: str, key: bool = True, extra: Sequence[str] = ()
+        self, login: str, *command: str, key: Path | None = None, extra: Sequence[str] = ()
     ) -> list[str]:
-        return [
-            "ssh",
-            *self.options(key=key),
-            "-p",
-            str(self.port),
-            *extra,
-            f"{login}@127.0.0.1",
-            *command,
-        ]
+        """``ssh`` with the key file, or with password auth when ``key`` is None."""
+        target = f"{login}@127.0.0.1"
+        return ["ssh", *self.options(key), "-p", str(self.port), *extra, target, *command]
 
     def env(self, password: str | None = None) -> dict[str, str]:
         env = {"PATH": os.environ["PATH"], "HOME": str(self.workdir), "LANG": "C.UTF-8"}
