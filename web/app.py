@@ -15,6 +15,7 @@ from web.api import (
     admin_tasks,
     admin_users,
     auth,
+    connect,
     errors,
     health,
     user_hosts,
@@ -39,6 +40,7 @@ def create_app(live: LiveSettings, services: Services) -> QuartTrio:
         user_self,
         user_hosts,
         live_api,
+        connect,
     ):
         app.register_blueprint(module.blueprint)
     errors.register(app)

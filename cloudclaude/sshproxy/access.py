@@ -132,6 +132,39 @@ class SshAccess:
         await self.failed(login, user, "password", "wrong_password", source_ip)
         return None
 
+    async def entry(
+        self, short_id: str, password: str, source_ip: str | None
+    ) -> tuple[Grant, Host]:
+        """The entry short link: the host's SSH password, checked like a login."""
+        address = source_ip or "unknown"
+        login = Login(f"entry:{short_id}"[:64])
+        for window, key in ((self.per_address, address), (self.per_user, login.username)):
+            wait = window.retry_after(key)
+            if wait is not None:
+                await self.failed(
+                    login, None, "host_password", "rate_limited", address, count=False
+                )
+                raise CloudClaudeError("rate_limited", retry_after=wait)
+        host = await hosts_repo.get_by_short_id(self._db, short_id)
+        if host is None or host.status == "deleted":
+            await self._hosts.verify_nobody(password or "-")
+            await self.failed(login, None, "host_password", "no_such_host", address)
+            raise CloudClaudeError("host_not_found", f"no box {short_id}")
+        user = await users_repo.get(self._db, host.user_id)
+        assert user is not None
+        if not password or not await self._hosts.verify_ssh_password(host.id, password):
+            await self.failed(login, user, "host_password", "wrong_password", address)
+            raise CloudClaudeError("auth_invalid", "wrong password for this box")
+        status = user.effective_status(utcnow())
+        if status != "active":
+            await self.failed(
+                login, user, "host_password", f"account_{status}", address, count=False
+            )
+            raise CloudClaudeError(f"account_{status}")
+        grant = Grant(user, "host_password", host.id)
+        await self.succeeded(grant, address)
+        return grant, host
+
     async def route(self, login: Login, user: User, pinned: uuid.UUID | None = None) -> Host:
         """The host a login reaches (``host_not_found`` when there is none)."""
         if pinned is not None:

@@ -92,9 +92,10 @@ async def open_stack(
         tasks=FAST_TASKS,
         scanners=attrs.evolve(settings.scanners, reconcile_max_repairs=2),
     )
+    live = LiveSettings(settings)  # one instance: a test may change settings for everything
     async with open_agent(settings) as agent, trio.open_nursery() as nursery:
-        services = await build(LiveSettings(settings), db, agent)
-        app = create_app(LiveSettings(settings), services)
+        services = await build(live, db, agent)
+        app = create_app(live, services)
         await services.accounts.create(
             Actor(name="test"), username="root-admin", role="admin", password=ADMIN_PASSWORD
         )
@@ -102,10 +103,10 @@ async def open_stack(
         stopping = trio.Event()
         runner = None
         if workers:
-            runner = TaskWorkers(db, agent, LiveSettings(settings), services.metrics, stopping)
+            runner = TaskWorkers(db, agent, live, services.metrics, stopping)
             await nursery.start(runner.run)
         try:
-            yield Stack(app, services, runner, bearer(login.token), LiveSettings(settings))
+            yield Stack(app, services, runner, bearer(login.token), live)
         finally:
             stopping.set()
             await _remove_boxes(db, agent)

@@ -6,14 +6,14 @@ known_hosts file and StrictHostKeyChecking on, so the tests see what a careful u
 
 from __future__ import annotations
 
-import errno
+import contextlib
 import fcntl
 import os
 import re
 import struct
 import subprocess
 import termios
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import asyncssh
@@ -108,6 +108,14 @@ def _controlling_tty() -> None:
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
+@contextlib.contextmanager
+def _screen_on_timeout(session: PtySession, pattern: str) -> Iterator[None]:
+    try:
+        yield
+    except trio.TooSlowError as exc:
+        raise AssertionError(f"no {pattern!r} in time; screen:\n{session.text()}") from exc
+
+
 class PtySession:
     """``ssh -tt`` under a real pty: type into it, read its screen output, resize it."""
 
@@ -152,18 +160,28 @@ class PtySession:
 
     async def expect(self, pattern: str, timeout: float = 60) -> str:
         regex = re.compile(pattern)
-        with trio.fail_after(timeout):
+        with _screen_on_timeout(self, pattern), trio.fail_after(timeout):
             while not regex.search(self.text()):
                 try:
                     chunk = await self.stream.receive_some(65536)
-                except OSError as exc:  # EIO: the child closed the pty
-                    if exc.errno != errno.EIO:
-                        raise
+                except trio.BrokenResourceError:  # EIO: the child closed the pty
                     chunk = b""
                 if not chunk:
                     raise AssertionError(f"pty closed before {pattern!r}; screen:\n{self.text()}")
                 self.output += chunk
         return self.text()
+
+    async def drain(self) -> None:
+        """Read what is left once the child has exited (until EOF)."""
+        with trio.move_on_after(5):
+            while True:
+                try:
+                    chunk = await self.stream.receive_some(65536)
+                except (OSError, trio.BrokenResourceError):
+                    return  # EIO: the pty has no writer left
+                if not chunk:
+                    return
+                self.output += chunk
 
     def clear(self) -> None:
         self.output.clear()

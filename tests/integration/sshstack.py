@@ -11,11 +11,12 @@ import attrs
 import trio
 
 from cloudclaude.model.audit import Actor
-from cloudclaude.settings import Settings
+from cloudclaude.settings import Settings, WebSettings
 from cloudclaude.sshproxy.server import SshProxy
 from cloudclaude.supervisor import proxy_context
 from tests.integration.hoststack import Stack, open_stack
 from tests.integration.sshclient import SshClient
+from web.server import WebServer
 
 
 @attrs.define
@@ -40,6 +41,8 @@ class SshStack:
     stack: Stack
     proxy: SshProxy
     client: SshClient
+    #: The HTTP server's base URL (hypercorn on a loopback port), for the curl flows.
+    url: str
 
     async def user_with_host(self, *, start: bool = True, key: bool = True) -> BoxUser:
         """A user with one host (running unless ``start`` is False) and the test key."""
@@ -74,11 +77,15 @@ async def open_ssh_stack(
     async for stack in open_stack(settings, db, boxes_state, workers=True):
         stopping = trio.Event()
         proxy = SshProxy(proxy_context(stack.services), stack.services.ssh_host_key, stopping)
+        web = WebServer(stack.app, WebSettings(host="127.0.0.1", port=0), stopping)
         async with trio.open_nursery() as nursery:
             await nursery.start(proxy.run)
+            await nursery.start(web.run)
+            current = stack.live.current
+            ssh = attrs.evolve(current.ssh, public_port=proxy.port)
+            stack.live.current = attrs.evolve(current, ssh=ssh)
+            client = SshClient(workdir, proxy.port, stack.services.ssh_host_key)
             try:
-                yield SshStack(
-                    stack, proxy, SshClient(workdir, proxy.port, stack.services.ssh_host_key)
-                )
+                yield SshStack(stack, proxy, client, web.binds[0])
             finally:
                 stopping.set()

@@ -21,7 +21,7 @@ async def interactive(
     """``ssh -tt`` into the user's box, switched to the tmux window ``shell``."""
     argv = ssh_stack.ssh(user, extra=["-tt", *extra])
     session = await PtySession.start(nursery, argv, ssh_stack.client.env(), cols=cols)
-    await session.expect(r"claude")  # tmux status line: session "claude" is attached
+    await session.expect(r"0:claude")  # tmux's status line: session "claude" is attached
     await session.send(PREFIX + b"1")  # window 1, "shell" (window 0 runs Claude Code)
     await session.send(b"echo ready-$((40+2))\r")
     await session.expect(r"ready-42")

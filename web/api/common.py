@@ -125,3 +125,12 @@ def client_address() -> str | None:
 def actor() -> Actor:
     user = current_user()
     return Actor(name=f"user:{user.username}", user_id=user.id, source_ip=client_address())
+
+
+def sh_lines(fields: list[tuple[str, object]]) -> str:
+    """``key value`` lines for the connect script (read with sed, never eval); one line each."""
+    out = []
+    for key, value in fields:
+        text = "" if value is None else str(value)
+        out.append(f"{key} {text.replace(chr(13), ' ').replace(chr(10), ' ')}")
+    return "\n".join(out) + "\n"

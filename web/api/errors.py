@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import structlog
-from quart import Quart, Response, jsonify
+from quart import Quart, Response, has_request_context, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from cloudclaude.agent_client.client import AgentError
@@ -23,12 +23,29 @@ _HTTP_SLUGS = {
 
 
 def error_response(error: CloudClaudeError) -> Response:
-    response = jsonify(error.body())
+    if has_request_context() and request.args.get("format") == "sh":
+        response = Response(sh_error(error), mimetype="text/plain")
+    else:
+        response = jsonify(error.body())
     response.status_code = error.http_status
     retry_after = error.extra.get("retry_after")
     if retry_after is not None:
         response.headers["Retry-After"] = str(retry_after)
     return response
+
+
+def sh_error(error: CloudClaudeError) -> str:
+    """The error as the connect script reads it: ``key value`` lines with its exit code."""
+    fields = {
+        "error_code": error.error.code,
+        "slug": error.error.slug,
+        "exit_code": error.error.exit_code,
+        "message": error.detail or error.error.message,
+        "fix": error.error.fix,
+    }
+    return "".join(
+        f"{k} {str(v).replace(chr(10), ' ').replace(chr(13), ' ')}\n" for k, v in fields.items()
+    )
 
 
 def register(app: Quart) -> None:

@@ -1,0 +1,187 @@
+"""The curl flows end to end: ``curl … | sh`` under a real pty, against the real daemon's HTTP
+server and SSH proxy, into a real box; every exit code the scripts promise."""
+
+from __future__ import annotations
+
+import asyncssh
+import attrs
+import trio
+import trio_asyncio
+
+from tests.integration.sshclient import PtySession
+from tests.integration.sshstack import BoxUser, SshStack
+
+
+async def curl_sh(
+    nursery: trio.Nursery, ssh_stack: SshStack, path: str, args: str = "", server: str = ""
+) -> PtySession:
+    """``curl -fsSL SERVER/path | sh -s -- args`` under a pty (the password comes from /dev/tty)."""
+    command = f"curl -fsSL {server or ssh_stack.url}{path} | sh -s -- {args}"
+    return await PtySession.start(nursery, ["sh", "-c", command], ssh_stack.client.env())
+
+
+async def exit_code(session: PtySession) -> int:
+    with trio.fail_after(120):
+        await session.process.wait()
+    await session.drain()
+    await session.close()
+    code = session.process.returncode
+    assert code is not None
+    return code
+
+
+async def bootstrap(
+    nursery: trio.Nursery, ssh_stack: SshStack, user: BoxUser, password: str
+) -> PtySession:
+    session = await curl_sh(nursery, ssh_stack, "/v1/bootstrap/script", user.username)
+    await session.expect(f"Password for {user.username}: ")
+    await session.send(password.encode() + b"\r")
+    return session
+
+
+async def login_password(ssh_stack: SshStack, user: BoxUser) -> str:
+    status, body = await ssh_stack.stack.call(
+        "POST",
+        f"/v1/admin/users/{user.user_id}/rotate-password",
+        json={"password": "pass-word-1234"},
+    )
+    assert status == 200, body
+    return "pass-word-1234"
+
+
+async def test_bootstrap_lands_in_the_box_after_progress_lines(ssh_stack: SshStack) -> None:
+    user = await ssh_stack.user_with_host(start=False, key=False)
+    password = await login_password(ssh_stack, user)
+    async with trio.open_nursery() as nursery:
+        session = await bootstrap(nursery, ssh_stack, user, password)
+        await session.expect("starting: host.running")
+        await session.expect(r"0:claude")  # tmux's status line: attached
+        await session.send(b"\x021")
+        await session.send(b"echo inside-$((20+3))\r")
+        await session.expect("inside-23")
+        await session.close()
+
+
+async def test_entry_link_lands_in_the_box(ssh_stack: SshStack) -> None:
+    user = await ssh_stack.user_with_host(start=False, key=False)
+    async with trio.open_nursery() as nursery:
+        session = await curl_sh(nursery, ssh_stack, f"/entry/{user.short_id}")
+        await session.expect(f"Password for box {user.short_id}: ")
+        await session.send(user.password.encode() + b"\r")
+        await session.expect("starting: host.running")
+        await session.expect(r"0:claude")
+        await session.send(b"\x021")
+        await session.send(b"echo entry-$((40+4))\r")
+        await session.expect("entry-44")
+        await session.close()
+
+
+async def test_bootstrap_exit_codes_for_refused_logins(ssh_stack: SshStack) -> None:
+    stack = ssh_stack.stack
+    async with trio.open_nursery() as nursery:
+        user = await ssh_stack.user_with_host(start=False, key=False)
+        password = await login_password(ssh_stack, user)
+        assert await exit_code(await bootstrap(nursery, ssh_stack, user, "wrong-password")) == 10
+
+        await stack.call("POST", f"/v1/admin/users/{user.user_id}/disable")
+        assert await exit_code(await bootstrap(nursery, ssh_stack, user, password)) == 11
+        await stack.call("POST", f"/v1/admin/users/{user.user_id}/enable")
+
+        past = {"expires_at": "2020-01-01T00:00:00Z"}
+        await stack.call("POST", f"/v1/admin/users/{user.user_id}/expiry", json=past)
+        assert await exit_code(await bootstrap(nursery, ssh_stack, user, password)) == 12
+
+        hostless_id, _ = await stack.user()
+        status, hostless = await stack.call("GET", f"/v1/admin/users/{hostless_id}")
+        assert status == 200
+        nobody = BoxUser(hostless["username"], hostless_id, "", {}, None)
+        rotated = await login_password(ssh_stack, nobody)
+        assert await exit_code(await bootstrap(nursery, ssh_stack, nobody, rotated)) == 13
+
+
+async def test_entry_exit_codes(ssh_stack: SshStack) -> None:
+    async with trio.open_nursery() as nursery:
+        user = await ssh_stack.user_with_host(start=False, key=False)
+        wrong = await curl_sh(nursery, ssh_stack, f"/entry/{user.short_id}")
+        await wrong.expect("Password for box")
+        await wrong.send(b"not-the-password\r")
+        assert await exit_code(wrong) == 10
+
+        unknown = await curl_sh(nursery, ssh_stack, "/entry/zzzzzzzz")
+        await unknown.expect("Password for box")
+        await unknown.send(b"whatever\r")
+        assert await exit_code(unknown) == 13
+
+
+async def test_start_failure_and_sshd_failure_exit_14_and_15(ssh_stack: SshStack) -> None:
+    stack = ssh_stack.stack
+    async with trio.open_nursery() as nursery:
+        broken = await ssh_stack.user_with_host(start=False, key=False)
+        password = await login_password(ssh_stack, broken)
+        # A container that cannot be created: the start task fails (exit 14).
+        await stack.services.db.execute(
+            "UPDATE hosts SET memory_mb = 1 WHERE id = $1", broken.host_id
+        )
+        await stack.services.agent.remove_host(str(broken.host_id), purge=False)
+        assert await exit_code(await bootstrap(nursery, ssh_stack, broken, password)) == 14
+
+        deaf = await ssh_stack.user_with_host(start=True, key=False)
+        password = await login_password(ssh_stack, deaf)
+        # The box's sshd no longer accepts the proxy's key: the session cannot open (exit 15).
+        reply = await stack.services.agent.exec_in_host(
+            str(deaf.host_id), ["sh", "-c", ": > /etc/ssh/cloudclaude_authorized_keys"], user="root"
+        )
+        assert reply.exit_code == 0, reply
+        assert await exit_code(await bootstrap(nursery, ssh_stack, deaf, password)) == 15
+
+
+async def test_an_unreachable_server_exits_2(ssh_stack: SshStack) -> None:
+    """The script names the server the client asked for; here one where nothing listens."""
+    command = (
+        f"curl -fsSL -H 'Host: 127.0.0.1:9' {ssh_stack.url}/v1/bootstrap/script | sh -s -- someone"
+    )
+    async with trio.open_nursery() as nursery:
+        script = await PtySession.start(nursery, ["sh", "-c", command], ssh_stack.client.env())
+        await script.expect("Password for someone: ")
+        await script.send(b"x\r")
+        assert await exit_code(script) == 2
+
+
+class Rogue(asyncssh.SSHServer):
+    """An SSH server with another host key, recording any authentication attempt."""
+
+    attempts: list[str] = []
+
+    def begin_auth(self, username: str) -> bool:
+        Rogue.attempts.append(username)
+        return True
+
+    def password_auth_supported(self) -> bool:
+        return True
+
+    def validate_password(self, username: str, password: str) -> bool:
+        Rogue.attempts.append(password)
+        return False
+
+
+async def test_a_wrong_proxy_host_key_stops_before_the_ticket_is_sent(ssh_stack: SshStack) -> None:
+    user = await ssh_stack.user_with_host(start=False, key=False)
+    password = await login_password(ssh_stack, user)
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    server = await trio_asyncio.aio_as_trio(asyncssh.create_server)(
+        Rogue, "127.0.0.1", 0, server_host_keys=[key]
+    )
+    try:
+        live = ssh_stack.stack.live
+        port = server.sockets[0].getsockname()[1]
+        live.current = attrs.evolve(
+            live.current, ssh=attrs.evolve(live.current.ssh, public_port=port)
+        )
+        async with trio.open_nursery() as nursery:
+            session = await bootstrap(nursery, ssh_stack, user, password)
+            code = await exit_code(session)
+        assert code == 255
+        assert "Host key verification failed" in session.text()
+        assert Rogue.attempts == []
+    finally:
+        server.close()

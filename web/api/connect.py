@@ -1,0 +1,217 @@
+"""The curl flows (DESIGN.md section 9): the connect script, bootstrap and entry short links.
+
+``GET /v1/bootstrap/script`` and ``GET /entry/<short_id>`` serve ``web/scripts/connect.sh``
+with the server's address filled in. Bootstrap: the user's login password starts a session
+(``POST /v1/bootstrap/sessions`` queues a start and answers a task id and a bearer token), the
+script follows the task's stages (long-poll), and the handoff gives the ssh parameters, the
+proxy's host key as a known_hosts line and a one-time ticket. Entry: the host's SSH password
+answers the same parameters at once; the proxy starts the host when ssh connects.
+
+Every answer is JSON, or ``key value`` lines with ``?format=sh`` (what the script reads,
+without eval); errors carry the registry code and the script's exit code either way.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from typing import Any
+from urllib.parse import urlsplit
+
+import trio
+from quart import Blueprint, Response, request
+
+from cloudclaude.errors import CloudClaudeError
+from cloudclaude.model.audit import Actor
+from cloudclaude.model.hosts import Host
+from cloudclaude.model.tasks import Task
+from cloudclaude.model.users import User
+from cloudclaude.sshproxy.access import Login
+from cloudclaude.sshproxy.autostart import start_error
+from cloudclaude.sshproxy.hostkey import known_hosts_line
+from web.api.common import authenticate, client_address, services, sh_lines
+
+blueprint = Blueprint("api_connect", __name__)
+
+_HOST_RE = re.compile(r"^[A-Za-z0-9.-]{1,253}$|^\[[0-9A-Fa-f:.]{2,45}\]$")
+_SHORT_ID_RE = re.compile(r"^[a-z0-9]{6,16}$")
+MAX_WAIT_S = 20.0
+POLL_S = 0.05
+
+
+def wants_sh() -> bool:
+    return request.args.get("format") == "sh"
+
+
+def answer(fields: list[tuple[str, object]], status: int = 200) -> Response | tuple[Any, int]:
+    if wants_sh():
+        return Response(sh_lines(fields), status=status, mimetype="text/plain")
+    return dict(fields), status
+
+
+def _quoted(value: str) -> str:
+    """A single-quoted sh word (the values are checked first; this is the second fence)."""
+    return "'" + value.replace("'", "'\"'\"'") + "'"
+
+
+def _server_url() -> str:
+    """The base URL the client used, if its host part is a plain host name or address."""
+    host = request.host or ""
+    name, _, port = host.rpartition(":") if not host.endswith("]") else (host, "", "")
+    if not name:
+        name, port = host, ""
+    if not _HOST_RE.match(name) or (port and not port.isdigit()):
+        raise CloudClaudeError("bad_request", "the Host header is not a plain host name")
+    return f"{request.scheme}://{host}"
+
+
+def _script(mode: str, short_id: str) -> Response:
+    template = resources.files("web").joinpath("scripts/connect.sh").read_text()
+    text = (
+        template.replace("@SERVER@", _quoted(_server_url()))
+        .replace("@MODE@", _quoted(mode))
+        .replace("@SHORT_ID@", _quoted(short_id))
+    )
+    return Response(text, mimetype="text/x-shellscript")
+
+
+@blueprint.get("/v1/bootstrap/script")
+async def bootstrap_script() -> Response:
+    return _script("bootstrap", "")
+
+
+@blueprint.get("/entry/<short_id>")
+async def entry_script(short_id: str) -> Response:
+    if not _SHORT_ID_RE.match(short_id):
+        raise CloudClaudeError("host_not_found", "not a short id")
+    return _script("entry", short_id)
+
+
+async def _form() -> dict[str, str]:
+    """Form fields (what curl --data-urlencode sends) or a JSON object."""
+    if request.mimetype == "application/json":
+        data = await request.get_json(silent=True)
+        if not isinstance(data, dict):
+            raise CloudClaudeError("bad_request", "the body must be a JSON object")
+        return {str(k): str(v) for k, v in data.items() if isinstance(v, str)}
+    form = await request.form
+    return {key: form[key] for key in form}
+
+
+def _ssh_target() -> tuple[str, int]:
+    settings = services().live.current.ssh
+    host = settings.public_host or urlsplit(_server_url()).hostname or "localhost"
+    return host, settings.public_port or settings.port
+
+
+async def _handoff(user: User, host: Host) -> Response | tuple[Any, int]:
+    svc = services()
+    ticket = await svc.tickets.issue(user.id, host.id)
+    ssh_host, ssh_port = _ssh_target()
+    return answer(
+        [
+            ("host", ssh_host),
+            ("port", ssh_port),
+            ("user", f"{user.username}+{host.short_id}"),
+            ("known_hosts", known_hosts_line(svc.ssh_host_key, ssh_host, ssh_port)),
+            ("ticket", ticket),
+            ("expires_in", round(svc.tickets.ttl_s)),
+        ]
+    )
+
+
+@blueprint.post("/v1/bootstrap/sessions")
+async def bootstrap_session() -> Response | tuple[Any, int]:
+    form = await _form()
+    username, password = form.get("username", ""), form.get("password", "")
+    if not username or not password:
+        raise CloudClaudeError("auth_invalid", "username and password are needed")
+    svc = services()
+    login = await svc.accounts.login(username, password, client_address())
+    short_id = form.get("host") or None
+    host = await svc.ssh_access.route(Login(login.user.username, short_id), login.user)
+    actor = Actor(
+        name=f"user:{login.user.username}", user_id=login.user.id, source_ip=client_address()
+    )
+    try:
+        task = await svc.hosts.act(actor, host.id, "start", owner=login.user.id, reason="bootstrap")
+    except CloudClaudeError as exc:
+        active = await svc.hosts.active_task(host.id)
+        if exc.error.slug != "host_busy" or active is None or active.kind != "start":
+            raise
+        task = active
+    fields: list[tuple[str, object]] = [
+        ("task_id", task.id),
+        ("host_id", host.id),
+        ("short_id", host.short_id),
+        ("token", login.token),
+    ]
+    return answer(fields, 201)
+
+
+async def _own_task(task_id: str) -> tuple[User, Task]:
+    user = await authenticate()
+    task = await services().hosts.get_task(task_id)
+    if task.host_id is None:
+        raise CloudClaudeError("not_found", f"no task {task_id!r}")
+    try:
+        await services().hosts.get(task.host_id, owner=user.id)
+    except CloudClaudeError as exc:
+        raise CloudClaudeError("not_found", f"no task {task_id!r}") from exc
+    return user, task
+
+
+def _int_arg(name: str, default: float) -> float:
+    try:
+        return float(request.args.get(name, default))
+    except ValueError as exc:
+        raise CloudClaudeError("bad_request", f"{name} must be a number") from exc
+
+
+@blueprint.get("/v1/bootstrap/tasks/<task_id>")
+async def bootstrap_task(task_id: str) -> Response | tuple[Any, int]:
+    """The task's stages after ``after``; waits up to ``wait_s`` for news (long-poll)."""
+    _, task = await _own_task(task_id)
+    after = int(_int_arg("after", 0))
+    wait_s = min(max(_int_arg("wait_s", 0), 0.0), MAX_WAIT_S)
+    with trio.move_on_after(wait_s):
+        while task.active and not [e for e in task.events if e.seq > after]:
+            await trio.sleep(POLL_S)
+            task = await services().hosts.get_task(task_id)
+    if task.status == "failed":
+        raise start_error(task.error_code, task.error_message)
+    new = [e for e in task.events if e.seq > after]
+    fields: list[tuple[str, object]] = [
+        ("status", task.status),
+        ("progress", task.progress_percent),
+        ("last_seq", max([after, *(e.seq for e in new)])),
+    ]
+    if wants_sh():
+        fields += [("event", e.code) for e in new]
+    else:
+        fields.append(
+            ("events", [{"seq": e.seq, "code": e.code, "message": e.message} for e in new])
+        )
+    return answer(fields)
+
+
+@blueprint.get("/v1/bootstrap/tasks/<task_id>/handoff")
+async def bootstrap_handoff(task_id: str) -> Response | tuple[Any, int]:
+    user, task = await _own_task(task_id)
+    if task.status == "failed":
+        raise start_error(task.error_code, task.error_message)
+    if task.status != "succeeded":
+        raise CloudClaudeError("conflict", f"the start task is {task.status}; wait for it")
+    assert task.host_id is not None
+    host = await services().hosts.get(task.host_id, owner=user.id)
+    if host.status != "running":
+        raise start_error(host.error_code, f"the host is {host.status}")
+    return await _handoff(user, host)
+
+
+@blueprint.post("/v1/entry/<short_id>/auth")
+async def entry_auth(short_id: str) -> Response | tuple[Any, int]:
+    form = await _form()
+    svc = services()
+    grant, host = await svc.ssh_access.entry(short_id, form.get("password", ""), client_address())
+    return await _handoff(grant.user, host)
