@@ -9,7 +9,8 @@ from pathlib import Path
 
 import trio
 
-from tests.integration.sshclient import PtySession
+from cloudclaude.sshproxy.shell import open_shell
+from tests.integration.sshclient import ANSI, PtySession
 from tests.integration.sshstack import BoxUser, SshStack
 
 PREFIX = b"\x02"  # tmux's prefix key, C-b
@@ -121,3 +122,32 @@ async def test_scp_and_sftp_round_trip_50_mb(ssh_stack: SshStack, tmp_path: Path
     sftp = await client.run(["sftp", *options, "-b", "-", remote], stdin=batch)
     assert sftp.returncode == 0, sftp.stderr
     assert hashlib.sha256(via_sftp.read_bytes()).hexdigest() == digest
+
+
+async def test_the_web_terminal_shell_stream_attaches_to_the_same_tmux_session(
+    ssh_stack: SshStack,
+) -> None:
+    user = await ssh_stack.user_with_host()
+    services = ssh_stack.stack.services
+    async with open_shell(services.agent, services.hosts, user.host_id, cols=90, rows=25) as shell:
+        seen = bytearray()
+
+        async def until(text: bytes) -> None:
+            with trio.fail_after(60):
+                while text not in ANSI.sub(b"", bytes(seen)):
+                    chunk = await shell.receive()
+                    assert chunk, f"the stream ended before {text!r}: {bytes(seen)!r}"
+                    seen.extend(chunk)
+
+        await until(b"0:claude")
+        await shell.send(PREFIX + b"1")
+        await shell.send(b"echo web-$((5+5)) cols=$(tput cols)\r")
+        await until(b"web-10 cols=90")
+        shell.resize(120, 30)
+        await trio.sleep(0.3)
+        await shell.send(b"echo wide=$(tput cols)\r")
+        await until(b"wide=120")
+    shown = await services.agent.exec_in_host(
+        str(user.host_id), ["tmux", "capture-pane", "-p", "-t", "claude:1"], user="claude"
+    )
+    assert "web-10" in shown.stdout
