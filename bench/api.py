@@ -91,6 +91,8 @@ def daemon(cluster: PrivateCluster, root: Path, port: int) -> Iterator[subproces
         "CLOUDCLAUDE_WEB__HOST": "127.0.0.1",
         "CLOUDCLAUDE_WEB__PORT": str(port),
         "CLOUDCLAUDE_CTL__SOCKET": str(root / "ctl.sock"),
+        "CLOUDCLAUDE_SSH__HOST": "127.0.0.1",
+        "CLOUDCLAUDE_SSH__PORT": "0",
         "CLOUDCLAUDE_RATE_LIMITS__LOGIN_PER_ADDRESS": "100000",
         "CLOUDCLAUDE_RATE_LIMITS__LOGIN_PER_USER": "100000",
     }

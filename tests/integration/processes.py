@@ -46,11 +46,15 @@ def healthy(base_url: str) -> bool:
 
 @contextmanager
 def daemon(args: list[str], env: Mapping[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """Run ``cloudclaude ARGS``; on the way out make sure it is gone (SIGKILL at worst)."""
+    """Run ``cloudclaude ARGS``; on the way out make sure it is gone (SIGKILL at worst).
+
+    The SSH proxy listens on a loopback port of its own unless ``env`` says otherwise, so
+    daemons of several tests (and a real one on :2222) never collide."""
+    quiet_ssh = {"CLOUDCLAUDE_SSH__HOST": "127.0.0.1", "CLOUDCLAUDE_SSH__PORT": "0"}
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [str(BIN / "cloudclaude"), *args],
-            env={**os.environ, **env},
+            env={**os.environ, **quiet_ssh, **env},
             stdout=out,
             stderr=subprocess.STDOUT,
         )

@@ -66,6 +66,7 @@ def test_daemon_serves_reloads_and_drains(
             "expiry": "running",
             "idle": "running",
             "web": "running",
+            "ssh": "running",
             "ctl": "running",
         }
         assert report["database"]["status"] == "ok"

@@ -79,6 +79,7 @@ async def test_new_and_takeover_session_modes(ssh_stack: SshStack) -> None:
             ssh_stack.ssh(user, extra=["-tt", "-o", "SetEnv=CLOUDCLAUDE_SESSION=new"]),
             ssh_stack.client.env(),
         )
+        await other.expect(r"0:claude")
         await other.send(PREFIX + b"1")
         await other.send(b"echo session=$(tmux display -p '#S')\r")
         await other.expect(r"session=claude-2")

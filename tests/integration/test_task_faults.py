@@ -54,7 +54,7 @@ class Daemon:
         with open(self.log, "ab") as out:
             self.process = await trio.lowlevel.open_process(
                 [str(BIN / "cloudclaude"), "run"],
-                env={**os.environ, **self.env},
+                env={**os.environ, "CLOUDCLAUDE_SSH__PORT": "0", **self.env},
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
