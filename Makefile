@@ -80,6 +80,8 @@ bench: dockerd $(VENV)/.installed-test
 	$(BIN)/python -m bench.box_start
 	$(BIN)/python -m bench.api_hosts
 	$(BIN)/python -m bench.concurrent_starts
+	$(BIN)/python -m bench.ssh_throughput
+	$(BIN)/python -m bench.ssh_latency
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,350 @@
+"""Shared set-up of the SSH benchmarks: one running box reached two ways, by OpenSSH's ``ssh``.
+
+``run_ssh_bench(measure)`` starts a private Postgres (as ``bench.api`` does), then, in one trio
+run: applies the migrations, opens an embedded agent, builds the daemon's services, runs the
+task workers and the SSH proxy on an ephemeral loopback port (as the integration tests do),
+creates a user with a registered key and one host, starts it, and calls ``measure`` with an
+``SshBench``. Its ``argv`` builds an ``ssh`` command line for either leg:
+
+- ``proxy``: the user's key, to the proxy (``user@127.0.0.1 -p PORT``), which logs in to the
+  box's sshd over a socket from the agent: what a user gets;
+- ``direct``: the box's own key pair, as ``claude``, straight to the box's sshd over a socket
+  from the agent (``agent.open_port(host, 22)``), with no proxy in between. The socket reaches
+  ``ssh`` through ``ProxyCommand`` + ``ProxyUseFdpass``: a tiny helper asks a Unix socket served
+  here for it (SCM_RIGHTS) and hands it to ``ssh`` the same way.
+
+Everything is removed at the end, also on Ctrl-C or SIGTERM: the host's container and home
+volume (shielded), the task workers and the proxy, the agent's and Postgres' directories.
+The agent's directory is kept outside ``/tmp/cc-*`` on purpose: the integration suite's
+clean-up removes containers whose home volume lives there.
+"""
+
+from __future__ import annotations
+
+import array
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Literal, TypeVar
+
+import asyncssh
+import attrs
+import trio
+import trio_asyncio
+
+from agent.ops.volumes import is_mounted
+from bench.api import DATABASE, private_cluster, scratch_dir
+from cloudclaude.agent_client.client import AgentError
+from cloudclaude.agent_client.handle import Agent, open_agent
+from cloudclaude.db import migrate
+from cloudclaude.db.pool import Database
+from cloudclaude.db.repos import hosts as hosts_repo
+from cloudclaude.hosts import Hosts
+from cloudclaude.logging import configure
+from cloudclaude.model.audit import Actor
+from cloudclaude.model.hosts import HostLimits
+from cloudclaude.settings import (
+    AgentSettings,
+    DatabaseSettings,
+    LiveSettings,
+    Settings,
+    SshSettings,
+    TaskSettings,
+)
+from cloudclaude.sshproxy.hostkey import known_hosts_line
+from cloudclaude.sshproxy.server import SshProxy
+from cloudclaude.supervisor import proxy_context
+from cloudclaude.tasks.workers import TaskWorkers
+from cloudclaude.wiring import build
+
+Leg = Literal["direct", "proxy"]
+LEGS: tuple[Leg, Leg] = ("direct", "proxy")
+GCM = "aes128-gcm@openssh.com"
+TASKS = TaskSettings(workers=2, lease_s=6, poll_s=0.2, retry_base_s=0.2)
+TASK_TIMEOUT_S = 600  # the first create may build the box image
+
+#: The ``ProxyCommand`` of the direct leg: fetch the socket from the benchmark's Unix socket,
+#: pass it on to ``ssh`` on stdout (``ProxyUseFdpass``), exit.
+FDPASS = """\
+import array, socket, sys
+c = socket.socket(socket.AF_UNIX)
+c.connect(sys.argv[1])
+_, anc, _, _ = c.recvmsg(1, socket.CMSG_SPACE(4))
+if not anc:
+    sys.exit("fdpass: no socket from the benchmark (see its output)")
+fd = array.array("i")
+fd.frombytes(anc[0][2][:4])
+socket.socket(fileno=1).sendmsg([b"\\0"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fd)])
+"""
+
+_CIPHER_LINE = re.compile(r"kex: client->server cipher: (\S+)")
+T = TypeVar("T")
+
+
+@attrs.frozen
+class SshBench:
+    """A running box and the ``ssh`` command lines that reach it."""
+
+    workdir: Path
+    proxy_port: int
+    username: str
+    host_id: uuid.UUID
+    user_key: Path
+    box_key: Path
+    known_hosts: Path
+    fd_socket: Path
+    fdpass: Path
+
+    def argv(
+        self, leg: Leg, *command: str, cipher: str | None = None, tty: bool = False
+    ) -> list[str]:
+        """``ssh`` to the box by ``leg``; ``cipher`` forces one, else OpenSSH's default choice."""
+        argv = [
+            "ssh", "-F", "/dev/null",
+            "-o", "BatchMode=yes",
+            "-o", "IdentityAgent=none",
+            "-o", "IdentitiesOnly=yes",
+            "-o", "PreferredAuthentications=publickey",
+            "-o", "ConnectTimeout=30",
+            "-o", "LogLevel=ERROR",
+        ]  # fmt: skip
+        if cipher is not None:
+            argv += ["-c", cipher]
+        if tty:
+            argv.append("-tt")
+        if leg == "proxy":
+            argv += [
+                "-o", f"UserKnownHostsFile={self.known_hosts}",
+                "-o", "StrictHostKeyChecking=yes",
+                "-i", str(self.user_key),
+                "-p", str(self.proxy_port),
+                f"{self.username}@127.0.0.1",
+            ]  # fmt: skip
+        else:
+            # Only this process can reach the box's sshd, so its host key is not pinned.
+            argv += [
+                "-o", "UserKnownHostsFile=/dev/null",
+                "-o", "StrictHostKeyChecking=no",
+                "-o", f"ProxyCommand={sys.executable} -I {self.fdpass} {self.fd_socket}",
+                "-o", "ProxyUseFdpass=yes",
+                "-i", str(self.box_key),
+                "claude@box",
+            ]  # fmt: skip
+        return [*argv, *command]
+
+    @property
+    def env(self) -> dict[str, str]:
+        """A clean environment for ``ssh`` (its HOME is the scratch directory)."""
+        return {"PATH": os.environ["PATH"], "HOME": str(self.workdir), "LANG": "C.UTF-8"}
+
+    async def handshake(self, leg: Leg, cipher: str | None = None) -> tuple[str, float]:
+        """The cipher ``ssh`` negotiates on ``leg`` and the seconds of a ``true`` round trip."""
+        argv = self.argv(leg, "true", cipher=cipher)
+        argv[argv.index("LogLevel=ERROR")] = "LogLevel=DEBUG1"
+        started = time.perf_counter()
+        done = await trio.run_process(
+            argv, env=self.env, capture_stdout=True, capture_stderr=True, check=False
+        )
+        elapsed = time.perf_counter() - started
+        stderr = done.stderr.decode(errors="replace")
+        if done.returncode != 0:
+            raise RuntimeError(f"ssh ({leg}) exited with {done.returncode}:\n{stderr[-2000:]}")
+        found = _CIPHER_LINE.search(stderr)
+        return (found.group(1) if found else "?"), elapsed
+
+
+def run_ssh_bench(measure: Callable[[SshBench], Awaitable[T]]) -> T:
+    """Set everything up, ``measure``, tear everything down; Ctrl-C raises KeyboardInterrupt."""
+    configure("warning", "console")
+    with scratch_dir() as root, _boxes_dir() as boxes, private_cluster(root) as cluster:
+        return trio.run(_measure_in, measure, cluster.dsn(DATABASE), root, boxes)
+
+
+async def _measure_in(
+    measure: Callable[[SshBench], Awaitable[T]], dsn: str, root: Path, boxes: Path
+) -> T:
+    async with open_ssh_bench(dsn, root, boxes) as bench:
+        return await measure(bench)
+    raise KeyboardInterrupt  # open_ssh_bench swallowed a cancel from Ctrl-C, then re-raised it
+
+
+@contextlib.contextmanager
+def _boxes_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="bench-ssh-boxes-"))
+    try:
+        yield path
+    finally:
+        volumes = path / "volumes"
+        mounted = [v for v in volumes.iterdir() if is_mounted(v)] if volumes.is_dir() else []
+        if mounted:  # never delete through a mount: the box was not removed, say so
+            print(f"left behind (still mounted): {', '.join(map(str, mounted))}", file=sys.stderr)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+async def _cancel_on_signal(work: trio.CancelScope, signalled: list[int]) -> None:
+    """SIGINT/SIGTERM cancel ``work`` (set-up or measuring), not the agent that cleans up."""
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            if not signalled:
+                print("interrupted; cleaning up ...", file=sys.stderr, flush=True)
+            signalled.append(signum)
+            work.cancel()
+
+
+@contextlib.asynccontextmanager
+async def open_ssh_bench(dsn: str, root: Path, boxes: Path) -> AsyncIterator[SshBench]:
+    """The stack and a running box; on SIGINT/SIGTERM, cleans up and raises KeyboardInterrupt.
+
+    The agent and the database stay outside the cancel scope a signal cancels, so the box
+    can still be removed after an interrupt (the removal is shielded as well).
+    """
+    state = root / "state"
+    workdir = root / "ssh"
+    workdir.mkdir()
+    settings = Settings(
+        state_dir=str(state),
+        database=DatabaseSettings(url=dsn),
+        agent=AgentSettings(state_dir=str(boxes)),
+        ssh=SshSettings(host="127.0.0.1", port=0),
+        tasks=TASKS,
+    )
+    live = LiveSettings(settings)
+    work = trio.CancelScope()
+    signalled: list[int] = []
+    async with trio_asyncio.open_loop(), trio.open_nursery() as guard:
+        guard.start_soon(_cancel_on_signal, work, signalled)
+        async with Database.open(dsn, max_size=5) as db, open_agent(settings) as agent:
+            try:
+                with work:
+                    await migrate.apply_all(db)
+                    async with trio.open_nursery() as nursery:
+                        stopping = trio.Event()
+                        try:
+                            yield await _start(live, db, agent, nursery, stopping, workdir)
+                        finally:
+                            stopping.set()
+                            nursery.cancel_scope.cancel()
+            finally:
+                await _remove_boxes(db, agent)
+        guard.cancel_scope.cancel()
+    if signalled:  # out here: inside trio-asyncio's loop it would come wrapped in a group
+        raise KeyboardInterrupt
+
+
+async def _start(
+    live: LiveSettings,
+    db: Database,
+    agent: Agent,
+    nursery: trio.Nursery,
+    stopping: trio.Event,
+    workdir: Path,
+) -> SshBench:
+    """Workers, proxy, a user with a key, a running host, the direct leg's socket server."""
+    print("ensuring the box image (first build takes minutes) ...", flush=True)
+    await agent.ensure_image()
+    services = await build(live, db, agent)
+    workers = TaskWorkers(db, agent, live, services.metrics, stopping)
+    await nursery.start(workers.run)
+    proxy = SshProxy(proxy_context(services), services.ssh_host_key, stopping)
+    await nursery.start(proxy.run)
+
+    actor = Actor(name="bench")
+    username = f"bench{uuid.uuid4().hex[:8]}"
+    user, _ = await services.accounts.create(actor, username=username)
+    key = asyncssh.generate_private_key("ssh-ed25519", comment="bench")
+    user_key = _write_key(workdir / "id_user", key.export_private_key())
+    await services.accounts.add_key(actor, user.id, key.export_public_key().decode().strip())
+
+    print("creating and starting a host ...", flush=True)
+    host, _, task = await services.hosts.create(
+        actor, user_id=user.id, limits=HostLimits(disk_gb=1)
+    )
+    await _wait_task(services.hosts, task.id)
+    task = await services.hosts.act(actor, host.id, "start")
+    await _wait_task(services.hosts, task.id)
+    box_key = _write_key(workdir / "id_box", await services.hosts.box_private_key(host.id))
+
+    known_hosts = workdir / "known_hosts"
+    known_hosts.write_text(known_hosts_line(services.ssh_host_key, "127.0.0.1", proxy.port) + "\n")
+    fdpass = workdir / "fdpass.py"
+    fdpass.write_text(FDPASS)
+    fd_socket = workdir / "fd.sock"
+    await nursery.start(_serve_box_sockets, agent, str(host.id), fd_socket)
+    return SshBench(
+        workdir=workdir,
+        proxy_port=proxy.port,
+        username=username,
+        host_id=host.id,
+        user_key=user_key,
+        box_key=box_key,
+        known_hosts=known_hosts,
+        fd_socket=fd_socket,
+        fdpass=fdpass,
+    )
+
+
+def _write_key(path: Path, data: bytes) -> Path:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    return path
+
+
+async def _wait_task(hosts: Hosts, task_id: uuid.UUID) -> None:
+    with trio.fail_after(TASK_TIMEOUT_S):
+        while True:
+            task = await hosts.get_task(str(task_id))
+            if not task.active:
+                break
+            await trio.sleep(0.1)
+    if task.status != "succeeded":
+        raise RuntimeError(
+            f"task {task.kind} {task.status}: {task.error_code} {task.error_message}"
+        )
+
+
+async def _serve_box_sockets(
+    agent: Agent,
+    host_id: str,
+    path: Path,
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Answer each connection with a new socket to the box's sshd (SCM_RIGHTS), then close."""
+    listener = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    with listener:
+        await listener.bind(str(path))
+        listener.listen(16)
+        task_status.started()
+        while True:
+            conn, _ = await listener.accept()
+            with conn:
+                try:
+                    box = await agent.open_port(host_id, 22)
+                except AgentError as exc:
+                    print(f"direct leg: OpenPort failed: {exc}", file=sys.stderr, flush=True)
+                    continue  # the helper sees no socket and fails, and so does ssh
+                with box:
+                    fds = array.array("i", [box.fileno()])
+                    await conn.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
+
+
+async def _remove_boxes(db: Database, agent: Agent) -> None:
+    """Every host of this (private) database: container and home volume, shielded."""
+    with trio.CancelScope(shield=True):
+        page = await hosts_repo.list_hosts(db, limit=200, offset=0, include_deleted=True)
+        for host in page.items:
+            try:
+                await agent.remove_host(str(host.id), purge=True)
+            except AgentError as exc:
+                print(f"could not remove host {host.id}: {exc}", file=sys.stderr)
