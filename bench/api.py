@@ -212,6 +212,10 @@ def p95(samples: list[float]) -> float:
     return statistics.quantiles(samples, n=100)[94]
 
 
+def p99(samples: list[float]) -> float:
+    return statistics.quantiles(samples, n=100)[98]
+
+
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 

@@ -34,7 +34,7 @@ from typing import Any
 import attrs
 import trio
 
-from bench.api import main_for
+from bench.api import main_for, p50, p99
 from bench.sshbench import LEGS, SshBench, run_ssh_bench
 
 SAMPLES = 2000
@@ -172,14 +172,6 @@ async def measure(bench: SshBench, samples: int) -> Results:
         raise RuntimeError(f"the probe exited with {done.returncode} (see above)")
     timed: dict[str, list[float]] = json.loads(done.stdout)
     return Results(timed, ciphers)
-
-
-def p50(samples: list[float]) -> float:
-    return statistics.median(samples)
-
-
-def p99(samples: list[float]) -> float:
-    return statistics.quantiles(samples, n=100)[98]
 
 
 def report(results: Results) -> None:

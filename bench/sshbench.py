@@ -60,7 +60,7 @@ from cloudclaude.settings import (
     SshSettings,
     TaskSettings,
 )
-from cloudclaude.sshproxy.hostkey import known_hosts_line
+from cloudclaude.sshproxy.hostkey import known_hosts_line, write_private
 from cloudclaude.sshproxy.server import SshProxy
 from cloudclaude.supervisor import proxy_context
 from cloudclaude.tasks.workers import TaskWorkers
@@ -262,7 +262,7 @@ async def _start(
     username = f"bench{uuid.uuid4().hex[:8]}"
     user, _ = await services.accounts.create(actor, username=username)
     key = asyncssh.generate_private_key("ssh-ed25519", comment="bench")
-    user_key = _write_key(workdir / "id_user", key.export_private_key())
+    user_key = write_private(workdir / "id_user", key.export_private_key())
     await services.accounts.add_key(actor, user.id, key.export_public_key().decode().strip())
 
     print("creating and starting a host ...", flush=True)
@@ -272,7 +272,7 @@ async def _start(
     await _wait_task(services.hosts, task.id)
     task = await services.hosts.act(actor, host.id, "start")
     await _wait_task(services.hosts, task.id)
-    box_key = _write_key(workdir / "id_box", await services.hosts.box_private_key(host.id))
+    box_key = write_private(workdir / "id_box", await services.hosts.box_private_key(host.id))
 
     known_hosts = workdir / "known_hosts"
     known_hosts.write_text(known_hosts_line(services.ssh_host_key, "127.0.0.1", proxy.port) + "\n")
@@ -291,13 +291,6 @@ async def _start(
         fd_socket=fd_socket,
         fdpass=fdpass,
     )
-
-
-def _write_key(path: Path, data: bytes) -> Path:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    return path
 
 
 async def _wait_task(hosts: Hosts, task_id: uuid.UUID) -> None:

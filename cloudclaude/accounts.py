@@ -16,7 +16,7 @@ import asyncssh
 import attrs
 
 from cloudclaude.auth.passwords import PasswordHasher, check_policy, generate
-from cloudclaude.auth.ratelimit import SlidingWindow
+from cloudclaude.auth.ratelimit import LoginWindows
 from cloudclaude.auth.tokens import TokenService
 from cloudclaude.db.errors import UniqueViolation
 from cloudclaude.db.pool import Connection, Database
@@ -78,24 +78,21 @@ class Accounts:
         self._db = db
         self._hasher = hasher
         self._tokens = tokens
-        self.per_address = SlidingWindow(limits.login_per_address, limits.window_s)
-        self.per_user = SlidingWindow(limits.login_per_user, limits.window_s)
+        self.limits = LoginWindows(limits)
 
     def configure_limits(self, limits: RateLimitSettings) -> None:
-        self.per_address.configure(limits.login_per_address, limits.window_s)
-        self.per_user.configure(limits.login_per_user, limits.window_s)
+        self.limits.configure(limits)
 
     # --- login and tokens -----------------------------------------------------------------
 
     async def login(self, username: str, password: str, source_ip: str | None) -> LoginResult:
         address_key = source_ip or "unknown"
         actor = Actor(name=f"login:{username[:64]}", source_ip=source_ip)
-        for window, key in ((self.per_address, address_key), (self.per_user, username)):
-            wait = window.retry_after(key)
-            if wait is not None:
-                await self._login_failed(actor, username, None, "rate_limited", count=False)
-                raise CloudClaudeError("rate_limited", retry_after=wait)
-        self.per_address.hit(address_key)
+        wait = self.limits.retry_after(address_key, username)
+        if wait is not None:
+            await self._login_failed(actor, username, None, "rate_limited", count=False)
+            raise CloudClaudeError("rate_limited", retry_after=wait)
+        self.limits.per_address.hit(address_key)
         found = await users_repo.get_credentials(self._db, username)
         if found is None:
             await self._hasher.verify_nobody(password)
@@ -115,7 +112,7 @@ class Accounts:
         async with self._db.transaction() as conn:
             user = await users_repo.update(conn, user.id, **changes) or user
             await self._audit(conn, "auth.success", actor, user.id, {"method": "password"})
-        self.per_user.reset(username)
+        self.limits.per_user.reset(username)
         token, expires_at = self._tokens.ring.issue(user.id, user.role)
         return LoginResult(user=user, token=token, expires_at=expires_at)
 
@@ -130,7 +127,7 @@ class Accounts:
     ) -> None:
         """Audit a failed login; ``count`` it towards the per-user limit (not when refused)."""
         if count:
-            self.per_user.hit(username)
+            self.limits.per_user.hit(username)
         meta = {"username": username[:64], "reason": reason, "method": "password"}
         await audit_repo.insert(
             self._db, NewAuditEvent(type="auth.failed", actor=actor, user_id=user_id, metadata=meta)

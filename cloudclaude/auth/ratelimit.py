@@ -7,6 +7,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from cloudclaude.settings import RateLimitSettings
+
 
 class SlidingWindow:
     """At most ``limit`` hits per ``window_s`` for each key; memory bounded by pruning."""
@@ -56,3 +58,32 @@ class SlidingWindow:
         now = self._clock()
         for key in list(self._hits):
             self._recent(key, now)
+
+
+class LoginWindows:
+    """The two login limits (``rate_limits``): per source address and per username.
+
+    Shared by every way in (API login, SSH, the curl flows), each with its own windows; what
+    counts as a hit is the caller's rule, the check is this one.
+    """
+
+    def __init__(self, limits: RateLimitSettings) -> None:
+        self.per_address = SlidingWindow(limits.login_per_address, limits.window_s)
+        self.per_user = SlidingWindow(limits.login_per_user, limits.window_s)
+
+    def configure(self, limits: RateLimitSettings) -> None:
+        """Apply new limits (SIGHUP) without forgetting recent hits."""
+        self.per_address.configure(limits.login_per_address, limits.window_s)
+        self.per_user.configure(limits.login_per_user, limits.window_s)
+
+    def retry_after(self, address: str, username: str) -> int | None:
+        """Seconds until this address and username may try again; None when they may now."""
+        for window, key in ((self.per_address, address), (self.per_user, username)):
+            wait = window.retry_after(key)
+            if wait is not None:
+                return wait
+        return None
+
+    def failed(self, address: str, username: str) -> None:
+        self.per_address.hit(address)
+        self.per_user.hit(username)

@@ -15,7 +15,7 @@ import uuid
 import attrs
 
 from cloudclaude.accounts import USERNAME_RE
-from cloudclaude.auth.ratelimit import SlidingWindow
+from cloudclaude.auth.ratelimit import LoginWindows
 from cloudclaude.auth.tickets import PREFIX as TICKET_PREFIX
 from cloudclaude.auth.tickets import Tickets
 from cloudclaude.db.pool import Database
@@ -52,6 +52,10 @@ def parse_login(text: str) -> Login | None:
     return Login(username, short_id if plus else None)
 
 
+def ssh_actor(user: User, source_ip: str | None) -> Actor:
+    return Actor(name=f"ssh:{user.username}", user_id=user.id, source_ip=source_ip)
+
+
 @attrs.frozen
 class Grant:
     """A successful login: the user, and the host the credential itself named (if any)."""
@@ -74,27 +78,23 @@ class SshAccess:
         self._hosts = hosts
         self._tickets = tickets
         self._metrics = metrics
-        self.per_address = SlidingWindow(limits.login_per_address, limits.window_s)
-        self.per_user = SlidingWindow(limits.login_per_user, limits.window_s)
+        self.limits = LoginWindows(limits)
 
     def configure_limits(self, limits: RateLimitSettings) -> None:
-        self.per_address.configure(limits.login_per_address, limits.window_s)
-        self.per_user.configure(limits.login_per_user, limits.window_s)
+        self.limits.configure(limits)
 
     async def account(self, login: Login, source_ip: str) -> User | None:
         """The user behind a login (None when unknown), or the reason they are refused."""
-        for window, key in ((self.per_address, source_ip), (self.per_user, login.username)):
-            wait = window.retry_after(key)
-            if wait is not None:
-                raise CloudClaudeError(
-                    "rate_limited", f"too many failed logins; try again in {wait} s"
-                )
+        wait = self.limits.retry_after(source_ip, login.username)
+        if wait is not None:
+            raise CloudClaudeError("rate_limited", f"too many failed logins; try again in {wait} s")
         user = await users_repo.get_by_username(self._db, login.username)
         if user is None:
             return None
         status = user.effective_status(utcnow())
         if status != "active":
-            await self.failed(login, user, "none", f"account_{status}", source_ip, count=False)
+            reason = f"account_{status}"
+            await self.failed(login.username, user, "none", reason, source_ip, count=False)
             raise CloudClaudeError(f"account_{status}")
         return user
 
@@ -106,30 +106,30 @@ class SshAccess:
         self, login: Login, user: User | None, secret: str, source_ip: str
     ) -> Grant | None:
         """A ticket (its own host) or the routed host's SSH password; None when wrong."""
-        for window, key in ((self.per_address, source_ip), (self.per_user, login.username)):
-            if window.retry_after(key) is not None:
-                await self.failed(login, user, "password", "rate_limited", source_ip, count=False)
-                return None
+        name = login.username
+        if self.limits.retry_after(source_ip, name) is not None:
+            await self.failed(name, user, "password", "rate_limited", source_ip, count=False)
+            return None
         if user is not None and secret.startswith(TICKET_PREFIX):
             claimed = await self._tickets.consume(secret)
             if claimed is not None and claimed[0] == user.id:
                 return Grant(user, "ticket", claimed[1])
             if claimed is not None:
-                await self.failed(login, user, "ticket", "ticket_of_another_user", source_ip)
+                await self.failed(name, user, "ticket", "ticket_of_another_user", source_ip)
                 return None
         if user is None:
             await self._hosts.verify_nobody(secret)
-            await self.failed(login, None, "password", "unknown_user", source_ip)
+            await self.failed(name, None, "password", "unknown_user", source_ip)
             return None
         try:
             host = await self.route(login, user)
         except CloudClaudeError:
             await self._hosts.verify_nobody(secret)
-            await self.failed(login, user, "password", "no_such_host", source_ip)
+            await self.failed(name, user, "password", "no_such_host", source_ip)
             return None
         if await self._hosts.verify_ssh_password(host.id, secret):
             return Grant(user, "password", host.id)
-        await self.failed(login, user, "password", "wrong_password", source_ip)
+        await self.failed(name, user, "password", "wrong_password", source_ip)
         return None
 
     async def entry(
@@ -137,29 +137,25 @@ class SshAccess:
     ) -> tuple[Grant, Host]:
         """The entry short link: the host's SSH password, checked like a login."""
         address = source_ip or "unknown"
-        login = Login(f"entry:{short_id}"[:64])
-        for window, key in ((self.per_address, address), (self.per_user, login.username)):
-            wait = window.retry_after(key)
-            if wait is not None:
-                await self.failed(
-                    login, None, "host_password", "rate_limited", address, count=False
-                )
-                raise CloudClaudeError("rate_limited", retry_after=wait)
+        name = f"entry:{short_id}"[:64]  # the per-user window counts per box here
+        wait = self.limits.retry_after(address, name)
+        if wait is not None:
+            await self.failed(name, None, "host_password", "rate_limited", address, count=False)
+            raise CloudClaudeError("rate_limited", retry_after=wait)
         host = await hosts_repo.get_by_short_id(self._db, short_id)
         if host is None or host.status == "deleted":
             await self._hosts.verify_nobody(password or "-")
-            await self.failed(login, None, "host_password", "no_such_host", address)
+            await self.failed(name, None, "host_password", "no_such_host", address)
             raise CloudClaudeError("host_not_found", f"no box {short_id}")
         user = await users_repo.get(self._db, host.user_id)
         assert user is not None
         if not password or not await self._hosts.verify_ssh_password(host.id, password):
-            await self.failed(login, user, "host_password", "wrong_password", address)
+            await self.failed(name, user, "host_password", "wrong_password", address)
             raise CloudClaudeError("auth_invalid", "wrong password for this box")
         status = user.effective_status(utcnow())
         if status != "active":
-            await self.failed(
-                login, user, "host_password", f"account_{status}", address, count=False
-            )
+            reason = f"account_{status}"
+            await self.failed(name, user, "host_password", reason, address, count=False)
             raise CloudClaudeError(f"account_{status}")
         grant = Grant(user, "host_password", host.id)
         await self.succeeded(grant, address)
@@ -181,9 +177,9 @@ class SshAccess:
         return hosts[0]
 
     async def succeeded(self, grant: Grant, source_ip: str) -> None:
-        self.per_user.reset(grant.user.username)
+        self.limits.per_user.reset(grant.user.username)
         self._metrics.auth_attempts.labels(f"ssh_{grant.method}", "success").inc()
-        actor = Actor(name=f"ssh:{grant.user.username}", user_id=grant.user.id, source_ip=source_ip)
+        actor = ssh_actor(grant.user, source_ip)
         meta = {"method": grant.method, "channel": "ssh"}
         await audit_repo.insert(
             self._db,
@@ -192,20 +188,18 @@ class SshAccess:
 
     async def failed(
         self,
-        login: Login | None,
+        username: str,
         user: User | None,
         method: str,
         reason: str,
         source_ip: str,
         *,
         count: bool = True,
-        username: str = "",
     ) -> None:
         """Audit a refused attempt; ``count`` it towards the address and user windows."""
-        name = login.username if login is not None else username[:64]
+        name = username[:64]
         if count:
-            self.per_address.hit(source_ip)
-            self.per_user.hit(name)
+            self.limits.failed(source_ip, name)
         self._metrics.auth_attempts.labels(f"ssh_{method}", "failure").inc()
         meta = {"username": name, "reason": reason, "method": method, "channel": "ssh"}
         actor = Actor(name=f"ssh:{name}", source_ip=source_ip)

@@ -22,12 +22,18 @@ def load_or_create(path: Path) -> asyncssh.SSHKey:
         return asyncssh.read_private_key(str(path))
     key = asyncssh.generate_private_key("ssh-ed25519", comment="cloudclaude-proxy")
     path.parent.mkdir(parents=True, exist_ok=True)
+    write_private(path, key.export_private_key())
+    return key
+
+
+def write_private(path: Path, data: bytes) -> Path:
+    """A private key file: mode 0600 from the start, replaced atomically."""
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
-        f.write(key.export_private_key())
+        f.write(data)
     os.replace(tmp, path)
-    return key
+    return path
 
 
 def known_hosts_line(key: asyncssh.SSHKey, host: str, port: int) -> str:

@@ -30,14 +30,15 @@ from cloudclaude.db.repos import audit as audit_repo
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.hosts import Hosts
 from cloudclaude.metrics import Metrics
-from cloudclaude.model.audit import Actor, NewAuditEvent
+from cloudclaude.model.audit import NewAuditEvent
 from cloudclaude.model.hosts import Host
 from cloudclaude.model.users import User
 from cloudclaude.settings import LiveSettings, SettingsError, SshSettings
-from cloudclaude.sshproxy.access import Grant, Login, SshAccess, parse_login
+from cloudclaude.sshproxy.access import Grant, Login, SshAccess, parse_login, ssh_actor
 from cloudclaude.sshproxy.autostart import ensure_running
+from cloudclaude.sshproxy.bridge import in_trio, spawn
 from cloudclaude.sshproxy.session import RelaySession, error_text
-from cloudclaude.sshproxy.upstream import MAX_PACKET, WINDOW, connect_box, in_trio, spawn
+from cloudclaude.sshproxy.upstream import MAX_PACKET, WINDOW, connect_box
 from cloudclaude.timefmt import utcnow
 
 log = structlog.get_logger(component="sshproxy")
@@ -93,13 +94,16 @@ class ProxyConnection(asyncssh.SSHServer):
         if self._upstream is not None:
             self._upstream.close()
         if self._grant is None and self._key_rejected and not self._password_tried:
-            spawn(self._failed("publickey", "no_registered_key"), "audit")
+            spawn(self._failed("publickey", "no_registered_key", self._username()), "audit")
 
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
 
     # --- authentication ---------------------------------------------------------------------
+
+    def _username(self, offered: str = "") -> str:
+        return self._login.username if self._login is not None else offered
 
     async def begin_auth(self, username: str) -> bool:
         self._login = parse_login(username)
@@ -136,7 +140,7 @@ class ProxyConnection(asyncssh.SSHServer):
         if self._refused:
             return False
         if self._login is None:
-            await self._failed("password", "invalid_username", username=username)
+            await self._failed("password", "invalid_username", username)
             return False
         grant = await in_trio(
             self._ctx.access.check_password, self._login, self._user, password, self.source_ip
@@ -146,17 +150,9 @@ class ProxyConnection(asyncssh.SSHServer):
         self._grant = grant
         return True
 
-    async def _failed(self, method: str, reason: str, *, username: str = "") -> None:
-        await in_trio(
-            _failed_in_trio,
-            self._ctx.access,
-            self._login,
-            self._user,
-            method,
-            reason,
-            self.source_ip,
-            username,
-        )
+    async def _failed(self, method: str, reason: str, username: str) -> None:
+        access = self._ctx.access
+        await in_trio(access.failed, username, self._user, method, reason, self.source_ip)
 
     def auth_completed(self) -> None:
         assert self._grant is not None
@@ -195,8 +191,6 @@ class ProxyConnection(asyncssh.SSHServer):
         """The routed host, started first when it is not running."""
         if self._host is not None and self._host.status == "running":
             return self._host
-        assert self._grant is not None
-        assert self._login is not None
         self._host = await in_trio(self._ensure_host_trio, say)
         return self._host
 
@@ -205,7 +199,7 @@ class ProxyConnection(asyncssh.SSHServer):
         assert self._login is not None
         user = self._grant.user
         host = await self._ctx.access.route(self._login, user, self._grant.host_id)
-        actor = Actor(name=f"ssh:{user.username}", user_id=user.id, source_ip=self.source_ip)
+        actor = ssh_actor(user, self.source_ip)
         return await ensure_running(
             self._ctx.hosts, host, actor, say, self._ctx.settings.autostart_timeout_s
         )
@@ -257,25 +251,13 @@ class ProxyConnection(asyncssh.SSHServer):
         assert self._host is not None
         assert self._grant is not None
         user = self._grant.user
-        actor = Actor(name=f"ssh:{user.username}", user_id=user.id, source_ip=self.source_ip)
+        actor = ssh_actor(user, self.source_ip)
         if kind == "ssh.session.opened":
             await self._ctx.hosts.touch_used(self._host.id)
         event = NewAuditEvent(
             type=kind, actor=actor, user_id=user.id, host_id=self._host.id, metadata=meta
         )
         await audit_repo.insert(self._ctx.db, event)
-
-
-async def _failed_in_trio(
-    access: SshAccess,
-    login: Login | None,
-    user: User | None,
-    method: str,
-    reason: str,
-    source_ip: str,
-    username: str,
-) -> None:
-    await access.failed(login, user, method, reason, source_ip, username=username)
 
 
 def _ciphers(settings: SshSettings) -> list[str]:

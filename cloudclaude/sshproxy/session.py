@@ -18,7 +18,8 @@ import asyncssh
 from asyncssh.misc import TermModes, TermSize
 
 from cloudclaude.errors import CloudClaudeError
-from cloudclaude.sshproxy.upstream import MAX_PACKET, WINDOW, spawn
+from cloudclaude.sshproxy.bridge import spawn
+from cloudclaude.sshproxy.upstream import MAX_PACKET, WINDOW
 
 if TYPE_CHECKING:
     from cloudclaude.sshproxy.server import ProxyConnection

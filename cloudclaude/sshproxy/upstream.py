@@ -8,45 +8,19 @@ compression: this leg runs on the same two cores as everything else, so it must 
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
 
 import asyncssh
-import structlog
-import trio_asyncio
 
 from cloudclaude.agent_client.handle import Agent
 from cloudclaude.hosts import Hosts
-
-log = structlog.get_logger(component="sshproxy")
+from cloudclaude.sshproxy.bridge import in_trio
 
 BOX_USER = "claude"
 UPSTREAM_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
 #: Channel window and packet size on both legs: large windows keep a 1 GB copy streaming.
 WINDOW = 8 * 1024 * 1024
 MAX_PACKET = 256 * 1024
-
-T = TypeVar("T")
-
-
-async def in_trio(fn: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
-    """Run a trio coroutine function from asyncio code (the trio-asyncio bridge)."""
-    result: T = await trio_asyncio.trio_as_aio(fn)(*args)
-    return result
-
-
-def spawn(coro: Coroutine[Any, Any, Any], what: str) -> asyncio.Task[Any]:
-    """Fire and forget, but log a failure instead of losing it."""
-    task = asyncio.ensure_future(coro)
-
-    def done(t: asyncio.Task[Any]) -> None:
-        if not t.cancelled() and t.exception() is not None:
-            log.error("sshproxy_background_failed", what=what, error=repr(t.exception()))
-
-    task.add_done_callback(done)
-    return task
 
 
 async def connect_box(

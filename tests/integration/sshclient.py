@@ -150,7 +150,7 @@ class PtySession:
             )
         )
         os.close(slave)
-        return cls(process, os.dup(master))
+        return cls(process, master)
 
     def text(self) -> str:
         return ANSI.sub(b"", bytes(self.output)).decode(errors="replace")
@@ -158,30 +158,28 @@ class PtySession:
     async def send(self, data: bytes) -> None:
         await self.stream.send_all(data)
 
+    async def _read(self) -> bool:
+        """Add what the pty has to the output; False once it is closed (EOF or EIO)."""
+        try:
+            chunk = await self.stream.receive_some(65536)
+        except trio.BrokenResourceError:  # EIO: the pty has no writer left
+            return False
+        self.output += chunk
+        return bool(chunk)
+
     async def expect(self, pattern: str, timeout: float = 60) -> str:
         regex = re.compile(pattern)
         with _screen_on_timeout(self, pattern), trio.fail_after(timeout):
             while not regex.search(self.text()):
-                try:
-                    chunk = await self.stream.receive_some(65536)
-                except trio.BrokenResourceError:  # EIO: the child closed the pty
-                    chunk = b""
-                if not chunk:
+                if not await self._read():
                     raise AssertionError(f"pty closed before {pattern!r}; screen:\n{self.text()}")
-                self.output += chunk
         return self.text()
 
     async def drain(self) -> None:
         """Read what is left once the child has exited (until EOF)."""
         with trio.move_on_after(5):
-            while True:
-                try:
-                    chunk = await self.stream.receive_some(65536)
-                except (OSError, trio.BrokenResourceError):
-                    return  # EIO: the pty has no writer left
-                if not chunk:
-                    return
-                self.output += chunk
+            while await self._read():
+                pass
 
     def clear(self) -> None:
         self.output.clear()

@@ -19,17 +19,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import trio
-from quart import Blueprint, Response, request
+from quart import Blueprint, Response, g, request
 
 from cloudclaude.errors import CloudClaudeError
-from cloudclaude.model.audit import Actor
 from cloudclaude.model.hosts import Host
 from cloudclaude.model.tasks import Task
 from cloudclaude.model.users import User
 from cloudclaude.sshproxy.access import Login
 from cloudclaude.sshproxy.autostart import start_error
 from cloudclaude.sshproxy.hostkey import known_hosts_line
-from web.api.common import authenticate, client_address, services, sh_lines
+from web.api.common import actor, authenticate, client_address, services, sh_lines
 
 blueprint = Blueprint("api_connect", __name__)
 
@@ -128,13 +127,13 @@ async def bootstrap_session() -> Response | tuple[Any, int]:
         raise CloudClaudeError("auth_invalid", "username and password are needed")
     svc = services()
     login = await svc.accounts.login(username, password, client_address())
+    g.user = login.user  # from here the request acts as the signed-in user
     short_id = form.get("host") or None
     host = await svc.ssh_access.route(Login(login.user.username, short_id), login.user)
-    actor = Actor(
-        name=f"user:{login.user.username}", user_id=login.user.id, source_ip=client_address()
-    )
     try:
-        task = await svc.hosts.act(actor, host.id, "start", owner=login.user.id, reason="bootstrap")
+        task = await svc.hosts.act(
+            actor(), host.id, "start", owner=login.user.id, reason="bootstrap"
+        )
     except CloudClaudeError as exc:
         active = await svc.hosts.active_task(host.id)
         if exc.error.slug != "host_busy" or active is None or active.kind != "start":
@@ -150,6 +149,7 @@ async def bootstrap_session() -> Response | tuple[Any, int]:
 
 
 async def _own_task(task_id: str) -> tuple[User, Task]:
+    """The caller's own start task (anyone else's is not found); a failed one raises its code."""
     user = await authenticate()
     task = await services().hosts.get_task(task_id)
     if task.host_id is None:
@@ -158,10 +158,16 @@ async def _own_task(task_id: str) -> tuple[User, Task]:
         await services().hosts.get(task.host_id, owner=user.id)
     except CloudClaudeError as exc:
         raise CloudClaudeError("not_found", f"no task {task_id!r}") from exc
+    _raise_if_failed(task)
     return user, task
 
 
-def _int_arg(name: str, default: float) -> float:
+def _raise_if_failed(task: Task) -> None:
+    if task.status == "failed":
+        raise start_error(task.error_code, task.error_message)
+
+
+def _number_arg(name: str, default: float) -> float:
     try:
         return float(request.args.get(name, default))
     except ValueError as exc:
@@ -172,14 +178,13 @@ def _int_arg(name: str, default: float) -> float:
 async def bootstrap_task(task_id: str) -> Response | tuple[Any, int]:
     """The task's stages after ``after``; waits up to ``wait_s`` for news (long-poll)."""
     _, task = await _own_task(task_id)
-    after = int(_int_arg("after", 0))
-    wait_s = min(max(_int_arg("wait_s", 0), 0.0), MAX_WAIT_S)
+    after = int(_number_arg("after", 0))
+    wait_s = min(max(_number_arg("wait_s", 0), 0.0), MAX_WAIT_S)
     with trio.move_on_after(wait_s):
         while task.active and not [e for e in task.events if e.seq > after]:
             await trio.sleep(POLL_S)
             task = await services().hosts.get_task(task_id)
-    if task.status == "failed":
-        raise start_error(task.error_code, task.error_message)
+    _raise_if_failed(task)
     new = [e for e in task.events if e.seq > after]
     fields: list[tuple[str, object]] = [
         ("status", task.status),
@@ -198,8 +203,6 @@ async def bootstrap_task(task_id: str) -> Response | tuple[Any, int]:
 @blueprint.get("/v1/bootstrap/tasks/<task_id>/handoff")
 async def bootstrap_handoff(task_id: str) -> Response | tuple[Any, int]:
     user, task = await _own_task(task_id)
-    if task.status == "failed":
-        raise start_error(task.error_code, task.error_message)
     if task.status != "succeeded":
         raise CloudClaudeError("conflict", f"the start task is {task.status}; wait for it")
     assert task.host_id is not None
