@@ -41,6 +41,8 @@ from tests.integration import boxes, pg
 from tests.integration.processes import BIN, free_port
 
 ACTOR = Actor(name="test")
+#: Retries with a doubling delay from 0.5 s: enough for a loaded machine to bring an agent back.
+MAX_ATTEMPTS = 10
 
 
 @attrs.define
@@ -104,7 +106,7 @@ class Rig:
             "CLOUDCLAUDE_TASKS__LEASE_S": "2",
             "CLOUDCLAUDE_TASKS__POLL_S": "0.5",
             "CLOUDCLAUDE_TASKS__RETRY_BASE_S": "0.5",
-            "CLOUDCLAUDE_TASKS__MAX_ATTEMPTS": "6",
+            "CLOUDCLAUDE_TASKS__MAX_ATTEMPTS": str(MAX_ATTEMPTS),
             "CLOUDCLAUDE_SCANNERS__RECONCILE_PERIOD_S": "3600",
             "CLOUDCLAUDE_LOG__FORMAT": "json",
             **extra,
@@ -126,8 +128,12 @@ async def rig(
     boxes_state: Path,
     box_image: str,
 ) -> AsyncIterator[Rig]:
-    """Every box the test's hosts got is removed afterwards, also when it fails."""
-    services = await build(LiveSettings(settings), db, Agent("none"))
+    """Every box the test's hosts got is removed afterwards, also when it fails.
+
+    Tasks are queued with the daemon's ``max_attempts``: a task carries its own limit.
+    """
+    tasks = attrs.evolve(settings.tasks, max_attempts=MAX_ATTEMPTS)
+    services = await build(LiveSettings(attrs.evolve(settings, tasks=tasks)), db, Agent("none"))
     try:
         yield Rig(services, db, database_url, state_dir, boxes_state)
     finally:
