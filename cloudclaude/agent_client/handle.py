@@ -148,6 +148,8 @@ def agent_config(settings: Settings) -> AgentConfig:
         base_image=agent.base_image,
         debian_mirror=agent.debian_mirror,
         instance=agent.instance or instance_of(settings.state_path),
+        egress_pool=agent.egress_pool,
+        sing_box=agent.sing_box,
     )
 
 

@@ -29,6 +29,9 @@ def _strategy(hint: typing.Any) -> st.SearchStrategy[typing.Any]:
         return st.text()
     if typing.get_origin(hint) is list:
         return st.lists(_strategy(typing.get_args(hint)[0]), max_size=3)
+    if typing.get_origin(hint) is dict:
+        key, value = typing.get_args(hint)
+        return st.dictionaries(_strategy(key), _strategy(value), max_size=3)
     if attrs.has(hint):
         return _message(hint)
     options = [a for a in typing.get_args(hint) if a is not type(None)]
@@ -46,6 +49,7 @@ def test_every_message_type_is_covered() -> None:
     ops = {m.op_name(t) for t in MESSAGE_TYPES}
     assert {"hello", "hello.reply", "ping", "pong", "progress", "error"} <= ops
     assert {"host.create", "host.start", "port.open", "port.opened", "image.ensure"} <= ops
+    assert {"egress.setup", "egress.verify", "egress.list"} <= ops
     assert len(ops) == len(MESSAGE_TYPES)  # one op name per type
 
 

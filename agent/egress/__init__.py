@@ -1,0 +1,1 @@
+"""Forced egress: per-host gateway namespaces, nftables and sing-box (DESIGN.md section 7)."""
