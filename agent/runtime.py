@@ -10,9 +10,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import attrs
+import trio
 
 from agent.config import AgentConfig
 from agent.dispatch import Dispatcher, ReportProgress, SocketReply
+from agent.egress.gateways import Gateways
+from agent.egress.verify import observe
 from agent.ops.containers import Containers
 from agent.ops.docker import Docker
 from agent.ops.images import Images
@@ -31,6 +34,7 @@ class Runtime:
         self.containers = Containers(
             self.docker, self.volumes, self.images.current, config.instance
         )
+        self.gateways = Gateways(config, self.containers)
 
     def register(self, dispatcher: Dispatcher) -> None:
         dispatcher.register(m.EnsureImage, self.ensure_image)
@@ -45,6 +49,12 @@ class Runtime:
         dispatcher.register(m.ExecInHost, self.exec_in_host)
         dispatcher.register(m.OpenPort, self.open_port)
         dispatcher.register(m.HostActivity, self.host_activity)
+        dispatcher.register(m.SetupEgress, self.setup_egress)
+        dispatcher.register(m.TeardownEgress, self.teardown_egress)
+        dispatcher.register(m.SetAllowlist, self.set_allowlist)
+        dispatcher.register(m.VerifyEgress, self.verify_egress)
+        dispatcher.register(m.ListGateways, self.list_gateways)
+        dispatcher.register(m.EgressCounters, self.egress_counters)
 
     async def ensure_image(self, request: m.EnsureImage, progress: ReportProgress) -> m.Reply:
         built = await self.images.ensure(progress, force=request.force)
@@ -53,7 +63,10 @@ class Runtime:
         )
 
     async def create_host(self, request: m.CreateHost, progress: ReportProgress) -> m.Reply:
-        state, _created = await self.containers.create(request.host_id, request.spec, progress)
+        spec = request.spec
+        if not spec.dns:  # the box resolves through its gateway's tunnel, nowhere else
+            spec = attrs.evolve(spec, dns=[self.gateways.dns_address])
+        state, _created = await self.containers.create(request.host_id, spec, progress)
         return m.HostReply(id=request.id, host=state)
 
     async def start_host(self, request: m.StartHost, _progress: ReportProgress) -> m.Reply:
@@ -61,10 +74,12 @@ class Runtime:
 
     async def stop_host(self, request: m.StopHost, _progress: ReportProgress) -> m.Reply:
         state = await self.containers.stop(request.host_id, request.grace_s)
+        await self.gateways.teardown(request.host_id)
         return m.HostReply(id=request.id, host=state)
 
     async def remove_host(self, request: m.RemoveHost, _progress: ReportProgress) -> m.Reply:
-        changed = await self.containers.remove(request.host_id, purge=request.purge)
+        changed = await self.gateways.teardown(request.host_id)
+        changed = await self.containers.remove(request.host_id, purge=request.purge) or changed
         return m.Done(id=request.id, changed=changed)
 
     async def inspect_host(self, request: m.InspectHost, _progress: ReportProgress) -> m.Reply:
@@ -92,13 +107,40 @@ class Runtime:
         sock = await open_port(self.containers, request.host_id, request.port)
         return SocketReply(m.PortOpened(id=request.id), sock)
 
+    async def setup_egress(self, request: m.SetupEgress, progress: ReportProgress) -> m.Reply:
+        state = await self.gateways.setup(request.host_id, request.gateway, progress)
+        return m.EgressReply(id=request.id, egress=state)
+
+    async def teardown_egress(self, request: m.TeardownEgress, _p: ReportProgress) -> m.Reply:
+        return m.Done(id=request.id, changed=await self.gateways.teardown(request.host_id))
+
+    async def set_allowlist(self, request: m.SetAllowlist, _p: ReportProgress) -> m.Reply:
+        state = await self.gateways.set_allowlist(request.host_id, request.allowed_domains)
+        return m.EgressReply(id=request.id, egress=state)
+
+    async def verify_egress(self, request: m.VerifyEgress, progress: ReportProgress) -> m.Reply:
+        return await observe(self.containers, request, self.gateways.dns_address, progress)
+
+    async def list_gateways(self, request: m.ListGateways, _p: ReportProgress) -> m.Reply:
+        states, leftovers = await self.gateways.list_all()
+        return m.GatewayList(id=request.id, gateways=states, leftovers=leftovers)
+
+    async def egress_counters(self, request: m.EgressCounters, _p: ReportProgress) -> m.Reply:
+        return m.CountersReply(id=request.id, dropped=await self.gateways.counters())
+
 
 @asynccontextmanager
 async def open_runtime(config: AgentConfig) -> AsyncIterator[Dispatcher]:
+    """The dispatcher, with the kill-switch watch running for as long as the agent serves."""
     dispatcher = Dispatcher()
     runtime = Runtime(config)
     runtime.register(dispatcher)
     try:
-        yield dispatcher
+        async with trio.open_nursery() as nursery:
+            await nursery.start(runtime.gateways.watch)
+            try:
+                yield dispatcher
+            finally:
+                nursery.cancel_scope.cancel()
     finally:
         await runtime.docker.aclose()

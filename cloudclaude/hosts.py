@@ -1,9 +1,10 @@
 """Host rules shared by the API and the control socket: create, actions as tasks, passwords.
 
 A host is created with its limits, an SSH password (shown once, stored as an argon2id hash) and
-a box key pair for the proxy's upstream leg (private key sealed with the server key), and a
-``create`` task is queued. Every action is a task; the one-active-task-per-host index turns a
-second concurrent action into ``host_busy`` (409). Each admin action writes
+a box key pair for the proxy's upstream leg (private key sealed with the server key), bound to
+its exit in the same transaction (see ``cloudclaude.exits``), and a ``create`` task is
+queued. Every action is a task; the one-active-task-per-host index turns a second concurrent
+action into ``host_busy`` (409). Each admin action writes
 ``admin.host.action`` in the same transaction as its task.
 """
 
@@ -27,6 +28,7 @@ from cloudclaude.db.repos import hosts as hosts_repo
 from cloudclaude.db.repos import tasks as tasks_repo
 from cloudclaude.db.repos import users as users_repo
 from cloudclaude.errors import CloudClaudeError
+from cloudclaude.exits import Exits
 from cloudclaude.model.audit import SYSTEM, Actor, NewAuditEvent
 from cloudclaude.model.hosts import Host, HostAction, HostLimits
 from cloudclaude.model.tasks import Task
@@ -44,6 +46,7 @@ _DESIRED: dict[str, str | None] = {
     "stop": "stopped",
     "rebuild": None,
     "delete": "deleted",
+    "verify_egress": None,
 }
 
 
@@ -88,12 +91,14 @@ class Hosts:
         server_key: bytes,
         defaults: HostDefaults,
         tasks: TaskSettings,
+        exits: Exits,
     ) -> None:
         self._db = db
         self._hasher = hasher
         self._server_key = server_key
         self._defaults = defaults
         self._tasks = tasks
+        self._exits = exits
 
     @property
     def defaults(self) -> HostLimits:
@@ -107,8 +112,13 @@ class Hosts:
         user_id: uuid.UUID,
         limits: HostLimits,
         timezone: str | None = None,
+        egress_ip_id: uuid.UUID | None = None,
     ) -> tuple[Host, str, Task]:
-        """The new host (``pending``), its SSH password (shown once) and its create task."""
+        """The new host (``pending``), its SSH password (shown once) and its create task.
+
+        The host is bound to ``egress_ip_id``, else to the ``egress.default_exit`` exit when
+        that is set, else to none (it cannot start until an admin binds one).
+        """
         check_limits(limits)
         timezone = timezone or self._defaults.timezone
         check_timezone(timezone)
@@ -128,6 +138,8 @@ class Hosts:
             host = await self._insert(
                 conn, user_id, limits, timezone, password_hash, public, sealed
             )
+            if await self._exits.bind_new_host(conn, actor, host, egress_ip_id) is not None:
+                host = await hosts_repo.get(conn, host.id) or host
             task = await self._enqueue(conn, actor, host, "create", {})
         return host, password, task
 
@@ -297,6 +309,10 @@ class Hosts:
     async def touch_used(self, host_id: uuid.UUID) -> None:
         """A session opened on the host: it is now the owner's most recently used one."""
         await hosts_repo.touch_used(self._db, host_id, utcnow())
+
+    async def mark_degraded(self, host_id: uuid.UUID, code: str, message: str) -> bool:
+        """A running host's egress broke: ``degraded`` with ``code`` (False if not running)."""
+        return await hosts_repo.degrade(self._db, host_id, code, message)
 
     async def active_task(self, host_id: uuid.UUID) -> Task | None:
         return await tasks_repo.active_for_host(self._db, host_id)

@@ -102,6 +102,23 @@ class Metrics:
             ["direction"],
             registry=self.registry,
         )
+        self.egress_verifications = Counter(
+            "cloudclaude_egress_verifications_total",
+            "Egress verifications of started hosts, by result (ok, or the failed step).",
+            ["result"],
+            registry=self.registry,
+        )
+        self.egress_killswitch_trips = Counter(
+            "cloudclaude_egress_killswitch_trips_total",
+            "Times a gateway's sing-box was found dead (nothing left the box meanwhile).",
+            registry=self.registry,
+        )
+        self.egress_dropped = Gauge(
+            "cloudclaude_egress_dropped_packets",
+            "Packets the egress firewall dropped, by rule, over every gateway, box and the host.",
+            ["rule"],
+            registry=self.registry,
+        )
         self.database_up = Gauge(
             "cloudclaude_database_up",
             "1 when the last database health check succeeded.",

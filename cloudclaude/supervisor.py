@@ -26,6 +26,7 @@ from cloudclaude.agent_client.handle import open_agent
 from cloudclaude.ctl.server import CtlServer
 from cloudclaude.db import migrate
 from cloudclaude.db.pool import Database
+from cloudclaude.services.egress_watch import EgressWatch
 from cloudclaude.services.expiry import ExpiryScanner
 from cloudclaude.services.idle import IdleScanner
 from cloudclaude.services.reconciler import Reconciler
@@ -214,10 +215,11 @@ async def run(
         services.reload = make_reloader(live, services)
         stopping = trio.Event()
         components: list[Component] = [
-            TaskWorkers(db, agent, live, services.metrics, stopping),
+            TaskWorkers(db, agent, live, services.metrics, stopping, exits=services.exits),
             Reconciler(db, agent, services.hosts, live, services.metrics, stopping),
             ExpiryScanner(services.accounts, services.hosts, live, stopping, services.metrics),
             IdleScanner(services.hosts, agent, live, stopping, services.metrics),
+            EgressWatch(agent, services.hosts, live, stopping, services.metrics),
             WebServer(create_app(live, services), settings.web, stopping),
             SshProxy(proxy_context(services), services.ssh_host_key, stopping),
             CtlServer(services, settings.ctl, stopping),

@@ -1,9 +1,12 @@
 """``cloudclaude up``: the whole system on embedded defaults, for ``make up``.
 
 Starts (creating on first use) a private Postgres cluster in the state directory, applies
-migrations, creates the first admin when there is none (printing its password once), then runs
-the daemon in the foreground. Ctrl-C drains the daemon, then stops the Postgres it started.
-Running it again reuses everything: nothing is lost or re-created.
+migrations, creates the first admin when there is none (printing its password once) and a
+``direct`` exit labelled ``host`` when no exit has that label, then runs the daemon in the
+foreground with ``egress.default_exit = "host"`` unless the operator chose another, so new
+boxes get out through the host's own address ("egress unverified") with no extra steps.
+Ctrl-C drains the daemon, then stops the Postgres it started. Running it again reuses
+everything: nothing is lost or re-created.
 """
 
 from __future__ import annotations
@@ -22,11 +25,16 @@ from cloudclaude.agent_client.handle import Agent
 from cloudclaude.db import migrate
 from cloudclaude.db.cluster import PrivateCluster
 from cloudclaude.db.pool import Database
+from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.audit import Actor
 from cloudclaude.settings import LiveSettings, Settings
 from cloudclaude.wiring import Services
 
 FIRST_ADMIN = "admin"
+#: The development exit: the host's own address (host NAT), DNS from a public resolver (a
+#: direct exit cannot reach private addresses, so the machine's own resolver may not do).
+HOST_EXIT = {"label": "host", "kind": "direct", "dns_server": "1.1.1.1"}
+SETUP = Actor(name="setup:cloudclaude-up")
 
 
 def private_cluster(state_dir: Path) -> PrivateCluster:
@@ -34,17 +42,31 @@ def private_cluster(state_dir: Path) -> PrivateCluster:
 
 
 async def prepare(settings: Settings) -> str | None:
-    """Migrate and create the first admin if no admin exists; returns its password if created."""
+    """Migrate, make the ``host`` exit if missing and the first admin if no admin exists.
+
+    Returns the first admin's password when it was created.
+    """
     async with trio_asyncio.open_loop(), Database.open(settings.database.url, max_size=2) as db:
         await migrate.apply_all(db)
+        services = await wiring.build(LiveSettings(settings), db, Agent("none"))
+        try:
+            await services.exits.create(SETUP, HOST_EXIT)
+        except CloudClaudeError as exc:
+            if exc.error.slug != "exit_label_taken":
+                raise
         admins = await db.fetchval("SELECT count(*) FROM users WHERE role = 'admin'")
         if admins:
             return None
-        services = await wiring.build(LiveSettings(settings), db, Agent("none"))
-        _, password = await services.accounts.create(
-            Actor(name="setup:cloudclaude-up"), username=FIRST_ADMIN, role="admin"
-        )
+        _, password = await services.accounts.create(SETUP, username=FIRST_ADMIN, role="admin")
         return password
+
+
+def with_default_exit(settings: Settings) -> Settings:
+    """``egress.default_exit`` is ``host`` unless the operator set one."""
+    if settings.egress.default_exit:
+        return settings
+    egress = attrs.evolve(settings.egress, default_exit=str(HOST_EXIT["label"]))
+    return attrs.evolve(settings, egress=egress)
 
 
 def _where_next(settings: Settings, admin_password: str | None) -> str:
@@ -57,6 +79,8 @@ def _where_next(settings: Settings, admin_password: str | None) -> str:
         f"  control     .venv/bin/cloudclaudectl status   (socket {settings.ctl.socket})",
         f"  ssh         ssh -p {settings.ssh.port} USER@{host}   (once an admin made a box)",
         f"  one-liner   curl -fsSL http://{host}:{port}/v1/bootstrap/script | sh",
+        f"  exit        new boxes get out through exit {settings.egress.default_exit!r}"
+        " (`.venv/bin/cloudclaudectl exits list`)",
     ]
     if admin_password:
         lines += [
@@ -94,12 +118,15 @@ def run(settings: Settings, config_path: str | None) -> int:
                 settings, database=attrs.evolve(settings.database, url=cluster.dsn())
             )
         admin_password = trio.run(prepare, settings)
+        settings = with_default_exit(settings)
         fixed = settings
 
         def keep_up_choices(reread: Settings) -> Settings:
-            """A reload keeps the state dir and database that `up` chose (not in any file)."""
+            """A reload keeps the state dir, database and default exit that `up` chose."""
             database = attrs.evolve(reread.database, url=fixed.database.url)
-            return attrs.evolve(reread, state_dir=fixed.state_dir, database=database)
+            return with_default_exit(
+                attrs.evolve(reread, state_dir=fixed.state_dir, database=database)
+            )
 
         live = LiveSettings(settings, config_path, keep_up_choices)
 

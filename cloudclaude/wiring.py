@@ -14,6 +14,7 @@ from cloudclaude.auth.passwords import PasswordHasher
 from cloudclaude.auth.tickets import Tickets
 from cloudclaude.auth.tokens import KeyRing, TokenService
 from cloudclaude.db.pool import Database
+from cloudclaude.exits import Exits
 from cloudclaude.hosts import Hosts
 from cloudclaude.metrics import Metrics
 from cloudclaude.serverkey import load_or_create
@@ -36,6 +37,7 @@ class Services:
     tokens: TokenService
     accounts: Accounts
     hosts: Hosts
+    exits: Exits
     agent: Agent
     tickets: Tickets
     ssh_access: SshAccess
@@ -54,7 +56,8 @@ async def build(live: LiveSettings, db: Database, agent: Agent) -> Services:
     await tokens.start()
     hasher = PasswordHasher(settings.auth)
     accounts = Accounts(db, hasher, tokens, settings.rate_limits)
-    hosts = Hosts(db, hasher, server_key, settings.hosts, settings.tasks)
+    exits = Exits(db, server_key, live)
+    hosts = Hosts(db, hasher, server_key, settings.hosts, settings.tasks, exits)
     tickets = Tickets(db, settings.ssh.ticket_ttl_s)
     host_key_path = hostkey.host_key_path(settings)
     return Services(
@@ -65,6 +68,7 @@ async def build(live: LiveSettings, db: Database, agent: Agent) -> Services:
         tokens=tokens,
         accounts=accounts,
         hosts=hosts,
+        exits=exits,
         agent=agent,
         tickets=tickets,
         ssh_access=SshAccess(db, hosts, tickets, settings.rate_limits, metrics),

@@ -11,6 +11,8 @@ from quart_trio import QuartTrio
 from cloudclaude.settings import LiveSettings
 from cloudclaude.wiring import Services
 from web.api import (
+    admin_bindings,
+    admin_exits,
     admin_hosts,
     admin_tasks,
     admin_users,
@@ -36,6 +38,8 @@ def create_app(live: LiveSettings, services: Services) -> QuartTrio:
         auth,
         admin_users,
         admin_hosts,
+        admin_exits,
+        admin_bindings,
         admin_tasks,
         user_self,
         user_hosts,

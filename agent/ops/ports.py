@@ -37,14 +37,14 @@ def _netns_inode() -> int:
     return os.stat("/proc/thread-self/ns/net").st_ino
 
 
-def socket_in_netns(netns_fd: int) -> socket.socket:
-    """A new TCP socket in the namespace ``netns_fd``; the calling thread is switched back."""
+def socket_in_netns(netns_fd: int, kind: int = socket.SOCK_STREAM) -> socket.socket:
+    """A new IPv4 socket in the namespace ``netns_fd``; the calling thread is switched back."""
     own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
         own_inode = os.fstat(own).st_ino
         _setns(netns_fd)
         try:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock = socket.socket(socket.AF_INET, kind)
         finally:
             _setns(own)
             if _netns_inode() != own_inode:
@@ -73,10 +73,10 @@ def on_fresh_thread(work: Callable[[], T]) -> T:
     return outcome[0]
 
 
-async def open_port(containers: Containers, host_id: str, port: int) -> socket.socket:
-    """A connected socket to ``127.0.0.1:port`` inside the running box ``host_id``."""
-    if not 1 <= port <= 65535:
-        raise errors.AgentError(errors.VALIDATION_FAILED, f"port {port} is out of range")
+async def socket_in_box(
+    containers: Containers, host_id: str, kind: int = socket.SOCK_STREAM
+) -> trio.socket.SocketType:
+    """A new unconnected IPv4 socket inside the running box ``host_id``'s network namespace."""
     info = await containers.require(host_id, running=True)
     pid = int(info["State"]["Pid"])
     try:
@@ -88,10 +88,17 @@ async def open_port(containers: Containers, host_id: str, port: int) -> socket.s
         again = await containers.require(host_id, running=True)
         if int(again["State"]["Pid"]) != pid:
             raise errors.AgentError(errors.HOST_NOT_RUNNING, f"host {host_id} restarted")
-        plain = await trio.to_thread.run_sync(on_fresh_thread, lambda: socket_in_netns(netns))
+        plain = await trio.to_thread.run_sync(on_fresh_thread, lambda: socket_in_netns(netns, kind))
     finally:
         os.close(netns)
-    sock = trio.socket.from_stdlib_socket(plain)
+    return trio.socket.from_stdlib_socket(plain)
+
+
+async def open_port(containers: Containers, host_id: str, port: int) -> socket.socket:
+    """A connected socket to ``127.0.0.1:port`` inside the running box ``host_id``."""
+    if not 1 <= port <= 65535:
+        raise errors.AgentError(errors.VALIDATION_FAILED, f"port {port} is out of range")
+    sock = await socket_in_box(containers, host_id)
     try:
         with trio.fail_after(CONNECT_TIMEOUT_S):
             await sock.connect(("127.0.0.1", port))

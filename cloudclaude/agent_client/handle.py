@@ -127,6 +127,47 @@ class Agent:
         reply: m.ActivityReply = await self.request(m.HostActivity(id=0, host_id=host_id))
         return reply
 
+    async def setup_egress(
+        self, host_id: str, gateway: m.GatewaySpec, on_progress: OnProgress | None = None
+    ) -> m.EgressState:
+        reply: m.EgressReply = await self.request(
+            m.SetupEgress(id=0, host_id=host_id, gateway=gateway), on_progress
+        )
+        return reply.egress
+
+    async def teardown_egress(self, host_id: str) -> bool:
+        reply: m.Done = await self.request(m.TeardownEgress(id=0, host_id=host_id))
+        return reply.changed
+
+    async def set_allowlist(self, host_id: str, domains: list[str]) -> m.EgressState:
+        reply: m.EgressReply = await self.request(
+            m.SetAllowlist(id=0, host_id=host_id, allowed_domains=domains)
+        )
+        return reply.egress
+
+    async def verify_egress(
+        self,
+        host_id: str,
+        *,
+        url: str,
+        dns_name: str,
+        timeout_s: float,
+        on_progress: OnProgress | None = None,
+    ) -> m.VerifyReply:
+        request = m.VerifyEgress(
+            id=0, host_id=host_id, url=url, dns_name=dns_name, timeout_s=timeout_s
+        )
+        reply: m.VerifyReply = await self.request(request, on_progress)
+        return reply
+
+    async def list_gateways(self) -> m.GatewayList:
+        reply: m.GatewayList = await self.request(m.ListGateways(id=0))
+        return reply
+
+    async def egress_counters(self) -> dict[str, int]:
+        reply: m.CountersReply = await self.request(m.EgressCounters(id=0))
+        return reply.dropped
+
     async def open_port(self, host_id: str, port: int) -> socket.socket:
         """A socket connected to ``127.0.0.1:port`` inside the box (its own connection)."""
         async with self._timed(m.op_name(m.OpenPort)):

@@ -16,6 +16,7 @@ from typing import Any
 import trio
 
 from cloudclaude import __version__
+from cloudclaude.ctl import exit_args
 from cloudclaude.ctl import messages as m
 from cloudclaude.ctl.client import CtlClient, CtlUnreachable
 
@@ -133,6 +134,7 @@ def _parser() -> argparse.ArgumentParser:
         "task"
     )
 
+    exit_args.add_parser(sub, common)
     sub.add_parser("reload", parents=[common], help="re-read the settings (like SIGHUP)")
     return parser
 
@@ -192,6 +194,20 @@ def _request(args: argparse.Namespace) -> m.Request:
             return m.TasksShow(task=args.task)
         case "tasks", "cancel":
             return m.TasksCancel(task=args.task)
+        case "exits", "list":
+            return m.ExitsList(limit=args.limit, offset=args.offset)
+        case "exits", "show":
+            return m.ExitsShow(exit=args.exit)
+        case "exits", "create":
+            return m.ExitsCreate(fields=exit_args.fields(args))
+        case "exits", "update":
+            return m.ExitsUpdate(exit=args.exit, fields=exit_args.fields(args))
+        case "exits", "delete":
+            return m.ExitsDelete(exit=args.exit)
+        case "exits", "bind":
+            return m.ExitsBind(host=args.host, exit=args.exit)
+        case "exits", "unbind":
+            return m.ExitsUnbind(host=args.host)
     raise SystemExit(EXIT_USAGE)  # argparse makes this unreachable
 
 
@@ -230,13 +246,33 @@ def _print_human(request: m.Request, data: Any) -> None:
         case m.KeysRotate():
             print(f"new signing key {data['kid']}; usable keys: {', '.join(data['usable'])}")
         case m.HostsList():
-            print(f"{'SHORT_ID':<10} {'STATUS':<9} {'DESIRED':<8} {'CPUS':>5} {'MEM_MB':>7} ID")
+            print(
+                f"{'SHORT_ID':<10} {'STATUS':<9} {'DESIRED':<8} {'CPUS':>5} {'MEM_MB':>7}"
+                f" {'EXIT':<24} ID"
+            )
             for h in data["items"]:
                 print(
                     f"{h['short_id']:<10} {h['status']:<9} {h['desired_state']:<8}"
-                    f" {h['cpus']:>5} {h['memory_mb']:>7} {h['id']}"
+                    f" {h['cpus']:>5} {h['memory_mb']:>7} {_exit_name(h):<24} {h['id']}"
                 )
             print(f"({len(data['items'])} of {data['total']})")
+        case m.ExitsList():
+            print(
+                f"{'LABEL':<20} {'KIND':<11} {'SERVER':<22} {'EXPECTED_IP':<15} {'VERIFIED':<8}"
+                f" {'HOSTS':>5} {'STATUS':<10} ID"
+            )
+            for e in data["items"]:
+                server = f"{e['server']}:{e['port']}" if e["server"] else "-"
+                print(
+                    f"{e['label']:<20} {e['kind']:<11} {server:<22} {e['expected_ip'] or '-':<15}"
+                    f" {'yes' if e['egress_verified'] else 'no':<8} {e['bound_hosts']:>5}"
+                    f" {e['status']:<10} {e['id']}"
+                )
+            print(f"({len(data['items'])} of {data['total']})")
+        case m.ExitsBind():
+            print(f"{data['host_short_id']}: exit {data['egress_label']} (binding {data['id']})")
+        case m.ExitsUnbind():
+            print(f"{data['host_short_id']}: exit {data['egress_label']} removed")
         case m.HostsAction():
             print(f"{data['host']}: {data['action']} queued as task {data['task_id']}")
         case m.TasksList():
@@ -263,6 +299,14 @@ def _print_human(request: m.Request, data: Any) -> None:
         case _:
             for key, value in data.items():
                 print(f"{key}: {value}")
+
+
+def _exit_name(host: dict[str, Any]) -> str:
+    """The host's exit label, marked when its egress is not verified."""
+    label = host.get("egress_label")
+    if not label:
+        return "-"
+    return label if host.get("egress_verified") else f"{label} (unverified)"
 
 
 def _print_event(event: dict[str, Any]) -> None:
@@ -300,7 +344,11 @@ async def _run(args: argparse.Namespace, request: m.Request) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    request = _request(args)
+    try:
+        request = _request(args)
+    except exit_args.UsageError as exc:
+        print(f"cloudclaudectl: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         return trio.run(_run, args, request)
     except CtlUnreachable as exc:

@@ -16,7 +16,14 @@ from cloudclaude.db.repos import tasks as tasks_repo
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.audit import Actor, NewAuditEvent
 from cloudclaude.model.hosts import HOST_STATUSES
-from cloudclaude.model.views import audit_view, host_view, task_view, user_view
+from cloudclaude.model.views import (
+    audit_view,
+    binding_view,
+    exit_view,
+    host_view,
+    task_view,
+    user_view,
+)
 from cloudclaude.timefmt import parse_datetime, utcnow
 from cloudclaude.wiring import Services
 
@@ -119,6 +126,16 @@ async def handle(request: m.Request, ctx: Context, send: Send) -> None:
             await send(_ok(await _hosts(request, ctx)))
         case m.TasksList() | m.TasksShow() | m.TasksCancel():
             await send(_ok(await _tasks(request, ctx)))
+        case (
+            m.ExitsList()
+            | m.ExitsShow()
+            | m.ExitsCreate()
+            | m.ExitsUpdate()
+            | m.ExitsDelete()
+            | m.ExitsBind()
+            | m.ExitsUnbind()
+        ):
+            await send(_ok(await _exits(request, ctx)))
         case m.Reload():
             changes = await svc.reload()
             await send(
@@ -189,3 +206,35 @@ async def _tasks(request: m.TasksList | m.TasksShow | m.TasksCancel, ctx: Contex
             return task_view(await ctx.services.hosts.get_task(ref))
         case m.TasksCancel(task=ref):
             return task_view(await ctx.services.hosts.cancel_task(ctx.actor, ref))
+
+
+async def _exits(request: m.Request, ctx: Context) -> Any:
+    exits = ctx.services.exits
+    match request:
+        case m.ExitsList(limit=limit, offset=offset):
+            _check_paging(limit, offset)
+            page = await exits.list_exits(limit=limit, offset=offset)
+            return {"items": [exit_view(e) for e in page.items], "total": page.total}
+        case m.ExitsShow(exit=ref):
+            found = await exits.resolve(ref)
+            bound = await exits.list_bindings(limit=1000, offset=0, exit_id=found.id)
+            return {**exit_view(found), "hosts": [b.host_short_id for b in bound.items]}
+        case m.ExitsCreate(fields=fields):
+            return exit_view(await exits.create(ctx.actor, fields))
+        case m.ExitsUpdate(exit=ref, fields=fields):
+            found = await exits.resolve(ref)
+            return exit_view(await exits.patch(ctx.actor, found.id, fields))
+        case m.ExitsDelete(exit=ref):
+            found = await exits.resolve(ref)
+            await exits.delete(ctx.actor, found.id)
+            return {"deleted": found.label}
+        case m.ExitsBind(host=host_ref, exit=ref):
+            host = await ctx.services.hosts.resolve(host_ref)
+            found = await exits.resolve(ref)
+            return binding_view(await exits.bind(ctx.actor, host.id, found.id))
+        case m.ExitsUnbind(host=host_ref):
+            host = await ctx.services.hosts.resolve(host_ref)
+            binding = await exits.binding_of(host.id)
+            if binding is None:
+                raise CloudClaudeError("not_found", f"host {host.short_id} has no exit")
+            return binding_view(await exits.unbind(ctx.actor, binding.id))

@@ -132,6 +132,50 @@ class TasksCancel:
     task: str
 
 
+@attrs.frozen(kw_only=True)
+class ExitsList:
+    limit: int = 50
+    offset: int = 0
+
+
+@attrs.frozen(kw_only=True)
+class ExitsShow:
+    """``exit`` is an exit id or label."""
+
+    exit: str
+
+
+@attrs.frozen(kw_only=True)
+class ExitsCreate:
+    """``fields``: the exit as the API takes it (checked per kind by the daemon)."""
+
+    fields: dict[str, Any]
+
+
+@attrs.frozen(kw_only=True)
+class ExitsUpdate:
+    """Change only the given ``fields`` (``null`` clears one; a new kind starts afresh)."""
+
+    exit: str
+    fields: dict[str, Any]
+
+
+@attrs.frozen(kw_only=True)
+class ExitsDelete:
+    exit: str
+
+
+@attrs.frozen(kw_only=True)
+class ExitsBind:
+    host: str
+    exit: str
+
+
+@attrs.frozen(kw_only=True)
+class ExitsUnbind:
+    host: str
+
+
 Request = (
     Status
     | UsersList
@@ -151,6 +195,13 @@ Request = (
     | TasksList
     | TasksShow
     | TasksCancel
+    | ExitsList
+    | ExitsShow
+    | ExitsCreate
+    | ExitsUpdate
+    | ExitsDelete
+    | ExitsBind
+    | ExitsUnbind
 )
 
 OPS: dict[type[Any], str] = {
@@ -172,6 +223,13 @@ OPS: dict[type[Any], str] = {
     TasksList: "tasks.list",
     TasksShow: "tasks.show",
     TasksCancel: "tasks.cancel",
+    ExitsList: "exits.list",
+    ExitsShow: "exits.show",
+    ExitsCreate: "exits.create",
+    ExitsUpdate: "exits.update",
+    ExitsDelete: "exits.delete",
+    ExitsBind: "exits.bind",
+    ExitsUnbind: "exits.unbind",
 }
 
 

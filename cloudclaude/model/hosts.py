@@ -8,6 +8,8 @@ from typing import Literal
 
 import attrs
 
+from cloudclaude.model.exits import ExitRef, as_exit_ref
+
 HostStatus = Literal[
     "pending",
     "starting",
@@ -31,7 +33,7 @@ HOST_STATUSES: tuple[HostStatus, ...] = (
     "deleted",
 )
 DesiredState = Literal["running", "stopped", "deleted"]
-HostAction = Literal["start", "stop", "rebuild", "delete"]
+HostAction = Literal["start", "stop", "rebuild", "delete", "verify_egress"]
 
 
 @attrs.frozen(kw_only=True)
@@ -64,6 +66,8 @@ class Host:
     idle_stop_after_s: int | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    #: The exit the host is bound to (None: no binding, the host cannot start).
+    egress: ExitRef | None = attrs.field(default=None, converter=as_exit_ref)
 
     @property
     def limits(self) -> HostLimits:

@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 import attrs
 
-TaskKind = Literal["create", "start", "stop", "rebuild", "delete"]
-TASK_KINDS: tuple[TaskKind, ...] = ("create", "start", "stop", "rebuild", "delete")
+TaskKind = Literal["create", "start", "stop", "rebuild", "delete", "verify_egress"]
+TASK_KINDS: tuple[TaskKind, ...] = ("create", "start", "stop", "rebuild", "delete", "verify_egress")
 TaskStatus = Literal["pending", "running", "succeeded", "failed", "canceled"]
 TASK_STATUSES: tuple[TaskStatus, ...] = ("pending", "running", "succeeded", "failed", "canceled")
 ACTIVE_STATUSES = ("pending", "running")

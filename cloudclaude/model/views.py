@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cloudclaude.model.audit import AuditEvent
+from cloudclaude.model.exits import Binding, Exit
 from cloudclaude.model.hosts import Host
 from cloudclaude.model.tasks import Task
 from cloudclaude.model.users import SshKey, User
@@ -68,8 +69,49 @@ def host_view(host: Host) -> dict[str, Any]:
         "last_activity_at": iso(host.last_activity_at),
         "last_used_at": iso(host.last_used_at),
         "idle_stop_after_s": host.idle_stop_after_s,
+        "egress_ip_id": str(host.egress.id) if host.egress else None,
+        "egress_label": host.egress.label if host.egress else None,
+        # False: no exit, or an exit without verification endpoints ("egress unverified").
+        "egress_verified": bool(host.egress and host.egress.verified),
         "created_at": iso(host.created_at),
         "updated_at": iso(host.updated_at),
+    }
+
+
+def exit_view(exit_: Exit) -> dict[str, Any]:
+    """An exit as submitted (secrets masked), its resolved resolvers and its last check."""
+    return {
+        "id": str(exit_.id),
+        "label": exit_.label,
+        "kind": exit_.kind,
+        "server": exit_.server,
+        "port": exit_.port,
+        **exit_.options,
+        **exit_.masked,
+        "expected_ip": exit_.expected_ip,
+        "dns_server": exit_.dns_server,
+        "expected_resolvers": list(exit_.expected_resolvers),
+        "verify_url": exit_.verify_url,
+        "verify_dns_name": exit_.verify_dns_name,
+        # False: a direct exit without endpoints; its hosts' egress is never verified.
+        "egress_verified": exit_.verified,
+        "status": exit_.status,
+        "last_verified_at": iso(exit_.last_verified_at),
+        "detected_ip": exit_.detected_ip,
+        "bound_hosts": exit_.bound_hosts,
+        "created_at": iso(exit_.created_at),
+        "updated_at": iso(exit_.updated_at),
+    }
+
+
+def binding_view(binding: Binding) -> dict[str, Any]:
+    return {
+        "id": str(binding.id),
+        "host_id": str(binding.host_id),
+        "host_short_id": binding.host_short_id,
+        "egress_ip_id": str(binding.egress_ip_id),
+        "egress_label": binding.egress_label,
+        "created_at": iso(binding.created_at),
     }
 
 

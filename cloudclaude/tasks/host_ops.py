@@ -2,8 +2,8 @@
 
 Every step asks the agent for an end state (create-if-absent, start-if-stopped, remove-if-
 present), so a task reclaimed from a dead worker re-runs from the top safely. Each stage reached
-is a ``task_events`` row (``container.created``, ``net.ready``, ``ssh.ready``, …) that the
-bootstrap script and the pages follow. The network step is loopback only until egress lands.
+is a ``task_events`` row (``container.created``, ``net.ready``, ``egress.verified``,
+``ssh.ready``, …) that the bootstrap script and the pages follow.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.hosts import Host
 from cloudclaude.settings import TaskSettings
 from cloudclaude.tasks.context import TaskContext
+from cloudclaude.tasks.egress_step import EgressStep
 from cloudclaude.timefmt import utcnow
 
 Pipeline = Callable[[TaskContext], Awaitable[None]]
@@ -39,9 +40,10 @@ def box_spec(host: Host) -> m.BoxSpec:
 
 
 class HostOps:
-    def __init__(self, agent: Agent, settings: TaskSettings) -> None:
+    def __init__(self, agent: Agent, settings: TaskSettings, egress: EgressStep) -> None:
         self.agent = agent
         self.settings = settings
+        self.egress = egress
 
     def pipeline(self, kind: str) -> Pipeline:
         pipelines: dict[str, Pipeline] = {
@@ -50,6 +52,7 @@ class HostOps:
             "stop": self.stop,
             "rebuild": self.rebuild,
             "delete": self.delete,
+            "verify_egress": self.verify_egress,
         }
         try:
             return pipelines[kind]
@@ -80,13 +83,13 @@ class HostOps:
 
     async def start(self, ctx: TaskContext) -> None:
         host = await self._host(ctx)
+        bound = await self.egress.binding(host.id)  # no exit, no start: nothing is created
         await self._set(ctx, status="starting", error_code=None, error_message=None)
-        await self._ensure_container(ctx, host, 5, 40)
+        await self._ensure_container(ctx, host, 5, 35)
         ctx.check_cancel()
         await self.agent.start_host(str(host.id))
-        await ctx.event("container.started", "", 55)
-        # The egress issue replaces this step with the gateway, nftables and sing-box.
-        await ctx.event("net.ready", "loopback only (no egress configured yet)", 65)
+        await ctx.event("container.started", "", 45)
+        await self.egress.bring_up(ctx, bound, (), 45, 40)
         banner = await self.wait_for_ssh(ctx, host)
         await ctx.event("ssh.ready", banner, 95)
         # A fresh start counts as activity: the idle clock starts now.
@@ -114,6 +117,22 @@ class HostOps:
             raise CloudClaudeError(
                 "ssh_not_ready", f"sshd did not answer in {self.settings.ssh_ready_timeout_s}s"
             ) from exc
+
+    async def verify_egress(self, ctx: TaskContext) -> None:
+        """Verify a running host's egress again: back to ``running``, or ``degraded``."""
+        host = await self._host(ctx)
+        if host.status not in ("running", "degraded"):
+            raise CloudClaudeError("host_not_running", f"host {host.id} is {host.status}")
+        exit_, _spec = await self.egress.binding(host.id)
+        try:
+            await self.egress.verify(ctx, exit_, 50)
+        except CloudClaudeError as exc:
+            await self._set(
+                ctx, status="degraded", error_code=exc.error.code, error_message=exc.detail
+            )
+            raise
+        await self._set(ctx, status="running", error_code=None, error_message=None)
+        await ctx.event("host.running", "egress verified again", 100)
 
     async def stop(self, ctx: TaskContext) -> None:
         host = await self._host(ctx)

@@ -31,6 +31,7 @@ from cloudclaude.model.audit import SYSTEM, NewAuditEvent
 from cloudclaude.model.tasks import Task
 from cloudclaude.settings import LiveSettings
 from cloudclaude.tasks.context import TaskCanceled, TaskContext, failure_code
+from cloudclaude.tasks.egress_step import EgressStep, ExitLookup
 from cloudclaude.tasks.host_ops import HostOps
 
 log = structlog.get_logger(component="tasks")
@@ -46,12 +47,13 @@ class TaskWorkers:
         live: LiveSettings,
         metrics: Metrics,
         stopping: trio.Event,
+        exits: ExitLookup | None = None,
     ) -> None:
         self.db = db
         self.live = live
         self.metrics = metrics
         self.stopping = stopping
-        self.ops = HostOps(agent, live.current.tasks)
+        self.ops = HostOps(agent, live.current.tasks, EgressStep(agent, exits, live))
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._work = trio.Event()
         self.listener = Listener(db.url, tasks_repo.CHANNEL, self._notified)
@@ -172,7 +174,7 @@ class TaskWorkers:
             return "retry"
         bound.error("task_failed", code=code, error=message, exc_info=code == "SYSTEM_001")
         await tasks_repo.finish(self.db, task.id, self.owner, "failed", code, message[:2000])
-        if task.host_id is not None and task.kind != "delete":
+        if task.host_id is not None and task.kind not in ("delete", "verify_egress"):
             await hosts_repo.update(
                 self.db, task.host_id, status="failed", error_code=code, error_message=message
             )

@@ -27,6 +27,9 @@ from tests.integration import pg
 
 DOCKER_SOCKET = "/var/run/docker.sock"
 TEST_PREFIX = "t-"
+#: Box and gateway links of every test agent: inside 198.18.0.0/15, apart from the simulated
+#: internet (198.18.0.0/16), so leftovers are recognised by their addresses.
+EGRESS_POOL = "198.19.0.0/16"
 
 
 def docker_api(method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -78,7 +81,12 @@ def remove_leftovers(keep: Path | None = None) -> None:
 
 
 def agent_config(state_dir: Path) -> AgentConfig:
-    return AgentConfig(docker_socket=DOCKER_SOCKET, state_dir=state_dir, instance="cc-tests")
+    return AgentConfig(
+        docker_socket=DOCKER_SOCKET,
+        state_dir=state_dir,
+        instance="cc-tests",
+        egress_pool=EGRESS_POOL,
+    )
 
 
 def build_image(state_dir: Path) -> str:

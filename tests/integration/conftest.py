@@ -28,6 +28,7 @@ from tests.integration import boxes, pg
 
 if TYPE_CHECKING:
     from tests.integration.hoststack import Stack
+    from tests.integration.netsim import SimInternet
     from tests.integration.sshstack import SshStack
 from web.app import create_app
 
@@ -141,3 +142,11 @@ async def ssh_stack(
 
     async for value in open_ssh_stack(settings, db, boxes_state, tmp_path):
         yield value
+
+
+@pytest.fixture(scope="session")
+def sim_internet() -> Iterator[SimInternet]:
+    """The simulated internet (netns ``ccsim-inet``, exits, whoami, logging DNS), once per run."""
+    from tests.integration.netsim import running_sim
+
+    yield from running_sim()

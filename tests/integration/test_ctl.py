@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import struct
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -237,3 +238,132 @@ async def test_human_status_shows_every_component_and_the_agent(ctl: CtlServer) 
     text = result.stdout.decode()
     assert "ctl        running" in text
     assert "agent      ok embedded, version" in text
+
+
+async def _ctl_run(
+    server: CtlServer, *argv: str, stdin: bytes = b""
+) -> subprocess.CompletedProcess[bytes]:
+    return await trio.run_process(
+        [str(BIN / "cloudclaudectl"), "--socket", str(server.path), *argv],
+        stdin=stdin,
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+    )
+
+
+async def test_exits_commands(ctl: CtlServer, services: Services) -> None:
+    created = await _call(
+        ctl,
+        m.ExitsCreate(
+            fields={
+                "label": "tokyo",
+                "kind": "trojan",
+                "server": "198.18.0.2",
+                "port": 443,
+                "password": "trojan-password",
+                "expected_ip": "198.18.0.2",
+                "dns_server": "198.18.0.53",
+                "verify_dns_name": "whoami.test",
+            }
+        ),
+    )
+    assert created.kind == "ok", created.error
+    assert created.data["password"] == "••••rd" and "trojan-password" not in str(created.data)
+    listed = await _call(ctl, m.ExitsList())
+    assert [e["label"] for e in listed.data["items"]] == ["tokyo"]
+    updated = await _call(ctl, m.ExitsUpdate(exit="tokyo", fields={"port": 8443}))
+    assert updated.data["port"] == 8443 and updated.data["password"] == "••••rd"
+    assert updated.data["verify_dns_name"] == "whoami.test"
+
+    user, _ = await services.accounts.create(Actor(name="test"), username="exituser")
+    host, _, _ = await services.hosts.create(
+        Actor(name="test"), user_id=user.id, limits=HostLimits(disk_gb=1)
+    )
+    bound = await _call(ctl, m.ExitsBind(host=host.short_id, exit="tokyo"))
+    assert bound.data["host_short_id"] == host.short_id and bound.data["egress_label"] == "tokyo"
+    shown = await _call(ctl, m.ExitsShow(exit=created.data["id"]))
+    assert shown.data["hosts"] == [host.short_id] and shown.data["bound_hosts"] == 1
+    host_shown = await _call(ctl, m.HostsShow(host=host.short_id))
+    assert host_shown.data["egress_label"] == "tokyo" and host_shown.data["egress_verified"]
+    found = await services.exits.exit_for_host(host.id)
+    assert found is not None and found[1].password == "trojan-password" and found[1].port == 8443
+
+    cases: list[tuple[m.Request, str]] = [
+        (m.ExitsCreate(fields={"label": "x", "kind": "direct", "port": 1}), "exit_invalid"),
+        (m.ExitsShow(exit="nowhere"), "exit_not_found"),
+        (m.ExitsBind(host=host.short_id, exit="tokyo"), "binding_exists"),
+        (m.ExitsBind(host="nope", exit="tokyo"), "host_not_found"),
+        (m.ExitsDelete(exit="tokyo"), "exit_in_use"),
+    ]
+    for request, slug in cases:
+        reply = await _call(ctl, request)
+        assert reply.kind == "error" and reply.error and reply.error["slug"] == slug, request
+
+    unbound = await _call(ctl, m.ExitsUnbind(host=str(host.id)))
+    assert unbound.kind == "ok" and unbound.data["egress_label"] == "tokyo"
+    again = await _call(ctl, m.ExitsUnbind(host=host.short_id))
+    assert again.error and again.error["slug"] == "not_found"
+    assert (await _call(ctl, m.ExitsDelete(exit="tokyo"))).data == {"deleted": "tokyo"}
+
+
+async def test_exits_cli_reads_fields_from_options_files_and_stdin(
+    ctl: CtlServer, services: Services
+) -> None:
+    body = {
+        "kind": "shadowsocks",
+        "server": "198.18.0.3",
+        "port": 8388,
+        "method": "aes-256-gcm",
+        "password": "ss-password-99",
+        "expected_ip": "198.18.0.3",
+        "dns_server": "198.18.0.53",
+        "verify_url": "http://198.18.0.80/",
+    }
+    made = await _ctl_run(
+        ctl, "exits", "create", "osaka", "--file", "-", "--json", stdin=json.dumps(body).encode()
+    )
+    assert made.returncode == 0, made.stderr.decode()
+    assert json.loads(made.stdout)["password"] == "••••99"
+    direct = await _ctl_run(
+        ctl, "exits", "create", "host", "--kind", "direct", "--dns-server", "198.18.0.53"
+    )
+    assert direct.returncode == 0, direct.stderr.decode()
+    changes = ["--port", "9388", "--set", "verify_url=null", "--set", "verify_dns_name=whoami.test"]
+    changed = await _ctl_run(
+        ctl,
+        "exits",
+        "update",
+        "osaka",
+        *changes,
+        "--password-stdin",
+        "--json",
+        stdin=b"new-ss-password-77\n",
+    )
+    assert changed.returncode == 0, changed.stderr.decode()
+    data = json.loads(changed.stdout)
+    assert data["port"] == 9388 and data["verify_url"] is None and data["password"] == "••••77"
+
+    user, _ = await services.accounts.create(Actor(name="test"), username="cliexit")
+    host, _, _ = await services.hosts.create(
+        Actor(name="test"), user_id=user.id, limits=HostLimits(disk_gb=1)
+    )
+    bound = await _ctl_run(ctl, "exits", "bind", host.short_id, "host")
+    assert bound.returncode == 0 and "exit host" in bound.stdout.decode()
+    hosts = await _ctl_run(ctl, "hosts", "list")
+    line = next(ln for ln in hosts.stdout.decode().splitlines() if host.short_id in ln)
+    assert "host (unverified)" in line
+    listed = await _ctl_run(ctl, "exits", "list")
+    text = listed.stdout.decode()
+    assert "osaka" in text and "198.18.0.3:9388" in text and "ss-password" not in text
+
+    refused = await _ctl_run(ctl, "exits", "create", "bad", "--kind", "socks5", "--port", "1")
+    assert refused.returncode == 1 and "NET_008" in refused.stderr.decode()
+    usage = await _ctl_run(ctl, "exits", "create", "x", "--set", "novalue")
+    assert usage.returncode == 2 and "KEY=VALUE" in usage.stderr.decode()
+    busy = await _ctl_run(ctl, "exits", "delete", "host")
+    assert busy.returncode == 1 and "NET_010" in busy.stderr.decode()
+    found = await services.exits.exit_for_host(host.id)
+    assert found is not None and found[1].kind == "direct"
+    osaka = await services.exits.resolve("osaka")
+    assert osaka.port == 9388

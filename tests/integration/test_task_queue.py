@@ -146,7 +146,7 @@ async def test_canceling_a_running_task_stops_it_at_its_next_step(
     live = LiveSettings(attrs.evolve(settings, tasks=TaskSettings(workers=1, lease_s=0.6)))
     stopping = trio.Event()
     workers = TaskWorkers(db, Agent("none"), live, Metrics(), stopping)
-    workers.ops = SlowOps(Agent("none"), live.current.tasks)
+    workers.ops = SlowOps(Agent("none"), live.current.tasks, workers.ops.egress)
     task_id = await enqueue(db, await make_host(db))
     async with trio.open_nursery() as nursery:
         await nursery.start(workers.run)

@@ -32,6 +32,17 @@ SAMPLES: dict[type[Any], Any] = {
     messages.TasksList: messages.TasksList(status="failed", host="abcd2345", offset=3),
     messages.TasksShow: messages.TasksShow(task="5f0c1c2e-aaaa-bbbb-cccc-0123456789ab"),
     messages.TasksCancel: messages.TasksCancel(task="5f0c1c2e-aaaa-bbbb-cccc-0123456789ab"),
+    messages.ExitsList: messages.ExitsList(limit=5, offset=1),
+    messages.ExitsShow: messages.ExitsShow(exit="host"),
+    messages.ExitsCreate: messages.ExitsCreate(
+        fields={"label": "x", "kind": "socks5", "port": 1080, "tls": True, "n": None}
+    ),
+    messages.ExitsUpdate: messages.ExitsUpdate(
+        exit="x", fields={"expected_resolvers": ["1.1.1.1"]}
+    ),
+    messages.ExitsDelete: messages.ExitsDelete(exit="x"),
+    messages.ExitsBind: messages.ExitsBind(host="abcd2345", exit="x"),
+    messages.ExitsUnbind: messages.ExitsUnbind(host="abcd2345"),
 }
 
 

@@ -29,6 +29,8 @@ class CreateHostBody:
     pids: int | None = None
     disk_gb: int | None = None
     timezone: str | None = None
+    #: The host's exit; absent: ``egress.default_exit`` if set, else none.
+    egress_ip_id: str | None = None
 
 
 @blueprint.get("")
@@ -61,6 +63,9 @@ async def create_host() -> tuple[dict[str, Any], int]:
         user_id=parse_uuid(body.user_id, "user"),
         limits=attrs.evolve(hosts.defaults, **given) if given else hosts.defaults,
         timezone=body.timezone,
+        egress_ip_id=(
+            parse_uuid(body.egress_ip_id, "exit", "exit_not_found") if body.egress_ip_id else None
+        ),
     )
     return {**host_view(host), "ssh_password": password, "task_id": str(task.id)}, 201
 
@@ -87,6 +92,9 @@ async def host_action(host_id: str, action: str) -> tuple[dict[str, Any], int]:
     if action == "rotate-ssh-password":
         password = await hosts.rotate_ssh_password(actor(), parse_uuid(host_id, "host"))
         return {"ssh_password": password}, 200
+    if action == "verify-egress":
+        task = await hosts.act(actor(), parse_uuid(host_id, "host"), "verify_egress")
+        return {"task_id": str(task.id)}, 202
     if action not in ACTIONS:
         raise CloudClaudeError("not_found", f"no action {action!r}")
     task = await hosts.act(actor(), parse_uuid(host_id, "host"), action)

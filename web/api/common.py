@@ -58,11 +58,12 @@ async def read_body(cls: type[T]) -> T:
     return structure(await read_json(), cls)
 
 
-def parse_uuid(value: str, what: str = "id") -> uuid.UUID:
+def parse_uuid(value: str, what: str = "id", slug: str = "not_found") -> uuid.UUID:
+    """An id from a path or body; anything else is "no such …" (``slug``, a 404)."""
     try:
         return uuid.UUID(value)
     except ValueError as exc:
-        raise CloudClaudeError("not_found", f"no such {what}") from exc
+        raise CloudClaudeError(slug, f"no such {what}") from exc
 
 
 def paging(default_limit: int = 50, max_limit: int = 200) -> tuple[int, int]:

@@ -15,7 +15,12 @@ from cloudclaude.model.hosts import Host, HostLimits
 _COLUMNS = (
     "id, short_id, user_id, status, desired_state, image_ref, cpus, memory_mb, pids, disk_gb,"
     " timezone, box_public_key, error_code, error_message, last_activity_at, last_used_at,"
-    " idle_stop_after_s, created_at, updated_at"
+    " idle_stop_after_s, created_at, updated_at,"
+    # The bound exit, if any, as one JSON object (``model.exits.ExitRef``).
+    " (SELECT jsonb_build_object('id', e.id, 'label', e.label, 'kind', e.kind,"
+    "  'verified', e.verify_url IS NOT NULL OR e.verify_dns_name IS NOT NULL)"
+    "  FROM host_egress_bindings b JOIN egress_ips e ON e.id = b.egress_ip_id"
+    "  WHERE b.host_id = hosts.id) AS egress"
 )
 
 
@@ -122,6 +127,18 @@ async def update(db: Executor, host_id: uuid.UUID, **fields: Any) -> Host | None
     return _host(row) if row else None
 
 
+async def degrade(db: Executor, host_id: uuid.UUID, code: str, message: str) -> bool:
+    """``running`` → ``degraded`` with the reason; False when the host was not running."""
+    done = await db.fetchval(
+        "UPDATE hosts SET status = 'degraded', error_code = $2, error_message = $3,"
+        " updated_at = now() WHERE id = $1 AND status = 'running' RETURNING true",
+        host_id,
+        code,
+        message,
+    )
+    return bool(done)
+
+
 async def get_secrets(db: Executor, host_id: uuid.UUID) -> tuple[str | None, bytes | None]:
     """The SSH password hash and the sealed box private key."""
     row = await db.fetchrow(
@@ -140,10 +157,10 @@ async def status_counts(db: Executor) -> dict[str, int]:
 async def running_of_expired_users(db: Executor) -> list[Host]:
     """Hosts meant to run whose owner is expired (or past ``expires_at``)."""
     rows = await db.fetch(
-        f"SELECT {', '.join('h.' + c.strip() for c in _COLUMNS.split(','))} FROM hosts h"
-        " JOIN users u ON u.id = h.user_id"
-        " WHERE h.desired_state = 'running' AND h.status <> 'deleted'"
-        " AND (u.status = 'expired' OR (u.expires_at IS NOT NULL AND u.expires_at <= now()))"
+        f"SELECT {_COLUMNS} FROM hosts"
+        " WHERE desired_state = 'running' AND status <> 'deleted' AND user_id IN ("
+        " SELECT id FROM users"
+        " WHERE status = 'expired' OR (expires_at IS NOT NULL AND expires_at <= now()))"
     )
     return [_host(r) for r in rows]
 

@@ -1,0 +1,407 @@
+"""Each running host's gateway: built, supervised, listed and removed (DESIGN.md section 7).
+
+``setup`` redoes the whole gateway at every start (a container restart makes a new netns);
+``watch`` finds a dead sing-box (the kill switch already holds: its tun and so the only route
+went with it), counts the trip and starts it again; the daemon sees the trip count, marks the
+host degraded and verifies again. Records in the state directory let a restarted agent adopt
+the running sing-box processes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import socket
+import subprocess
+from collections import defaultdict
+from pathlib import Path
+
+import structlog
+import trio
+
+from agent.config import AgentConfig
+from agent.dispatch import ReportProgress
+from agent.egress import firewall, plumbing, singbox_process
+from agent.egress import layout as lay
+from agent.egress.records import GatewayRecord, Records, write_private
+from agent.egress.singbox_binary import sing_box_path
+from agent.egress.singbox_config import TunnelLayout, render_allowlist, render_config
+from agent.errors import (
+    EGRESS_SETUP_FAILED,
+    EXIT_INVALID,
+    EXIT_SERVER_UNRESOLVABLE,
+    AgentError,
+)
+from agent.ops.containers import Containers
+from agent.protocol import messages as m
+
+log = structlog.get_logger("agent.egress")
+TUN_WAIT_S = 10.0
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}$")
+
+
+def check_exit(spec: m.ExitSpec) -> None:
+    if spec.kind not in m.EXIT_KINDS:
+        raise AgentError(EXIT_INVALID, f"unknown exit kind {spec.kind!r}")
+    if spec.kind != "direct" and (not spec.server or not 1 <= spec.port <= 65535):
+        raise AgentError(EXIT_INVALID, f"a {spec.kind} exit needs a server and a port")
+    try:
+        ipaddress.IPv4Address(spec.dns_server)
+    except ValueError as exc:
+        raise AgentError(EXIT_INVALID, f"dns_server {spec.dns_server!r} is no IPv4") from exc
+
+
+def check_domains(domains: list[str]) -> list[str]:
+    cleaned = sorted({domain.strip().lower().rstrip(".") for domain in domains})
+    for domain in cleaned:
+        if not _DOMAIN.match(domain):
+            raise AgentError(EXIT_INVALID, f"{domain!r} is not a domain name")
+    return cleaned
+
+
+class Gateways:
+    def __init__(self, config: AgentConfig, containers: Containers) -> None:
+        self.pool = lay.parse_pool(config.egress_pool)
+        self.tag = lay.instance_tag(config.instance)
+        self.records = Records(config.gateways_dir)
+        self.containers = containers
+        self._sing_box = config.sing_box
+        self._watch_s = config.egress_watch_s
+        #: The host's own addresses when a gateway was last set up (no box may reach them).
+        self._host_addresses: list[str] = []
+        self._slots = trio.Lock()
+        self._locks: defaultdict[str, trio.Lock] = defaultdict(trio.Lock)
+
+    def layout(self, record: GatewayRecord) -> lay.GatewayLayout:
+        return lay.GatewayLayout(
+            host_id=record.host_id, slot=record.slot, tag=self.tag, pool=self.pool
+        )
+
+    @property
+    def dns_address(self) -> str:
+        return lay.dns_address(self.pool)
+
+    # --- setup and teardown ------------------------------------------------------------------
+
+    async def setup(
+        self, host_id: str, spec: m.GatewaySpec, progress: ReportProgress
+    ) -> m.EgressState:
+        check_exit(spec.exit)
+        domains = check_domains(spec.allowed_domains)
+        sing_box_path(self._sing_box)  # a missing or tampered binary fails before any plumbing
+        async with self._locks[host_id]:
+            info = await self.containers.require(host_id, running=True)
+            box_pid = int(info["State"]["Pid"])
+            address = await _resolve(spec.exit)
+            record = await self._reserve(host_id)
+            await trio.to_thread.run_sync(self._stop, record)
+            record.exit_kind, record.exit_address = spec.exit.kind, address
+            record.exit_port, record.allowed_domains = spec.exit.port, domains
+            record.pid, record.trips = 0, 0
+            self.records.save(record)
+            layout = self.layout(record)
+            await progress("egress.gateway", 0, layout.netns)
+            await trio.to_thread.run_sync(self._host_rules)
+            await trio.to_thread.run_sync(plumbing.build, layout, box_pid)
+            await progress("egress.firewall", 30, "default deny")
+            await trio.to_thread.run_sync(self._firewall, record, box_pid)
+            await progress("egress.tunnel", 60, f"sing-box ({spec.exit.kind})")
+            self._write_config(record, spec.exit)
+            await trio.to_thread.run_sync(self._start, record)
+            self.records.save(record)
+            log.info("gateway_ready", host_id=host_id, netns=layout.netns, kind=spec.exit.kind)
+            return await trio.to_thread.run_sync(self.state, record)
+
+    async def _reserve(self, host_id: str) -> GatewayRecord:
+        async with self._slots:
+            record = self.records.load(host_id)
+            if record is None:
+                used = {other.slot for other in self.records.all()}
+                record = GatewayRecord(host_id=host_id, slot=lay.free_slot(self.pool, used))
+                self.records.save(record)
+            return record
+
+    def _firewall(self, record: GatewayRecord, box_pid: int) -> None:
+        layout = self.layout(record)
+        self._host_addresses = plumbing.host_addresses()
+        firewall.apply(
+            firewall.gateway_ruleset(
+                exit_kind=record.exit_kind,
+                server_ip=record.exit_address,
+                port=record.exit_port,
+                host_addresses=self._host_addresses,
+                pool=str(self.pool),
+            ),
+            netns=layout.netns,
+        )
+        firewall.apply(firewall.box_ruleset(), pid=box_pid)
+
+    def _write_config(self, record: GatewayRecord, spec: m.ExitSpec) -> None:
+        allowlist = ""
+        if record.allowed_domains:
+            allowlist = str(self.records.allowlist_path(record.host_id))
+            write_private(
+                self.records.allowlist_path(record.host_id),
+                json.dumps(render_allowlist(record.allowed_domains), indent=1),
+            )
+        layout = self.layout(record)
+        tunnel = TunnelLayout(
+            tun_name=lay.TUN,
+            tun_address=layout.tun_cidr,
+            routing_mark=lay.ROUTING_MARK,
+            server_ip=record.exit_address,
+            allowlist_path=allowlist,
+            blocked_cidrs=(str(self.pool), *(f"{a}/32" for a in self._host_addresses)),
+        )
+        write_private(
+            self.records.config_path(record.host_id),
+            json.dumps(render_config(spec, tunnel), indent=1),
+        )
+
+    def _start(self, record: GatewayRecord) -> None:
+        """Start sing-box and route into its tun (blocking)."""
+        layout = self.layout(record)
+        config = self.records.config_path(record.host_id)
+        record.pid = singbox_process.start(
+            sing_box_path(self._sing_box),
+            layout.netns,
+            config,
+            self.records.log_path(record.host_id),
+        )
+        try:
+            plumbing.route_tun(layout, TUN_WAIT_S)
+        except AgentError as exc:
+            tail = self._log_tail(record)
+            singbox_process.stop(record.pid, config)
+            raise AgentError(EGRESS_SETUP_FAILED, f"{exc.message}; sing-box said: {tail}") from exc
+
+    def _log_tail(self, record: GatewayRecord) -> str:
+        try:
+            text = self.records.log_path(record.host_id).read_text(errors="replace")
+        except OSError:
+            return ""
+        return " | ".join(text.strip().splitlines()[-3:])[-600:]
+
+    def _stop(self, record: GatewayRecord) -> None:
+        singbox_process.stop(record.pid, self.records.config_path(record.host_id))
+
+    def _host_rules(self) -> None:
+        firewall.apply(firewall.host_ruleset(self.tag, str(self.pool)))
+        for rule in _docker_user_rules(self.tag):
+            _iptables_ensure(rule)
+
+    async def teardown(self, host_id: str) -> bool:
+        async with self._locks[host_id]:
+            record = self.records.load(host_id)
+            if record is None:
+                return False
+            await trio.to_thread.run_sync(self._stop, record)
+            await trio.to_thread.run_sync(plumbing.destroy, self.layout(record))
+            self.records.forget(host_id)
+            log.info("gateway_removed", host_id=host_id)
+        async with self._slots:
+            if not self.records.all():
+                await trio.to_thread.run_sync(self._host_rules_off)
+        return True
+
+    def _host_rules_off(self) -> None:
+        """The last gateway went: the host keeps nothing of this instance."""
+        table = firewall.host_table(self.tag)
+        subprocess.run(["nft", "delete", "table", "inet", table], capture_output=True, check=False)
+        for rule in _docker_user_rules(self.tag):
+            _iptables_delete(rule)
+
+    async def set_allowlist(self, host_id: str, domains: list[str]) -> m.EgressState:
+        """Rewrite the rule-set file sing-box watches: connections already open stay open."""
+        cleaned = check_domains(domains)
+        async with self._locks[host_id]:
+            record = self.records.load(host_id)
+            if record is None:
+                raise AgentError("STATE_009", f"host {host_id} has no gateway (not running)")
+            if bool(cleaned) != bool(record.allowed_domains):
+                raise AgentError(
+                    EXIT_INVALID, "turning the allowlist on or off needs a restart of the host"
+                )
+            write_private(
+                self.records.allowlist_path(host_id),
+                json.dumps(render_allowlist(cleaned), indent=1),
+            )
+            record.allowed_domains = cleaned
+            self.records.save(record)
+            return await trio.to_thread.run_sync(self.state, record)
+
+    # --- state -------------------------------------------------------------------------------
+
+    def state(self, record: GatewayRecord) -> m.EgressState:
+        layout = self.layout(record)
+        running = singbox_process.alive(
+            record.pid, self.records.config_path(record.host_id)
+        ) and plumbing.tun_exists(layout)
+        return m.EgressState(
+            host_id=record.host_id,
+            exists=True,
+            running=running,
+            singbox_pid=record.pid,
+            trips=record.trips,
+            box_address=layout.box_address,
+            gateway_address=layout.gateway_address,
+            dns_address=layout.dns_address,
+            exit_kind=record.exit_kind,
+            exit_address=record.exit_address,
+            netns=layout.netns,
+        )
+
+    async def inspect(self, host_id: str) -> m.EgressState:
+        record = self.records.load(host_id)
+        if record is None:
+            return m.EgressState(host_id=host_id, exists=False)
+        return await trio.to_thread.run_sync(self.state, record)
+
+    async def list_all(self) -> tuple[list[m.EgressState], list[str]]:
+        records = self.records.all()
+        states = [await trio.to_thread.run_sync(self.state, record) for record in records]
+        return states, await trio.to_thread.run_sync(self._leftovers, records)
+
+    def _leftovers(self, records: list[GatewayRecord]) -> list[str]:
+        known = {self.layout(record) for record in records}
+        names = {lay_.netns for lay_ in known}
+        links = {name for lay_ in known for name in (lay_.uplink_host, lay_.uplink_peer)}
+        prefix = lay.host_prefix(self.tag)
+        found = [f"netns:{n}" for n in plumbing.namespaces_with_prefix(prefix) if n not in names]
+        found += [f"link:{n}" for n in plumbing.links_with_prefix(prefix) if n not in links]
+        pids = {record.pid for record in records}
+        for pid, config in singbox_process.running_for(self.records.directory).items():
+            if pid not in pids:
+                found.append(f"process:{pid}:{config}")
+        return found
+
+    async def remove_leftovers(self) -> list[str]:
+        async with self._slots:
+            records = self.records.all()
+            found = await trio.to_thread.run_sync(self._leftovers, records)
+            await trio.to_thread.run_sync(_remove, found)
+        if found:
+            log.warning("gateway_leftovers_removed", leftovers=found)
+        return found
+
+    # --- the kill-switch watch ---------------------------------------------------------------
+
+    async def watch(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        while True:
+            await trio.sleep(self._watch_s)
+            for record in self.records.all():
+                if record.pid and not await trio.to_thread.run_sync(self._alive, record):
+                    await self._restart(record.host_id)
+
+    def _alive(self, record: GatewayRecord) -> bool:
+        return singbox_process.alive(record.pid, self.records.config_path(record.host_id))
+
+    async def _restart(self, host_id: str) -> None:
+        async with self._locks[host_id]:
+            record = self.records.load(host_id)
+            if record is None or not record.pid or self._alive(record):
+                return
+            record.trips += 1
+            log.warning("killswitch_tripped", host_id=host_id, trips=record.trips)
+            record.pid = 0
+            self.records.save(record)
+            try:
+                await trio.to_thread.run_sync(self._start, record)
+            except AgentError as exc:
+                log.error("singbox_restart_failed", host_id=host_id, error=exc.message)
+                record.pid = 0
+            self.records.save(record)
+
+    async def counters(self) -> dict[str, int]:
+        records = self.records.all()
+        return await trio.to_thread.run_sync(self._counters, records)
+
+    def _counters(self, records: list[GatewayRecord]) -> dict[str, int]:
+        totals: dict[str, int] = {name: 0 for name in firewall.COUNTERS}
+        places: list[tuple[list[str], str]] = [(["nft"], firewall.host_table(self.tag))]
+        places += [(firewall.nft_argv(netns=self.layout(r).netns), lay.TABLE) for r in records]
+        for argv, table in places:
+            done = subprocess.run(
+                [*argv, "-j", "list", "counters", "table", "inet", table],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if done.returncode != 0:
+                continue
+            for item in json.loads(done.stdout).get("nftables", []):
+                counter = item.get("counter")
+                if counter and counter.get("name") in totals:
+                    totals[counter["name"]] += int(counter.get("packets", 0))
+        return totals
+
+
+async def _resolve(spec: m.ExitSpec) -> str:
+    """The exit server's IPv4 address (resolved by the host once; sing-box dials that)."""
+    if spec.kind == "direct":
+        return ""
+    try:
+        return str(ipaddress.IPv4Address(spec.server))
+    except ValueError:
+        pass
+    try:
+        found = await trio.socket.getaddrinfo(
+            spec.server, spec.port, family=socket.AF_INET, type=socket.SOCK_STREAM
+        )
+    except OSError as exc:
+        raise AgentError(EXIT_SERVER_UNRESOLVABLE, f"{spec.server}: {exc}") from exc
+    if not found:
+        raise AgentError(EXIT_SERVER_UNRESOLVABLE, f"{spec.server} has no IPv4 address")
+    return str(found[0][4][0])
+
+
+def _docker_user_rules(tag: str) -> list[list[str]]:
+    """Docker sets FORWARD to DROP; these let the uplinks (and their replies) through."""
+    uplinks = f"{lay.host_prefix(tag)}u+"
+    return [
+        ["DOCKER-USER", "-i", uplinks, "-j", "ACCEPT"],
+        [
+            "DOCKER-USER",
+            "-o",
+            uplinks,
+            "-m",
+            "conntrack",
+            "--ctstate",
+            "RELATED,ESTABLISHED",
+            "-j",
+            "ACCEPT",
+        ],
+    ]
+
+
+def _iptables(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["iptables", "-w", *argv], capture_output=True, text=True, check=False)
+
+
+def _iptables_ensure(rule: list[str]) -> None:
+    if _iptables("-S", "DOCKER-USER").returncode != 0:
+        return  # no Docker chain: FORWARD is not Docker's to drop
+    if _iptables("-C", *rule).returncode != 0:
+        done = _iptables("-I", *rule)
+        if done.returncode != 0:
+            raise AgentError(EGRESS_SETUP_FAILED, f"iptables: {done.stderr.strip()[:300]}")
+
+
+def _iptables_delete(rule: list[str]) -> None:
+    while _iptables("-C", *rule).returncode == 0:
+        if _iptables("-D", *rule).returncode != 0:
+            return
+
+
+def _remove(found: list[str]) -> None:
+    for item in found:
+        kind, _, rest = item.partition(":")
+        if kind == "netns":
+            plumbing.remove_netns(rest)
+        elif kind == "link":
+            plumbing.delete_link(rest)
+        elif kind == "process":
+            pid, _, config = rest.partition(":")
+            singbox_process.stop(int(pid), Path(config))

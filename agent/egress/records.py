@@ -1,0 +1,89 @@
+"""What the agent remembers of each gateway: one JSON file per host in its state directory.
+
+The record is how a restarted agent finds its gateways again (slot, sing-box PID, exit), and
+holds the kill-switch trip count the daemon watches.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import attrs
+import cattrs
+
+from agent.errors import AgentError
+from agent.ops.names import check_host_id
+
+_converter = cattrs.Converter(forbid_extra_keys=True)
+
+
+@attrs.define(kw_only=True)
+class GatewayRecord:
+    host_id: str
+    slot: int
+    pid: int = 0
+    trips: int = 0
+    exit_kind: str = ""
+    exit_address: str = ""
+    exit_port: int = 0
+    allowed_domains: list[str] = attrs.field(factory=list)
+
+
+class Records:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def dir_of(self, host_id: str) -> Path:
+        return self.directory / check_host_id(host_id)
+
+    def config_path(self, host_id: str) -> Path:
+        return self.dir_of(host_id) / "sing-box.json"
+
+    def allowlist_path(self, host_id: str) -> Path:
+        return self.dir_of(host_id) / "allowlist.json"
+
+    def log_path(self, host_id: str) -> Path:
+        return self.dir_of(host_id) / "sing-box.log"
+
+    def load(self, host_id: str) -> GatewayRecord | None:
+        try:
+            data = json.loads((self.dir_of(host_id) / "state.json").read_text())
+        except FileNotFoundError:
+            return None
+        return _converter.structure(data, GatewayRecord)
+
+    def all(self) -> list[GatewayRecord]:
+        found: list[GatewayRecord] = []
+        if not self.directory.is_dir():
+            return found
+        for entry in sorted(self.directory.iterdir()):
+            try:
+                record = self.load(entry.name)
+            except (AgentError, ValueError, cattrs.BaseValidationError):
+                continue  # not a gateway directory: listed as a leftover by its netns instead
+            if record is not None:
+                found.append(record)
+        return found
+
+    def save(self, record: GatewayRecord) -> None:
+        directory = self.dir_of(record.host_id)
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_private(directory / "state.json", json.dumps(_converter.unstructure(record)))
+
+    def forget(self, host_id: str) -> None:
+        directory = self.dir_of(host_id)
+        if directory.is_dir():
+            for entry in directory.iterdir():
+                entry.unlink(missing_ok=True)
+            directory.rmdir()
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` atomically, readable by root only (configs hold exit credentials)."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    os.replace(tmp, path)

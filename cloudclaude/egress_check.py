@@ -1,0 +1,89 @@
+"""Triple verification of an exit, judged from what the agent observed inside the box.
+
+(1) ``verify_url`` answered, (2) with the exit's ``expected_ip``, (3) the TXT answer for
+``verify_dns_name`` (the address of the resolver that asked upstream) is one of
+``expected_resolvers``, which proves the box's DNS went through the exit. Each step carries the
+registry code of its failure, and the first failure decides the verdict.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+
+import attrs
+
+from agent.protocol import messages as m
+
+
+@attrs.frozen(kw_only=True)
+class Step:
+    name: str
+    ok: bool
+    detail: str
+    #: The registry slug of a failed step.
+    failure: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class Verdict:
+    steps: tuple[Step, ...]
+    #: The address the far end saw (empty when it did not answer).
+    detected_ip: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return all(step.ok for step in self.steps)
+
+    @property
+    def failure(self) -> Step | None:
+        return next((step for step in self.steps if not step.ok), None)
+
+
+def _same_ip(text: str, expected: str) -> bool:
+    try:
+        return ipaddress.ip_address(text.strip()) == ipaddress.ip_address(expected)
+    except ValueError:
+        return False
+
+
+def judge(
+    reply: m.VerifyReply,
+    *,
+    url: str,
+    expected_ip: str,
+    dns_name: str,
+    expected_resolvers: Sequence[str],
+) -> Verdict:
+    steps: list[Step] = []
+    detected = ""
+    if url:
+        answered = not reply.http_error and 200 <= reply.http_status < 300
+        detail = reply.http_error or f"HTTP {reply.http_status}"
+        steps.append(
+            Step(name="http", ok=answered, detail=detail, failure="egress_verify_unreachable")
+        )
+        if answered:
+            detected = reply.http_body.strip()[:64]
+            same = _same_ip(detected, expected_ip)
+            steps.append(
+                Step(
+                    name="address",
+                    ok=same,
+                    detail=f"seen as {detected or '(nothing)'}, expected {expected_ip}",
+                    failure="egress_ip_mismatch",
+                )
+            )
+    if dns_name:
+        answers = [answer.strip() for answer in reply.txt_answers]
+        through = any(_same_ip(a, r) for a in answers for r in expected_resolvers)
+        detail = reply.dns_error or f"resolver {', '.join(answers) or '(no answer)'}"
+        steps.append(
+            Step(
+                name="dns",
+                ok=through,
+                detail=f"{detail}; expected one of {', '.join(expected_resolvers)}",
+                failure="egress_dns_leak",
+            )
+        )
+    return Verdict(steps=tuple(steps), detected_ip=detected)

@@ -1,0 +1,32 @@
+"""``cloudclaude up``'s development exit: a ``direct`` exit ``host``, made once, as the default."""
+
+from __future__ import annotations
+
+import attrs
+import trio_asyncio
+
+from cloudclaude import up
+from cloudclaude.db.pool import Database
+from cloudclaude.db.repos import exits as exits_repo
+from cloudclaude.settings import Settings
+
+
+async def _exits(settings: Settings) -> list[tuple[str, str, str | None]]:
+    async with trio_asyncio.open_loop(), Database.open(settings.database.url) as db:
+        page = await exits_repo.list_page(db, limit=10, offset=0)
+        types = await db.fetch("SELECT type FROM audit_events WHERE type LIKE 'admin.exit.%'")
+    assert [r["type"] for r in types] == ["admin.exit.created"]
+    return [(e.label, e.kind, e.dns_server) for e in page.items]
+
+
+async def test_prepare_makes_the_host_exit_once(settings: Settings) -> None:
+    assert await up.prepare(settings) is not None  # the first admin's password
+    assert await _exits(settings) == [("host", "direct", "1.1.1.1")]
+    assert await up.prepare(settings) is None
+    assert await _exits(settings) == [("host", "direct", "1.1.1.1")]
+
+
+def test_the_default_exit_is_host_unless_the_operator_chose_one(settings: Settings) -> None:
+    assert up.with_default_exit(settings).egress.default_exit == "host"
+    chosen = attrs.evolve(settings, egress=attrs.evolve(settings.egress, default_exit="paris"))
+    assert up.with_default_exit(chosen).egress.default_exit == "paris"
