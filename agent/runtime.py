@@ -54,6 +54,7 @@ class Runtime:
         dispatcher.register(m.SetAllowlist, self.set_allowlist)
         dispatcher.register(m.VerifyEgress, self.verify_egress)
         dispatcher.register(m.ListGateways, self.list_gateways)
+        dispatcher.register(m.SweepGateways, self.sweep_gateways)
         dispatcher.register(m.EgressCounters, self.egress_counters)
 
     async def ensure_image(self, request: m.EnsureImage, progress: ReportProgress) -> m.Reply:
@@ -124,6 +125,10 @@ class Runtime:
     async def list_gateways(self, request: m.ListGateways, _p: ReportProgress) -> m.Reply:
         states, leftovers = await self.gateways.list_all()
         return m.GatewayList(id=request.id, gateways=states, leftovers=leftovers)
+
+    async def sweep_gateways(self, request: m.SweepGateways, _p: ReportProgress) -> m.Reply:
+        removed = await self.gateways.remove_leftovers()
+        return m.GatewayList(id=request.id, gateways=[], leftovers=removed)
 
     async def egress_counters(self, request: m.EgressCounters, _p: ReportProgress) -> m.Reply:
         return m.CountersReply(id=request.id, dropped=await self.gateways.counters())

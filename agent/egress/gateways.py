@@ -75,7 +75,7 @@ class Gateways:
 
     def layout(self, record: GatewayRecord) -> lay.GatewayLayout:
         return lay.GatewayLayout(
-            host_id=record.host_id, slot=record.slot, tag=self.tag, pool=self.pool
+            host_id=record.host_id, slot=record.slot, tag=record.tag or self.tag, pool=self.pool
         )
 
     @property
@@ -118,7 +118,9 @@ class Gateways:
             record = self.records.load(host_id)
             if record is None:
                 used = {other.slot for other in self.records.all()}
-                record = GatewayRecord(host_id=host_id, slot=lay.free_slot(self.pool, used))
+                used |= await trio.to_thread.run_sync(_slots_in_use)
+                slot = lay.free_slot(self.pool, used)
+                record = GatewayRecord(host_id=host_id, slot=slot, tag=self.tag)
                 self.records.save(record)
             return record
 
@@ -200,17 +202,11 @@ class Gateways:
             await trio.to_thread.run_sync(plumbing.destroy, self.layout(record))
             self.records.forget(host_id)
             log.info("gateway_removed", host_id=host_id)
+        tag = record.tag or self.tag
         async with self._slots:
-            if not self.records.all():
-                await trio.to_thread.run_sync(self._host_rules_off)
+            if not any((other.tag or self.tag) == tag for other in self.records.all()):
+                await trio.to_thread.run_sync(_host_rules_off, tag)
         return True
-
-    def _host_rules_off(self) -> None:
-        """The last gateway went: the host keeps nothing of this instance."""
-        table = firewall.host_table(self.tag)
-        subprocess.run(["nft", "delete", "table", "inet", table], capture_output=True, check=False)
-        for rule in _docker_user_rules(self.tag):
-            _iptables_delete(rule)
 
     async def set_allowlist(self, host_id: str, domains: list[str]) -> m.EgressState:
         """Rewrite the rule-set file sing-box watches: connections already open stay open."""
@@ -261,9 +257,13 @@ class Gateways:
     async def list_all(self) -> tuple[list[m.EgressState], list[str]]:
         records = self.records.all()
         states = [await trio.to_thread.run_sync(self.state, record) for record in records]
-        return states, await trio.to_thread.run_sync(self._leftovers, records)
+        return states, await trio.to_thread.run_sync(self._leftovers, records, self._busy())
 
-    def _leftovers(self, records: list[GatewayRecord]) -> list[str]:
+    def _busy(self) -> set[str]:
+        """Hosts whose gateway is being set up, restarted or removed right now."""
+        return {host_id for host_id, lock in self._locks.items() if lock.locked()}
+
+    def _leftovers(self, records: list[GatewayRecord], busy: set[str]) -> list[str]:
         known = {self.layout(record) for record in records}
         names = {lay_.netns for lay_ in known}
         links = {name for lay_ in known for name in (lay_.uplink_host, lay_.uplink_peer)}
@@ -272,14 +272,14 @@ class Gateways:
         found += [f"link:{n}" for n in plumbing.links_with_prefix(prefix) if n not in links]
         pids = {record.pid for record in records}
         for pid, config in singbox_process.running_for(self.records.directory).items():
-            if pid not in pids:
+            if pid not in pids and config.parent.name not in busy:
                 found.append(f"process:{pid}:{config}")
         return found
 
     async def remove_leftovers(self) -> list[str]:
         async with self._slots:
             records = self.records.all()
-            found = await trio.to_thread.run_sync(self._leftovers, records)
+            found = await trio.to_thread.run_sync(self._leftovers, records, self._busy())
             await trio.to_thread.run_sync(_remove, found)
         if found:
             log.warning("gateway_leftovers_removed", leftovers=found)
@@ -355,6 +355,28 @@ async def _resolve(spec: m.ExitSpec) -> str:
     if not found:
         raise AgentError(EXIT_SERVER_UNRESOLVABLE, f"{spec.server} has no IPv4 address")
     return str(found[0][4][0])
+
+
+def _host_rules_off(tag: str) -> None:
+    """The last gateway of instance ``tag`` went: the host keeps nothing of it."""
+    table = firewall.host_table(tag)
+    subprocess.run(["nft", "delete", "table", "inet", table], capture_output=True, check=False)
+    for rule in _docker_user_rules(tag):
+        _iptables_delete(rule)
+
+
+def _slots_in_use() -> set[int]:
+    """Slots of every gateway namespace on this kernel, whatever instance made it.
+
+    Instances may share a pool (and always share the kernel): a leftover of another one still
+    holds its addresses, so its slot is not handed out again.
+    """
+    found: set[int] = set()
+    for name in plumbing.namespaces_with_prefix("cc"):
+        head, _, slot = name.rpartition("-gw")
+        if head and slot.isdigit():
+            found.add(int(slot))
+    return found
 
 
 def _docker_user_rules(tag: str) -> list[list[str]]:

@@ -23,6 +23,8 @@ _converter = cattrs.Converter(forbid_extra_keys=True)
 class GatewayRecord:
     host_id: str
     slot: int
+    #: The instance tag its names were made with (another instance may have to remove it).
+    tag: str = ""
     pid: int = 0
     trips: int = 0
     exit_kind: str = ""

@@ -36,7 +36,13 @@ async def observe(
         try:
             with trio.fail_after(request.timeout_s):
                 status, body = await _http_get(containers, request, dns_address)
-        except (OSError, ValueError, dnswire.DnsError, ssl.SSLError) as exc:
+        except (
+            OSError,
+            ValueError,
+            dnswire.DnsError,
+            ssl.SSLError,
+            trio.BrokenResourceError,
+        ) as exc:
             http_error = f"{type(exc).__name__}: {exc}"
         except trio.TooSlowError:
             http_error = f"no answer in {request.timeout_s}s"

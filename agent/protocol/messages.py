@@ -394,6 +394,13 @@ class GatewayList:
 
 
 @attrs.frozen(kw_only=True)
+class SweepGateways:
+    """Remove leftovers (``GatewayList.leftovers``); the reply lists what was removed."""
+
+    id: int
+
+
+@attrs.frozen(kw_only=True)
 class EgressCounters:
     """Packets the firewall dropped, by rule, summed over every gateway and box."""
 
@@ -431,6 +438,7 @@ Request = (
     | SetAllowlist
     | VerifyEgress
     | ListGateways
+    | SweepGateways
     | EgressCounters
 )
 Reply = (
@@ -486,6 +494,7 @@ _OPS: dict[type[Any], str] = {
     VerifyEgress: "egress.verify",
     VerifyReply: "egress.verify.reply",
     ListGateways: "egress.list",
+    SweepGateways: "egress.sweep",
     GatewayList: "egress.list.reply",
     EgressCounters: "egress.counters",
     CountersReply: "egress.counters.reply",

@@ -164,6 +164,11 @@ class Agent:
         reply: m.GatewayList = await self.request(m.ListGateways(id=0))
         return reply
 
+    async def sweep_gateways(self) -> list[str]:
+        """Remove gateway leftovers (namespaces, links, processes); returns what went."""
+        reply: m.GatewayList = await self.request(m.SweepGateways(id=0))
+        return reply.leftovers
+
     async def egress_counters(self) -> dict[str, int]:
         reply: m.CountersReply = await self.request(m.EgressCounters(id=0))
         return reply.dropped

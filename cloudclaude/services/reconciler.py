@@ -6,7 +6,10 @@ containers the agent manages and compares them with the hosts in the database:
 - a host that should run but whose container is missing or stopped gets a ``start`` task;
 - a host that should be stopped but whose container runs gets a ``stop`` task;
 - a container with no live host row is removed (its home volume is kept: data is never
-  deleted by a guess).
+  deleted by a guess);
+- a running host whose gateway is missing gets a ``start`` (it rebuilds the gateway and
+  verifies egress again); a gateway whose host is not meant to run is torn down; leftover
+  gateway namespaces, links and sing-box processes are removed.
 
 A host with a task queued or running is left to that task. Each repair writes
 ``reconcile.host.drift``; after ``reconcile_max_repairs`` repairs of one host within
@@ -101,6 +104,7 @@ class Reconciler:
             row = rows.get(host_id)
             if row is None or row.status == "deleted":
                 repairs.append(await self._remove_orphan(host_id, state))
+        repairs += await self._check_gateways(rows, containers)
         for repair in repairs:
             self.metrics.reconciler_repairs.labels(repair.action).inc()
         await self._export_counts()
@@ -139,19 +143,56 @@ class Reconciler:
         task = await self.hosts.repair(host.id, action, drift)
         return Repair(host_id=str(host.id), drift=drift, action=action if task else "busy")
 
-    async def _remove_orphan(self, host_id: str, state: m.HostState) -> Repair:
-        drift = "container without a host"
-        log.warning("orphan_container", host_id=host_id, container=state.container_id[:12])
-        await self.agent.remove_host(host_id, purge=False)
+    async def _check_gateways(
+        self, rows: dict[str, Host], containers: dict[str, m.HostState]
+    ) -> list[Repair]:
+        listing = await self.agent.list_gateways()
+        gateways = {gateway.host_id: gateway for gateway in listing.gateways}
+        repairs: list[Repair] = []
+        for host_id, row in rows.items():
+            container = containers.get(host_id)
+            if (
+                row.status == "running"
+                and row.desired_state == "running"
+                and container is not None
+                and container.running
+                and host_id not in gateways
+            ):
+                repair = await self._repair(row, "gateway missing", "start")
+                if repair is not None:
+                    repairs.append(repair)
+        for host_id in gateways:
+            owner = rows.get(host_id)
+            if owner is not None and owner.status not in ("stopped", "deleted", "failed"):
+                continue
+            if owner is not None and await tasks_repo.active_for_host(self.db, owner.id):
+                continue
+            await self.agent.teardown_egress(host_id)
+            repairs.append(
+                await self._drift(host_id, "gateway without a running host", "torn_down")
+            )
+        if listing.leftovers:
+            removed = await self.agent.sweep_gateways()
+            for item in removed:
+                repairs.append(await self._drift("", f"leftover {item}", "removed_leftover"))
+        return repairs
+
+    async def _drift(self, host_id: str, drift: str, action: str) -> Repair:
+        log.warning("egress_drift", host_id=host_id, drift=drift, action=action)
         await audit_repo.insert(
             self.db,
             NewAuditEvent(
                 type="reconcile.host.drift",
                 actor=SYSTEM,
-                metadata={"host_id": host_id, "drift": drift, "action": "removed_container"},
+                metadata={"host_id": host_id, "drift": drift, "action": action},
             ),
         )
-        return Repair(host_id=host_id, drift=drift, action="removed_container")
+        return Repair(host_id=host_id, drift=drift, action=action)
+
+    async def _remove_orphan(self, host_id: str, state: m.HostState) -> Repair:
+        log.warning("orphan_container", host_id=host_id, container=state.container_id[:12])
+        await self.agent.remove_host(host_id, purge=False)
+        return await self._drift(host_id, "container without a host", "removed_container")
 
 
 async def _set_when(event: trio.Event, scope: trio.CancelScope) -> None:

@@ -24,6 +24,7 @@ from agent.ops.images import Images
 from agent.ops.names import HOST_LABEL, MANAGED_LABEL
 from agent.ops.volumes import is_mounted
 from tests.integration import pg
+from tests.integration.gateway_leftovers import remove_gateway_leftovers
 
 DOCKER_SOCKET = "/var/run/docker.sock"
 TEST_PREFIX = "t-"
@@ -70,6 +71,7 @@ def remove_leftovers(keep: Path | None = None) -> None:
     """Remove test containers, unmount test home volumes, delete stale state of earlier runs."""
     for container in test_containers():
         docker_api("DELETE", f"/containers/{container['Id']}", params={"force": "1"})
+    remove_gateway_leftovers()
     for state in Path("/tmp").glob("cc-boxes-*"):
         volumes = state / "volumes"
         if volumes.is_dir():

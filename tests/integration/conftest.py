@@ -17,8 +17,10 @@ from cloudclaude.db.cluster import PrivateCluster
 from cloudclaude.db.pool import Database
 from cloudclaude.model.audit import Actor
 from cloudclaude.settings import (
+    AgentSettings,
     AuthSettings,
     DatabaseSettings,
+    EgressSettings,
     LiveSettings,
     RateLimitSettings,
     Settings,
@@ -33,6 +35,8 @@ if TYPE_CHECKING:
 from web.app import create_app
 
 ADMIN_PASSWORD = "admin-password-123"
+#: Hosts made by tests are bound to the simulated internet's ``direct`` exit (see netsim).
+SIM_EXIT = "sim-direct"
 FAST_AUTH = AuthSettings(argon2_time_cost=1, argon2_memory_kib=8192, hash_concurrency=4)
 
 
@@ -72,6 +76,8 @@ def settings(database_url: str, state_dir: Path) -> Settings:
         auth=FAST_AUTH,
         rate_limits=RateLimitSettings(login_per_address=1000, login_per_user=1000),
         database=DatabaseSettings(url=database_url),
+        agent=AgentSettings(egress_pool=boxes.EGRESS_POOL),
+        egress=EgressSettings(default_exit=SIM_EXIT),
     )
 
 
@@ -89,7 +95,20 @@ async def agent(settings: Settings) -> AsyncIterator[Agent]:
 
 @pytest.fixture
 async def services(settings: Settings, db: Database, agent: Agent) -> Services:
-    return await build(LiveSettings(settings), db, agent)
+    services = await build(LiveSettings(settings), db, agent)
+    await add_sim_exit(services)
+    return services
+
+
+async def add_sim_exit(services: Services) -> None:
+    """The ``default_exit`` of test settings: the simulated internet's ``direct`` exit.
+
+    Its fields are fixed addresses, so making it needs no running simulated internet; starting
+    a host on it does (fixtures that start hosts depend on ``sim_internet``).
+    """
+    from tests.integration.netsim import SimInternet
+
+    await services.exits.create(Actor(name="test"), SimInternet().direct_exit())
 
 
 @pytest.fixture
@@ -116,7 +135,7 @@ def random_name(prefix: str = "u") -> str:
 
 @pytest.fixture
 async def stack(
-    settings: Settings, db: Database, boxes_state: Path, box_image: str
+    settings: Settings, db: Database, boxes_state: Path, box_image: str, sim_internet: SimInternet
 ) -> AsyncIterator[Stack]:
     from tests.integration.hoststack import open_stack  # it imports this module's helpers
 
@@ -135,7 +154,12 @@ async def idle_stack(settings: Settings, db: Database, boxes_state: Path) -> Asy
 
 @pytest.fixture
 async def ssh_stack(
-    settings: Settings, db: Database, boxes_state: Path, box_image: str, tmp_path: Path
+    settings: Settings,
+    db: Database,
+    boxes_state: Path,
+    box_image: str,
+    tmp_path: Path,
+    sim_internet: SimInternet,
 ) -> AsyncIterator[SshStack]:
     """The host stack with the SSH proxy on a loopback port, and an OpenSSH client set-up."""
     from tests.integration.sshstack import open_ssh_stack

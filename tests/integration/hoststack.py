@@ -20,7 +20,7 @@ from cloudclaude.services.reconciler import Reconciler
 from cloudclaude.settings import LiveSettings, Settings, TaskSettings
 from cloudclaude.tasks.workers import TaskWorkers
 from cloudclaude.wiring import Services, build
-from tests.integration.conftest import ADMIN_PASSWORD, bearer, random_name
+from tests.integration.conftest import ADMIN_PASSWORD, add_sim_exit, bearer, random_name
 from web.app import create_app
 
 FAST_TASKS = TaskSettings(workers=2, lease_s=6, poll_s=0.5, retry_base_s=0.2)
@@ -95,6 +95,7 @@ async def open_stack(
     live = LiveSettings(settings)  # one instance: a test may change settings for everything
     async with open_agent(settings) as agent, trio.open_nursery() as nursery:
         services = await build(live, db, agent)
+        await add_sim_exit(services)
         app = create_app(live, services)
         await services.accounts.create(
             Actor(name="test"), username="root-admin", role="admin", password=ADMIN_PASSWORD
@@ -103,7 +104,7 @@ async def open_stack(
         stopping = trio.Event()
         runner = None
         if workers:
-            runner = TaskWorkers(db, agent, live, services.metrics, stopping)
+            runner = TaskWorkers(db, agent, live, services.metrics, stopping, services.exits)
             await nursery.start(runner.run)
         try:
             yield Stack(app, services, runner, bearer(login.token), live)

@@ -483,20 +483,27 @@ class SimInternet:
         """The self-signed certificate of the exits and the TLS whoami (trust it to verify)."""
         return self.cert_path.read_text()
 
+    def direct_exit(self) -> dict[str, Any]:
+        """The exit every end-to-end test binds its hosts to (``egress.default_exit``).
+
+        Fixed addresses only: it can be made before the simulated internet runs.
+        """
+        return self.exit_body("direct")
+
     def exits(self) -> dict[str, dict[str, Any]]:
         """Every exit kind as the admin API takes it, plus what verification expects."""
-        found: dict[str, dict[str, Any]] = {}
-        for kind in KINDS:
-            body: dict[str, Any] = {"label": f"sim-{kind}", "kind": kind}
-            body.update(EXIT_SERVERS.get(kind, {}))
-            if body.get("tls"):
-                body["tls_certificate"] = self.certificate_pem
-            body["expected_ip"] = body.get("server", self.names.root_address)
-            body["dns_server"] = DNS_IP
-            body["verify_url"] = VERIFY_URL
-            body["verify_dns_name"] = MYADDR_NAME
-            found[kind] = body
-        return found
+        return {kind: self.exit_body(kind) for kind in KINDS}
+
+    def exit_body(self, kind: str) -> dict[str, Any]:
+        body: dict[str, Any] = {"label": f"sim-{kind}", "kind": kind}
+        body.update(EXIT_SERVERS.get(kind, {}))
+        if body.get("tls"):
+            body["tls_certificate"] = self.certificate_pem
+        body["expected_ip"] = body.get("server", self.names.root_address)
+        body["dns_server"] = DNS_IP
+        body["verify_url"] = VERIFY_URL
+        body["verify_dns_name"] = MYADDR_NAME
+        return body
 
     def exit_spec(self, kind: str) -> m.ExitSpec:
         fields = attrs.fields_dict(m.ExitSpec)

@@ -38,6 +38,8 @@ from cloudclaude.model.tasks import Task
 from cloudclaude.settings import LiveSettings, Settings
 from cloudclaude.wiring import Services, build
 from tests.integration import boxes, pg
+from tests.integration.conftest import add_sim_exit
+from tests.integration.netsim import SimInternet
 from tests.integration.processes import BIN, free_port
 
 ACTOR = Actor(name="test")
@@ -103,6 +105,7 @@ class Rig:
             "CLOUDCLAUDE_WEB__PORT": str(port),
             "CLOUDCLAUDE_CTL__SOCKET": str(self.state_dir / "ctl.sock"),
             "CLOUDCLAUDE_AGENT__STATE_DIR": str(self.boxes_state),
+            "CLOUDCLAUDE_AGENT__EGRESS_POOL": boxes.EGRESS_POOL,
             "CLOUDCLAUDE_TASKS__LEASE_S": "2",
             "CLOUDCLAUDE_TASKS__POLL_S": "0.5",
             "CLOUDCLAUDE_TASKS__RETRY_BASE_S": "0.5",
@@ -127,6 +130,7 @@ async def rig(
     state_dir: Path,
     boxes_state: Path,
     box_image: str,
+    sim_internet: SimInternet,
 ) -> AsyncIterator[Rig]:
     """Every box the test's hosts got is removed afterwards, also when it fails.
 
@@ -134,6 +138,7 @@ async def rig(
     """
     tasks = attrs.evolve(settings.tasks, max_attempts=MAX_ATTEMPTS)
     services = await build(LiveSettings(attrs.evolve(settings, tasks=tasks)), db, Agent("none"))
+    await add_sim_exit(services)
     try:
         yield Rig(services, db, database_url, state_dir, boxes_state)
     finally:
@@ -219,6 +224,8 @@ async def test_a_killed_agent_is_waited_for_and_the_task_retried(rig: Rig) -> No
         str(rig.boxes_state),
         "--instance",
         "cc-fault-test",
+        "--egress-pool",
+        boxes.EGRESS_POOL,
     ]
     agent = await trio.lowlevel.open_process(agent_argv, stderr=subprocess.DEVNULL)
     try:
@@ -293,7 +300,8 @@ async def test_the_running_reconciler_repairs_a_removed_container_within_a_perio
         host_id, create = await new_host(services)
         await wait_task(db, create, ended)
         start = await services.hosts.act(ACTOR, host_id, "start")
-        assert (await wait_task(db, start.id, ended)).status == "succeeded"
+        started = await wait_task(db, start.id, ended)
+        assert started.status == "succeeded", started.error_message
         [container] = containers_of(host_id)
         boxes.docker_api("DELETE", f"/containers/{container['Id']}", params={"force": "1"})
         drift = audit_repo.AuditFilter(type="reconcile.host.drift", host_id=host_id)
@@ -304,6 +312,6 @@ async def test_the_running_reconciler_repairs_a_removed_container_within_a_perio
                 await trio.sleep(0.1)
         repaired = await tasks_repo.list_tasks(db, limit=1, offset=0, host_id=host_id)
         done = await wait_task(db, repaired.items[0].id, ended)
-        assert done.kind == "start" and done.status == "succeeded"
+        assert done.kind == "start" and done.status == "succeeded", (done.error_message, done)
         assert [c["State"] for c in containers_of(host_id)] == ["running"]
         assert daemon.alive()
