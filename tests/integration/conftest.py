@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import pytest
 import trio_asyncio
 from quart_trio import QuartTrio
@@ -77,7 +78,6 @@ def settings(database_url: str, state_dir: Path) -> Settings:
         rate_limits=RateLimitSettings(login_per_address=1000, login_per_user=1000),
         database=DatabaseSettings(url=database_url),
         agent=AgentSettings(egress_pool=boxes.EGRESS_POOL),
-        egress=EgressSettings(default_exit=SIM_EXIT),
     )
 
 
@@ -95,16 +95,18 @@ async def agent(settings: Settings) -> AsyncIterator[Agent]:
 
 @pytest.fixture
 async def services(settings: Settings, db: Database, agent: Agent) -> Services:
-    services = await build(LiveSettings(settings), db, agent)
-    await add_sim_exit(services)
-    return services
+    return await build(LiveSettings(settings), db, agent)
+
+
+def with_sim_exit(settings: Settings) -> Settings:
+    """Settings whose new hosts are bound to the simulated internet's ``direct`` exit."""
+    return attrs.evolve(settings, egress=EgressSettings(default_exit=SIM_EXIT))
 
 
 async def add_sim_exit(services: Services) -> None:
-    """The ``default_exit`` of test settings: the simulated internet's ``direct`` exit.
+    """The exit ``with_sim_exit`` names; starting a host on it needs ``sim_internet``.
 
-    Its fields are fixed addresses, so making it needs no running simulated internet; starting
-    a host on it does (fixtures that start hosts depend on ``sim_internet``).
+    Its fields are fixed addresses, so making it needs no running simulated internet.
     """
     from tests.integration.netsim import SimInternet
 

@@ -42,10 +42,11 @@ def remove_gateway_leftovers() -> list[str]:
         singbox_process.stop(pid, config)
         removed.append(f"process {pid}")
     for name in _run("ip", "netns", "list").stdout.split():
-        if re.fullmatch(r"cc[0-9a-f]{4}-gw\d+", name):
-            if _in_pool(_run("ip", "-n", name, "-j", "addr", "show").stdout):
-                _run("ip", "netns", "delete", name)
-                removed.append(f"netns {name}")
+        if re.fullmatch(r"cc[0-9a-f]{4}-gw\d+", name) and _in_pool(
+            _run("ip", "-n", name, "-j", "addr", "show").stdout
+        ):
+            _run("ip", "netns", "delete", name)
+            removed.append(f"netns {name}")
     for link in json.loads(_run("ip", "-j", "addr", "show").stdout or "[]"):
         name = str(link.get("ifname", ""))
         if re.fullmatch(r"cc[0-9a-f]{4}[uv]\d+", name) and _in_pool(json.dumps([link])):
@@ -56,10 +57,19 @@ def remove_gateway_leftovers() -> list[str]:
         match = _TABLE.match(table)
         if match and str(POOL) in _run("nft", "list", "table", "inet", table).stdout:
             _run("nft", "delete", "table", "inet", table)
+            uplinks = f"cc{match[1]}u+"
             for rule in (
-                ["-i", f"cc{match[1]}u+", "-j", "ACCEPT"],
-                ["-o", f"cc{match[1]}u+", "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED"]
-                + ["-j", "ACCEPT"],
+                ["-i", uplinks, "-j", "ACCEPT"],
+                [
+                    "-o",
+                    uplinks,
+                    "-m",
+                    "conntrack",
+                    "--ctstate",
+                    "RELATED,ESTABLISHED",
+                    "-j",
+                    "ACCEPT",
+                ],
             ):
                 while _run("iptables", "-w", "-D", "DOCKER-USER", *rule).returncode == 0:
                     pass

@@ -16,11 +16,18 @@ from cloudclaude.agent_client.handle import Agent, open_agent
 from cloudclaude.db.pool import Database
 from cloudclaude.db.repos import hosts as hosts_repo
 from cloudclaude.model.audit import Actor
+from cloudclaude.services.egress_watch import EgressWatch
 from cloudclaude.services.reconciler import Reconciler
 from cloudclaude.settings import LiveSettings, Settings, TaskSettings
 from cloudclaude.tasks.workers import TaskWorkers
 from cloudclaude.wiring import Services, build
-from tests.integration.conftest import ADMIN_PASSWORD, add_sim_exit, bearer, random_name
+from tests.integration.conftest import (
+    ADMIN_PASSWORD,
+    add_sim_exit,
+    bearer,
+    random_name,
+    with_sim_exit,
+)
 from web.app import create_app
 
 FAST_TASKS = TaskSettings(workers=2, lease_s=6, poll_s=0.5, retry_base_s=0.2)
@@ -33,6 +40,10 @@ class Stack:
     workers: TaskWorkers | None
     admin: dict[str, str]
     live: LiveSettings
+
+    def egress_watch(self) -> EgressWatch:
+        services = self.services
+        return EgressWatch(services.agent, services.hosts, self.live, trio.Event())
 
     def reconciler(self) -> Reconciler:
         services = self.services
@@ -87,7 +98,7 @@ async def open_stack(
     settings: Settings, db: Database, boxes_state: Path, *, workers: bool
 ) -> AsyncIterator[Stack]:
     settings = attrs.evolve(
-        settings,
+        with_sim_exit(settings),
         agent=attrs.evolve(settings.agent, state_dir=str(boxes_state)),
         tasks=FAST_TASKS,
         scanners=attrs.evolve(settings.scanners, reconcile_max_repairs=2),

@@ -65,6 +65,7 @@ def test_daemon_serves_reloads_and_drains(
             "reconciler": "running",
             "expiry": "running",
             "idle": "running",
+            "egress": "running",
             "web": "running",
             "ssh": "running",
             "ctl": "running",

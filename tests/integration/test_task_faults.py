@@ -38,7 +38,7 @@ from cloudclaude.model.tasks import Task
 from cloudclaude.settings import LiveSettings, Settings
 from cloudclaude.wiring import Services, build
 from tests.integration import boxes, pg
-from tests.integration.conftest import add_sim_exit
+from tests.integration.conftest import add_sim_exit, with_sim_exit
 from tests.integration.netsim import SimInternet
 from tests.integration.processes import BIN, free_port
 
@@ -137,7 +137,8 @@ async def rig(
     Tasks are queued with the daemon's ``max_attempts``: a task carries its own limit.
     """
     tasks = attrs.evolve(settings.tasks, max_attempts=MAX_ATTEMPTS)
-    services = await build(LiveSettings(attrs.evolve(settings, tasks=tasks)), db, Agent("none"))
+    settings = attrs.evolve(with_sim_exit(settings), tasks=tasks)
+    services = await build(LiveSettings(settings), db, Agent("none"))
     await add_sim_exit(services)
     try:
         yield Rig(services, db, database_url, state_dir, boxes_state)
