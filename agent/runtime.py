@@ -15,11 +15,11 @@ import trio
 from agent.config import AgentConfig
 from agent.dispatch import Dispatcher, ReportProgress, SocketReply
 from agent.egress.gateways import Gateways
-from agent.egress.verify import observe
+from agent.egress.verify import Probe, observe
 from agent.ops.containers import Containers
 from agent.ops.docker import Docker
 from agent.ops.images import Images
-from agent.ops.ports import open_port
+from agent.ops.ports import open_port, socket_in_box
 from agent.ops.probe import activity
 from agent.ops.volumes import HomeVolumes
 from agent.protocol import messages as m
@@ -53,6 +53,7 @@ class Runtime:
         dispatcher.register(m.TeardownEgress, self.teardown_egress)
         dispatcher.register(m.SetAllowlist, self.set_allowlist)
         dispatcher.register(m.VerifyEgress, self.verify_egress)
+        dispatcher.register(m.ProbeExit, self.probe_exit)
         dispatcher.register(m.ListGateways, self.list_gateways)
         dispatcher.register(m.SweepGateways, self.sweep_gateways)
         dispatcher.register(m.EgressCounters, self.egress_counters)
@@ -120,7 +121,26 @@ class Runtime:
         return m.EgressReply(id=request.id, egress=state)
 
     async def verify_egress(self, request: m.VerifyEgress, progress: ReportProgress) -> m.Reply:
-        return await observe(self.containers, request, self.gateways.dns_address, progress)
+        probe = Probe(
+            url=request.url,
+            dns_name=request.dns_name,
+            timeout_s=request.timeout_s,
+            resolver=self.gateways.dns_address,
+        )
+
+        async def sockets(kind: int) -> trio.socket.SocketType:
+            return await socket_in_box(self.containers, request.host_id, kind)
+
+        return await observe(sockets, probe, progress, request.id)
+
+    async def probe_exit(self, request: m.ProbeExit, progress: ReportProgress) -> m.Reply:
+        probe = Probe(
+            url=request.url,
+            dns_name=request.dns_name,
+            timeout_s=request.timeout_s,
+            resolver=self.gateways.dns_address,
+        )
+        return await self.gateways.probe(request.exit, probe, progress, request.id)
 
     async def list_gateways(self, request: m.ListGateways, _p: ReportProgress) -> m.Reply:
         states, leftovers = await self.gateways.list_all()

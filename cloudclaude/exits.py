@@ -22,11 +22,13 @@ from cloudclaude.db.repos import audit as audit_repo
 from cloudclaude.db.repos import bindings as bindings_repo
 from cloudclaude.db.repos import exits as exits_repo
 from cloudclaude.db.repos import hosts as hosts_repo
+from cloudclaude.db.repos import tasks as tasks_repo
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.exit_schema import ExitConfig, merge_fields, parse_exit
 from cloudclaude.model.audit import Actor, NewAuditEvent
 from cloudclaude.model.exits import Binding, Exit, ExitStatus, mask
 from cloudclaude.model.hosts import Host
+from cloudclaude.model.tasks import Task
 from cloudclaude.settings import LiveSettings
 from cloudclaude.timefmt import utcnow
 
@@ -235,11 +237,30 @@ class Exits:
         binding = await bindings_repo.for_host(self._db, host_id)
         if binding is None:
             return None
-        found = await exits_repo.get(self._db, binding.egress_ip_id)
-        if found is None:
-            return None
+        try:
+            return await self.exit_and_spec(binding.egress_ip_id)
+        except CloudClaudeError as exc:
+            if exc.error.slug == "exit_not_found":
+                return None
+            raise
+
+    async def exit_and_spec(self, exit_id: uuid.UUID) -> tuple[Exit, m.ExitSpec]:
+        """An exit and its wire form with the secrets in clear."""
+        found = await self.get(exit_id)
         secrets = self._unseal(found, await exits_repo.get_credentials(self._db, found.id))
         return found, exit_spec(found, secrets)
+
+    async def queue_test(self, actor: Actor, exit_id: uuid.UUID) -> Task:
+        """A ``test_exit`` task: the exit verified from a throwaway namespace (no host)."""
+        found = await self.get(exit_id)
+        return await tasks_repo.insert(
+            self._db,
+            host_id=None,
+            kind="test_exit",
+            params={"exit_id": str(found.id)},
+            requested_by=actor.user_id,
+            max_attempts=1,
+        )
 
     async def record_verification(self, exit_id: uuid.UUID, ok: bool, detected_ip: str) -> None:
         """Remember the latest check through the exit: ``ok`` or ``failed``, the address seen."""

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import re
+import secrets
 import socket
 import subprocess
 from collections import defaultdict
@@ -27,6 +29,7 @@ from agent.egress import layout as lay
 from agent.egress.records import GatewayRecord, Records, write_private
 from agent.egress.singbox_binary import sing_box_path
 from agent.egress.singbox_config import TunnelLayout, render_allowlist, render_config
+from agent.egress.verify import Probe, observe
 from agent.errors import (
     EGRESS_SETUP_FAILED,
     EXIT_INVALID,
@@ -34,6 +37,7 @@ from agent.errors import (
     AgentError,
 )
 from agent.ops.containers import Containers
+from agent.ops.ports import socket_in_process
 from agent.protocol import messages as m
 
 log = structlog.get_logger("agent.egress")
@@ -87,12 +91,16 @@ class Gateways:
     async def setup(
         self, host_id: str, spec: m.GatewaySpec, progress: ReportProgress
     ) -> m.EgressState:
+        info = await self.containers.require(host_id, running=True)
+        return await self._setup(host_id, spec, int(info["State"]["Pid"]), progress)
+
+    async def _setup(
+        self, host_id: str, spec: m.GatewaySpec, box_pid: int, progress: ReportProgress
+    ) -> m.EgressState:
         check_exit(spec.exit)
         domains = check_domains(spec.allowed_domains)
         sing_box_path(self._sing_box)  # a missing or tampered binary fails before any plumbing
         async with self._locks[host_id]:
-            info = await self.containers.require(host_id, running=True)
-            box_pid = int(info["State"]["Pid"])
             address = await _resolve(spec.exit)
             record = await self._reserve(host_id)
             await trio.to_thread.run_sync(self._stop, record)
@@ -112,6 +120,24 @@ class Gateways:
             self.records.save(record)
             log.info("gateway_ready", host_id=host_id, netns=layout.netns, kind=spec.exit.kind)
             return await trio.to_thread.run_sync(self.state, record)
+
+    async def probe(
+        self, spec: m.ExitSpec, request: Probe, progress: ReportProgress, reply_id: int
+    ) -> m.VerifyReply:
+        """Test an exit with no box: a throwaway netns gets a gateway, is verified, goes."""
+        probe_id = f"probe-{secrets.token_hex(4)}"
+        stand_in = await trio.lowlevel.open_process(["unshare", "--net", "--", "sleep", "infinity"])
+        try:
+            await _wait_own_netns(stand_in.pid)
+            await self._setup(probe_id, m.GatewaySpec(exit=spec), stand_in.pid, progress)
+            return await observe(
+                lambda kind: socket_in_process(stand_in.pid, kind), request, progress, reply_id
+            )
+        finally:
+            with trio.CancelScope(shield=True):
+                await self.teardown(probe_id)
+                stand_in.kill()
+                await stand_in.wait()
 
     async def _reserve(self, host_id: str) -> GatewayRecord:
         async with self._slots:
@@ -355,6 +381,19 @@ async def _resolve(spec: m.ExitSpec) -> str:
     if not found:
         raise AgentError(EXIT_SERVER_UNRESOLVABLE, f"{spec.server} has no IPv4 address")
     return str(found[0][4][0])
+
+
+async def _wait_own_netns(pid: int) -> None:
+    """``unshare`` has made its namespace (the PID's netns is no longer ours)."""
+    own = os.stat("/proc/self/ns/net").st_ino
+    with trio.fail_after(5):
+        while True:
+            try:
+                if os.stat(f"/proc/{pid}/ns/net").st_ino != own:
+                    return
+            except FileNotFoundError as exc:
+                raise AgentError(EGRESS_SETUP_FAILED, "the probe namespace did not start") from exc
+            await trio.sleep(0.01)
 
 
 def _host_rules_off(tag: str) -> None:

@@ -11,31 +11,38 @@ import ipaddress
 import socket
 import ssl
 import urllib.parse
+from collections.abc import Awaitable, Callable
 
+import attrs
 import trio
 
 from agent.dispatch import ReportProgress
 from agent.egress import dnswire
-from agent.ops.containers import Containers
-from agent.ops.ports import socket_in_box
 from agent.protocol import messages as m
 
 MAX_BODY = 4096
+#: A new unconnected socket of a kind (``SOCK_STREAM``, ``SOCK_DGRAM``) inside the box.
+SocketMaker = Callable[[int], Awaitable[trio.socket.SocketType]]
+
+
+@attrs.frozen(kw_only=True)
+class Probe:
+    url: str
+    dns_name: str
+    timeout_s: float
+    #: The box's own resolver (it answers through the tunnel).
+    resolver: str
 
 
 async def observe(
-    containers: Containers,
-    request: m.VerifyEgress,
-    dns_address: str,
-    progress: ReportProgress,
+    sockets: SocketMaker, request: Probe, progress: ReportProgress, reply_id: int
 ) -> m.VerifyReply:
-    reply = m.VerifyReply(id=request.id)
     status, body, http_error = 0, "", ""
     if request.url:
         await progress("verify.http", 10, f"GET {request.url}")
         try:
             with trio.fail_after(request.timeout_s):
-                status, body = await _http_get(containers, request, dns_address)
+                status, body = await _http_get(sockets, request)
         except (
             OSError,
             ValueError,
@@ -52,15 +59,13 @@ async def observe(
         await progress("verify.dns", 60, f"TXT {request.dns_name}")
         try:
             with trio.fail_after(request.timeout_s):
-                txt = await resolve(
-                    containers, request.host_id, dns_address, request.dns_name, dnswire.TYPE_TXT
-                )
+                txt = await resolve(sockets, request.resolver, request.dns_name, dnswire.TYPE_TXT)
         except (OSError, dnswire.DnsError) as exc:
             dns_error = f"{type(exc).__name__}: {exc}"
         except trio.TooSlowError:
             dns_error = f"no answer in {request.timeout_s}s"
     return m.VerifyReply(
-        id=reply.id,
+        id=reply_id,
         http_status=status,
         http_body=body,
         http_error=http_error,
@@ -69,11 +74,9 @@ async def observe(
     )
 
 
-async def resolve(
-    containers: Containers, host_id: str, resolver: str, name: str, qtype: int
-) -> list[str]:
+async def resolve(sockets: SocketMaker, resolver: str, name: str, qtype: int) -> list[str]:
     """Ask the box's resolver over UDP from inside the box, resending every second."""
-    sock = await socket_in_box(containers, host_id, socket.SOCK_DGRAM)
+    sock = await sockets(socket.SOCK_DGRAM)
     with sock:
         await sock.connect((resolver, 53))
         ident, packet = dnswire.query(name, qtype)
@@ -89,9 +92,7 @@ async def resolve(
                             raise
 
 
-async def _http_get(
-    containers: Containers, request: m.VerifyEgress, dns_address: str
-) -> tuple[int, str]:
+async def _http_get(sockets: SocketMaker, request: Probe) -> tuple[int, str]:
     url = urllib.parse.urlsplit(request.url)
     if url.scheme not in ("http", "https") or not url.hostname:
         raise ValueError(f"not an http(s) URL: {request.url}")
@@ -99,12 +100,12 @@ async def _http_get(
     try:
         address = str(ipaddress.IPv4Address(host))
     except ValueError:
-        found = await resolve(containers, request.host_id, dns_address, host, dnswire.TYPE_A)
+        found = await resolve(sockets, request.resolver, host, dnswire.TYPE_A)
         if not found:
             raise dnswire.DnsError(f"{host} has no A record") from None
         address = found[0]
     port = url.port or (443 if url.scheme == "https" else 80)
-    sock = await socket_in_box(containers, request.host_id)
+    sock = await sockets(socket.SOCK_STREAM)
     await sock.connect((address, port))
     stream: trio.abc.Stream = trio.SocketStream(sock)
     if url.scheme == "https":

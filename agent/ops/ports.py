@@ -79,18 +79,35 @@ async def socket_in_box(
     """A new unconnected IPv4 socket inside the running box ``host_id``'s network namespace."""
     info = await containers.require(host_id, running=True)
     pid = int(info["State"]["Pid"])
-    try:
-        netns = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError as exc:
-        raise errors.AgentError(errors.HOST_NOT_RUNNING, f"host {host_id} just stopped") from exc
+    netns = _open_netns(pid, host_id)
     try:
         # The fd pins the namespace; make sure it is still this container's (PID reuse).
         again = await containers.require(host_id, running=True)
         if int(again["State"]["Pid"]) != pid:
             raise errors.AgentError(errors.HOST_NOT_RUNNING, f"host {host_id} restarted")
-        plain = await trio.to_thread.run_sync(on_fresh_thread, lambda: socket_in_netns(netns, kind))
+        return await _socket_in(netns, kind)
     finally:
         os.close(netns)
+
+
+async def socket_in_process(pid: int, kind: int = socket.SOCK_STREAM) -> trio.socket.SocketType:
+    """A new unconnected IPv4 socket in the network namespace of process ``pid``."""
+    netns = _open_netns(pid, f"process {pid}")
+    try:
+        return await _socket_in(netns, kind)
+    finally:
+        os.close(netns)
+
+
+def _open_netns(pid: int, what: str) -> int:
+    try:
+        return os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError as exc:
+        raise errors.AgentError(errors.HOST_NOT_RUNNING, f"{what} just stopped") from exc
+
+
+async def _socket_in(netns: int, kind: int) -> trio.socket.SocketType:
+    plain = await trio.to_thread.run_sync(on_fresh_thread, lambda: socket_in_netns(netns, kind))
     return trio.socket.from_stdlib_socket(plain)
 
 

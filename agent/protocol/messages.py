@@ -368,6 +368,17 @@ class VerifyEgress:
 
 
 @attrs.frozen(kw_only=True)
+class ProbeExit:
+    """Test an exit with no box: a throwaway namespace behind a gateway, verified like a box."""
+
+    id: int
+    exit: ExitSpec
+    url: str = ""
+    dns_name: str = ""
+    timeout_s: float = 10.0
+
+
+@attrs.frozen(kw_only=True)
 class VerifyReply:
     id: int
     #: The HTTP status (0: no answer) and the body's first line (the caller's address).
@@ -437,6 +448,7 @@ Request = (
     | TeardownEgress
     | SetAllowlist
     | VerifyEgress
+    | ProbeExit
     | ListGateways
     | SweepGateways
     | EgressCounters
@@ -493,6 +505,7 @@ _OPS: dict[type[Any], str] = {
     SetAllowlist: "egress.allowlist",
     VerifyEgress: "egress.verify",
     VerifyReply: "egress.verify.reply",
+    ProbeExit: "egress.probe",
     ListGateways: "egress.list",
     SweepGateways: "egress.sweep",
     GatewayList: "egress.list.reply",

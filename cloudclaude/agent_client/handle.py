@@ -160,6 +160,19 @@ class Agent:
         reply: m.VerifyReply = await self.request(request, on_progress)
         return reply
 
+    async def probe_exit(
+        self,
+        spec: m.ExitSpec,
+        *,
+        url: str,
+        dns_name: str,
+        timeout_s: float,
+        on_progress: OnProgress | None = None,
+    ) -> m.VerifyReply:
+        request = m.ProbeExit(id=0, exit=spec, url=url, dns_name=dns_name, timeout_s=timeout_s)
+        reply: m.VerifyReply = await self.request(request, on_progress)
+        return reply
+
     async def list_gateways(self) -> m.GatewayList:
         reply: m.GatewayList = await self.request(m.ListGateways(id=0))
         return reply

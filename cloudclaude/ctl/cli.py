@@ -114,6 +114,7 @@ def _parser() -> argparse.ArgumentParser:
         ("stop", "queue a stop"),
         ("rebuild", "queue a rebuild (new container, home volume kept)"),
         ("delete", "queue a delete"),
+        ("verify-egress", "queue a new verification of a running host's exit"),
     ):
         p = hs.add_parser(action, parents=[common], help=text)
         p.add_argument("host", help="host id or short id")
@@ -186,6 +187,8 @@ def _request(args: argparse.Namespace) -> m.Request:
             return m.HostsShow(host=args.host)
         case "hosts", ("start" | "stop" | "rebuild" | "delete") as action:
             return m.HostsAction(host=args.host, action=action, purge=getattr(args, "purge", False))
+        case "hosts", "verify-egress":
+            return m.HostsAction(host=args.host, action="verify_egress")
         case "tasks", "list":
             return m.TasksList(
                 status=args.status, host=args.host, limit=args.limit, offset=args.offset
@@ -206,6 +209,8 @@ def _request(args: argparse.Namespace) -> m.Request:
             return m.ExitsDelete(exit=args.exit)
         case "exits", "bind":
             return m.ExitsBind(host=args.host, exit=args.exit)
+        case "exits", "test":
+            return m.ExitsTest(exit=args.exit)
         case "exits", "unbind":
             return m.ExitsUnbind(host=args.host)
     raise SystemExit(EXIT_USAGE)  # argparse makes this unreachable
@@ -273,8 +278,10 @@ def _print_human(request: m.Request, data: Any) -> None:
             print(f"{data['host_short_id']}: exit {data['egress_label']} (binding {data['id']})")
         case m.ExitsUnbind():
             print(f"{data['host_short_id']}: exit {data['egress_label']} removed")
-        case m.HostsAction():
-            print(f"{data['host']}: {data['action']} queued as task {data['task_id']}")
+        case m.HostsAction() | m.ExitsTest():
+            name = data.get("host") or data.get("exit")
+            print(f"{name}: {data['action']} queued as task {data['task_id']}")
+            print(f"  follow it with: cloudclaudectl tasks show {data['task_id']}")
         case m.TasksList():
             print(f"{'KIND':<8} {'STATUS':<10} {'PROGRESS':>8} {'CREATED':<33} ID")
             for t in data["items"]:

@@ -36,6 +36,9 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     es.add_parser("delete", parents=[common], help="delete an exit no host uses").add_argument(
         "exit", help="exit id or label"
     )
+    es.add_parser(
+        "test", parents=[common], help="queue a test of an exit from a throwaway namespace"
+    ).add_argument("exit", help="exit id or label")
     p = es.add_parser("bind", parents=[common], help="give a host (not running) its exit")
     p.add_argument("host", help="host id or short id")
     p.add_argument("exit", help="exit id or label")

@@ -132,6 +132,7 @@ async def handle(request: m.Request, ctx: Context, send: Send) -> None:
             | m.ExitsCreate()
             | m.ExitsUpdate()
             | m.ExitsDelete()
+            | m.ExitsTest()
             | m.ExitsBind()
             | m.ExitsUnbind()
         ):
@@ -228,6 +229,10 @@ async def _exits(request: m.Request, ctx: Context) -> Any:
             found = await exits.resolve(ref)
             await exits.delete(ctx.actor, found.id)
             return {"deleted": found.label}
+        case m.ExitsTest(exit=ref):
+            found = await exits.resolve(ref)
+            task = await exits.queue_test(ctx.actor, found.id)
+            return {"exit": found.label, "action": "test", "task_id": str(task.id)}
         case m.ExitsBind(host=host_ref, exit=ref):
             host = await ctx.services.hosts.resolve(host_ref)
             found = await exits.resolve(ref)

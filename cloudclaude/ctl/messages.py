@@ -110,7 +110,7 @@ class HostsShow:
 @attrs.frozen(kw_only=True)
 class HostsAction:
     host: str
-    action: Literal["start", "stop", "rebuild", "delete"]
+    action: Literal["start", "stop", "rebuild", "delete", "verify_egress"]
     purge: bool = False
 
 
@@ -166,6 +166,11 @@ class ExitsDelete:
 
 
 @attrs.frozen(kw_only=True)
+class ExitsTest:
+    exit: str
+
+
+@attrs.frozen(kw_only=True)
 class ExitsBind:
     host: str
     exit: str
@@ -200,6 +205,7 @@ Request = (
     | ExitsCreate
     | ExitsUpdate
     | ExitsDelete
+    | ExitsTest
     | ExitsBind
     | ExitsUnbind
 )
@@ -228,6 +234,7 @@ OPS: dict[type[Any], str] = {
     ExitsCreate: "exits.create",
     ExitsUpdate: "exits.update",
     ExitsDelete: "exits.delete",
+    ExitsTest: "exits.test",
     ExitsBind: "exits.bind",
     ExitsUnbind: "exits.unbind",
 }

@@ -8,8 +8,16 @@ from typing import Any, Literal
 
 import attrs
 
-TaskKind = Literal["create", "start", "stop", "rebuild", "delete", "verify_egress"]
-TASK_KINDS: tuple[TaskKind, ...] = ("create", "start", "stop", "rebuild", "delete", "verify_egress")
+TaskKind = Literal["create", "start", "stop", "rebuild", "delete", "verify_egress", "test_exit"]
+TASK_KINDS: tuple[TaskKind, ...] = (
+    "create",
+    "start",
+    "stop",
+    "rebuild",
+    "delete",
+    "verify_egress",
+    "test_exit",
+)
 TaskStatus = Literal["pending", "running", "succeeded", "failed", "canceled"]
 TASK_STATUSES: tuple[TaskStatus, ...] = ("pending", "running", "succeeded", "failed", "canceled")
 ACTIVE_STATUSES = ("pending", "running")

@@ -20,6 +20,7 @@ from agent.protocol import messages as m
 from cloudclaude.agent_client.handle import Agent
 from cloudclaude.egress_check import Verdict, judge
 from cloudclaude.errors import CloudClaudeError
+from cloudclaude.metrics import Metrics
 from cloudclaude.settings import LiveSettings
 from cloudclaude.tasks.context import TaskContext
 
@@ -49,14 +50,23 @@ class BoundExit(Protocol):
 class ExitLookup(Protocol):
     async def exit_for_host(self, host_id: uuid.UUID) -> tuple[BoundExit, m.ExitSpec] | None: ...
 
+    async def exit_and_spec(self, exit_id: uuid.UUID) -> tuple[BoundExit, m.ExitSpec]: ...
+
     async def record_verification(self, exit_id: uuid.UUID, ok: bool, detected_ip: str) -> None: ...
 
 
 class EgressStep:
-    def __init__(self, agent: Agent, exits: ExitLookup | None, live: LiveSettings) -> None:
+    def __init__(
+        self,
+        agent: Agent,
+        exits: ExitLookup | None,
+        live: LiveSettings,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.agent = agent
         self.exits = exits
         self.live = live
+        self.metrics = metrics
 
     async def binding(self, host_id: uuid.UUID) -> tuple[BoundExit, m.ExitSpec]:
         found = None if self.exits is None else await self.exits.exit_for_host(host_id)
@@ -104,6 +114,29 @@ class EgressStep:
             dns_name=exit_.verify_dns_name or "",
             timeout_s=self.live.current.egress.verify_timeout_s,
         )
+        return await self._judge(ctx, exit_, reply, percent)
+
+    async def test_exit(self, ctx: TaskContext) -> None:
+        """An exit on its own: a throwaway namespace behind a gateway, verified like a box."""
+        if self.exits is None:
+            raise CloudClaudeError("exit_not_found", "no exits are configured here")
+        exit_, spec = await self.exits.exit_and_spec(uuid.UUID(str(ctx.task.params["exit_id"])))
+        await ctx.event("egress.probe", f"{exit_.kind} exit {exit_.label}", 5)
+        reply = await self.agent.probe_exit(
+            spec,
+            url=exit_.verify_url or "",
+            dns_name=exit_.verify_dns_name or "",
+            timeout_s=self.live.current.egress.verify_timeout_s,
+            on_progress=ctx.agent_progress(5, 60),
+        )
+        if not exit_.verify_url and not exit_.verify_dns_name:
+            await ctx.event("egress.unverified", "the gateway came up; nothing to verify", 100)
+            return
+        await self._judge(ctx, exit_, reply, 100)
+
+    async def _judge(
+        self, ctx: TaskContext, exit_: BoundExit, reply: m.VerifyReply, percent: int
+    ) -> Verdict:
         verdict = judge(
             reply,
             url=exit_.verify_url or "",
@@ -118,6 +151,8 @@ class EgressStep:
         if self.exits is not None:
             await self.exits.record_verification(exit_.id, verdict.ok, verdict.detected_ip)
         failed = verdict.failure
+        if self.metrics is not None:
+            self.metrics.egress_verifications.labels(failed.name if failed else "ok").inc()
         if failed is not None:
             raise CloudClaudeError(failed.failure, f"{failed.name}: {failed.detail}")
         await ctx.event("egress.verified", f"through {verdict.detected_ip or exit_.label}", percent)

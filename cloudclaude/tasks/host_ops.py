@@ -53,6 +53,7 @@ class HostOps:
             "rebuild": self.rebuild,
             "delete": self.delete,
             "verify_egress": self.verify_egress,
+            "test_exit": self.egress.test_exit,
         }
         try:
             return pipelines[kind]

@@ -53,7 +53,7 @@ class TaskWorkers:
         self.live = live
         self.metrics = metrics
         self.stopping = stopping
-        self.ops = HostOps(agent, live.current.tasks, EgressStep(agent, exits, live))
+        self.ops = HostOps(agent, live.current.tasks, EgressStep(agent, exits, live, metrics))
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._work = trio.Event()
         self.listener = Listener(db.url, tasks_repo.CHANNEL, self._notified)

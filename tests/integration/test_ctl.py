@@ -275,6 +275,10 @@ async def test_exits_commands(ctl: CtlServer, services: Services) -> None:
     updated = await _call(ctl, m.ExitsUpdate(exit="tokyo", fields={"port": 8443}))
     assert updated.data["port"] == 8443 and updated.data["password"] == "••••rd"
     assert updated.data["verify_dns_name"] == "whoami.test"
+    tested = await _call(ctl, m.ExitsTest(exit="tokyo"))
+    assert tested.kind == "ok" and tested.data["exit"] == "tokyo", tested.error
+    queued = await services.hosts.get_task(tested.data["task_id"])
+    assert queued.kind == "test_exit" and queued.params == {"exit_id": created.data["id"]}
 
     user, _ = await services.accounts.create(Actor(name="test"), username="exituser")
     host, _, _ = await services.hosts.create(

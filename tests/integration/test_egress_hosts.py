@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -170,3 +171,27 @@ async def test_the_reconciler_removes_gateway_leftovers(stack: Stack) -> None:
     assert not (await stack.services.agent.list_gateways()).leftovers
     assert not Path("/run/netns", gateway.netns).exists()
     assert subprocess.run(["kill", "-0", str(gateway.singbox_pid)], check=False).returncode
+
+
+async def test_an_exit_is_tested_without_a_host_and_leaves_nothing(
+    stack: Stack, sim_internet: SimInternet
+) -> None:
+    good = await exit_id(stack, sim_internet.exits()["vmess"])
+    status, queued = await stack.call("POST", f"/v1/admin/egress-ips/{good}/test")
+    assert status == 202, queued
+    task = await stack.wait_task(queued["task_id"])
+    assert task["status"] == "succeeded", task
+    assert {"egress.probe", "egress.http", "egress.dns", "egress.verified"} <= set(codes(task))
+    _, shown = await stack.call("GET", f"/v1/admin/egress-ips/{good}")
+    assert shown["status"] == "ok", shown
+
+    down = await exit_id(stack, {**sim_internet.exits()["socks5"], "label": "off", "port": 1081})
+    _, queued = await stack.call("POST", f"/v1/admin/egress-ips/{down}/test")
+    task = await stack.wait_task(queued["task_id"])
+    assert task["status"] == "failed" and task["error_code"] == "NET_004", task
+    _, shown = await stack.call("GET", f"/v1/admin/egress-ips/{down}")
+    assert shown["status"] == "failed", shown
+    listing = await stack.services.agent.list_gateways()
+    assert not listing.gateways and not listing.leftovers, listing
+    status, missing = await stack.call("POST", f"/v1/admin/egress-ips/{uuid.uuid4()}/test")
+    assert status == 404 and missing["error"]["code"] == "NET_009", missing

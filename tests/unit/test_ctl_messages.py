@@ -41,6 +41,7 @@ SAMPLES: dict[type[Any], Any] = {
         exit="x", fields={"expected_resolvers": ["1.1.1.1"]}
     ),
     messages.ExitsDelete: messages.ExitsDelete(exit="x"),
+    messages.ExitsTest: messages.ExitsTest(exit="x"),
     messages.ExitsBind: messages.ExitsBind(host="abcd2345", exit="x"),
     messages.ExitsUnbind: messages.ExitsUnbind(host="abcd2345"),
 }

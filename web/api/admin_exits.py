@@ -64,3 +64,10 @@ async def replace_exit(exit_id: str) -> dict[str, Any]:
 async def delete_exit(exit_id: str) -> tuple[str, int]:
     await services().exits.delete(actor(), _exit_id(exit_id))
     return "", 204
+
+
+@blueprint.post("/<exit_id>/test")
+async def test_exit(exit_id: str) -> tuple[dict[str, Any], int]:
+    """Queue a test of the exit; its steps stream as the task's events (``/v1/admin/sse``)."""
+    task = await services().exits.queue_test(actor(), _exit_id(exit_id))
+    return {"task_id": str(task.id)}, 202
