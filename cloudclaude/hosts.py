@@ -19,6 +19,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from agent.protocol.domains import DomainError, normalize_domains
 from cloudclaude.auth.passwords import PasswordHasher, generate
 from cloudclaude.auth.sealing import seal, unseal
 from cloudclaude.db.errors import UniqueViolation
@@ -309,6 +310,28 @@ class Hosts:
     async def touch_used(self, host_id: uuid.UUID) -> None:
         """A session opened on the host: it is now the owner's most recently used one."""
         await hosts_repo.touch_used(self._db, host_id, utcnow())
+
+    async def set_allowlist(self, actor: Actor, host_id: uuid.UUID, domains: list[str]) -> Host:
+        """Store the host's domain allowlist (empty: none), audited; the caller applies it."""
+        try:
+            cleaned = normalize_domains(domains)
+        except DomainError as exc:
+            raise CloudClaudeError("validation_failed", str(exc)) from exc
+        async with self._db.transaction() as conn:
+            host = await hosts_repo.get(conn, host_id, for_update=True)
+            if host is None or host.status == "deleted":
+                raise CloudClaudeError("host_not_found", f"no host {host_id}")
+            updated = await hosts_repo.update(conn, host_id, allowed_domains=cleaned)
+            assert updated is not None
+            event = NewAuditEvent(
+                type="admin.host.action",
+                actor=actor,
+                user_id=host.user_id,
+                host_id=host_id,
+                metadata={"action": "allowlist", "domains": cleaned},
+            )
+            await audit_repo.insert(conn, event)
+        return updated
 
     async def mark_degraded(self, host_id: uuid.UUID, code: str, message: str) -> bool:
         """A running host's egress broke: ``degraded`` with ``code`` (False if not running)."""

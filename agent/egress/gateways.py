@@ -12,7 +12,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import re
 import secrets
 import socket
 import subprocess
@@ -34,15 +33,16 @@ from agent.errors import (
     EGRESS_SETUP_FAILED,
     EXIT_INVALID,
     EXIT_SERVER_UNRESOLVABLE,
+    VALIDATION_FAILED,
     AgentError,
 )
 from agent.ops.containers import Containers
 from agent.ops.ports import socket_in_process
 from agent.protocol import messages as m
+from agent.protocol.domains import DomainError, normalize_domains
 
 log = structlog.get_logger("agent.egress")
 TUN_WAIT_S = 10.0
-_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}$")
 
 
 def check_exit(spec: m.ExitSpec) -> None:
@@ -57,11 +57,10 @@ def check_exit(spec: m.ExitSpec) -> None:
 
 
 def check_domains(domains: list[str]) -> list[str]:
-    cleaned = sorted({domain.strip().lower().rstrip(".") for domain in domains})
-    for domain in cleaned:
-        if not _DOMAIN.match(domain):
-            raise AgentError(EXIT_INVALID, f"{domain!r} is not a domain name")
-    return cleaned
+    try:
+        return normalize_domains(domains)
+    except DomainError as exc:
+        raise AgentError(VALIDATION_FAILED, str(exc)) from exc
 
 
 class Gateways:
@@ -106,6 +105,7 @@ class Gateways:
             await trio.to_thread.run_sync(self._stop, record)
             record.exit_kind, record.exit_address = spec.exit.kind, address
             record.exit_port, record.allowed_domains = spec.exit.port, domains
+            record.always_allowed = list(spec.always_allowed)
             record.pid, record.trips = 0, 0
             self.records.save(record)
             layout = self.layout(record)
@@ -166,13 +166,8 @@ class Gateways:
         firewall.apply(firewall.box_ruleset(), pid=box_pid)
 
     def _write_config(self, record: GatewayRecord, spec: m.ExitSpec) -> None:
-        allowlist = ""
-        if record.allowed_domains:
-            allowlist = str(self.records.allowlist_path(record.host_id))
-            write_private(
-                self.records.allowlist_path(record.host_id),
-                json.dumps(render_allowlist(record.allowed_domains), indent=1),
-            )
+        self._write_allowlist(record)
+        allowlist = str(self.records.allowlist_path(record.host_id))
         layout = self.layout(record)
         tunnel = TunnelLayout(
             tun_name=lay.TUN,
@@ -186,6 +181,11 @@ class Gateways:
             self.records.config_path(record.host_id),
             json.dumps(render_config(spec, tunnel), indent=1),
         )
+
+    def _write_allowlist(self, record: GatewayRecord) -> None:
+        """The rule-set file sing-box watches (replaced atomically: it reloads on rename)."""
+        rules = render_allowlist(record.allowed_domains, record.always_allowed)
+        write_private(self.records.allowlist_path(record.host_id), json.dumps(rules, indent=1))
 
     def _start(self, record: GatewayRecord) -> None:
         """Start sing-box and route into its tun (blocking)."""
@@ -241,15 +241,8 @@ class Gateways:
             record = self.records.load(host_id)
             if record is None:
                 raise AgentError("STATE_009", f"host {host_id} has no gateway (not running)")
-            if bool(cleaned) != bool(record.allowed_domains):
-                raise AgentError(
-                    EXIT_INVALID, "turning the allowlist on or off needs a restart of the host"
-                )
-            write_private(
-                self.records.allowlist_path(host_id),
-                json.dumps(render_allowlist(cleaned), indent=1),
-            )
             record.allowed_domains = cleaned
+            self._write_allowlist(record)
             self.records.save(record)
             return await trio.to_thread.run_sync(self.state, record)
 

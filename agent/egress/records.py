@@ -31,6 +31,7 @@ class GatewayRecord:
     exit_address: str = ""
     exit_port: int = 0
     allowed_domains: list[str] = attrs.field(factory=list)
+    always_allowed: list[str] = attrs.field(factory=list)
 
 
 class Records:

@@ -76,10 +76,30 @@ def render_config(exit: m.ExitSpec, layout: TunnelLayout) -> dict[str, Any]:
     }
 
 
-def render_allowlist(domains: Sequence[str]) -> dict[str, Any]:
-    """The rule-set source file allowing ``domains`` and their subdomains."""
-    unique = sorted(set(domains))
-    return {"version": ALLOWLIST_VERSION, "rules": [{"domain_suffix": unique}] if unique else []}
+#: The rule of a gateway without an allowlist: every destination (sing-box keeps watching the
+#: file, so an allowlist can be switched on and off live).
+EVERYTHING = {"ip_cidr": ["0.0.0.0/0"]}
+
+
+def render_allowlist(domains: Sequence[str], always_allowed: Sequence[str] = ()) -> dict[str, Any]:
+    """The rule-set source file allowing ``domains`` and their subdomains.
+
+    No domains means no allowlist (everything allowed). ``always_allowed`` (the exit's
+    verification endpoints: names or addresses) stays reachable whatever the list says.
+    """
+    if not domains:
+        return {"version": ALLOWLIST_VERSION, "rules": [EVERYTHING]}
+    names = set(domains)
+    addresses = set()
+    for item in always_allowed:
+        if _is_ip(item):
+            addresses.add(f"{item}/32")
+        else:
+            names.add(item)
+    rules: list[dict[str, Any]] = [{"domain_suffix": sorted(names)}]
+    if addresses:
+        rules.append({"ip_cidr": sorted(addresses)})
+    return {"version": ALLOWLIST_VERSION, "rules": rules}
 
 
 def _tun(layout: TunnelLayout) -> dict[str, Any]:

@@ -300,6 +300,8 @@ class GatewaySpec:
     exit: ExitSpec
     #: When not empty, only these domains (and their subdomains) are reachable.
     allowed_domains: list[str] = attrs.field(factory=list)
+    #: Names or addresses reachable whatever the allowlist (the verification endpoints).
+    always_allowed: list[str] = attrs.field(factory=list)
 
 
 @attrs.frozen(kw_only=True)

@@ -68,6 +68,8 @@ class Host:
     updated_at: dt.datetime
     #: The exit the host is bound to (None: no binding, the host cannot start).
     egress: ExitRef | None = attrs.field(default=None, converter=as_exit_ref)
+    #: Only these domains (and subdomains) are reachable; empty: every destination.
+    allowed_domains: tuple[str, ...] = attrs.field(default=(), converter=tuple)
 
     @property
     def limits(self) -> HostLimits:

@@ -73,6 +73,7 @@ def host_view(host: Host) -> dict[str, Any]:
         "egress_label": host.egress.label if host.egress else None,
         # False: no exit, or an exit without verification endpoints ("egress unverified").
         "egress_verified": bool(host.egress and host.egress.verified),
+        "allowed_domains": list(host.allowed_domains),
         "created_at": iso(host.created_at),
         "updated_at": iso(host.updated_at),
     }

@@ -9,6 +9,7 @@ exit without verification endpoints (allowed only for ``direct``) is recorded as
 
 from __future__ import annotations
 
+import urllib.parse
 import uuid
 from collections.abc import Sequence
 from typing import Protocol
@@ -55,6 +56,12 @@ class ExitLookup(Protocol):
     async def record_verification(self, exit_id: uuid.UUID, ok: bool, detected_ip: str) -> None: ...
 
 
+def verification_targets(exit_: BoundExit) -> list[str]:
+    """The host of ``verify_url``: reachable whatever a host's allowlist says."""
+    host = urllib.parse.urlsplit(exit_.verify_url or "").hostname
+    return [host] if host else []
+
+
 class EgressStep:
     def __init__(
         self,
@@ -85,7 +92,11 @@ class EgressStep:
         """Gateway, firewall and sing-box, then verification; a failure stops the box again."""
         exit_, spec = bound
         host_id = str(ctx.host_id)
-        gateway = m.GatewaySpec(exit=spec, allowed_domains=list(allowed_domains))
+        gateway = m.GatewaySpec(
+            exit=spec,
+            allowed_domains=list(allowed_domains),
+            always_allowed=verification_targets(exit_),
+        )
         try:
             state = await self.agent.setup_egress(
                 host_id, gateway, on_progress=ctx.agent_progress(base, span // 2)

@@ -90,7 +90,7 @@ class HostOps:
         ctx.check_cancel()
         await self.agent.start_host(str(host.id))
         await ctx.event("container.started", "", 45)
-        await self.egress.bring_up(ctx, bound, (), 45, 40)
+        await self.egress.bring_up(ctx, bound, host.allowed_domains, 45, 40)
         banner = await self.wait_for_ssh(ctx, host)
         await ctx.event("ssh.ready", banner, 95)
         # A fresh start counts as activity: the idle clock starts now.

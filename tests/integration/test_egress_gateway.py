@@ -322,3 +322,59 @@ async def test_a_gateway_is_gone_with_its_box(
     assert not [x for x in listing.leftovers if netns in x]
     with pytest.raises(AgentError):
         await gw_agent.verify_egress(host_id, url=WHOAMI, dns_name="", timeout_s=2)
+
+
+async def test_an_allowlist_admits_only_its_domains_and_is_edited_live(
+    gw_agent: Agent, box: Callable[[], str], sim_internet: SimInternet
+) -> None:
+    sim = sim_internet
+    exit_ip = sim.exits()["socks5"]["expected_ip"]
+    host_id = box()
+    await started(gw_agent, host_id, disk_gb=1)
+    spec = m.GatewaySpec(
+        exit=sim.exit_spec("socks5"),
+        allowed_domains=["allowed.sim.test"],
+        always_allowed=["198.18.1.1"],  # the exit's verify_url
+    )
+    await gw_agent.setup_egress(host_id, spec)
+    seen = await gw_agent.verify_egress(host_id, url=WHOAMI, dns_name=MYADDR, timeout_s=10)
+    assert seen.http_body == exit_ip and seen.txt_answers == [exit_ip], seen
+
+    async def fetch(args: str) -> str:
+        reply = await run(gw_agent, host_id, f"curl -sS -m 5 {args} || echo refused")
+        return reply.stdout.strip()
+
+    assert await fetch("http://allowed.sim.test/") == exit_ip
+    assert await fetch("http://other.sim.test/") == "refused"
+    assert await fetch("http://198.18.1.3/") == "refused"  # a bare address
+    # A Host header or SNI naming the allowed domain does not open another address.
+    assert await fetch("--resolve allowed.sim.test:80:198.18.1.3 http://allowed.sim.test/") == (
+        "refused"
+    )
+    assert await fetch(
+        "-k --resolve allowed.sim.test:443:198.18.1.3 https://allowed.sim.test/"
+    ) == ("refused")
+
+    # A slow download through the allowed domain survives two edits of the list.
+    await run(
+        gw_agent,
+        host_id,
+        "nohup curl -sS -m 60 --limit-rate 2M -o /tmp/slow.bin "
+        "http://allowed.sim.test/bytes/6000000 >/dev/null 2>&1 &",
+    )
+    await trio.sleep(0.5)
+    await gw_agent.set_allowlist(host_id, ["allowed.sim.test", "other.sim.test"])
+    await trio.sleep(0.5)  # sing-box reloads the rule-set file on its own
+    assert await fetch("http://other.sim.test/") == exit_ip
+    await gw_agent.set_allowlist(host_id, [])  # no allowlist: any destination
+    await trio.sleep(0.5)
+    assert await fetch("http://198.18.1.3/") == exit_ip
+    with trio.fail_after(30):
+        while True:
+            size = await run(
+                gw_agent, host_id, "pgrep -x curl >/dev/null || stat -c %s /tmp/slow.bin"
+            )
+            if size.stdout.strip():
+                break
+            await trio.sleep(0.5)
+    assert size.stdout.strip() == "6000000", size

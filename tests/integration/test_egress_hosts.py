@@ -195,3 +195,33 @@ async def test_an_exit_is_tested_without_a_host_and_leaves_nothing(
     assert not listing.gateways and not listing.leftovers, listing
     status, missing = await stack.call("POST", f"/v1/admin/egress-ips/{uuid.uuid4()}/test")
     assert status == 404 and missing["error"]["code"] == "NET_009", missing
+
+
+async def test_a_hosts_allowlist_is_applied_at_start_and_edited_while_it_runs(
+    stack: Stack, sim_internet: SimInternet
+) -> None:
+    host = await host_on(stack, None)
+    path = f"/v1/admin/hosts/{host['id']}/allowlist"
+    status, bad = await stack.call("PUT", path, json={"domains": ["not a domain"]})
+    assert status == 422 and bad["error"]["slug"] == "validation_failed", bad
+    status, shown = await stack.call("PUT", path, json={"domains": ["Allowed.Sim.Test."]})
+    assert status == 200 and shown["allowed_domains"] == ["allowed.sim.test"], shown
+    task = await start(stack, host)  # verification still reaches the exit's endpoints
+    assert task["status"] == "succeeded" and "egress.verified" in codes(task), task
+    exit_ip = sim_internet.direct_exit()["expected_ip"]
+
+    async def fetch(url: str) -> str:
+        argv = ["sh", "-c", f"curl -sS -m 5 {url} || echo refused"]
+        return (await stack.services.agent.exec_in_host(host["id"], argv)).stdout.strip()
+
+    assert await fetch("http://allowed.sim.test/") == exit_ip
+    assert await fetch("http://other.sim.test/") == "refused"
+    status, _ = await stack.call("PUT", path, json={"domains": []})
+    assert status == 200
+    with trio.fail_after(10):
+        while await fetch("http://other.sim.test/") != exit_ip:
+            await trio.sleep(0.2)
+    events = audit_repo.AuditFilter(type="admin.host.action", host_id=host_id_of(host))
+    found = await audit_repo.list_recent(stack.services.db, events, limit=50)
+    lists = [e.metadata["domains"] for e in found if e.metadata["action"] == "allowlist"]
+    assert lists == [[], ["allowed.sim.test"]], lists

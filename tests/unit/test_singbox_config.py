@@ -308,7 +308,18 @@ def test_render_allowlist_is_a_sorted_domain_suffix_rule_set() -> None:
         "version": 5,
         "rules": [{"domain_suffix": ["a.example", "b.example"]}],
     }
-    assert render_allowlist([]) == {"version": 5, "rules": []}
+    # No domains: no allowlist, every destination (the file stays, to switch it on live).
+    assert render_allowlist([]) == {"version": 5, "rules": [{"ip_cidr": ["0.0.0.0/0"]}]}
+
+
+def test_verification_endpoints_stay_allowed_under_any_allowlist() -> None:
+    assert render_allowlist(["a.example"], ["198.18.1.1", "check.example"]) == {
+        "version": 5,
+        "rules": [
+            {"domain_suffix": ["a.example", "check.example"]},
+            {"ip_cidr": ["198.18.1.1/32"]},
+        ],
+    }
 
 
 @pytest.mark.parametrize(

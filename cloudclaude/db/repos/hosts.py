@@ -15,7 +15,7 @@ from cloudclaude.model.hosts import Host, HostLimits
 _COLUMNS = (
     "id, short_id, user_id, status, desired_state, image_ref, cpus, memory_mb, pids, disk_gb,"
     " timezone, box_public_key, error_code, error_message, last_activity_at, last_used_at,"
-    " idle_stop_after_s, created_at, updated_at,"
+    " idle_stop_after_s, allowed_domains, created_at, updated_at,"
     # The bound exit, if any, as one JSON object (``model.exits.ExitRef``).
     " (SELECT jsonb_build_object('id', e.id, 'label', e.label, 'kind', e.kind,"
     "  'verified', e.verify_url IS NOT NULL OR e.verify_dns_name IS NOT NULL)"
