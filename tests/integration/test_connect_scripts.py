@@ -135,6 +135,20 @@ async def test_start_failure_and_sshd_failure_exit_14_and_15(ssh_stack: SshStack
         assert await exit_code(await bootstrap(nursery, ssh_stack, deaf, password)) == 15
 
 
+async def test_a_host_without_an_exit_exits_16(ssh_stack: SshStack) -> None:
+    stack = ssh_stack.stack
+    user = await ssh_stack.user_with_host(start=False, key=False)
+    status, bindings = await stack.call("GET", f"/v1/admin/bindings?host_id={user.host_id}")
+    assert status == 200 and len(bindings["items"]) == 1, bindings
+    status, _ = await stack.call("DELETE", f"/v1/admin/bindings/{bindings['items'][0]['id']}")
+    assert status == 204
+    password = await login_password(ssh_stack, user)
+    async with trio.open_nursery() as nursery:
+        session = await bootstrap(nursery, ssh_stack, user, password)
+        assert await exit_code(session) == 16
+    assert "NET_001" in session.text()
+
+
 async def test_an_unreachable_server_exits_2(ssh_stack: SshStack) -> None:
     """The script names the server the client asked for; here one where nothing listens."""
     command = (
