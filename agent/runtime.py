@@ -120,27 +120,22 @@ class Runtime:
         state = await self.gateways.set_allowlist(request.host_id, request.allowed_domains)
         return m.EgressReply(id=request.id, egress=state)
 
-    async def verify_egress(self, request: m.VerifyEgress, progress: ReportProgress) -> m.Reply:
-        probe = Probe(
+    def _probe(self, request: m.VerifyEgress | m.ProbeExit) -> Probe:
+        return Probe(
             url=request.url,
             dns_name=request.dns_name,
             timeout_s=request.timeout_s,
             resolver=self.gateways.dns_address,
         )
 
+    async def verify_egress(self, request: m.VerifyEgress, progress: ReportProgress) -> m.Reply:
         async def sockets(kind: int) -> trio.socket.SocketType:
             return await socket_in_box(self.containers, request.host_id, kind)
 
-        return await observe(sockets, probe, progress, request.id)
+        return await observe(sockets, self._probe(request), progress, request.id)
 
     async def probe_exit(self, request: m.ProbeExit, progress: ReportProgress) -> m.Reply:
-        probe = Probe(
-            url=request.url,
-            dns_name=request.dns_name,
-            timeout_s=request.timeout_s,
-            resolver=self.gateways.dns_address,
-        )
-        return await self.gateways.probe(request.exit, probe, progress, request.id)
+        return await self.gateways.probe(request.exit, self._probe(request), progress, request.id)
 
     async def list_gateways(self, request: m.ListGateways, _p: ReportProgress) -> m.Reply:
         states, leftovers = await self.gateways.list_all()

@@ -216,7 +216,7 @@ class Gateways:
 
     def _host_rules(self) -> None:
         firewall.apply(firewall.host_ruleset(self.tag, str(self.pool)))
-        for rule in _docker_user_rules(self.tag):
+        for rule in docker_user_rules(self.tag):
             _iptables_ensure(rule)
 
     async def teardown(self, host_id: str) -> bool:
@@ -231,7 +231,7 @@ class Gateways:
         tag = record.tag or self.tag
         async with self._slots:
             if not any((other.tag or self.tag) == tag for other in self.records.all()):
-                await trio.to_thread.run_sync(_host_rules_off, tag)
+                await trio.to_thread.run_sync(remove_host_rules, tag)
         return True
 
     async def set_allowlist(self, host_id: str, domains: list[str]) -> m.EgressState:
@@ -389,11 +389,11 @@ async def _wait_own_netns(pid: int) -> None:
             await trio.sleep(0.01)
 
 
-def _host_rules_off(tag: str) -> None:
+def remove_host_rules(tag: str) -> None:
     """The last gateway of instance ``tag`` went: the host keeps nothing of it."""
     table = firewall.host_table(tag)
     subprocess.run(["nft", "delete", "table", "inet", table], capture_output=True, check=False)
-    for rule in _docker_user_rules(tag):
+    for rule in docker_user_rules(tag):
         _iptables_delete(rule)
 
 
@@ -411,7 +411,7 @@ def _slots_in_use() -> set[int]:
     return found
 
 
-def _docker_user_rules(tag: str) -> list[list[str]]:
+def docker_user_rules(tag: str) -> list[list[str]]:
     """Docker sets FORWARD to DROP; these let the uplinks (and their replies) through."""
     uplinks = f"{lay.host_prefix(tag)}u+"
     return [

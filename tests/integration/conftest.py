@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
 import pytest
+import trio
 import trio_asyncio
 from quart_trio import QuartTrio
 
+from agent.runtime import open_runtime
+from cloudclaude.agent_client.client import embedded
 from cloudclaude.agent_client.handle import Agent, open_agent
 from cloudclaude.db.cluster import PrivateCluster
 from cloudclaude.db.pool import Database
@@ -168,6 +171,30 @@ async def ssh_stack(
 
     async for value in open_ssh_stack(settings, db, boxes_state, tmp_path):
         yield value
+
+
+@pytest.fixture
+async def box_agent(boxes_state: Path, box_image: str) -> AsyncIterator[Agent]:
+    async with (
+        open_runtime(boxes.agent_config(boxes_state)) as dispatcher,
+        embedded(dispatcher) as client,
+    ):
+        yield Agent("embedded", client)
+
+
+@pytest.fixture
+async def new_host(box_agent: Agent) -> AsyncIterator[Callable[[], str]]:
+    """Host ids for this test; their containers, gateways and volumes are removed afterwards."""
+    made: list[str] = []
+
+    def make() -> str:
+        made.append(boxes.new_host_id())
+        return made[-1]
+
+    yield make
+    for host_id in made:
+        with trio.CancelScope(shield=True):
+            await box_agent.remove_host(host_id, purge=True)
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 from agent.egress import singbox_process
+from agent.egress.gateways import remove_host_rules
 
 POOL = ipaddress.IPv4Network("198.19.0.0/16")
 _TABLE = re.compile(r"^cloudclaude_([0-9a-f]{4})$")
@@ -56,22 +57,6 @@ def remove_gateway_leftovers() -> list[str]:
         table = line.split()[-1] if line.startswith("table inet ") else ""
         match = _TABLE.match(table)
         if match and str(POOL) in _run("nft", "list", "table", "inet", table).stdout:
-            _run("nft", "delete", "table", "inet", table)
-            uplinks = f"cc{match[1]}u+"
-            for rule in (
-                ["-i", uplinks, "-j", "ACCEPT"],
-                [
-                    "-o",
-                    uplinks,
-                    "-m",
-                    "conntrack",
-                    "--ctstate",
-                    "RELATED,ESTABLISHED",
-                    "-j",
-                    "ACCEPT",
-                ],
-            ):
-                while _run("iptables", "-w", "-D", "DOCKER-USER", *rule).returncode == 0:
-                    pass
+            remove_host_rules(match[1])
             removed.append(f"table {table}")
     return removed

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,30 +23,6 @@ from tests.integration.processes import BIN, wait_for
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ2test test"
 HOST_KEY = "cat /home/claude/.cloudclaude/hostkeys/ssh_host_ed25519_key.pub"
-
-
-@pytest.fixture
-async def box_agent(boxes_state: Path, box_image: str) -> AsyncIterator[Agent]:
-    async with (
-        open_runtime(boxes.agent_config(boxes_state)) as dispatcher,
-        embedded(dispatcher) as client,
-    ):
-        yield Agent("embedded", client)
-
-
-@pytest.fixture
-async def new_host(box_agent: Agent) -> AsyncIterator[Callable[[], str]]:
-    """Host ids for this test; their containers and volumes are removed afterwards."""
-    made: list[str] = []
-
-    def make() -> str:
-        made.append(boxes.new_host_id())
-        return made[-1]
-
-    yield make
-    for host_id in made:
-        with trio.CancelScope(shield=True):
-            await box_agent.remove_host(host_id, purge=True)
 
 
 async def started(agent: Agent, host_id: str, **spec: Any) -> None:

@@ -30,30 +30,6 @@ WHOAMI = "http://198.18.1.1/"
 MYADDR = "myaddr.sim.test"
 
 
-@pytest.fixture
-async def gw_agent(boxes_state: Path, box_image: str) -> AsyncIterator[Agent]:
-    async with (
-        open_runtime(boxes.agent_config(boxes_state)) as dispatcher,
-        embedded(dispatcher) as client,
-    ):
-        yield Agent("embedded", client)
-
-
-@pytest.fixture
-async def box(gw_agent: Agent) -> AsyncIterator[Callable[[], str]]:
-    """Running boxes for this test; containers, gateways and volumes removed afterwards."""
-    made: list[str] = []
-
-    def make() -> str:
-        made.append(boxes.new_host_id())
-        return made[-1]
-
-    yield make
-    for host_id in made:
-        with trio.CancelScope(shield=True):
-            await gw_agent.remove_host(host_id, purge=True)
-
-
 async def running_box(agent: Agent, make: Callable[[], str], sim: SimInternet, kind: str) -> str:
     host_id = make()
     await started(agent, host_id, disk_gb=1)
@@ -67,17 +43,17 @@ async def root(agent: Agent, host_id: str, script: str) -> m.ExecReply:
 
 @pytest.mark.parametrize("kind", KINDS)
 async def test_each_exit_kind_carries_http_and_dns_through_the_exit(
-    gw_agent: Agent, box: Callable[[], str], sim_internet: SimInternet, kind: str
+    box_agent: Agent, new_host: Callable[[], str], sim_internet: SimInternet, kind: str
 ) -> None:
     sim = sim_internet
-    host_id = await running_box(gw_agent, box, sim, kind)
+    host_id = await running_box(box_agent, new_host, sim, kind)
     expected = sim.exits()[kind]["expected_ip"]
     sim.reset_counters()
-    seen = await gw_agent.verify_egress(host_id, url=WHOAMI, dns_name=MYADDR, timeout_s=10)
+    seen = await box_agent.verify_egress(host_id, url=WHOAMI, dns_name=MYADDR, timeout_s=10)
     assert (seen.http_status, seen.http_body) == (200, expected), seen
     assert seen.txt_answers == [expected], seen
     # The box's own tools agree: curl and dig use the box's resolver and routes.
-    reply = await run(gw_agent, host_id, "curl -sS -m 10 http://whoami.sim.test/")
+    reply = await run(box_agent, host_id, "curl -sS -m 10 http://whoami.sim.test/")
     assert reply.exit_code == 0 and reply.stdout.strip() == expected, reply
     assert any(q["source"] == expected and q["name"] == MYADDR for q in sim.dns_queries())
     if kind != "direct":
@@ -99,17 +75,19 @@ async def leak_case(agent: Agent, host_id: str, sim: SimInternet, script: str) -
 
 
 @pytest.fixture
-async def socks_box(gw_agent: Agent, box: Callable[[], str], sim_internet: SimInternet) -> str:
-    return await running_box(gw_agent, box, sim_internet, "socks5")
+async def socks_box(
+    box_agent: Agent, new_host: Callable[[], str], sim_internet: SimInternet
+) -> str:
+    return await running_box(box_agent, new_host, sim_internet, "socks5")
 
 
 async def test_dns_to_any_resolver_is_answered_through_the_tunnel(
-    gw_agent: Agent, socks_box: str, sim_internet: SimInternet
+    box_agent: Agent, socks_box: str, sim_internet: SimInternet
 ) -> None:
     exit_ip = sim_internet.exits()["socks5"]["expected_ip"]
     for flags in ("", "+tcp"):
         reply = await leak_case(
-            gw_agent,
+            box_agent,
             socks_box,
             sim_internet,
             f"dig +short +time=3 +tries=1 {flags} @198.18.1.99 TXT {MYADDR}",
@@ -119,18 +97,18 @@ async def test_dns_to_any_resolver_is_answered_through_the_tunnel(
 
 
 async def test_dns_over_tls_to_any_address_goes_through_the_exit_only(
-    gw_agent: Agent, socks_box: str, sim_internet: SimInternet
+    box_agent: Agent, socks_box: str, sim_internet: SimInternet
 ) -> None:
     await leak_case(
-        gw_agent, socks_box, sim_internet, "curl -sS -m 3 https://198.18.1.99:853/ || true"
+        box_agent, socks_box, sim_internet, "curl -sS -m 3 https://198.18.1.99:853/ || true"
     )
 
 
 async def test_no_icmp_leaves_the_box_raw_or_unprivileged(
-    gw_agent: Agent, socks_box: str, sim_internet: SimInternet
+    box_agent: Agent, socks_box: str, sim_internet: SimInternet
 ) -> None:
     reply = await leak_case(
-        gw_agent,
+        box_agent,
         socks_box,
         sim_internet,
         "ping -c 2 -W 1 198.18.1.1; echo rc=$?; python3 - <<'EOF'\n"
@@ -149,10 +127,10 @@ async def test_no_icmp_leaves_the_box_raw_or_unprivileged(
 
 
 async def test_no_ipv6_link_local_or_metadata_address_is_reachable(
-    gw_agent: Agent, socks_box: str, sim_internet: SimInternet
+    box_agent: Agent, socks_box: str, sim_internet: SimInternet
 ) -> None:
     reply = await leak_case(
-        gw_agent,
+        box_agent,
         socks_box,
         sim_internet,
         "for url in http://169.254.169.254/ http://169.254.1.1/ 'http://[64:ff9b::c612:101]/'; do"
@@ -163,7 +141,7 @@ async def test_no_ipv6_link_local_or_metadata_address_is_reachable(
 
 
 async def test_raw_and_packet_sockets_cannot_be_opened_even_as_root(
-    gw_agent: Agent, socks_box: str, sim_internet: SimInternet
+    box_agent: Agent, socks_box: str, sim_internet: SimInternet
 ) -> None:
     script = (
         "python3 - <<'EOF'\n"
@@ -177,16 +155,16 @@ async def test_raw_and_packet_sockets_cannot_be_opened_even_as_root(
         "        print('refused')\n"
         "EOF"
     )
-    reply = await leak_case(gw_agent, socks_box, sim_internet, script)
+    reply = await leak_case(box_agent, socks_box, sim_internet, script)
     assert reply.stdout.split() == ["refused", "refused"], reply
 
 
 async def test_connecting_to_the_exit_server_directly_still_goes_through_sing_box(
-    gw_agent: Agent, socks_box: str, sim_internet: SimInternet
+    box_agent: Agent, socks_box: str, sim_internet: SimInternet
 ) -> None:
     # 198.18.2.2 is the http exit's server: the socks exit is the one bound to this box.
     await leak_case(
-        gw_agent,
+        box_agent,
         socks_box,
         sim_internet,
         "curl -sS -m 3 http://198.18.2.2:3128/ >/dev/null 2>&1; "
@@ -214,21 +192,21 @@ async def canary_listener(nursery: trio.Nursery, address: str = "0.0.0.0") -> in
 
 
 async def test_host_services_and_other_boxes_are_out_of_reach(
-    gw_agent: Agent, box: Callable[[], str], sim_internet: SimInternet
+    box_agent: Agent, new_host: Callable[[], str], sim_internet: SimInternet
 ) -> None:
-    first = await running_box(gw_agent, box, sim_internet, "direct")
-    second = await running_box(gw_agent, box, sim_internet, "socks5")
-    states = {g.host_id: g for g in (await gw_agent.list_gateways()).gateways}
+    first = await running_box(box_agent, new_host, sim_internet, "direct")
+    second = await running_box(box_agent, new_host, sim_internet, "socks5")
+    states = {g.host_id: g for g in (await box_agent.list_gateways()).gateways}
     # A service in the second box on all its addresses, as a careless user might run.
     await root(
-        gw_agent,
+        box_agent,
         second,
         "nohup python3 -c \"import socket\ns=socket.create_server(('0.0.0.0',7777))\n"
         "while True:\n c,_=s.accept(); c.sendall(b'cc-canary\\n'); c.close()\" "
         ">/dev/null 2>&1 &",
     )
     assert (
-        CANARY in (await root(gw_agent, second, READ.format(target="127.0.0.1", port=7777))).stdout
+        CANARY in (await root(box_agent, second, READ.format(target="127.0.0.1", port=7777))).stdout
     )
     async with trio.open_nursery() as nursery:
         port = await canary_listener(nursery)
@@ -243,7 +221,7 @@ async def test_host_services_and_other_boxes_are_out_of_reach(
                 (states[other].gateway_address, port),
             ]
             for target, target_port in targets:
-                reply = await root(gw_agent, me, READ.format(target=target, port=target_port))
+                reply = await root(box_agent, me, READ.format(target=target, port=target_port))
                 assert CANARY not in reply.stdout, (me, target, target_port)
         nursery.cancel_scope.cancel()
     # Unix sockets of the host (agent, ctl, Postgres live in /run and /tmp) are not in the
@@ -256,7 +234,7 @@ async def test_host_services_and_other_boxes_are_out_of_reach(
             await made[-1].bind(str(path))
             made[-1].listen()
         listing = " ".join(str(path) for path in paths)
-        reply = await root(gw_agent, first, f"ls {listing} 2>&1; true")
+        reply = await root(box_agent, first, f"ls {listing} 2>&1; true")
         assert reply.stdout.count("No such file") == 2, reply
     finally:
         for sock in made:
@@ -311,37 +289,39 @@ async def kill_switch_case(agent: Agent, host_id: str, sim: SimInternet, boxes_s
 
 
 async def test_a_gateway_is_gone_with_its_box(
-    gw_agent: Agent, box: Callable[[], str], sim_internet: SimInternet
+    box_agent: Agent, new_host: Callable[[], str], sim_internet: SimInternet
 ) -> None:
-    host_id = await running_box(gw_agent, box, sim_internet, "socks5")
-    netns = next(g.netns for g in (await gw_agent.list_gateways()).gateways if g.host_id == host_id)
-    await gw_agent.stop_host(host_id)
-    listing = await gw_agent.list_gateways()
+    host_id = await running_box(box_agent, new_host, sim_internet, "socks5")
+    netns = next(
+        g.netns for g in (await box_agent.list_gateways()).gateways if g.host_id == host_id
+    )
+    await box_agent.stop_host(host_id)
+    listing = await box_agent.list_gateways()
     assert host_id not in {g.host_id for g in listing.gateways}
     assert not Path("/run/netns", netns).exists()
     assert not [x for x in listing.leftovers if netns in x]
     with pytest.raises(AgentError):
-        await gw_agent.verify_egress(host_id, url=WHOAMI, dns_name="", timeout_s=2)
+        await box_agent.verify_egress(host_id, url=WHOAMI, dns_name="", timeout_s=2)
 
 
 async def test_an_allowlist_admits_only_its_domains_and_is_edited_live(
-    gw_agent: Agent, box: Callable[[], str], sim_internet: SimInternet
+    box_agent: Agent, new_host: Callable[[], str], sim_internet: SimInternet
 ) -> None:
     sim = sim_internet
     exit_ip = sim.exits()["socks5"]["expected_ip"]
-    host_id = box()
-    await started(gw_agent, host_id, disk_gb=1)
+    host_id = new_host()
+    await started(box_agent, host_id, disk_gb=1)
     spec = m.GatewaySpec(
         exit=sim.exit_spec("socks5"),
         allowed_domains=["allowed.sim.test"],
         always_allowed=["198.18.1.1"],  # the exit's verify_url
     )
-    await gw_agent.setup_egress(host_id, spec)
-    seen = await gw_agent.verify_egress(host_id, url=WHOAMI, dns_name=MYADDR, timeout_s=10)
+    await box_agent.setup_egress(host_id, spec)
+    seen = await box_agent.verify_egress(host_id, url=WHOAMI, dns_name=MYADDR, timeout_s=10)
     assert seen.http_body == exit_ip and seen.txt_answers == [exit_ip], seen
 
     async def fetch(args: str) -> str:
-        reply = await run(gw_agent, host_id, f"curl -sS -m 5 {args} || echo refused")
+        reply = await run(box_agent, host_id, f"curl -sS -m 5 {args} || echo refused")
         return reply.stdout.strip()
 
     assert await fetch("http://allowed.sim.test/") == exit_ip
@@ -357,24 +337,52 @@ async def test_an_allowlist_admits_only_its_domains_and_is_edited_live(
 
     # A slow download through the allowed domain survives two edits of the list.
     await run(
-        gw_agent,
+        box_agent,
         host_id,
         "nohup curl -sS -m 60 --limit-rate 2M -o /tmp/slow.bin "
         "http://allowed.sim.test/bytes/6000000 >/dev/null 2>&1 &",
     )
     await trio.sleep(0.5)
-    await gw_agent.set_allowlist(host_id, ["allowed.sim.test", "other.sim.test"])
+    await box_agent.set_allowlist(host_id, ["allowed.sim.test", "other.sim.test"])
     await trio.sleep(0.5)  # sing-box reloads the rule-set file on its own
     assert await fetch("http://other.sim.test/") == exit_ip
-    await gw_agent.set_allowlist(host_id, [])  # no allowlist: any destination
+    await box_agent.set_allowlist(host_id, [])  # no allowlist: any destination
     await trio.sleep(0.5)
     assert await fetch("http://198.18.1.3/") == exit_ip
     with trio.fail_after(30):
         while True:
             size = await run(
-                gw_agent, host_id, "pgrep -x curl >/dev/null || stat -c %s /tmp/slow.bin"
+                box_agent, host_id, "pgrep -x curl >/dev/null || stat -c %s /tmp/slow.bin"
             )
             if size.stdout.strip():
                 break
             await trio.sleep(0.5)
     assert size.stdout.strip() == "6000000", size
+
+
+async def test_a_restarted_agent_adopts_the_running_sing_box(
+    boxes_state: Path, box_image: str, sim_internet: SimInternet
+) -> None:
+    host_id = boxes.new_host_id()
+    config = boxes.agent_config(boxes_state)
+    try:
+        async with open_runtime(config) as dispatcher, embedded(dispatcher) as client:
+            first = Agent("embedded", client)
+            await started(first, host_id, disk_gb=1)
+            before = await first.setup_egress(
+                host_id, m.GatewaySpec(exit=sim_internet.exit_spec("shadowsocks"))
+            )
+        # The agent is gone; its sing-box is not. A new agent finds and keeps it.
+        async with open_runtime(config) as dispatcher, embedded(dispatcher) as client:
+            second = Agent("embedded", client)
+            await trio.sleep(1.0)  # longer than the watch interval: a dead one would be restarted
+            listing = await second.list_gateways()
+            [state] = [g for g in listing.gateways if g.host_id == host_id]
+            assert state.running and state.singbox_pid == before.singbox_pid and state.trips == 0
+            assert not listing.leftovers, listing.leftovers
+            seen = await second.verify_egress(host_id, url=WHOAMI, dns_name="", timeout_s=10)
+            assert seen.http_body == sim_internet.exits()["shadowsocks"]["expected_ip"], seen
+    finally:
+        async with open_runtime(config) as dispatcher, embedded(dispatcher) as client:
+            with trio.CancelScope(shield=True):
+                await Agent("embedded", client).remove_host(host_id, purge=True)
