@@ -81,6 +81,8 @@ bench: dockerd $(VENV)/.installed-test
 	$(BIN)/python -m bench.box_start
 	$(BIN)/python -m bench.api_hosts
 	$(BIN)/python -m bench.concurrent_starts
+	$(BIN)/python -m bench.egress_throughput
+	$(BIN)/python -m bench.bootstrap
 	$(BIN)/python -m bench.ssh_throughput
 	$(BIN)/python -m bench.ssh_latency
 

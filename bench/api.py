@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 
 import argon2
@@ -82,8 +82,13 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def daemon(cluster: PrivateCluster, root: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
-    """``cloudclaude run`` in its own session (Ctrl-C reaches only us; we send it SIGTERM)."""
+def daemon(
+    cluster: PrivateCluster, root: Path, port: int, extra_env: Mapping[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``cloudclaude run`` in its own session (Ctrl-C reaches only us; we send it SIGTERM).
+
+    ``extra_env`` adds or overrides settings (``CLOUDCLAUDE_…`` variables).
+    """
     env = {
         **os.environ,
         "CLOUDCLAUDE_DATABASE__URL": cluster.dsn(DATABASE),
@@ -95,6 +100,7 @@ def daemon(cluster: PrivateCluster, root: Path, port: int) -> Iterator[subproces
         "CLOUDCLAUDE_SSH__PORT": "0",
         "CLOUDCLAUDE_RATE_LIMITS__LOGIN_PER_ADDRESS": "100000",
         "CLOUDCLAUDE_RATE_LIMITS__LOGIN_PER_USER": "100000",
+        **(extra_env or {}),
     }
     env.pop("CLOUDCLAUDE_CONFIG", None)
     log_path = root / "daemon.log"
@@ -301,13 +307,47 @@ def report(results: dict[str, list[float]], total: int, rss_start: float, rss_af
     )
 
 
+async def _cancel_on_signal(
+    work: trio.CancelScope,
+    signalled: list[int],
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        task_status.started()
+        async for signum in signals:
+            if not signalled:
+                print("interrupted; cleaning up ...", file=sys.stderr, flush=True)
+            signalled.append(signum)
+            work.cancel()
+
+
+@contextlib.asynccontextmanager
+async def interruptible() -> AsyncIterator[trio.CancelScope]:
+    """A cancel scope that SIGINT/SIGTERM cancel, and KeyboardInterrupt once the block is left.
+
+    Put only the measuring inside the scope, and the clean-up (agent, database) outside it, so
+    an interrupt cancels the work but never the removal of what the benchmark made. Leave the
+    ``async with`` outside trio-asyncio's loop, which would wrap the KeyboardInterrupt.
+    """
+    work = trio.CancelScope()
+    signalled: list[int] = []
+    async with trio.open_nursery() as guard:
+        await guard.start(_cancel_on_signal, work, signalled)
+        yield work
+        guard.cancel_scope.cancel()
+    if signalled:
+        raise KeyboardInterrupt
+
+
 def _interrupt(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def main_for(run: Callable[[], None]) -> int:
     """Run a benchmark; Ctrl-C and SIGTERM both unwind through the finally blocks that stop
-    the daemon and the cluster (also from a shell that ignores SIGINT for background jobs)."""
+    the daemon and the cluster (also from a shell that ignores SIGINT for background jobs).
+    Inside ``trio.run``, ``interruptible`` takes the signals over."""
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     try:

@@ -1,28 +1,31 @@
 """20 hosts started at once from stopped, through the real daemon, until all are ``running``.
 
-``python -m bench.concurrent_starts`` starts a private Postgres and ``cloudclaude run`` (embedded
-agent, real dockerd, the box image built first if needed), creates one user with 20 hosts over
-the API and waits for their create tasks. Then it sends the 20 start requests at once and
-polls until every host is ``running``: total time and per-host p50/p95 (request to running).
+``python -m bench.concurrent_starts`` starts a private Postgres, the simulated internet
+(``bench.simnet``) and ``cloudclaude run`` (embedded agent, real dockerd, the box image built
+first if needed, new hosts bound to the simulated internet's ``direct`` exit, created over the
+admin API), creates one user with 20 hosts over the API and waits for their create tasks. Then
+it sends the 20 start requests at once and polls until every host is ``running`` (container,
+gateway, egress verified, sshd ready): total time and per-host p50/p95 (request to running).
 
 Baseline from the same run: the same 20 stopped containers started with 20 concurrent plain
 ``docker start`` (CLI) calls, until all return. Target: all 20 running within 20 s on 2 cores.
-It asserts nothing; hosts are deleted (with their volumes) at the end, also on Ctrl-C.
+It asserts nothing; hosts are deleted (with their gateways and volumes) at the end, also on
+Ctrl-C.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
-import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import trio
 
-from agent.ops.volumes import is_mounted
 from bench.api import (
     ADMIN,
     create_admin,
@@ -35,13 +38,17 @@ from bench.api import (
     scratch_dir,
     verdict,
 )
-from cloudclaude.agent_client.handle import instance_of
+from bench.simnet import add_exit, clear_daemon_agent, daemon_env, simulated_internet
+from tests.integration.netsim import SimInternet
 
 HOSTS = 20
 TARGET_S = 20.0
 
 
-async def wait_status(client: httpx.AsyncClient, host_id: str, status: str) -> float:
+async def wait_status(
+    client: httpx.AsyncClient, host_id: str, status: str, interval: float = 0.05
+) -> float:
+    """``time.perf_counter()`` when the host was first seen in ``status`` (polled)."""
     while True:
         host = (await client.get(f"/v1/admin/hosts/{host_id}")).json()
         if host["status"] == status:
@@ -50,15 +57,24 @@ async def wait_status(client: httpx.AsyncClient, host_id: str, status: str) -> f
             raise RuntimeError(
                 f"host {host_id} failed: {host['error_code']} {host['error_message']}"
             )
-        await trio.sleep(0.05)
+        await trio.sleep(interval)
 
 
-async def measure(port: int, password: str) -> tuple[float, list[float], list[str]]:
-    base = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+@contextlib.asynccontextmanager
+async def admin_client(port: int, password: str) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client to the daemon on ``port``, signed in as the benchmarks' admin."""
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
         body = {"username": ADMIN, "password": password}
         token = (await client.post("/v1/auth/login", json=body)).json()["token"]
         client.headers["Authorization"] = f"Bearer {token}"
+        yield client
+
+
+async def measure(
+    port: int, password: str, sim: SimInternet
+) -> tuple[float, list[float], list[str]]:
+    async with admin_client(port, password) as client:
+        await add_exit(client, sim)  # the daemon binds new hosts to it (egress.default_exit)
         user = (
             await client.post("/v1/admin/users", json={"username": "starter", "max_hosts": HOSTS})
         ).json()
@@ -108,10 +124,7 @@ async def docker_baseline(hosts: list[str]) -> float:
 
 
 async def delete_all(port: int, password: str, hosts: list[str]) -> None:
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
-        body = {"username": ADMIN, "password": password}
-        token = (await client.post("/v1/auth/login", json=body)).json()["token"]
-        client.headers["Authorization"] = f"Bearer {token}"
+    async with admin_client(port, password) as client:
         for host_id in hosts:
             await client.delete(f"/v1/admin/hosts/{host_id}?purge=true")
         async with trio.open_nursery() as nursery:
@@ -126,37 +139,25 @@ async def wait_gone(client: httpx.AsyncClient, host_id: str) -> None:
         await trio.sleep(0.1)
 
 
-def remove_leftovers(instance: str) -> None:
-    """Whatever a crash left: containers of this run's instance label."""
-    listed = subprocess.run(
-        ["docker", "ps", "-aq", "--filter", f"label=cloudclaude.instance={instance}"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.split()
-    if listed:
-        subprocess.run(["docker", "rm", "-f", *listed], capture_output=True, check=False)
-
-
 def run() -> None:
     password = secrets.token_urlsafe(18)
     hosts: list[str] = []
     results: dict[str, Any] = {}
-    with scratch_dir() as root, private_cluster(root) as cluster:
+    with (
+        scratch_dir() as root,
+        private_cluster(root) as cluster,
+        simulated_internet() as sim,
+    ):
         port = free_port()
         try:
-            with daemon(cluster, root, port):
+            with daemon(cluster, root, port, daemon_env(sim)):
                 create_admin(root, password)
-                total, per_host, hosts = trio.run(measure, port, password)
+                total, per_host, hosts = trio.run(measure, port, password, sim)
                 baseline = trio.run(docker_baseline, hosts)
                 results = {"total": total, "per_host": per_host, "baseline": baseline}
                 trio.run(delete_all, port, password, hosts)
         finally:
-            remove_leftovers(instance_of(root))
-            volumes = root / "agent" / "volumes"
-            for mountpoint in volumes.glob("*") if volumes.is_dir() else []:
-                if is_mounted(mountpoint):
-                    subprocess.run(["umount", str(mountpoint)], check=False)
+            clear_daemon_agent(root)  # whatever a crash or Ctrl-C left: boxes, gateways
     total, per_host, baseline = results["total"], results["per_host"], results["baseline"]
     print()
     print(f"{'measure':<48} {'value':>9}")

@@ -1,10 +1,12 @@
 """Shared set-up of the SSH benchmarks: one running box reached two ways, by OpenSSH's ``ssh``.
 
-``run_ssh_bench(measure)`` starts a private Postgres (as ``bench.api`` does), then, in one trio
-run: applies the migrations, opens an embedded agent, builds the daemon's services, runs the
-task workers and the SSH proxy on an ephemeral loopback port (as the integration tests do),
-creates a user with a registered key and one host, starts it, and calls ``measure`` with an
-``SshBench``. Its ``argv`` builds an ``ssh`` command line for either leg:
+``run_ssh_bench(measure)`` starts a private Postgres (as ``bench.api`` does) and the simulated
+internet (``bench.simnet``), then, in one trio run: applies the migrations, opens an embedded
+agent, builds the daemon's services, creates the simulated internet's ``direct`` exit (the
+default exit of new hosts), runs the task workers and the SSH proxy on an ephemeral loopback
+port (as the integration tests do), creates a user with a registered key and one host, starts
+it (gateway and egress verification included), and calls ``measure`` with an ``SshBench``.
+Its ``argv`` builds an ``ssh`` command line for either leg:
 
 - ``proxy``: the user's key, to the proxy (``user@127.0.0.1 -p PORT``), which logs in to the
   box's sshd over a socket from the agent: what a user gets;
@@ -13,8 +15,9 @@ creates a user with a registered key and one host, starts it, and calls ``measur
   ``ssh`` through ``ProxyCommand`` + ``ProxyUseFdpass``: a tiny helper asks a Unix socket served
   here for it (SCM_RIGHTS) and hands it to ``ssh`` the same way.
 
-Everything is removed at the end, also on Ctrl-C or SIGTERM: the host's container and home
-volume (shielded), the task workers and the proxy, the agent's and Postgres' directories.
+Everything is removed at the end, also on Ctrl-C or SIGTERM: the host's container, gateway and
+home volume (shielded), the task workers and the proxy, the simulated internet, the agent's and
+Postgres' directories.
 The agent's directory is kept outside ``/tmp/cc-*`` on purpose: the integration suite's
 clean-up removes containers whose home volume lives there.
 """
@@ -26,7 +29,6 @@ import contextlib
 import os
 import re
 import shutil
-import signal
 import socket
 import sys
 import tempfile
@@ -42,12 +44,12 @@ import trio
 import trio_asyncio
 
 from agent.ops.volumes import is_mounted
-from bench.api import DATABASE, private_cluster, scratch_dir
+from bench.api import DATABASE, interruptible, private_cluster, scratch_dir
+from bench.simnet import DEFAULT_KIND, clear_agent, egress_settings, simulated_internet
 from cloudclaude.agent_client.client import AgentError
 from cloudclaude.agent_client.handle import Agent, open_agent
 from cloudclaude.db import migrate
 from cloudclaude.db.pool import Database
-from cloudclaude.db.repos import hosts as hosts_repo
 from cloudclaude.hosts import Hosts
 from cloudclaude.logging import configure
 from cloudclaude.model.audit import Actor
@@ -65,6 +67,8 @@ from cloudclaude.sshproxy.server import SshProxy
 from cloudclaude.supervisor import proxy_context
 from cloudclaude.tasks.workers import TaskWorkers
 from cloudclaude.wiring import build
+from tests.integration.boxes import EGRESS_POOL
+from tests.integration.netsim import SimInternet
 
 Leg = Literal["direct", "proxy"]
 LEGS: tuple[Leg, Leg] = ("direct", "proxy")
@@ -165,14 +169,23 @@ class SshBench:
 def run_ssh_bench(measure: Callable[[SshBench], Awaitable[T]]) -> T:
     """Set everything up, ``measure``, tear everything down; Ctrl-C raises KeyboardInterrupt."""
     configure("warning", "console")
-    with scratch_dir() as root, _boxes_dir() as boxes, private_cluster(root) as cluster:
-        return trio.run(_measure_in, measure, cluster.dsn(DATABASE), root, boxes)
+    with (
+        scratch_dir() as root,
+        _boxes_dir() as boxes,
+        private_cluster(root) as cluster,
+        simulated_internet() as sim,
+    ):
+        return trio.run(_measure_in, measure, cluster.dsn(DATABASE), root, boxes, sim)
 
 
 async def _measure_in(
-    measure: Callable[[SshBench], Awaitable[T]], dsn: str, root: Path, boxes: Path
+    measure: Callable[[SshBench], Awaitable[T]],
+    dsn: str,
+    root: Path,
+    boxes: Path,
+    sim: SimInternet,
 ) -> T:
-    async with open_ssh_bench(dsn, root, boxes) as bench:
+    async with open_ssh_bench(dsn, root, boxes, sim) as bench:
         return await measure(bench)
     raise KeyboardInterrupt  # open_ssh_bench swallowed a cancel from Ctrl-C, then re-raised it
 
@@ -191,22 +204,14 @@ def _boxes_dir() -> Iterator[Path]:
             shutil.rmtree(path, ignore_errors=True)
 
 
-async def _cancel_on_signal(work: trio.CancelScope, signalled: list[int]) -> None:
-    """SIGINT/SIGTERM cancel ``work`` (set-up or measuring), not the agent that cleans up."""
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for signum in signals:
-            if not signalled:
-                print("interrupted; cleaning up ...", file=sys.stderr, flush=True)
-            signalled.append(signum)
-            work.cancel()
-
-
 @contextlib.asynccontextmanager
-async def open_ssh_bench(dsn: str, root: Path, boxes: Path) -> AsyncIterator[SshBench]:
+async def open_ssh_bench(
+    dsn: str, root: Path, boxes: Path, sim: SimInternet
+) -> AsyncIterator[SshBench]:
     """The stack and a running box; on SIGINT/SIGTERM, cleans up and raises KeyboardInterrupt.
 
     The agent and the database stay outside the cancel scope a signal cancels, so the box
-    can still be removed after an interrupt (the removal is shielded as well).
+    (container, gateway, home volume) can still be removed after an interrupt.
     """
     state = root / "state"
     workdir = root / "ssh"
@@ -214,31 +219,32 @@ async def open_ssh_bench(dsn: str, root: Path, boxes: Path) -> AsyncIterator[Ssh
     settings = Settings(
         state_dir=str(state),
         database=DatabaseSettings(url=dsn),
-        agent=AgentSettings(state_dir=str(boxes)),
+        agent=AgentSettings(state_dir=str(boxes), egress_pool=EGRESS_POOL),
+        egress=egress_settings(sim),
         ssh=SshSettings(host="127.0.0.1", port=0),
         tasks=TASKS,
     )
     live = LiveSettings(settings)
-    work = trio.CancelScope()
-    signalled: list[int] = []
-    async with trio_asyncio.open_loop(), trio.open_nursery() as guard:
-        guard.start_soon(_cancel_on_signal, work, signalled)
-        async with Database.open(dsn, max_size=5) as db, open_agent(settings) as agent:
-            try:
-                with work:
-                    await migrate.apply_all(db)
-                    async with trio.open_nursery() as nursery:
-                        stopping = trio.Event()
-                        try:
-                            yield await _start(live, db, agent, nursery, stopping, workdir)
-                        finally:
-                            stopping.set()
-                            nursery.cancel_scope.cancel()
-            finally:
-                await _remove_boxes(db, agent)
-        guard.cancel_scope.cancel()
-    if signalled:  # out here: inside trio-asyncio's loop it would come wrapped in a group
-        raise KeyboardInterrupt
+    # Out here: inside trio-asyncio's loop the KeyboardInterrupt would come wrapped in a group.
+    async with (
+        interruptible() as work,
+        trio_asyncio.open_loop(),
+        Database.open(dsn, max_size=5) as db,
+        open_agent(settings) as agent,
+    ):
+        try:
+            with work:
+                await migrate.apply_all(db)
+                async with trio.open_nursery() as nursery:
+                    stopping = trio.Event()
+                    try:
+                        yield await _start(live, db, agent, nursery, stopping, workdir, sim)
+                    finally:
+                        stopping.set()
+                        nursery.cancel_scope.cancel()
+        finally:
+            for problem in await clear_agent(agent):
+                print(f"could not remove {problem}", file=sys.stderr)
 
 
 async def _start(
@@ -248,17 +254,19 @@ async def _start(
     nursery: trio.Nursery,
     stopping: trio.Event,
     workdir: Path,
+    sim: SimInternet,
 ) -> SshBench:
     """Workers, proxy, a user with a key, a running host, the direct leg's socket server."""
     print("ensuring the box image (first build takes minutes) ...", flush=True)
     await agent.ensure_image()
     services = await build(live, db, agent)
-    workers = TaskWorkers(db, agent, live, services.metrics, stopping)
+    actor = Actor(name="bench")
+    await services.exits.create(actor, sim.exit_body(DEFAULT_KIND))  # the hosts' default exit
+    workers = TaskWorkers(db, agent, live, services.metrics, stopping, services.exits)
     await nursery.start(workers.run)
     proxy = SshProxy(proxy_context(services), services.ssh_host_key, stopping)
     await nursery.start(proxy.run)
 
-    actor = Actor(name="bench")
     username = f"bench{uuid.uuid4().hex[:8]}"
     user, _ = await services.accounts.create(actor, username=username)
     key = asyncssh.generate_private_key("ssh-ed25519", comment="bench")
@@ -330,14 +338,3 @@ async def _serve_box_sockets(
                 with box:
                     fds = array.array("i", [box.fileno()])
                     await conn.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
-
-
-async def _remove_boxes(db: Database, agent: Agent) -> None:
-    """Every host of this (private) database: container and home volume, shielded."""
-    with trio.CancelScope(shield=True):
-        page = await hosts_repo.list_hosts(db, limit=200, offset=0, include_deleted=True)
-        for host in page.items:
-            try:
-                await agent.remove_host(str(host.id), purge=True)
-            except AgentError as exc:
-                print(f"could not remove host {host.id}: {exc}", file=sys.stderr)
