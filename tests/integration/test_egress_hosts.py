@@ -225,3 +225,25 @@ async def test_a_hosts_allowlist_is_applied_at_start_and_edited_while_it_runs(
     found = await audit_repo.list_recent(stack.services.db, events, limit=50)
     lists = [e.metadata["domains"] for e in found if e.metadata["action"] == "allowlist"]
     assert lists == [[], ["allowed.sim.test"]], lists
+
+
+async def test_a_direct_exit_without_endpoints_starts_unverified(
+    stack: Stack, sim_internet: SimInternet
+) -> None:
+    body = {
+        key: value
+        for key, value in sim_internet.direct_exit().items()
+        if key not in ("verify_url", "verify_dns_name")
+    }
+    status, refused = await stack.call(
+        "POST",
+        "/v1/admin/egress-ips",
+        json={k: v for k, v in sim_internet.exits()["socks5"].items() if "verify" not in k},
+    )
+    assert status == 422 and refused["error"]["code"] == "NET_008", refused  # only direct may
+    host = await host_on(stack, await exit_id(stack, {**body, "label": "lan"}))
+    task = await start(stack, host)
+    assert task["status"] == "succeeded", task
+    assert "egress.unverified" in codes(task) and "egress.http" not in codes(task)
+    _, shown = await stack.call("GET", f"/v1/admin/hosts/{host['id']}")
+    assert shown["status"] == "running" and shown["egress_verified"] is False, shown

@@ -12,6 +12,7 @@ import trio
 from agent.egress import dnswire
 from agent.protocol import messages as m
 from cloudclaude.egress_check import judge
+from cloudclaude.metrics import Metrics
 from cloudclaude.model.hosts import HostAction
 from cloudclaude.model.tasks import Task
 from cloudclaude.services.egress_watch import EgressWatch
@@ -142,3 +143,13 @@ async def test_a_trip_of_a_host_that_is_not_running_queues_nothing() -> None:
     agent.trips[str(host)] = 1
     assert await watch.scan_once() == [host]
     assert hosts.actions == []
+
+
+async def test_the_firewalls_drop_counts_are_exported() -> None:
+    metrics = Metrics()
+    watch = EgressWatch(
+        FakeAgent({}), FakeHosts(running=set()), LiveSettings(Settings()), trio.Event(), metrics
+    )
+    await watch.scan_once()
+    rendered = metrics.render().decode()
+    assert 'cloudclaude_egress_dropped_packets{rule="drop_icmp"} 3.0' in rendered
