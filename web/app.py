@@ -24,6 +24,11 @@ from web.api import (
     user_self,
 )
 from web.api import live as live_api
+from web.pages import admin_home, me
+from web.pages import admin_hosts as admin_hosts_pages
+from web.pages import admin_users as admin_users_pages
+from web.pages import auth as auth_pages
+from web.pages.filters import urlencode_with
 
 log = structlog.get_logger(component="web")
 
@@ -45,8 +50,14 @@ def create_app(live: LiveSettings, services: Services) -> QuartTrio:
         user_hosts,
         live_api,
         connect,
+        auth_pages,
+        admin_home,
+        admin_users_pages,
+        admin_hosts_pages,
+        me,
     ):
         app.register_blueprint(module.blueprint)
+    app.add_template_filter(urlencode_with)
     errors.register(app)
 
     @app.before_request

@@ -132,6 +132,14 @@ REGISTRY: tuple[ErrorCode, ...] = (
         "The text is not an OpenSSH public key line.",
         "Paste one line such as 'ssh-ed25519 AAAA... comment' from your .pub file.",
     ),
+    _e(
+        "AUTH_012",
+        "csrf_invalid",
+        403,
+        "The form is out of date or did not come from this site.",
+        "A page request that changes something lacked the page's CSRF token, or it was wrong.",
+        "Reload the page and submit the form again.",
+    ),
     # --- STATE --------------------------------------------------------------------------------
     _e(
         "STATE_001",

@@ -53,7 +53,7 @@ def _quoted(value: str) -> str:
     return "'" + value.replace("'", "'\"'\"'") + "'"
 
 
-def _server_url() -> str:
+def server_url() -> str:
     """The base URL the client used, if its host part is a plain host name or address."""
     host = request.host or ""
     name, _, port = host.rpartition(":") if not host.endswith("]") else (host, "", "")
@@ -67,7 +67,7 @@ def _server_url() -> str:
 def _script(mode: str, short_id: str) -> Response:
     template = resources.files("web").joinpath("scripts/connect.sh").read_text()
     text = (
-        template.replace("@SERVER@", _quoted(_server_url()))
+        template.replace("@SERVER@", _quoted(server_url()))
         .replace("@MODE@", _quoted(mode))
         .replace("@SHORT_ID@", _quoted(short_id))
     )
@@ -97,16 +97,16 @@ async def _form() -> dict[str, str]:
     return {key: form[key] for key in form}
 
 
-def _ssh_target() -> tuple[str, int]:
+def ssh_target() -> tuple[str, int]:
     settings = services().live.current.ssh
-    host = settings.public_host or urlsplit(_server_url()).hostname or "localhost"
+    host = settings.public_host or urlsplit(server_url()).hostname or "localhost"
     return host, settings.public_port or settings.port
 
 
 async def _handoff(user: User, host: Host) -> Response | tuple[Any, int]:
     svc = services()
     ticket = await svc.tickets.issue(user.id, host.id)
-    ssh_host, ssh_port = _ssh_target()
+    ssh_host, ssh_port = ssh_target()
     return answer(
         [
             ("host", ssh_host),

@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 import structlog
-from quart import Quart, Response, has_request_context, jsonify, request
+from quart import (
+    Quart,
+    Response,
+    has_request_context,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from werkzeug.exceptions import HTTPException
+from werkzeug.sansio.response import Response as AnyResponse
 
 from cloudclaude.agent_client.client import AgentError
 from cloudclaude.db.errors import DatabaseUnavailable
@@ -48,36 +58,55 @@ def sh_error(error: CloudClaudeError) -> str:
     )
 
 
+#: Paths that are not pages: they answer JSON (or ``key value`` lines) even to a browser.
+_NOT_PAGES = ("/v1/", "/healthz", "/metrics", "/entry/", "/static/")
+
+
+def is_page_request() -> bool:
+    return has_request_context() and not request.path.startswith(_NOT_PAGES)
+
+
+async def respond(error: CloudClaudeError) -> AnyResponse:
+    """JSON for the API, a friendly page (or the sign-in page) for the pages."""
+    if not is_page_request():
+        return error_response(error)
+    if error.error.slug == "auth_required" and request.method == "GET":
+        return redirect(url_for("pages_auth.login_form", next=request.full_path.rstrip("?")))
+    html = await render_template("error.html", error=error.error, detail=error.detail)
+    response = Response(html, status=error.http_status, mimetype="text/html")
+    return response
+
+
 def register(app: Quart) -> None:
     @app.errorhandler(CloudClaudeError)
-    async def _domain(error: CloudClaudeError) -> Response:
-        return error_response(error)
+    async def _domain(error: CloudClaudeError) -> AnyResponse:
+        return await respond(error)
 
     @app.errorhandler(DatabaseUnavailable)
-    async def _database(error: DatabaseUnavailable) -> Response:
+    async def _database(error: DatabaseUnavailable) -> AnyResponse:
         log.warning("database_unavailable", error=str(error))
-        return error_response(CloudClaudeError("database_unavailable"))
+        return await respond(CloudClaudeError("database_unavailable"))
 
     @app.errorhandler(AgentError)
-    async def _agent(error: AgentError) -> Response:
+    async def _agent(error: AgentError) -> AnyResponse:
         log.warning("agent_error", code=error.code, error=error.message)
         entry = by_code(error.code)
         slug = entry.slug if entry is not None else "agent_unavailable"
-        return error_response(CloudClaudeError(slug, error.message))
+        return await respond(CloudClaudeError(slug, error.message))
 
     @app.errorhandler(HTTPException)
-    async def _http(error: HTTPException) -> Response:
+    async def _http(error: HTTPException) -> AnyResponse:
         status = error.code or 500
         slug = _HTTP_SLUGS.get(status)
-        if slug is None:
+        if slug is None and not is_page_request():
             response = jsonify(
                 CloudClaudeError("bad_request", error.description or error.name).body()
             )
             response.status_code = status
             return response
-        return error_response(CloudClaudeError(slug))
+        return await respond(CloudClaudeError(slug or "bad_request"))
 
     @app.errorhandler(Exception)
-    async def _unexpected(error: Exception) -> Response:
+    async def _unexpected(error: Exception) -> AnyResponse:
         log.exception("unhandled_error", error_type=type(error).__name__)
-        return error_response(CloudClaudeError("internal_error"))
+        return await respond(CloudClaudeError("internal_error"))

@@ -1,0 +1,1 @@
+"""Server-rendered pages (Quart + Jinja + htmx): one blueprint per area, cookie sessions."""

@@ -1,0 +1,92 @@
+"""Sign-in and sign-out; admins and users share the form and land on their own home."""
+
+from __future__ import annotations
+
+from quart import Blueprint, Response, redirect, request
+from werkzeug.sansio.response import Response as AnyResponse
+
+from cloudclaude.errors import CloudClaudeError
+from web.api.common import client_address, services
+from web.pages.render import render
+from web.pages.session import (
+    LOGIN_CSRF_COOKIE,
+    check_login_csrf,
+    clear_session,
+    new_login_csrf,
+    page,
+    session_user,
+    set_session,
+)
+
+blueprint = Blueprint("pages_auth", __name__)
+
+
+def home_of(role: str) -> str:
+    return "/admin" if role == "admin" else "/me"
+
+
+def _safe_next(target: str) -> str:
+    """Only a path on this site (never ``//host`` or a URL): no open redirect."""
+    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return ""
+
+
+@blueprint.get("/")
+async def start() -> AnyResponse:
+    user = await session_user()
+    return redirect(home_of(user.role) if user else "/login")
+
+
+async def _form(status: int, problem: str = "", username: str = "", next_: str = "") -> Response:
+    response = Response(status=status, mimetype="text/html")
+    login_csrf = new_login_csrf(response)
+    html = await render(
+        "login.html",
+        user=None,
+        csrf="",
+        login_csrf=login_csrf,
+        problem=problem,
+        username=username,
+        next=next_,
+    )
+    response.set_data(html)
+    return response
+
+
+@blueprint.get("/login")
+async def login_form() -> AnyResponse:
+    user = await session_user()
+    if user is not None:
+        return redirect(home_of(user.role))
+    return await _form(200, next_=_safe_next(request.args.get("next", "")))
+
+
+@blueprint.post("/login")
+async def login() -> AnyResponse:
+    await check_login_csrf()
+    form = await request.form
+    username = str(form.get("username", "")).strip()
+    next_ = _safe_next(str(form.get("next", "")))
+    try:
+        result = await services().accounts.login(
+            username, str(form.get("password", "")), client_address()
+        )
+    except CloudClaudeError as exc:
+        if exc.error.slug in ("auth_invalid", "account_disabled", "account_expired"):
+            status = exc.http_status
+            return await _form(status, exc.error.message, username, next_)
+        raise
+    response = redirect(next_ or home_of(result.user.role))
+    ttl = services().live.current.auth.token_ttl_s
+    set_session(response, result.token, ttl)
+    response.delete_cookie(LOGIN_CSRF_COOKIE)
+    return response
+
+
+@blueprint.post("/logout")
+@page()
+async def logout() -> AnyResponse:
+    response = redirect("/login")
+    clear_session(response)
+    return response

@@ -1,0 +1,78 @@
+"""Form handling the pages share: reading fields, and putting an error next to its field."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from quart import request
+
+from cloudclaude.errors import CloudClaudeError
+
+#: Words in an error's message that name the form field it belongs to.
+FIELDS = (
+    "username",
+    "password",
+    "max_hosts",
+    "expires_at",
+    "public_key",
+    "disk_gb",
+    "memory_mb",
+    "cpus",
+    "timezone",
+    "user_id",
+    "egress_ip_id",
+    "domains",
+)
+
+
+async def form_dict() -> dict[str, str]:
+    form = await request.form
+    return {key: str(value).strip() for key, value in form.items()}
+
+
+def field_of(error: CloudClaudeError) -> str:
+    """The field an error is about (``""``: the form as a whole)."""
+    text = f"{error.error.slug} {error.detail or ''}"
+    if error.error.slug in ("username_taken",):
+        return "username"
+    if error.error.slug in ("password_invalid", "current_password_wrong"):
+        return "password"
+    if error.error.slug == "ssh_key_invalid":
+        return "public_key"
+    return next((name for name in FIELDS if name in text), "")
+
+
+def errors_for(error: CloudClaudeError) -> dict[str, str]:
+    return {field_of(error): error.detail or error.error.message}
+
+
+def int_field(data: dict[str, str], name: str, default: int | None = None) -> int | None:
+    value = data.get(name, "")
+    if value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise CloudClaudeError("validation_failed", f"{name}: must be a whole number") from exc
+
+
+def date_field(data: dict[str, str], name: str) -> dt.datetime | None:
+    value = data.get(name, "")
+    if not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise CloudClaudeError("validation_failed", f"{name}: not a date") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def uuid_field(data: dict[str, str], name: str) -> uuid.UUID | None:
+    value = data.get(name, "")
+    if not value:
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError as exc:
+        raise CloudClaudeError("validation_failed", f"{name}: not an id") from exc
