@@ -28,6 +28,7 @@ from web.pages import admin_home, me
 from web.pages import admin_hosts as admin_hosts_pages
 from web.pages import admin_users as admin_users_pages
 from web.pages import auth as auth_pages
+from web.pages import live as live_pages
 from web.pages.filters import urlencode_with
 
 log = structlog.get_logger(component="web")
@@ -55,6 +56,7 @@ def create_app(live: LiveSettings, services: Services) -> QuartTrio:
         admin_users_pages,
         admin_hosts_pages,
         me,
+        live_pages,
     ):
         app.register_blueprint(module.blueprint)
     app.add_template_filter(urlencode_with)

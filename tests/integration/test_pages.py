@@ -95,6 +95,7 @@ async def test_users_get_403_on_admin_pages_and_404_on_others_hosts(
         assert response.status_code == 403, path
         text = await response.get_data(as_text=True)
         assert "AUTH_" in text and "forbidden" in text
+    assert (await user.get("/admin/live?topics=hosts")).status_code == 403
     other = people["other"].id
     response = await user.post(f"/me/hosts/{other}/start", form={"csrf_token": csrf})
     assert response.status_code == 404
@@ -110,6 +111,7 @@ async def test_without_a_session_pages_send_you_to_sign_in(app: QuartTrio) -> No
         response.status_code == 302 and "/login?next=/admin/users" in response.headers["Location"]
     )
     assert (await client.get("/")).headers["Location"] == "/login"
+    assert (await client.get("/me/live")).status_code == 302  # live streams need a session
 
 
 def page_routes(app: QuartTrio) -> list[tuple[str, str]]:

@@ -23,7 +23,9 @@ def _limits() -> StreamLimits:
     return limits
 
 
-async def _open(user_id: uuid.UUID, topics: tuple[str, ...], owner: uuid.UUID | None) -> Response:
+async def open_stream(
+    user_id: uuid.UUID, topics: tuple[str, ...], owner: uuid.UUID | None
+) -> Response:
     settings = services().live.current.web
     guard = contextlib.ExitStack()
     guard.enter_context(_limits().opened(user_id, settings))  # 429 before the stream opens
@@ -43,10 +45,12 @@ async def _open(user_id: uuid.UUID, topics: tuple[str, ...], owner: uuid.UUID | 
 @blueprint.get("/v1/admin/sse")
 async def admin_stream() -> Response:
     user = await authenticate("admin")
-    return await _open(user.id, parse_topics(request.args.get("topics"), TOPICS), None)
+    return await open_stream(user.id, parse_topics(request.args.get("topics"), TOPICS), None)
 
 
 @blueprint.get("/v1/user/sse")
 async def user_stream() -> Response:
     user = await authenticate()
-    return await _open(user.id, parse_topics(request.args.get("topics"), USER_TOPICS), user.id)
+    return await open_stream(
+        user.id, parse_topics(request.args.get("topics"), USER_TOPICS), user.id
+    )
