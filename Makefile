@@ -8,23 +8,76 @@ SYSTEM_PACKAGES := postgresql postgresql-client python3-venv python3-dev gcc cur
 	procps iproute2 util-linux systemd docker.io debootstrap e2fsprogs tar \
 	nftables iptables
 DOCKER_PING := curl -fsS --max-time 2 --unix-socket /var/run/docker.sock http://docker/_ping
+# Headless Chromium for the browser tests (make test only; Playwright drives /usr/bin/chromium).
+BROWSER_PACKAGES := chromium fonts-liberation fonts-dejavu-core
+# Front-end files: pinned in web/assets/package{,-lock}.json, installed from the npm registry
+# into a scratch node_modules under build/, and only the files below are copied into
+# web/static/vendor/ (git-ignored), served as /static/vendor/... Nothing comes from a CDN.
+WEB_ASSETS := web/assets
+WEB_NODE := build/web-assets
+WEB_VENDOR := web/static/vendor
+# "<file in node_modules>:<path under web/static/vendor>"
+VENDOR_FILES := \
+	htmx.org/dist/htmx.min.js:htmx.min.js \
+	htmx-ext-sse/dist/sse.js:htmx-ext-sse.js \
+	@xterm/xterm/lib/xterm.js:xterm.js \
+	@xterm/xterm/css/xterm.css:xterm.css \
+	@xterm/addon-fit/lib/addon-fit.js:xterm-addon-fit.js \
+	htmx.org/LICENSE:licenses/htmx.org.txt \
+	htmx-ext-sse/LICENSE:licenses/htmx-ext-sse.txt \
+	@xterm/xterm/LICENSE:licenses/xterm.txt \
+	@xterm/addon-fit/LICENSE:licenses/xterm-addon-fit.txt
 
-.PHONY: up test system-deps dockerd image lint typing unit integration bench clean help
-
-help:
-	@echo "make up     install what is needed and run cloudclaude (Ctrl-C stops it)"
-	@echo "make test   install test dependencies and run ruff, mypy and the whole test suite"
-	@echo "make image  build the box image (make up does this too)"
-	@echo "make bench  run the benchmarks in bench/"
-
-system-deps:
-	@missing=""; for p in $(SYSTEM_PACKAGES); do \
+# $(call apt-install,PACKAGES): install the Debian packages that are missing.
+define apt-install
+	@missing=""; for p in $(1); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 		echo "==> installing Debian packages:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+endef
+
+.PHONY: up test system-deps browser-deps node-deps web-assets dockerd image lint typing unit \
+	integration bench clean help
+
+help:
+	@echo "make up     install what is needed and run cloudclaude (Ctrl-C stops it)"
+	@echo "make test   install test dependencies and run ruff, mypy and the whole test suite"
+	@echo "make image  build the box image (make up does this too)"
+	@echo "make web-assets  install the pinned htmx/xterm.js files into web/static/vendor/"
+	@echo "make bench  run the benchmarks in bench/"
+
+system-deps:
+	$(call apt-install,$(SYSTEM_PACKAGES))
+
+browser-deps:
+	$(call apt-install,$(BROWSER_PACKAGES))
+
+web-assets: $(WEB_VENDOR)/.stamp
+
+# Node and npm: Debian's packages when none is on PATH (any npm reading lock file v3 will do).
+node-deps:
+	@command -v npm >/dev/null 2>&1 || { echo "==> installing Debian packages: nodejs npm"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm; }
+
+# npm ci checks every package against the lock file's integrity hashes; --ignore-scripts runs
+# none of their install scripts. The vendor folder is replaced whole, the stamp written last.
+$(WEB_VENDOR)/.stamp: $(WEB_ASSETS)/package.json $(WEB_ASSETS)/package-lock.json Makefile | node-deps
+	@echo "==> installing front-end assets into $(WEB_VENDOR)"
+	@rm -rf $(WEB_NODE) $(WEB_VENDOR).tmp && mkdir -p $(WEB_NODE) $(WEB_VENDOR).tmp
+	@cp $(WEB_ASSETS)/package.json $(WEB_ASSETS)/package-lock.json $(WEB_NODE)/
+	@cd $(WEB_NODE) && npm ci --ignore-scripts --no-audit --no-fund --no-update-notifier --loglevel=error
+	@set -e; for pair in $(VENDOR_FILES); do \
+		src=$(WEB_NODE)/node_modules/$${pair%%:*}; dst=$(WEB_VENDOR).tmp/$${pair#*:}; \
+		mkdir -p $$(dirname $$dst); cp $$src $$dst; \
+	done
+	@cd $(WEB_NODE) && node -p "Object.entries(require('./package-lock.json').packages) \
+		.filter(([k]) => k).map(([k, v]) => k.slice(13) + ' ' + v.version).join('\n')" \
+		> $(CURDIR)/$(WEB_VENDOR).tmp/VERSIONS
+	@rm -rf $(WEB_VENDOR) && mv $(WEB_VENDOR).tmp $(WEB_VENDOR)
+	@touch $@
 
 # dockerd: systemd's docker.service where systemd runs, else started in the background.
 dockerd: system-deps
@@ -54,7 +107,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 image: dockerd $(VENV)/.installed
 	$(BIN)/cloudclaude image build $(if $(CONFIG),--config $(CONFIG))
 
-up: image
+up: image web-assets
 	$(BIN)/cloudclaude up $(if $(CONFIG),--config $(CONFIG))
 
 lint: $(VENV)/.installed-test
@@ -64,14 +117,14 @@ lint: $(VENV)/.installed-test
 typing: $(VENV)/.installed-test
 	$(BIN)/mypy
 
-unit: $(VENV)/.installed-test
+unit: web-assets $(VENV)/.installed-test
 	$(BIN)/pytest tests/unit
 
-integration: dockerd $(VENV)/.installed-test
+integration: dockerd web-assets browser-deps $(VENV)/.installed-test
 	$(BIN)/pytest tests/integration
 
 # pytest exits 5 when it collected nothing: that is a broken suite, reported as such.
-test: dockerd $(VENV)/.installed-test lint typing
+test: dockerd web-assets browser-deps $(VENV)/.installed-test lint typing
 	@$(BIN)/pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is broken"; fi; \
 	exit $$rc
@@ -87,4 +140,4 @@ bench: dockerd $(VENV)/.installed-test
 	$(BIN)/python -m bench.ssh_latency
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(WEB_NODE) $(WEB_VENDOR)

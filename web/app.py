@@ -24,7 +24,7 @@ from web.api import (
     user_self,
 )
 from web.api import live as live_api
-from web.pages import admin_home, me
+from web.pages import admin_home, me, terminal
 from web.pages import admin_hosts as admin_hosts_pages
 from web.pages import admin_users as admin_users_pages
 from web.pages import auth as auth_pages
@@ -57,6 +57,7 @@ def create_app(live: LiveSettings, services: Services) -> QuartTrio:
         admin_hosts_pages,
         me,
         live_pages,
+        terminal,
     ):
         app.register_blueprint(module.blueprint)
     app.add_template_filter(urlencode_with)

@@ -33,6 +33,7 @@ from cloudclaude.wiring import Services, build
 from tests.integration import boxes, pg
 
 if TYPE_CHECKING:
+    from tests.integration.browser import Browser, BrowserThread
     from tests.integration.hoststack import Stack
     from tests.integration.netsim import SimInternet
     from tests.integration.sshstack import SshStack
@@ -203,3 +204,19 @@ def sim_internet() -> Iterator[SimInternet]:
     from tests.integration.netsim import running_sim
 
     yield from running_sim()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[BrowserThread]:
+    """Playwright and Debian's headless Chromium, once per run (tests/integration/browser)."""
+    from tests.integration.browser import BrowserThread
+
+    with BrowserThread.launch() as thread:
+        yield thread
+
+
+@pytest.fixture
+async def browser(chromium: BrowserThread) -> AsyncIterator[Browser]:
+    """This test's pages; all closed after it, also when it fails."""
+    async with chromium.session() as session:
+        yield session

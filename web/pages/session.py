@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
 
-from quart import g, request
+from quart import g, has_request_context, request, websocket
 from werkzeug.sansio.response import Response
 
 from cloudclaude.errors import CloudClaudeError
@@ -78,8 +78,9 @@ async def check_login_csrf() -> None:
 
 
 async def session_user() -> User | None:
-    """The signed-in user of this request (None: no or an expired session)."""
-    token = request.cookies.get(SESSION_COOKIE)
+    """The signed-in user of this request or WebSocket (None: no or an expired session)."""
+    cookies = request.cookies if has_request_context() else websocket.cookies
+    token = cookies.get(SESSION_COOKIE)
     if not token:
         return None
     try:

@@ -1,0 +1,111 @@
+"""The browser terminal: xterm.js over a WebSocket into the same tmux session ssh users see.
+
+The WebSocket is authenticated by the session cookie and, since browsers send cookies on
+cross-site WebSocket handshakes too, by its Origin, which must be this site. Frames from the
+browser are JSON (``{"type": "input", "data": …}`` or ``{"type": "resize", "cols", "rows"}``);
+the terminal's output goes back as binary frames. Typing counts as activity for the idle
+scanner (at most every ``ssh.activity_interval_s``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+import uuid
+
+import trio
+from quart import Blueprint, websocket
+
+from cloudclaude.errors import CloudClaudeError
+from cloudclaude.model.hosts import Host
+from cloudclaude.model.users import User
+from cloudclaude.sshproxy.shell import ShellStream, open_shell
+from cloudclaude.timefmt import utcnow
+from web.api.common import current_user, parse_uuid, services
+from web.pages.render import render
+from web.pages.session import page, session_user
+
+blueprint = Blueprint("pages_terminal", __name__)
+MAX_COLS, MAX_ROWS = 500, 200
+
+
+async def _host_for(user: User, host_id: str) -> Host:
+    owner = None if user.role == "admin" else user.id
+    return await services().hosts.get(parse_uuid(host_id, "host"), owner=owner)
+
+
+@blueprint.get("/me/hosts/<host_id>/terminal")
+@page()
+async def terminal_page(host_id: str) -> str:
+    host = await _host_for(current_user(), host_id)
+    return await render("terminal.html", host=host)
+
+
+def _same_origin() -> bool:
+    origin = websocket.headers.get("Origin", "")
+    return bool(origin) and urllib.parse.urlsplit(origin).netloc == websocket.host
+
+
+def _size(raw: object, limit: int, default: int) -> int:
+    try:
+        value = int(str(raw))
+    except ValueError:
+        return default
+    return max(1, min(value, limit))
+
+
+@blueprint.websocket("/me/hosts/<host_id>/terminal/ws")
+async def terminal_ws(host_id: str) -> None:
+    user = await session_user()
+    if user is None or not _same_origin():
+        await websocket.close(1008, "sign in on this site first")
+        return
+    try:
+        host = await _host_for(user, host_id)
+    except CloudClaudeError as exc:
+        await websocket.close(1008, exc.error.slug)
+        return
+    if host.status not in ("running", "degraded"):
+        await websocket.close(1011, f"the box is {host.status}; start it first")
+        return
+    await websocket.accept()
+    cols = _size(websocket.args.get("cols"), MAX_COLS, 80)
+    rows = _size(websocket.args.get("rows"), MAX_ROWS, 24)
+    svc = services()
+    async with (
+        open_shell(svc.agent, svc.hosts, host.id, cols=cols, rows=rows) as shell,
+        trio.open_nursery() as nursery,
+    ):
+
+        async def output() -> None:
+            while data := await shell.receive():
+                await websocket.send(data)
+            nursery.cancel_scope.cancel()
+
+        nursery.start_soon(output)
+        await _input(shell, host.id)
+        nursery.cancel_scope.cancel()
+
+
+async def _input(shell: ShellStream, host_id: uuid.UUID) -> None:
+    """Browser frames into the shell until the browser goes."""
+    interval = services().live.current.ssh.activity_interval_s
+    last_touch = 0.0
+    while True:
+        raw = await websocket.receive()
+        try:
+            message = json.loads(raw)
+        except (TypeError, ValueError):
+            continue  # not ours: ignore rather than end the session
+        if not isinstance(message, dict):
+            continue
+        if message.get("type") == "input" and isinstance(message.get("data"), str):
+            await shell.send(message["data"].encode())
+            if time.monotonic() - last_touch >= interval:
+                last_touch = time.monotonic()
+                await services().hosts.touch_activity(host_id, utcnow())
+        elif message.get("type") == "resize":
+            shell.resize(
+                _size(message.get("cols"), MAX_COLS, 80), _size(message.get("rows"), MAX_ROWS, 24)
+            )
