@@ -24,6 +24,7 @@ from web.api import (
     user_self,
 )
 from web.api import live as live_api
+from web.pages import admin_exits as admin_exits_pages
 from web.pages import admin_home, me, terminal
 from web.pages import admin_hosts as admin_hosts_pages
 from web.pages import admin_users as admin_users_pages
@@ -55,6 +56,7 @@ def create_app(live: LiveSettings, services: Services) -> QuartTrio:
         admin_home,
         admin_users_pages,
         admin_hosts_pages,
+        admin_exits_pages,
         me,
         live_pages,
         terminal,

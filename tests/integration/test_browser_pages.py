@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import re
 
+import attrs
 import trio
 
 from tests.integration.browser import Browser, Page
 from tests.integration.conftest import ADMIN_PASSWORD
+from tests.integration.netsim import SimInternet
 from tests.integration.sshstack import SshStack
 
 
@@ -68,6 +70,14 @@ async def test_admin_starts_a_host_and_the_user_types_in_its_terminal(
     with trio.fail_after(60):
         await me.wait_for_text("connected", "#term-state")
         await me.wait_for_text("0:claude", ".xterm-rows")  # tmux is drawn
+    # Terminal answers (tmux asks xterm for its attributes) already counted as activity; from
+    # now on every keystroke may count.
+    live = stack.services.live
+    live.current = attrs.evolve(
+        live.current, ssh=attrs.evolve(live.current.ssh, activity_interval_s=0.001)
+    )
+    before = (await stack.services.hosts.get(host.id)).last_activity_at
+    assert before is not None
     await me.press(".xterm-helper-textarea", "Control+b")
     await me.type("1", ".xterm-helper-textarea")  # the shell window
     await me.type("echo hi-from-browser\n", ".xterm-rows")
@@ -90,8 +100,8 @@ async def test_admin_starts_a_host_and_the_user_types_in_its_terminal(
         while not re.search(rf"^\s*{cols}\s*$", await me.text(".xterm-rows"), re.M):
             await trio.sleep(0.1)
     assert not me.errors, me.errors
-    activity = await stack.services.hosts.get(host.id)
-    assert activity.last_activity_at is not None
+    after = (await stack.services.hosts.get(host.id)).last_activity_at
+    assert after is not None and after > before  # typing counts as activity
 
 
 async def test_the_create_user_form_works_without_javascript(
@@ -107,3 +117,29 @@ async def test_the_create_user_form_works_without_javascript(
     await page.screenshot("admin-users-no-js")
     found = await ssh_stack.stack.services.accounts.list_users(limit=5, offset=0, search="nojs")
     assert [u.username for u in found.items] == ["nojs"]
+
+
+async def test_an_exit_is_created_and_tested_with_steps_streaming_in(
+    ssh_stack: SshStack, browser: Browser, sim_internet: SimInternet
+) -> None:
+    base = ssh_stack.url
+    body = sim_internet.exits()["socks5"]
+    page = await sign_in(browser, base, "root-admin", ADMIN_PASSWORD)
+    await page.wait_for_text("Dashboard")
+    await page.goto(f"{base}/admin/exits/new?kind=socks5")
+    for name in ("server", "port", "username", "password", "expected_ip", "dns_server"):
+        await page.fill(f"#{name}", str(body[name]))
+    await page.fill("#label", "browser-socks")
+    await page.fill("#verify_url", body["verify_url"])
+    await page.fill("#verify_dns_name", body["verify_dns_name"])
+    await page.click("#exit-form button[type=submit]")
+    await page.wait_for_text("Exit browser-socks")
+    await page.screenshot("admin-exit")
+    await page.click("#test-exit")
+    with trio.fail_after(60):  # the steps arrive over SSE; the page is never reloaded
+        await page.wait_for_selector("#test-status[data-status=succeeded]")
+    steps = await page.text("#test-steps")
+    for code in ("egress.probe", "egress.http", "egress.address", "egress.dns", "egress.verified"):
+        assert code in steps, steps
+    await page.screenshot("admin-exit-test")
+    assert not page.errors, page.errors

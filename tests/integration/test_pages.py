@@ -45,13 +45,16 @@ async def people(services: Services) -> dict[str, Any]:
     )
     alice, _ = await services.accounts.create(ACTOR, username="alice", password=PASSWORD)
     bob, _ = await services.accounts.create(ACTOR, username="bob", password=PASSWORD)
-    host, _, _ = await services.hosts.create(ACTOR, user_id=alice.id, limits=HostLimits(disk_gb=1))
+    host, _, task = await services.hosts.create(
+        ACTOR, user_id=alice.id, limits=HostLimits(disk_gb=1)
+    )
     other, _, _ = await services.hosts.create(ACTOR, user_id=bob.id, limits=HostLimits(disk_gb=1))
-    return {"admin": admin, "alice": alice, "bob": bob, "host": host, "other": other}
+    return {"admin": admin, "alice": alice, "bob": bob, "host": host, "other": other, "task": task}
 
 
 ADMIN_PAGES = [
     "/admin",
+    "/admin/tasks/{task}",
     "/admin/users",
     "/admin/users/{alice}",
     "/admin/hosts",
@@ -65,7 +68,7 @@ USER_PAGES = ["/me", "/me/keys", "/me/password"]
 
 
 def fill(path: str, people: dict[str, Any]) -> str:
-    return path.format(alice=people["alice"].id, host=people["host"].id)
+    return path.format(alice=people["alice"].id, host=people["host"].id, task=people["task"].id)
 
 
 async def test_every_page_renders_for_its_role(app: QuartTrio, people: dict[str, Any]) -> None:
@@ -210,3 +213,62 @@ async def test_wrong_password_shows_the_form_again_and_sign_out_ends_the_session
     response = await session_client.post("/logout", form={"csrf_token": csrf})
     assert response.status_code == 302
     assert (await session_client.get("/me")).status_code == 302
+
+
+async def test_exits_are_created_edited_and_bound_from_the_pages(
+    app: QuartTrio, people: dict[str, Any], services: Services
+) -> None:
+    admin, csrf = await sign_in(app, "pageadmin")
+    form = {
+        "csrf_token": csrf,
+        "kind": "socks5",
+        "label": "paris",
+        "server": "198.18.2.1",
+        "port": "not-a-port",
+        "username": "u",
+        "password": "socks-secret-77",
+        "expected_ip": "198.18.2.1",
+        "dns_server": "198.18.1.53",
+        "verify_url": "http://198.18.1.1/",
+        "verify_dns_name": "myaddr.sim.test",
+    }
+    bad = await admin.post("/admin/exits", form=form)
+    assert bad.status_code == 422 and 'class="field-error"' in await bad.get_data(as_text=True)
+    created = await admin.post("/admin/exits", form={**form, "port": "1080"})
+    assert created.status_code == 302, await created.get_data(as_text=True)
+    shown = await admin.get(created.headers["Location"])
+    text = await shown.get_data(as_text=True)
+    assert shown.status_code == 200 and "paris" in text and "socks-secret-77" not in text
+    exit_id = created.headers["Location"].rsplit("/", 1)[1]
+    edited = await admin.post(
+        f"/admin/exits/{exit_id}", form={**form, "port": "1081", "password": ""}
+    )
+    assert edited.status_code == 200
+    _, spec = await services.exits.exit_and_spec(uuid.UUID(exit_id))
+    assert spec.port == 1081 and spec.password == "socks-secret-77"  # an empty secret is kept
+    tested = await admin.post(f"/admin/exits/{exit_id}/test", form={"csrf_token": csrf})
+    assert tested.status_code == 302 and "/tests/" in tested.headers["Location"]
+    assert (await admin.get(tested.headers["Location"])).status_code == 200
+
+    host = people["host"]
+    bound = await admin.post(
+        f"/admin/hosts/{host.id}/exit", form={"csrf_token": csrf, "egress_ip_id": exit_id}
+    )
+    assert bound.status_code == 302
+    assert (await services.hosts.get(host.id)).egress.label == "paris"  # type: ignore[union-attr]
+    for kind in ("direct", "shadowsocks", "vmess", "vless", "trojan", "http"):
+        assert (await admin.get(f"/admin/exits/new?kind={kind}")).status_code == 200
+
+
+async def test_errors_are_friendly_pages_with_their_code(
+    app: QuartTrio, people: dict[str, Any]
+) -> None:
+    admin, _ = await sign_in(app, "pageadmin")
+    for path in (f"/admin/hosts/{uuid.uuid4()}", "/admin/no-such-page", "/admin/hosts/not-an-id"):
+        response = await admin.get(path)
+        text = await response.get_data(as_text=True)
+        assert response.status_code == 404, path
+        assert "text/html" in response.headers["Content-Type"] and "<main>" in text, path
+        assert re.search(r"(STATE|SYSTEM)_\d{3}", text), text
+    api = await admin.get(f"/v1/admin/hosts/{uuid.uuid4()}")
+    assert api.headers["Content-Type"].startswith("application/json")  # the API stays JSON

@@ -13,7 +13,7 @@ from cloudclaude.db.repos import tasks as tasks_repo
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.hosts import HOST_STATUSES
 from web.api.common import paging, services
-from web.pages.render import render
+from web.pages.render import is_htmx, render
 from web.pages.session import page
 
 blueprint = Blueprint("pages_admin_home", __name__, url_prefix="/admin")
@@ -44,7 +44,16 @@ async def dashboard() -> str:
 async def tasks() -> str:
     limit, offset = paging(PAGE)
     found = await tasks_repo.list_tasks(services().db, limit=limit, offset=offset)
-    return await render("admin/tasks.html", page=found, limit=limit, offset=offset)
+    template = "admin/_tasks_table.html" if is_htmx() else "admin/tasks.html"
+    return await render(template, page=found, limit=limit, offset=offset)
+
+
+@blueprint.get("/tasks/<task_id>")
+@page("admin")
+async def task(task_id: str) -> str:
+    found = await services().hosts.get_task(task_id)
+    template = "admin/_task_live.html" if is_htmx() else "admin/task.html"
+    return await render(template, task=found)
 
 
 def _uuid_arg(name: str) -> uuid.UUID | None:

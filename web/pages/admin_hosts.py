@@ -94,9 +94,16 @@ async def _host_page(host_id: str, status: int = 200, notice: str = "") -> tuple
     found = await tasks_repo.list_tasks(svc.db, limit=10, offset=0, host_id=host.id)
     latest = await svc.hosts.get_task(str(found.items[0].id)) if found.items else None
     owner = await svc.accounts.get(host.user_id)
+    exits = await svc.exits.list_exits(limit=200, offset=0)
     template = "admin/_host_live.html" if is_htmx() else "admin/host.html"
     html = await render(
-        template, host=host, tasks=found.items, latest=latest, owner=owner, notice=notice
+        template,
+        host=host,
+        tasks=found.items,
+        latest=latest,
+        owner=owner,
+        notice=notice,
+        exits=exits.items,
     )
     return html, status
 

@@ -90,7 +90,6 @@ async def terminal_ws(host_id: str) -> None:
 
 async def _input(shell: ShellStream, host_id: uuid.UUID) -> None:
     """Browser frames into the shell until the browser goes."""
-    interval = services().live.current.ssh.activity_interval_s
     last_touch = 0.0
     while True:
         raw = await websocket.receive()
@@ -102,6 +101,7 @@ async def _input(shell: ShellStream, host_id: uuid.UUID) -> None:
             continue
         if message.get("type") == "input" and isinstance(message.get("data"), str):
             await shell.send(message["data"].encode())
+            interval = services().live.current.ssh.activity_interval_s
             if time.monotonic() - last_touch >= interval:
                 last_touch = time.monotonic()
                 await services().hosts.touch_activity(host_id, utcnow())

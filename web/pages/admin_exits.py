@@ -1,0 +1,165 @@
+"""Admin pages for exits and bindings: create and edit per kind, test with the verification
+steps streaming live, delete, and a host's exit changed while it is stopped."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Blueprint, redirect, request
+from werkzeug.sansio.response import Response
+
+from cloudclaude.errors import CloudClaudeError
+from cloudclaude.exit_schema import KINDS, allowed_fields
+from cloudclaude.model.exits import SECRET_FIELDS
+from web.api.common import actor, parse_uuid, services
+from web.pages.forms import errors_for, form_dict
+from web.pages.render import is_htmx, render
+from web.pages.session import page
+
+blueprint = Blueprint("pages_admin_exits", __name__, url_prefix="/admin")
+#: Form fields that are not plain text.
+NUMBERS = ("port", "alter_id")
+FLAGS = ("tls", "tls_insecure")
+LISTS = ("expected_resolvers",)
+TEXTAREAS = ("tls_certificate",)
+
+
+def exit_fields(data: dict[str, str], kind: str, *, editing: bool) -> dict[str, Any]:
+    """The API body from a form: typed values; an empty secret keeps the stored one on edit."""
+    body: dict[str, Any] = {"kind": kind}
+    for name in allowed_fields(kind):
+        if name == "kind":
+            continue
+        if name in FLAGS:
+            body[name] = data.get(name) == "on"
+            continue
+        value = data.get(name, "")
+        if value == "":
+            if editing and name not in SECRET_FIELDS:
+                body[name] = None  # cleared
+            continue
+        if name in NUMBERS:
+            try:
+                body[name] = int(value)
+            except ValueError as exc:
+                raise CloudClaudeError("exit_invalid", f"{name}: must be a number") from exc
+        elif name in LISTS:
+            body[name] = [part.strip() for part in value.split(",") if part.strip()]
+        else:
+            body[name] = value
+    return body
+
+
+async def _form(
+    kind: str,
+    status: int = 200,
+    *,
+    shown: Any = None,
+    data: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+) -> tuple[str, int]:
+    if kind not in KINDS:
+        raise CloudClaudeError("exit_invalid", f"unknown kind {kind!r}")
+    values: dict[str, Any] = dict(shown.fields()) if shown is not None else {}
+    if shown is not None:
+        values.update(shown.masked)
+    values.update(data or {})
+    html = await render(
+        "admin/exit_form.html",
+        kind=kind,
+        kinds=list(KINDS),
+        fields=[f for f in allowed_fields(kind) if f != "kind"],
+        secrets=SECRET_FIELDS,
+        flags=FLAGS,
+        textareas=TEXTAREAS,
+        values=values,
+        shown=shown,
+        errors=errors or {},
+    )
+    return html, status
+
+
+@blueprint.get("/exits/new")
+@page("admin")
+async def new_exit() -> tuple[str, int]:
+    return await _form(request.args.get("kind", "socks5"))
+
+
+@blueprint.post("/exits")
+@page("admin")
+async def create_exit() -> tuple[str, int] | Response:
+    data = await form_dict()
+    kind = data.get("kind", "")
+    try:
+        created = await services().exits.create(actor(), exit_fields(data, kind, editing=False))
+    except CloudClaudeError as exc:
+        if exc.http_status >= 500 or kind not in KINDS:
+            raise
+        return await _form(kind, exc.http_status, data=data, errors=errors_for(exc))
+    return redirect(f"/admin/exits/{created.id}")
+
+
+@blueprint.get("/exits/<exit_id>")
+@page("admin")
+async def show_exit(exit_id: str) -> tuple[str, int]:
+    shown = await services().exits.get(parse_uuid(exit_id, "exit", "exit_not_found"))
+    return await _form(shown.kind, shown=shown)
+
+
+@blueprint.post("/exits/<exit_id>")
+@page("admin")
+async def edit_exit(exit_id: str) -> tuple[str, int]:
+    exits = services().exits
+    shown = await exits.get(parse_uuid(exit_id, "exit", "exit_not_found"))
+    data = await form_dict()
+    try:
+        changes = exit_fields(data, shown.kind, editing=True)
+        changes.pop("kind")
+        updated = await exits.patch(actor(), shown.id, changes)
+    except CloudClaudeError as exc:
+        if exc.http_status >= 500:
+            raise
+        return await _form(
+            shown.kind, exc.http_status, shown=shown, data=data, errors=errors_for(exc)
+        )
+    return await _form(updated.kind, shown=updated)
+
+
+@blueprint.post("/exits/<exit_id>/delete")
+@page("admin")
+async def delete_exit(exit_id: str) -> Response:
+    await services().exits.delete(actor(), parse_uuid(exit_id, "exit", "exit_not_found"))
+    return redirect("/admin/exits")
+
+
+@blueprint.post("/exits/<exit_id>/test")
+@page("admin")
+async def test_exit(exit_id: str) -> Response:
+    task = await services().exits.queue_test(actor(), parse_uuid(exit_id, "exit", "exit_not_found"))
+    return redirect(f"/admin/exits/{exit_id}/tests/{task.id}")
+
+
+@blueprint.get("/exits/<exit_id>/tests/<task_id>")
+@page("admin")
+async def exit_test(exit_id: str, task_id: str) -> str:
+    svc = services()
+    shown = await svc.exits.get(parse_uuid(exit_id, "exit", "exit_not_found"))
+    task = await svc.hosts.get_task(task_id)
+    template = "admin/_exit_test.html" if is_htmx() else "admin/exit_test.html"
+    return await render(template, shown=shown, task=task)
+
+
+@blueprint.post("/hosts/<host_id>/exit")
+@page("admin")
+async def change_host_exit(host_id: str) -> Response:
+    """Bind the host to another exit (409 ``binding_locked`` while it runs)."""
+    svc = services()
+    host = await svc.hosts.get(parse_uuid(host_id, "host"))
+    data = await form_dict()
+    target = parse_uuid(data.get("egress_ip_id", ""), "exit", "exit_not_found")
+    await svc.exits.get(target)  # an unknown exit fails before the old binding goes
+    current = await svc.exits.binding_of(host.id)
+    if current is not None:
+        await svc.exits.unbind(actor(), current.id)
+    await svc.exits.bind(actor(), host.id, target)
+    return redirect(f"/admin/hosts/{host.id}")
