@@ -57,15 +57,25 @@ async def test_admin_starts_a_host_and_the_user_types_in_its_terminal(
     with trio.fail_after(180):  # no reload: SSE swaps the status in
         await admin.wait_for_selector("#host-status[data-status=running]")
     await admin.screenshot("admin-host-running")
-    for name in ("exits", "tasks", "audit"):
-        await admin.goto(f"{base}/admin/{name}")
-        await admin.screenshot(f"admin-{name}")
+    shots = {
+        "exits": "admin-exits",
+        "tasks": "admin-tasks",
+        "audit": "admin-audit",
+        f"users/{webuser.id}": "admin-user",
+        f"hosts/{host.id}/logs": "admin-host-logs",
+    }
+    for path, shot in shots.items():
+        await admin.goto(f"{base}/admin/{path}")
+        await admin.screenshot(shot)
     assert not admin.errors, admin.errors
 
     me = await sign_in(browser, base, "webuser", password)
     await me.wait_for_text("My boxes")
     await me.screenshot("user-boxes")
     assert f"webuser+{host.short_id}@" in await me.text("main")
+    for name in ("keys", "password"):
+        await me.goto(f"{base}/me/{name}")
+        await me.screenshot(f"user-{name}")
     await me.goto(f"{base}/me/hosts/{host.id}/terminal")
     with trio.fail_after(60):
         await me.wait_for_text("connected", "#term-state")
@@ -108,6 +118,8 @@ async def test_the_create_user_form_works_without_javascript(
     ssh_stack: SshStack, browser: Browser
 ) -> None:
     base = ssh_stack.url
+    login = await browser.new_page(f"{base}/login")
+    await login.screenshot("sign-in")
     page = await sign_in(browser, base, "root-admin", ADMIN_PASSWORD, javascript=False)
     await page.wait_for_text("Dashboard")
     await page.goto(f"{base}/admin/users")

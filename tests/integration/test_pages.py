@@ -99,6 +99,8 @@ async def test_users_get_403_on_admin_pages_and_404_on_others_hosts(
         text = await response.get_data(as_text=True)
         assert "AUTH_" in text and "forbidden" in text
     assert (await user.get("/admin/live?topics=hosts")).status_code == 403
+    terminal = await user.get(f"/me/hosts/{people['other'].id}/terminal")
+    assert terminal.status_code == 404  # another user's box does not exist for this user
     other = people["other"].id
     response = await user.post(f"/me/hosts/{other}/start", form={"csrf_token": csrf})
     assert response.status_code == 404
