@@ -75,7 +75,8 @@ def _where_next(settings: Settings, admin_password: str | None) -> str:
     lines = [
         "",
         "cloudclaude is up.",
-        f"  web + API   http://{host}:{port}/  (on this machine: http://localhost:{port}/healthz)",
+        f"  pages       http://{host}:{port}/login  (admins and users sign in here)",
+        f"  web + API   http://{host}:{port}/v1/  (on this machine: http://localhost:{port}/healthz)",
         f"  control     .venv/bin/cloudclaudectl status   (socket {settings.ctl.socket})",
         f"  ssh         ssh -p {settings.ssh.port} USER@{host}   (once an admin made a box)",
         f"  one-liner   curl -fsSL http://{host}:{port}/v1/bootstrap/script | sh",
