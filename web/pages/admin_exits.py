@@ -93,7 +93,7 @@ async def create_exit() -> tuple[str, int] | Response:
     try:
         created = await services().exits.create(actor(), exit_fields(data, kind, editing=False))
     except CloudClaudeError as exc:
-        if exc.http_status >= 500 or kind not in KINDS:
+        if kind not in KINDS:
             raise
         return await _form(kind, exc.http_status, data=data, errors=errors_for(exc))
     return redirect(f"/admin/exits/{created.id}")
@@ -117,11 +117,8 @@ async def edit_exit(exit_id: str) -> tuple[str, int]:
         changes.pop("kind")
         updated = await exits.patch(actor(), shown.id, changes)
     except CloudClaudeError as exc:
-        if exc.http_status >= 500:
-            raise
-        return await _form(
-            shown.kind, exc.http_status, shown=shown, data=data, errors=errors_for(exc)
-        )
+        errors = errors_for(exc)
+        return await _form(shown.kind, exc.http_status, shown=shown, data=data, errors=errors)
     return await _form(updated.kind, shown=updated)
 
 

@@ -82,8 +82,6 @@ async def create_host() -> tuple[str, int]:
     except ValueError as exc:
         return await _hosts_page(422, form=data, errors={"cpus": f"cpus: {exc}"})
     except CloudClaudeError as exc:
-        if exc.http_status >= 500:
-            raise
         return await _hosts_page(exc.http_status, form=data, errors=errors_for(exc))
     return await _hosts_page(201, created=(host.short_id, password))
 

@@ -61,8 +61,6 @@ async def create_user() -> tuple[str, int]:
             max_hosts=int_field(data, "max_hosts", 1) or 0,
         )
     except CloudClaudeError as exc:
-        if exc.http_status >= 500:
-            raise
         return await _list(exc.http_status, form=data, errors=errors_for(exc))
     # The generated password is shown this once and never stored in the clear.
     return await _list(201, created=(user.username, generated or ""))
@@ -111,8 +109,6 @@ async def update_user(user_id: str) -> tuple[str, int]:
             set_expires_at=True,
         )
     except CloudClaudeError as exc:
-        if exc.http_status >= 500:
-            raise
         return await _detail(uid, exc.http_status, errors=errors_for(exc))
     return await _detail(uid, notice="Saved.")
 
@@ -144,8 +140,6 @@ async def user_action(user_id: str, action: str) -> tuple[str, int] | Response:
                 actor(), uid, data.get("public_key", ""), data.get("name") or None
             )
         except CloudClaudeError as exc:
-            if exc.http_status >= 500:
-                raise
             return await _detail(uid, exc.http_status, errors=errors_for(exc))
         return await _detail(uid, notice="Key added.")
     raise CloudClaudeError("not_found", f"no action {action!r}")

@@ -44,6 +44,9 @@ def field_of(error: CloudClaudeError) -> str:
 
 
 def errors_for(error: CloudClaudeError) -> dict[str, str]:
+    """The error shown next to its field; a server-side failure goes to the error page."""
+    if error.http_status >= 500:
+        raise error
     return {field_of(error): error.detail or error.error.message}
 
 

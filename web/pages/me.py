@@ -80,8 +80,6 @@ async def add_key() -> tuple[str, int]:
             actor(), current_user().id, data.get("public_key", ""), data.get("name") or None
         )
     except CloudClaudeError as exc:
-        if exc.http_status >= 500:
-            raise
         return await _keys_page(exc.http_status, errors=errors_for(exc))
     return await _keys_page(notice="Key added.")
 
