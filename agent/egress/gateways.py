@@ -9,11 +9,9 @@ the running sing-box processes.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import secrets
-import socket
 import subprocess
 from collections import defaultdict
 from pathlib import Path
@@ -25,42 +23,22 @@ from agent.config import AgentConfig
 from agent.dispatch import ReportProgress
 from agent.egress import firewall, plumbing, singbox_process
 from agent.egress import layout as lay
+from agent.egress.exit_spec import check_domains, check_exit, resolve_server
+from agent.egress.host_rules import apply_host_rules, remove_host_rules
 from agent.egress.records import GatewayRecord, Records, write_private
 from agent.egress.singbox_binary import sing_box_path
 from agent.egress.singbox_config import TunnelLayout, render_allowlist, render_config
 from agent.egress.verify import Probe, observe
 from agent.errors import (
     EGRESS_SETUP_FAILED,
-    EXIT_INVALID,
-    EXIT_SERVER_UNRESOLVABLE,
-    VALIDATION_FAILED,
     AgentError,
 )
 from agent.ops.containers import Containers
 from agent.ops.ports import socket_in_process
 from agent.protocol import messages as m
-from agent.protocol.domains import DomainError, normalize_domains
 
 log = structlog.get_logger("agent.egress")
 TUN_WAIT_S = 10.0
-
-
-def check_exit(spec: m.ExitSpec) -> None:
-    if spec.kind not in m.EXIT_KINDS:
-        raise AgentError(EXIT_INVALID, f"unknown exit kind {spec.kind!r}")
-    if spec.kind != "direct" and (not spec.server or not 1 <= spec.port <= 65535):
-        raise AgentError(EXIT_INVALID, f"a {spec.kind} exit needs a server and a port")
-    try:
-        ipaddress.IPv4Address(spec.dns_server)
-    except ValueError as exc:
-        raise AgentError(EXIT_INVALID, f"dns_server {spec.dns_server!r} is no IPv4") from exc
-
-
-def check_domains(domains: list[str]) -> list[str]:
-    try:
-        return normalize_domains(domains)
-    except DomainError as exc:
-        raise AgentError(VALIDATION_FAILED, str(exc)) from exc
 
 
 class Gateways:
@@ -100,7 +78,7 @@ class Gateways:
         domains = check_domains(spec.allowed_domains)
         sing_box_path(self._sing_box)  # a missing or tampered binary fails before any plumbing
         async with self._locks[host_id]:
-            address = await _resolve(spec.exit)
+            address = await resolve_server(spec.exit)
             record = await self._reserve(host_id)
             await trio.to_thread.run_sync(self._stop, record)
             record.exit_kind, record.exit_address = spec.exit.kind, address
@@ -215,9 +193,7 @@ class Gateways:
         singbox_process.stop(record.pid, self.records.config_path(record.host_id))
 
     def _host_rules(self) -> None:
-        firewall.apply(firewall.host_ruleset(self.tag, str(self.pool)))
-        for rule in docker_user_rules(self.tag):
-            _iptables_ensure(rule)
+        apply_host_rules(self.tag, str(self.pool))
 
     async def teardown(self, host_id: str) -> bool:
         async with self._locks[host_id]:
@@ -357,25 +333,6 @@ class Gateways:
         return totals
 
 
-async def _resolve(spec: m.ExitSpec) -> str:
-    """The exit server's IPv4 address (resolved by the host once; sing-box dials that)."""
-    if spec.kind == "direct":
-        return ""
-    try:
-        return str(ipaddress.IPv4Address(spec.server))
-    except ValueError:
-        pass
-    try:
-        found = await trio.socket.getaddrinfo(
-            spec.server, spec.port, family=socket.AF_INET, type=socket.SOCK_STREAM
-        )
-    except OSError as exc:
-        raise AgentError(EXIT_SERVER_UNRESOLVABLE, f"{spec.server}: {exc}") from exc
-    if not found:
-        raise AgentError(EXIT_SERVER_UNRESOLVABLE, f"{spec.server} has no IPv4 address")
-    return str(found[0][4][0])
-
-
 async def _wait_own_netns(pid: int) -> None:
     """``unshare`` has made its namespace (the PID's netns is no longer ours)."""
     own = os.stat("/proc/self/ns/net").st_ino
@@ -387,14 +344,6 @@ async def _wait_own_netns(pid: int) -> None:
             except FileNotFoundError as exc:
                 raise AgentError(EGRESS_SETUP_FAILED, "the probe namespace did not start") from exc
             await trio.sleep(0.01)
-
-
-def remove_host_rules(tag: str) -> None:
-    """The last gateway of instance ``tag`` went: the host keeps nothing of it."""
-    table = firewall.host_table(tag)
-    subprocess.run(["nft", "delete", "table", "inet", table], capture_output=True, check=False)
-    for rule in docker_user_rules(tag):
-        _iptables_delete(rule)
 
 
 def _slots_in_use() -> set[int]:
@@ -409,44 +358,6 @@ def _slots_in_use() -> set[int]:
         if head and slot.isdigit():
             found.add(int(slot))
     return found
-
-
-def docker_user_rules(tag: str) -> list[list[str]]:
-    """Docker sets FORWARD to DROP; these let the uplinks (and their replies) through."""
-    uplinks = f"{lay.host_prefix(tag)}u+"
-    return [
-        ["DOCKER-USER", "-i", uplinks, "-j", "ACCEPT"],
-        [
-            "DOCKER-USER",
-            "-o",
-            uplinks,
-            "-m",
-            "conntrack",
-            "--ctstate",
-            "RELATED,ESTABLISHED",
-            "-j",
-            "ACCEPT",
-        ],
-    ]
-
-
-def _iptables(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["iptables", "-w", *argv], capture_output=True, text=True, check=False)
-
-
-def _iptables_ensure(rule: list[str]) -> None:
-    if _iptables("-S", "DOCKER-USER").returncode != 0:
-        return  # no Docker chain: FORWARD is not Docker's to drop
-    if _iptables("-C", *rule).returncode != 0:
-        done = _iptables("-I", *rule)
-        if done.returncode != 0:
-            raise AgentError(EGRESS_SETUP_FAILED, f"iptables: {done.stderr.strip()[:300]}")
-
-
-def _iptables_delete(rule: list[str]) -> None:
-    while _iptables("-C", *rule).returncode == 0:
-        if _iptables("-D", *rule).returncode != 0:
-            return
 
 
 def _remove(found: list[str]) -> None:

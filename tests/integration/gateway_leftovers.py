@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 from agent.egress import singbox_process
-from agent.egress.gateways import remove_host_rules
+from agent.egress.host_rules import remove_host_rules
 
 POOL = ipaddress.IPv4Network("198.19.0.0/16")
 _TABLE = re.compile(r"^cloudclaude_([0-9a-f]{4})$")
