@@ -115,7 +115,7 @@ class Metrics:
         )
         self.egress_dropped = Gauge(
             "cloudclaude_egress_dropped_packets",
-            "Packets the egress firewall dropped, by rule, over every gateway, box and the host.",
+            "Packets the egress firewall dropped, by rule, over every gateway and the host.",
             ["rule"],
             registry=self.registry,
         )

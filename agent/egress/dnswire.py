@@ -12,10 +12,11 @@ import struct
 
 TYPE_A = 1
 TYPE_TXT = 16
+TYPE_AAAA = 28
 _CLASS_IN = 1
 
 
-class DnsError(Exception):
+class DnsError(LookupError):
     """The answer is malformed, for another question, or an error (rcode)."""
 
 

@@ -49,8 +49,6 @@ class Gateways:
         self.containers = containers
         self._sing_box = config.sing_box
         self._watch_s = config.egress_watch_s
-        #: The host's own addresses when a gateway was last set up (no box may reach them).
-        self._host_addresses: list[str] = []
         self._slots = trio.Lock()
         self._locks: defaultdict[str, trio.Lock] = defaultdict(trio.Lock)
 
@@ -91,9 +89,11 @@ class Gateways:
             await trio.to_thread.run_sync(self._host_rules)
             await trio.to_thread.run_sync(plumbing.build, layout, box_pid)
             await progress("egress.firewall", 30, "default deny")
-            await trio.to_thread.run_sync(self._firewall, record, box_pid)
+            # The host's own addresses: no box may reach them, whatever its exit.
+            own = await trio.to_thread.run_sync(plumbing.host_addresses)
+            await trio.to_thread.run_sync(self._firewall, record, box_pid, own)
             await progress("egress.tunnel", 60, f"sing-box ({spec.exit.kind})")
-            self._write_config(record, spec.exit)
+            self._write_config(record, spec.exit, own)
             await trio.to_thread.run_sync(self._start, record)
             self.records.save(record)
             log.info("gateway_ready", host_id=host_id, netns=layout.netns, kind=spec.exit.kind)
@@ -128,22 +128,23 @@ class Gateways:
                 self.records.save(record)
             return record
 
-    def _firewall(self, record: GatewayRecord, box_pid: int) -> None:
+    def _firewall(self, record: GatewayRecord, box_pid: int, host_addresses: list[str]) -> None:
         layout = self.layout(record)
-        self._host_addresses = plumbing.host_addresses()
         firewall.apply(
             firewall.gateway_ruleset(
                 exit_kind=record.exit_kind,
                 server_ip=record.exit_address,
                 port=record.exit_port,
-                host_addresses=self._host_addresses,
+                host_addresses=host_addresses,
                 pool=str(self.pool),
             ),
             netns=layout.netns,
         )
         firewall.apply(firewall.box_ruleset(), pid=box_pid)
 
-    def _write_config(self, record: GatewayRecord, spec: m.ExitSpec) -> None:
+    def _write_config(
+        self, record: GatewayRecord, spec: m.ExitSpec, host_addresses: list[str]
+    ) -> None:
         self._write_allowlist(record)
         allowlist = str(self.records.allowlist_path(record.host_id))
         layout = self.layout(record)
@@ -153,7 +154,7 @@ class Gateways:
             routing_mark=lay.ROUTING_MARK,
             server_ip=record.exit_address,
             allowlist_path=allowlist,
-            blocked_cidrs=(str(self.pool), *(f"{a}/32" for a in self._host_addresses)),
+            blocked_cidrs=(str(self.pool), *(f"{a}/32" for a in host_addresses)),
         )
         write_private(
             self.records.config_path(record.host_id),

@@ -39,21 +39,26 @@ def start(binary: Path, netns: str, config: Path, log: Path) -> int:
 
 def alive(pid: int, config: Path) -> bool:
     """``pid`` is a live (not zombie) sing-box running ``config``; reaps it when it died."""
-    if pid <= 0:
+    if not running(pid):
         return False
-    _reap(pid)
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return str(config).encode() in cmdline
+
+
+def running(pid: int) -> bool:
+    """``pid`` is a live process, not a zombie (a child of ours that died is reaped here)."""
+    if pid <= 0:
+        return False
+    with contextlib.suppress(ChildProcessError):  # adopted after an agent restart: init reaps
+        os.waitpid(pid, os.WNOHANG)
+    try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return False
-    state = stat.rsplit(")", 1)[-1].split()[0]
-    return state not in ("Z", "X") and str(config).encode() in cmdline
-
-
-def _reap(pid: int) -> None:
-    with contextlib.suppress(ChildProcessError):  # adopted after an agent restart: init reaps
-        os.waitpid(pid, os.WNOHANG)
+    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
 
 
 def stop(pid: int, config: Path, grace_s: float = 2.0) -> None:

@@ -415,7 +415,7 @@ class SweepGateways:
 
 @attrs.frozen(kw_only=True)
 class EgressCounters:
-    """Packets the firewall dropped, by rule, summed over every gateway and box."""
+    """Packets the firewall dropped, by rule, summed over every gateway and the host."""
 
     id: int
 

@@ -9,6 +9,7 @@ degraded. Counts seen before this process started are the baseline, not news.
 
 from __future__ import annotations
 
+import math
 import uuid
 from typing import Protocol
 
@@ -25,6 +26,8 @@ from cloudclaude.model.tasks import Task
 from cloudclaude.settings import LiveSettings
 
 log = structlog.get_logger(component="egress")
+#: How often the firewall's drop counts are read for the metrics.
+COUNTERS_EVERY_S = 30.0
 
 
 class GatewaySource(Protocol):
@@ -56,6 +59,7 @@ class EgressWatch:
         self.stopping = stopping
         self.metrics = metrics
         self._seen: dict[str, int] | None = None
+        self._counters_due = -math.inf
 
     async def scan_once(self) -> list[uuid.UUID]:
         """The hosts whose kill switch tripped since the last scan (each handled)."""
@@ -68,7 +72,10 @@ class EgressWatch:
                     tripped.append(uuid.UUID(host_id))
                     await self._tripped(uuid.UUID(host_id), trips)
         self._seen = current
-        if self.metrics is not None:
+        now = trio.current_time()
+        if self.metrics is not None and now >= self._counters_due:
+            # One nft call per gateway: the drop counts are read far less often than trips.
+            self._counters_due = now + COUNTERS_EVERY_S
             for rule, packets in (await self.agent.egress_counters()).items():
                 self.metrics.egress_dropped.labels(rule).set(packets)
         return tripped

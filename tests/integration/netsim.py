@@ -26,7 +26,6 @@ import fcntl
 import ipaddress
 import json
 import os
-import secrets
 import select
 import shutil
 import signal
@@ -46,6 +45,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from agent.egress import dnswire, plumbing, singbox_process
 from agent.egress.singbox_binary import sing_box_path
 from agent.egress.singbox_config import TunnelLayout, render_config
 from agent.protocol import messages as m
@@ -172,18 +172,6 @@ def ip_batch(*commands: str, netns: str = "") -> None:
         raise RuntimeError(f"ip {' '.join(where)} -batch failed: {result.stderr.strip()}")
 
 
-def netns_list() -> list[str]:
-    return [line.split()[0] for line in run("ip", "netns", "list").stdout.splitlines() if line]
-
-
-def links_with_prefix(prefix: str) -> list[str]:
-    found = []
-    for link in json.loads(run("ip", "-j", "link", "show").stdout or "[]"):
-        if link["ifname"].startswith(prefix):
-            found.append(link["ifname"])
-    return found
-
-
 def netns_pids(netns: str) -> list[int]:
     out = run("ip", "netns", "pids", netns, check=False).stdout
     return [int(pid) for pid in out.split()]
@@ -195,21 +183,11 @@ def kill_pids(pids: list[int], grace_s: float = 2.0) -> None:
             os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace_s
     for pid in pids:
-        while _alive(pid) and time.monotonic() < deadline:
+        while singbox_process.running(pid) and time.monotonic() < deadline:
             time.sleep(0.02)
         with contextlib.suppress(ProcessLookupError):
-            if _alive(pid):
+            if singbox_process.running(pid):
                 os.kill(pid, signal.SIGKILL)
-
-
-def _alive(pid: int) -> bool:
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
 
 
 def sweep(names: Names, keep: Path | None = None) -> None:
@@ -217,10 +195,10 @@ def sweep(names: Names, keep: Path | None = None) -> None:
 
     Only call it holding the instance's lock (or for names no running instance uses).
     """
-    if names.netns in netns_list():
+    if plumbing.netns_exists(names.netns):
         kill_pids(netns_pids(names.netns))
         run("ip", "netns", "del", names.netns, check=False)
-    for link in links_with_prefix(f"{names.prefix}-"):
+    for link in plumbing.links_with_prefix(f"{names.prefix}-"):
         run("ip", "link", "del", link, check=False)
     for stale in Path(WORK_ROOT).glob(f"{names.prefix}-*"):
         if stale != keep and stale.is_dir():
@@ -534,11 +512,8 @@ def dns_query(
     server: str, name: str, qtype: str = "A", *, port: int = 53, tcp: bool = False
 ) -> list[str]:
     """Ask ``server`` once; the A addresses or TXT strings of the answer (blocking, 3 s)."""
-    code = {"A": 1, "TXT": 16, "AAAA": 28}[qtype]
-    ident = secrets.randbits(16)
-    question = b"".join(bytes([len(part)]) + part.encode() for part in name.split(".")) + b"\0"
-    query = struct.pack("!HHHHHH", ident, 0x0100, 1, 0, 0, 0) + question
-    query += struct.pack("!HH", code, 1)
+    code = {"A": dnswire.TYPE_A, "TXT": dnswire.TYPE_TXT, "AAAA": dnswire.TYPE_AAAA}[qtype]
+    ident, query = dnswire.query(name, code)
     kind = socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM
     with socket.socket(socket.AF_INET, kind) as sock:
         sock.settimeout(3)
@@ -549,7 +524,7 @@ def dns_query(
         else:
             sock.send(query)
             reply = sock.recv(4096)
-    return _answers(reply, ident)
+    return dnswire.answers(reply, ident, code)
 
 
 def _recv_exact(sock: socket.socket, size: int) -> bytes:
@@ -560,38 +535,6 @@ def _recv_exact(sock: socket.socket, size: int) -> bytes:
             raise ConnectionError("DNS connection closed early")
         data += chunk
     return data
-
-
-def _answers(reply: bytes, ident: int) -> list[str]:
-    got, flags, qdcount, ancount = struct.unpack("!HHHH", reply[:8])
-    if got != ident:
-        raise ValueError("DNS reply for another query")
-    if flags & 0xF:
-        raise LookupError(f"DNS rcode {flags & 0xF}")
-    offset = 12
-    for _ in range(qdcount):
-        offset = _skip_name(reply, offset) + 4
-    found = []
-    for _ in range(ancount):
-        offset = _skip_name(reply, offset)
-        rtype, _class, _ttl, length = struct.unpack("!HHIH", reply[offset : offset + 10])
-        data = reply[offset + 10 : offset + 10 + length]
-        offset += 10 + length
-        if rtype == 1:
-            found.append(str(ipaddress.IPv4Address(data)))
-        elif rtype == 16:
-            found.append(data[1 : 1 + data[0]].decode())
-    return found
-
-
-def _skip_name(data: bytes, offset: int) -> int:
-    while True:
-        length = data[offset]
-        if length == 0:
-            return offset + 1
-        if length & 0xC0:
-            return offset + 2
-        offset += 1 + length
 
 
 def free_port() -> int:

@@ -32,11 +32,12 @@ async def _hosts_page(
     limit, offset = paging(PAGE)
     svc = services()
     found = await svc.hosts.list_hosts(limit=limit, offset=offset)
+    if is_htmx():  # a live refresh of the table: nothing else on the page changed
+        return await render("admin/_hosts_table.html", page=found, limit=limit, offset=offset), 200
     users = await svc.accounts.list_users(limit=200, offset=0, role="user")
     exits = await svc.exits.list_exits(limit=200, offset=0)
-    template = "admin/_hosts_table.html" if is_htmx() else "admin/hosts.html"
     html = await render(
-        template,
+        "admin/hosts.html",
         page=found,
         limit=limit,
         offset=offset,
@@ -91,11 +92,12 @@ async def _host_page(host_id: str, status: int = 200, notice: str = "") -> tuple
     host = await svc.hosts.get(parse_uuid(host_id, "host"))
     found = await tasks_repo.list_tasks(svc.db, limit=10, offset=0, host_id=host.id)
     latest = await svc.hosts.get_task(str(found.items[0].id)) if found.items else None
+    if is_htmx():  # a live refresh of the status and the running task
+        return await render("admin/_host_live.html", host=host, latest=latest), status
     owner = await svc.accounts.get(host.user_id)
     exits = await svc.exits.list_exits(limit=200, offset=0)
-    template = "admin/_host_live.html" if is_htmx() else "admin/host.html"
     html = await render(
-        template,
+        "admin/host.html",
         host=host,
         tasks=found.items,
         latest=latest,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from quart import g, render_template
+from quart import g, render_template, request
 
 
 async def render(template: str, **context: Any) -> str:
@@ -15,6 +15,4 @@ async def render(template: str, **context: Any) -> str:
 
 def is_htmx() -> bool:
     """The request came from htmx (answer with a fragment, not the whole page)."""
-    from quart import request
-
     return request.headers.get("HX-Request") == "true"
