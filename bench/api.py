@@ -37,9 +37,9 @@ import httpx
 import trio
 import trio_asyncio
 
+from cloudclaude.core.settings import AuthSettings
 from cloudclaude.db.cluster import PrivateCluster
 from cloudclaude.db.pool import Database
-from cloudclaude.settings import AuthSettings
 
 REQUESTS = 500
 WARMUP = 20

@@ -37,7 +37,7 @@ from bench.api import interruptible, main_for, verdict
 from bench.simnet import DEFAULT_KIND, SimExit, agent_config, clear_agent, simulated_internet
 from cloudclaude.agent_client.client import AgentError, embedded
 from cloudclaude.agent_client.handle import Agent
-from cloudclaude.logging import configure
+from cloudclaude.core.logging import configure
 
 TARGET_EGRESS_P50_S = 1.0
 TARGET_P50_S = 0.5

@@ -33,7 +33,7 @@ from bench.api import interruptible, main_for, verdict
 from bench.simnet import SimExit, agent_config, clear_agent, simulated_internet
 from cloudclaude.agent_client.client import embedded
 from cloudclaude.agent_client.handle import Agent
-from cloudclaude.logging import configure
+from cloudclaude.core.logging import configure
 from tests.integration.netsim import WHOAMI_IPS, SimInternet
 
 MB = 1_000_000

@@ -35,9 +35,9 @@ from agent.protocol import messages as m
 from cloudclaude.agent_client.client import AgentError
 from cloudclaude.agent_client.handle import Agent, instance_of, open_agent
 from cloudclaude.agent_client.handle import agent_config as agent_config_of
-from cloudclaude.egress_check import judge
-from cloudclaude.logging import configure
-from cloudclaude.settings import AgentSettings, EgressSettings, Settings
+from cloudclaude.core.logging import configure
+from cloudclaude.core.settings import AgentSettings, EgressSettings, Settings
+from cloudclaude.domain.egress_check import judge
 from tests.integration.boxes import EGRESS_POOL
 from tests.integration.netsim import SimInternet, running_sim
 

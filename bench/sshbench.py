@@ -48,13 +48,10 @@ from bench.api import DATABASE, interruptible, private_cluster, scratch_dir
 from bench.simnet import DEFAULT_KIND, clear_agent, egress_settings, simulated_internet
 from cloudclaude.agent_client.client import AgentError
 from cloudclaude.agent_client.handle import Agent, open_agent
-from cloudclaude.db import migrate
-from cloudclaude.db.pool import Database
-from cloudclaude.hosts import Hosts
-from cloudclaude.logging import configure
-from cloudclaude.model.audit import Actor
-from cloudclaude.model.hosts import HostLimits
-from cloudclaude.settings import (
+from cloudclaude.app.supervisor import proxy_context
+from cloudclaude.app.wiring import build
+from cloudclaude.core.logging import configure
+from cloudclaude.core.settings import (
     AgentSettings,
     DatabaseSettings,
     LiveSettings,
@@ -62,11 +59,14 @@ from cloudclaude.settings import (
     SshSettings,
     TaskSettings,
 )
+from cloudclaude.db import migrate
+from cloudclaude.db.pool import Database
+from cloudclaude.domain.hosts import Hosts
+from cloudclaude.model.audit import Actor
+from cloudclaude.model.hosts import HostLimits
 from cloudclaude.sshproxy.hostkey import known_hosts_line, write_private
 from cloudclaude.sshproxy.server import SshProxy
-from cloudclaude.supervisor import proxy_context
 from cloudclaude.tasks.workers import TaskWorkers
-from cloudclaude.wiring import build
 from tests.integration.boxes import EGRESS_POOL
 from tests.integration.netsim import SimInternet
 

@@ -8,8 +8,8 @@ import structlog
 from quart import Response, g, request
 from quart_trio import QuartTrio
 
-from cloudclaude.settings import LiveSettings
-from cloudclaude.wiring import Services
+from cloudclaude.app.wiring import Services
+from cloudclaude.core.settings import LiveSettings
 from web.api import (
     admin_bindings,
     admin_exits,

@@ -9,7 +9,7 @@ from hypercorn.config import Config
 from hypercorn.trio import serve
 from quart_trio import QuartTrio
 
-from cloudclaude.settings import WebSettings
+from cloudclaude.core.settings import WebSettings
 
 
 class WebServer:

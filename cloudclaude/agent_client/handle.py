@@ -31,7 +31,7 @@ from cloudclaude.agent_client.client import (
     embedded,
     open_port_over_unix,
 )
-from cloudclaude.settings import Settings
+from cloudclaude.core.settings import Settings
 
 
 class Agent:

@@ -11,8 +11,8 @@ import secrets
 import argon2
 import trio
 
+from cloudclaude.core.settings import AuthSettings
 from cloudclaude.errors import CloudClaudeError
-from cloudclaude.settings import AuthSettings
 
 MIN_LENGTH = 10
 MAX_LENGTH = 1024

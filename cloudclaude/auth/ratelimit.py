@@ -7,7 +7,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from cloudclaude.settings import RateLimitSettings
+from cloudclaude.core.settings import RateLimitSettings
 
 
 class SlidingWindow:

@@ -12,7 +12,7 @@ import os
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from cloudclaude.serverkey import derive
+from cloudclaude.core.serverkey import derive
 
 _VERSION = b"\x01"
 _NONCE_BYTES = 12

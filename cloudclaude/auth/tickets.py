@@ -13,9 +13,9 @@ import hashlib
 import secrets
 import uuid
 
+from cloudclaude.core.timefmt import utcnow
 from cloudclaude.db.pool import Database
 from cloudclaude.db.repos import tickets as tickets_repo
-from cloudclaude.timefmt import utcnow
 
 #: Tickets look like ``cct_<43 url-safe characters>``, so the proxy tells them from passwords.
 PREFIX = "cct_"

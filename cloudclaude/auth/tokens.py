@@ -18,10 +18,10 @@ import attrs
 import jwt
 import trio
 
+from cloudclaude.core.serverkey import derive
 from cloudclaude.db.pool import Database
 from cloudclaude.db.repos import signing_keys
 from cloudclaude.errors import CloudClaudeError
-from cloudclaude.serverkey import derive
 
 ALGORITHM = "HS256"
 ISSUER = "cloudclaude"

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cloudclaude.exit_schema import KINDS
+from cloudclaude.domain.exit_schema import KINDS
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:

@@ -9,7 +9,9 @@ from typing import Any
 import attrs
 import trio
 
-from cloudclaude import health
+from cloudclaude.app.wiring import Services
+from cloudclaude.core import health
+from cloudclaude.core.timefmt import parse_datetime, utcnow
 from cloudclaude.ctl import messages as m
 from cloudclaude.db.repos import audit as audit_repo
 from cloudclaude.db.repos import tasks as tasks_repo
@@ -24,8 +26,6 @@ from cloudclaude.model.views import (
     task_view,
     user_view,
 )
-from cloudclaude.timefmt import parse_datetime, utcnow
-from cloudclaude.wiring import Services
 
 Send = Callable[[m.Reply], Awaitable[None]]
 FOLLOW_POLL_S = 0.5

@@ -14,7 +14,7 @@ import cattrs
 from cattrs.strategies import configure_tagged_union
 
 from agent.protocol import codec
-from cloudclaude.codec import strict_converter
+from cloudclaude.core.codec import strict_converter
 
 
 class ProtocolError(Exception):

@@ -19,13 +19,13 @@ from agent.protocol.closing import send_final_frame
 from agent.protocol.framing import FrameError, FrameReader, send_frame
 from agent.protocol.peercred import is_allowed, peer_credentials
 from agent.protocol.unixsock import bind_unix_listener
+from cloudclaude.app.wiring import Services
+from cloudclaude.core.settings import CtlSettings
 from cloudclaude.ctl import handlers
 from cloudclaude.ctl import messages as m
 from cloudclaude.db.errors import DatabaseUnavailable
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.audit import Actor
-from cloudclaude.settings import CtlSettings
-from cloudclaude.wiring import Services
 
 log = structlog.get_logger(component="ctl")
 MAX_FRAME = 64 * 1024

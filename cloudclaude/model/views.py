@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from cloudclaude.core.timefmt import iso, utcnow
 from cloudclaude.model.audit import AuditEvent
 from cloudclaude.model.exits import Binding, Exit
 from cloudclaude.model.hosts import Host
 from cloudclaude.model.tasks import Task
 from cloudclaude.model.users import SshKey, User
-from cloudclaude.timefmt import iso, utcnow
 
 
 def user_view(user: User) -> dict[str, Any]:

@@ -14,22 +14,22 @@ import uuid
 
 import attrs
 
-from cloudclaude.accounts import USERNAME_RE
 from cloudclaude.auth.ratelimit import LoginWindows
 from cloudclaude.auth.tickets import PREFIX as TICKET_PREFIX
 from cloudclaude.auth.tickets import Tickets
+from cloudclaude.core.metrics import Metrics
+from cloudclaude.core.settings import RateLimitSettings
+from cloudclaude.core.timefmt import utcnow
 from cloudclaude.db.pool import Database
 from cloudclaude.db.repos import audit as audit_repo
 from cloudclaude.db.repos import hosts as hosts_repo
 from cloudclaude.db.repos import users as users_repo
+from cloudclaude.domain.accounts import USERNAME_RE
+from cloudclaude.domain.hosts import Hosts
 from cloudclaude.errors import CloudClaudeError
-from cloudclaude.hosts import Hosts
-from cloudclaude.metrics import Metrics
 from cloudclaude.model.audit import Actor, NewAuditEvent
 from cloudclaude.model.hosts import Host
 from cloudclaude.model.users import User
-from cloudclaude.settings import RateLimitSettings
-from cloudclaude.timefmt import utcnow
 
 _SHORT_ID_RE = re.compile(r"^[a-z0-9]{6,16}$")
 

@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 import trio
 
+from cloudclaude.domain.hosts import Hosts
 from cloudclaude.errors import CloudClaudeError, by_code
-from cloudclaude.hosts import Hosts
 from cloudclaude.model.audit import Actor
 from cloudclaude.model.hosts import Host
 

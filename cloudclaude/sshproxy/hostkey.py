@@ -7,7 +7,7 @@ from pathlib import Path
 
 import asyncssh
 
-from cloudclaude.settings import Settings
+from cloudclaude.core.settings import Settings
 
 FILE_NAME = "ssh_host_ed25519_key"
 

@@ -25,21 +25,21 @@ from asyncssh.forward import SSHForwarder
 
 from cloudclaude.agent_client.client import AgentError
 from cloudclaude.agent_client.handle import Agent
+from cloudclaude.core.metrics import Metrics
+from cloudclaude.core.settings import LiveSettings, SettingsError, SshSettings
+from cloudclaude.core.timefmt import utcnow
 from cloudclaude.db.pool import Database
 from cloudclaude.db.repos import audit as audit_repo
+from cloudclaude.domain.hosts import Hosts
 from cloudclaude.errors import CloudClaudeError
-from cloudclaude.hosts import Hosts
-from cloudclaude.metrics import Metrics
 from cloudclaude.model.audit import NewAuditEvent
 from cloudclaude.model.hosts import Host
 from cloudclaude.model.users import User
-from cloudclaude.settings import LiveSettings, SettingsError, SshSettings
 from cloudclaude.sshproxy.access import Grant, Login, SshAccess, parse_login, ssh_actor
 from cloudclaude.sshproxy.autostart import ensure_running
 from cloudclaude.sshproxy.bridge import in_trio, spawn
 from cloudclaude.sshproxy.session import RelaySession, error_text
 from cloudclaude.sshproxy.upstream import MAX_PACKET, WINDOW, connect_box
-from cloudclaude.timefmt import utcnow
 
 log = structlog.get_logger(component="sshproxy")
 

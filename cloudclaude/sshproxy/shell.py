@@ -18,7 +18,7 @@ import trio
 import trio_asyncio
 
 from cloudclaude.agent_client.handle import Agent
-from cloudclaude.hosts import Hosts
+from cloudclaude.domain.hosts import Hosts
 from cloudclaude.sshproxy.session import ATTACH, SESSION_MODES
 from cloudclaude.sshproxy.upstream import connect_box
 

@@ -13,7 +13,7 @@ import uuid
 import asyncssh
 
 from cloudclaude.agent_client.handle import Agent
-from cloudclaude.hosts import Hosts
+from cloudclaude.domain.hosts import Hosts
 from cloudclaude.sshproxy.bridge import in_trio
 
 BOX_USER = "claude"

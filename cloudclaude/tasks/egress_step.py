@@ -19,10 +19,10 @@ import trio
 
 from agent.protocol import messages as m
 from cloudclaude.agent_client.handle import Agent
-from cloudclaude.egress_check import Verdict, judge
+from cloudclaude.core.metrics import Metrics
+from cloudclaude.core.settings import LiveSettings
+from cloudclaude.domain.egress_check import Verdict, judge
 from cloudclaude.errors import CloudClaudeError
-from cloudclaude.metrics import Metrics
-from cloudclaude.settings import LiveSettings
 from cloudclaude.tasks.context import TaskContext
 
 log = structlog.get_logger(component="egress")

@@ -16,13 +16,13 @@ import trio
 from agent.protocol import messages as m
 from cloudclaude.agent_client.client import AgentError
 from cloudclaude.agent_client.handle import Agent
+from cloudclaude.core.settings import TaskSettings
+from cloudclaude.core.timefmt import utcnow
 from cloudclaude.db.repos import hosts as hosts_repo
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.hosts import Host
-from cloudclaude.settings import TaskSettings
 from cloudclaude.tasks.context import TaskContext
 from cloudclaude.tasks.egress_step import EgressStep
-from cloudclaude.timefmt import utcnow
 
 Pipeline = Callable[[TaskContext], Awaitable[None]]
 

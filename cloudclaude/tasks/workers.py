@@ -20,16 +20,16 @@ import trio
 
 from cloudclaude.agent_client.client import AgentError
 from cloudclaude.agent_client.handle import Agent
+from cloudclaude.core.metrics import Metrics
+from cloudclaude.core.settings import LiveSettings
 from cloudclaude.db.errors import DatabaseError
 from cloudclaude.db.listener import Listener
 from cloudclaude.db.pool import Database
 from cloudclaude.db.repos import audit as audit_repo
 from cloudclaude.db.repos import hosts as hosts_repo
 from cloudclaude.db.repos import tasks as tasks_repo
-from cloudclaude.metrics import Metrics
 from cloudclaude.model.audit import SYSTEM, NewAuditEvent
 from cloudclaude.model.tasks import Task
-from cloudclaude.settings import LiveSettings
 from cloudclaude.tasks.context import TaskCanceled, TaskContext, failure_code
 from cloudclaude.tasks.egress_step import EgressStep, ExitLookup
 from cloudclaude.tasks.host_ops import HostOps

@@ -17,10 +17,8 @@ from quart_trio import QuartTrio
 from agent.runtime import open_runtime
 from cloudclaude.agent_client.client import embedded
 from cloudclaude.agent_client.handle import Agent, open_agent
-from cloudclaude.db.cluster import PrivateCluster
-from cloudclaude.db.pool import Database
-from cloudclaude.model.audit import Actor
-from cloudclaude.settings import (
+from cloudclaude.app.wiring import Services, build
+from cloudclaude.core.settings import (
     AgentSettings,
     AuthSettings,
     DatabaseSettings,
@@ -29,7 +27,9 @@ from cloudclaude.settings import (
     RateLimitSettings,
     Settings,
 )
-from cloudclaude.wiring import Services, build
+from cloudclaude.db.cluster import PrivateCluster
+from cloudclaude.db.pool import Database
+from cloudclaude.model.audit import Actor
 from tests.integration import boxes, pg
 
 if TYPE_CHECKING:

@@ -13,14 +13,14 @@ import trio
 from quart_trio import QuartTrio
 
 from cloudclaude.agent_client.handle import Agent, open_agent
+from cloudclaude.app.wiring import Services, build
+from cloudclaude.background.egress_watch import EgressWatch
+from cloudclaude.background.reconciler import Reconciler
+from cloudclaude.core.settings import LiveSettings, Settings, TaskSettings
 from cloudclaude.db.pool import Database
 from cloudclaude.db.repos import hosts as hosts_repo
 from cloudclaude.model.audit import Actor
-from cloudclaude.services.egress_watch import EgressWatch
-from cloudclaude.services.reconciler import Reconciler
-from cloudclaude.settings import LiveSettings, Settings, TaskSettings
 from cloudclaude.tasks.workers import TaskWorkers
-from cloudclaude.wiring import Services, build
 from tests.integration.conftest import (
     ADMIN_PASSWORD,
     add_sim_exit,

@@ -10,10 +10,10 @@ from typing import Any
 import attrs
 import trio
 
+from cloudclaude.app.supervisor import proxy_context
+from cloudclaude.core.settings import Settings, WebSettings
 from cloudclaude.model.audit import Actor
-from cloudclaude.settings import Settings, WebSettings
 from cloudclaude.sshproxy.server import SshProxy
-from cloudclaude.supervisor import proxy_context
 from tests.integration.hoststack import Stack, open_stack
 from tests.integration.sshclient import SshClient
 from web.server import WebServer

@@ -12,10 +12,10 @@ import pytest
 import trio
 
 from agent import errors
-from cloudclaude import health
 from cloudclaude.agent_client.client import AgentClient
 from cloudclaude.agent_client.handle import Agent
-from cloudclaude.wiring import Services
+from cloudclaude.app.wiring import Services
+from cloudclaude.core import health
 from tests.integration import pg
 from tests.integration.processes import BIN, frame_exchange_as, wait_for
 

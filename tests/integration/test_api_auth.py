@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from quart_trio import QuartTrio
 
+from cloudclaude.app.wiring import Services
 from cloudclaude.model.audit import Actor
-from cloudclaude.wiring import Services
 from tests.integration.conftest import bearer
 
 

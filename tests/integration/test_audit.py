@@ -6,12 +6,12 @@ import datetime as dt
 
 import pytest
 
+from cloudclaude.app.wiring import Services
 from cloudclaude.db.errors import DatabaseError
 from cloudclaude.db.pool import Database
 from cloudclaude.db.repos import audit as audit_repo
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.audit import SYSTEM, Actor, NewAuditEvent
-from cloudclaude.wiring import Services
 
 ACTOR = Actor(name="user:tester")
 

@@ -13,13 +13,13 @@ import attrs
 import pytest
 import trio
 
+from cloudclaude.app.wiring import Services
+from cloudclaude.core.settings import Settings
 from cloudclaude.ctl import messages as m
 from cloudclaude.ctl.client import CtlClient
 from cloudclaude.ctl.server import CtlServer
 from cloudclaude.model.audit import Actor
 from cloudclaude.model.hosts import HostLimits
-from cloudclaude.settings import Settings
-from cloudclaude.wiring import Services
 from tests.integration import pg
 from tests.integration.processes import BIN, frame_exchange_as
 

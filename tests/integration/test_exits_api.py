@@ -9,11 +9,11 @@ from typing import Any
 import attrs
 from quart_trio import QuartTrio
 
+from cloudclaude.app.wiring import Services
 from cloudclaude.auth.sealing import unseal
+from cloudclaude.core.serverkey import load_or_create
 from cloudclaude.db.repos import hosts as hosts_repo
-from cloudclaude.exits import EXIT_CREDENTIALS
-from cloudclaude.serverkey import load_or_create
-from cloudclaude.wiring import Services
+from cloudclaude.domain.exits import EXIT_CREDENTIALS
 from tests.integration.conftest import bearer, random_name
 
 SOCKS = {

@@ -7,9 +7,9 @@ import uuid
 import trio
 
 from agent.protocol import messages as m
+from cloudclaude.background.expiry import ExpiryScanner
+from cloudclaude.background.idle import IdleScanner
 from cloudclaude.db.repos import hosts as hosts_repo
-from cloudclaude.services.expiry import ExpiryScanner
-from cloudclaude.services.idle import IdleScanner
 from tests.integration import boxes
 from tests.integration.hoststack import Stack, host_id_of
 

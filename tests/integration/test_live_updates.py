@@ -9,9 +9,9 @@ import attrs
 import httpx
 import trio
 
-from cloudclaude.live import StreamLimits
 from tests.integration.hoststack import Stack
 from tests.integration.processes import free_port
+from web.live import StreamLimits
 from web.server import WebServer
 
 

@@ -12,9 +12,9 @@ import pytest
 from quart.typing import TestClientProtocol as PageClient
 from quart_trio import QuartTrio
 
+from cloudclaude.app.wiring import Services
 from cloudclaude.model.audit import Actor
 from cloudclaude.model.hosts import HostLimits
-from cloudclaude.wiring import Services
 
 PASSWORD = "page-password-123"
 ACTOR = Actor(name="test")

@@ -9,9 +9,9 @@ import httpx
 import pytest
 import trio
 
+from cloudclaude.app.wiring import Services
+from cloudclaude.core.settings import LiveSettings, RateLimitSettings, Settings
 from cloudclaude.model.audit import Actor
-from cloudclaude.settings import LiveSettings, RateLimitSettings, Settings
-from cloudclaude.wiring import Services
 from web.app import create_app
 from web.server import WebServer
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from cloudclaude.accounts import Accounts
+from cloudclaude.app.wiring import Services
 from cloudclaude.auth.passwords import PasswordHasher
+from cloudclaude.core.settings import AuthSettings, RateLimitSettings
 from cloudclaude.db.repos import users as users_repo
+from cloudclaude.domain.accounts import Accounts
 from cloudclaude.model.audit import Actor
-from cloudclaude.settings import AuthSettings, RateLimitSettings
-from cloudclaude.wiring import Services
 
 
 async def test_login_rehashes_with_the_new_parameters(services: Services) -> None:

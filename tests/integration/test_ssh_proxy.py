@@ -8,7 +8,7 @@ from typing import Any
 import trio
 
 from cloudclaude.auth.tickets import Tickets
-from cloudclaude.settings import RateLimitSettings
+from cloudclaude.core.settings import RateLimitSettings
 from tests.integration.sshstack import BoxUser, SshStack
 
 

@@ -26,6 +26,8 @@ import trio
 from agent.runtime import open_runtime
 from cloudclaude.agent_client.client import embedded
 from cloudclaude.agent_client.handle import Agent
+from cloudclaude.app.wiring import Services, build
+from cloudclaude.core.settings import LiveSettings, Settings
 from cloudclaude.db.cluster import PrivateCluster
 from cloudclaude.db.errors import DatabaseError
 from cloudclaude.db.pool import Database
@@ -35,8 +37,6 @@ from cloudclaude.db.repos import tasks as tasks_repo
 from cloudclaude.model.audit import Actor
 from cloudclaude.model.hosts import HostLimits
 from cloudclaude.model.tasks import Task
-from cloudclaude.settings import LiveSettings, Settings
-from cloudclaude.wiring import Services, build
 from tests.integration import boxes, pg
 from tests.integration.conftest import add_sim_exit, with_sim_exit
 from tests.integration.netsim import SimInternet

@@ -9,15 +9,15 @@ import pytest
 import trio
 
 from cloudclaude.agent_client.handle import Agent
+from cloudclaude.core.metrics import Metrics
+from cloudclaude.core.settings import LiveSettings, Settings, TaskSettings
 from cloudclaude.db.errors import UniqueViolation
 from cloudclaude.db.pool import Database
 from cloudclaude.db.repos import hosts as hosts_repo
 from cloudclaude.db.repos import tasks as tasks_repo
 from cloudclaude.db.repos import users as users_repo
-from cloudclaude.hosts import new_box_key_pair, new_short_id
-from cloudclaude.metrics import Metrics
+from cloudclaude.domain.hosts import new_box_key_pair, new_short_id
 from cloudclaude.model.hosts import HostLimits
-from cloudclaude.settings import LiveSettings, Settings, TaskSettings
 from cloudclaude.tasks.context import TaskContext
 from cloudclaude.tasks.host_ops import HostOps, Pipeline
 from cloudclaude.tasks.workers import TaskWorkers

@@ -5,10 +5,10 @@ from __future__ import annotations
 import attrs
 import trio_asyncio
 
-from cloudclaude import up
+from cloudclaude.app import up
+from cloudclaude.core.settings import Settings
 from cloudclaude.db.pool import Database
 from cloudclaude.db.repos import exits as exits_repo
-from cloudclaude.settings import Settings
 
 
 async def _exits(settings: Settings) -> list[tuple[str, str, str | None]]:

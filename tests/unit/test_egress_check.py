@@ -11,12 +11,12 @@ import trio
 
 from agent.egress import dnswire
 from agent.protocol import messages as m
-from cloudclaude.egress_check import judge
-from cloudclaude.metrics import Metrics
+from cloudclaude.background.egress_watch import EgressWatch
+from cloudclaude.core.metrics import Metrics
+from cloudclaude.core.settings import LiveSettings, Settings
+from cloudclaude.domain.egress_check import judge
 from cloudclaude.model.hosts import HostAction
 from cloudclaude.model.tasks import Task
-from cloudclaude.services.egress_watch import EgressWatch
-from cloudclaude.settings import LiveSettings, Settings
 
 URL = "http://198.18.1.1/"
 NAME = "myaddr.sim.test"

@@ -1,4 +1,4 @@
-"""Exit settings per kind (cloudclaude/exit_schema.py), masks and the ExitSpec they make."""
+"""Exit settings per kind (cloudclaude/domain/exit_schema.py), masks and the ExitSpec they make."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from cloudclaude.domain.exit_schema import KINDS, merge_fields, parse_exit
+from cloudclaude.domain.exits import exit_spec
 from cloudclaude.errors import CloudClaudeError
-from cloudclaude.exit_schema import KINDS, merge_fields, parse_exit
-from cloudclaude.exits import exit_spec
 from cloudclaude.model.exits import Exit, mask
 from cloudclaude.model.views import exit_view
 

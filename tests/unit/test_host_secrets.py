@@ -8,13 +8,13 @@ import pytest
 
 from cloudclaude.agent_client.client import AgentConnectionLost, AgentError
 from cloudclaude.auth.sealing import SealError, seal, unseal
+from cloudclaude.core.settings import WebSettings
 from cloudclaude.db.errors import DatabaseUnavailable
+from cloudclaude.domain.hosts import check_limits, check_timezone, new_box_key_pair, new_short_id
 from cloudclaude.errors import CloudClaudeError
-from cloudclaude.hosts import check_limits, check_timezone, new_box_key_pair, new_short_id
-from cloudclaude.live import TOPICS, USER_TOPICS, StreamLimits, parse_topics
 from cloudclaude.model.hosts import HostLimits
-from cloudclaude.settings import WebSettings
 from cloudclaude.tasks.context import failure_code
+from web.live import TOPICS, USER_TOPICS, StreamLimits, parse_topics
 
 KEY = bytes(range(32))
 

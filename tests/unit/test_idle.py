@@ -11,9 +11,9 @@ import trio
 import trio.testing
 
 from agent.protocol import messages as m
+from cloudclaude.background.idle import IdleScanner, decide
+from cloudclaude.core.settings import LiveSettings, ScannerSettings, Settings
 from cloudclaude.model.hosts import Host
-from cloudclaude.services.idle import IdleScanner, decide
-from cloudclaude.settings import LiveSettings, ScannerSettings, Settings
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 SETTINGS = ScannerSettings(idle_stop_after_s=300, idle_period_s=60, idle_claude_cpu_s=0.5)

@@ -6,8 +6,8 @@ import pytest
 
 from cloudclaude.auth import passwords
 from cloudclaude.auth.passwords import PasswordHasher
+from cloudclaude.core.settings import AuthSettings
 from cloudclaude.errors import CloudClaudeError
-from cloudclaude.settings import AuthSettings
 
 FAST = AuthSettings(argon2_time_cost=1, argon2_memory_kib=8192)
 

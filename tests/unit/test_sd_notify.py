@@ -1,4 +1,4 @@
-"""sd_notify (cloudclaude/systemd.py) against a real AF_UNIX datagram socket."""
+"""sd_notify (cloudclaude/app/systemd.py) against a real AF_UNIX datagram socket."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cloudclaude import systemd
+from cloudclaude.app import systemd
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from pathlib import Path
 import attrs
 import pytest
 
-from cloudclaude import settings
-from cloudclaude.settings import Settings, SettingsError
+from cloudclaude.core import settings
+from cloudclaude.core.settings import Settings, SettingsError
 
 
 def write_toml(tmp_path: Path, text: str) -> Path:

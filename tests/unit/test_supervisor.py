@@ -1,4 +1,4 @@
-"""The supervisor (cloudclaude/supervisor.py): start order, READY, fail-fast, graceful stop.
+"""The supervisor (cloudclaude/app/supervisor.py): start order, READY, fail-fast, graceful stop.
 
 Timed tests use ``autojump_clock`` with fake components only; the signal tests use the real
 clock because they deliver real signals to this process.
@@ -15,9 +15,9 @@ import pytest
 import trio
 import trio.testing
 
-from cloudclaude.settings import SettingsDiff, SettingsError
-from cloudclaude.status import StatusBoard
-from cloudclaude.supervisor import Component, ComponentExited, Supervisor
+from cloudclaude.app.supervisor import Component, ComponentExited, Supervisor
+from cloudclaude.core.settings import SettingsDiff, SettingsError
+from cloudclaude.core.status import StatusBoard
 from tests.fakes.components import (
     CrashingComponent,
     ExitingComponent,

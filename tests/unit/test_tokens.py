@@ -10,9 +10,9 @@ import jwt
 import pytest
 
 from cloudclaude.auth.tokens import ISSUER, KeyRing, UnknownKid
+from cloudclaude.core.serverkey import derive
 from cloudclaude.db.repos.signing_keys import SigningKeyRow
 from cloudclaude.errors import CloudClaudeError
-from cloudclaude.serverkey import derive
 
 SERVER_KEY = b"k" * 32
 TTL = 3600

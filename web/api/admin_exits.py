@@ -1,6 +1,6 @@
 """``/v1/admin/egress-ips``: exits (list, create, show, replace, delete; admins only).
 
-Bodies are checked per kind by ``cloudclaude.exit_schema``; answers mask every secret.
+Bodies are checked per kind by ``cloudclaude.domain.exit_schema``; answers mask every secret.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 from quart import Blueprint
 
-from cloudclaude.exit_schema import KINDS, allowed_fields
+from cloudclaude.domain.exit_schema import KINDS, allowed_fields
 from cloudclaude.model.views import exit_view
 from web.api.common import (
     actor,

@@ -7,9 +7,9 @@ from typing import Any
 import attrs
 from quart import Blueprint
 
+from cloudclaude.core.timefmt import iso
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.views import user_view
-from cloudclaude.timefmt import iso
 from web.api.common import client_address, current_user, read_body, services, signed_in
 
 blueprint = Blueprint("api_auth", __name__, url_prefix="/v1")

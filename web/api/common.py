@@ -12,11 +12,11 @@ from typing import Any, ParamSpec, TypeVar
 import cattrs
 from quart import current_app, g, request
 
-from cloudclaude.codec import strict_converter
+from cloudclaude.app.wiring import Services
+from cloudclaude.core.codec import strict_converter
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.audit import Actor
 from cloudclaude.model.users import User
-from cloudclaude.wiring import Services
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -8,7 +8,7 @@ from typing import Any
 
 from quart import Blueprint, Response, request
 
-from cloudclaude import health
+from cloudclaude.core import health
 from cloudclaude.errors import CloudClaudeError
 from web.api.common import services
 

@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 
 from quart import Blueprint, Response, current_app, request
 
-from cloudclaude.live import TOPICS, USER_TOPICS, ChangeFeed, StreamLimits, parse_topics, stream
 from web.api.common import authenticate, services
+from web.live import TOPICS, USER_TOPICS, ChangeFeed, StreamLimits, parse_topics, stream
 
 blueprint = Blueprint("api_live", __name__)
 

@@ -8,8 +8,8 @@ from typing import Any
 from quart import Blueprint, redirect, request
 from werkzeug.sansio.response import Response
 
+from cloudclaude.domain.exit_schema import KINDS, allowed_fields
 from cloudclaude.errors import CloudClaudeError
-from cloudclaude.exit_schema import KINDS, allowed_fields
 from cloudclaude.model.exits import SECRET_FIELDS
 from web.api.common import actor, parse_uuid, services
 from web.pages.forms import errors_for, form_dict

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from quart import Blueprint, Response, request
 
-from cloudclaude.live import TOPICS, USER_TOPICS, parse_topics
 from web.api.live import open_stream
+from web.live import TOPICS, USER_TOPICS, parse_topics
 from web.pages.session import require
 
 blueprint = Blueprint("pages_live", __name__)

@@ -17,11 +17,11 @@ import uuid
 import trio
 from quart import Blueprint, websocket
 
+from cloudclaude.core.timefmt import utcnow
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.hosts import Host
 from cloudclaude.model.users import User
 from cloudclaude.sshproxy.shell import ShellStream, open_shell
-from cloudclaude.timefmt import utcnow
 from web.api.common import current_user, parse_uuid, services
 from web.pages.render import render
 from web.pages.session import page, session_user

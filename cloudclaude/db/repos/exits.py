@@ -14,7 +14,7 @@ import attrs
 
 from cloudclaude.db.pool import Record
 from cloudclaude.db.repos import Executor
-from cloudclaude.exit_schema import ExitConfig
+from cloudclaude.domain.exit_schema import ExitConfig
 from cloudclaude.model.exits import Exit, ExitStatus
 
 _COLUMNS = (

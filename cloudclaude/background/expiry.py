@@ -10,12 +10,12 @@ from __future__ import annotations
 import structlog
 import trio
 
-from cloudclaude.accounts import Accounts
+from cloudclaude.core.metrics import Metrics
+from cloudclaude.core.settings import LiveSettings
 from cloudclaude.db.errors import DatabaseError
-from cloudclaude.hosts import Hosts
-from cloudclaude.metrics import Metrics
+from cloudclaude.domain.accounts import Accounts
+from cloudclaude.domain.hosts import Hosts
 from cloudclaude.model.audit import SYSTEM
-from cloudclaude.settings import LiveSettings
 
 log = structlog.get_logger(component="expiry")
 

@@ -2,7 +2,7 @@
 
 A host is created with its limits, an SSH password (shown once, stored as an argon2id hash) and
 a box key pair for the proxy's upstream leg (private key sealed with the server key), bound to
-its exit in the same transaction (see ``cloudclaude.exits``), and a ``create`` task is
+its exit in the same transaction (see ``cloudclaude.domain.exits``), and a ``create`` task is
 queued. Every action is a task; the one-active-task-per-host index turns a second concurrent
 action into ``host_busy`` (409). Each admin action writes
 ``admin.host.action`` in the same transaction as its task.
@@ -22,19 +22,19 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from agent.protocol.domains import DomainError, normalize_domains
 from cloudclaude.auth.passwords import PasswordHasher, generate
 from cloudclaude.auth.sealing import seal, unseal
+from cloudclaude.core.settings import HostDefaults, TaskSettings
+from cloudclaude.core.timefmt import utcnow
 from cloudclaude.db.errors import UniqueViolation
 from cloudclaude.db.pool import Connection, Database
 from cloudclaude.db.repos import audit as audit_repo
 from cloudclaude.db.repos import hosts as hosts_repo
 from cloudclaude.db.repos import tasks as tasks_repo
 from cloudclaude.db.repos import users as users_repo
+from cloudclaude.domain.exits import Exits
 from cloudclaude.errors import CloudClaudeError
-from cloudclaude.exits import Exits
 from cloudclaude.model.audit import SYSTEM, Actor, NewAuditEvent
 from cloudclaude.model.hosts import Host, HostAction, HostLimits
 from cloudclaude.model.tasks import Task
-from cloudclaude.settings import HostDefaults, TaskSettings
-from cloudclaude.timefmt import utcnow
 
 BOX_KEY_PURPOSE = "box-key"
 _SHORT_ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no 0/o, 1/l: read aloud safely

@@ -7,7 +7,7 @@ import time
 from typing import Literal
 
 from cloudclaude import __version__
-from cloudclaude.metrics import Metrics
+from cloudclaude.core.metrics import Metrics
 
 ComponentState = Literal["starting", "running", "stopping", "stopped", "failed"]
 

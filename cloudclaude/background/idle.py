@@ -21,11 +21,11 @@ import trio
 
 from agent.protocol import messages as m
 from cloudclaude.agent_client.client import AgentError
+from cloudclaude.core.metrics import Metrics
+from cloudclaude.core.settings import LiveSettings, ScannerSettings
+from cloudclaude.core.timefmt import utcnow
 from cloudclaude.db.errors import DatabaseError
-from cloudclaude.metrics import Metrics
 from cloudclaude.model.hosts import Host
-from cloudclaude.settings import LiveSettings, ScannerSettings
-from cloudclaude.timefmt import utcnow
 
 log = structlog.get_logger(component="idle")
 

@@ -8,9 +8,9 @@ import trio
 
 from cloudclaude.agent_client.client import AgentError
 from cloudclaude.agent_client.handle import Agent
+from cloudclaude.core.metrics import Metrics
 from cloudclaude.db.errors import DatabaseError
 from cloudclaude.db.pool import Database
-from cloudclaude.metrics import Metrics
 
 CHECK_TIMEOUT_S = 2.0
 

@@ -15,15 +15,16 @@ import structlog
 import trio
 import trio_asyncio
 
-from cloudclaude import __version__, supervisor
-from cloudclaude import logging as cc_logging
-from cloudclaude import settings as settings_mod
+from cloudclaude import __version__
+from cloudclaude.app import supervisor
+from cloudclaude.core import logging as cc_logging
+from cloudclaude.core import settings as settings_mod
+from cloudclaude.core.serverkey import ServerKeyError
+from cloudclaude.core.settings import LiveSettings, Settings
 from cloudclaude.db import migrate
 from cloudclaude.db.cluster import ClusterError
 from cloudclaude.db.errors import DatabaseError
 from cloudclaude.db.pool import Database
-from cloudclaude.serverkey import ServerKeyError
-from cloudclaude.settings import LiveSettings, Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
@@ -101,11 +102,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"applied migrations: {applied}" if applied else "schema is up to date")
             return EXIT_OK
         if args.command == "image":
-            from cloudclaude import image_build
+            from cloudclaude.app import image_build
 
             return image_build.run(settings, force=args.force)
         if args.command == "up":
-            from cloudclaude import up
+            from cloudclaude.app import up
 
             return up.run(settings, args.config)
         _need_database(settings)

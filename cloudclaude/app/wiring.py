@@ -8,20 +8,20 @@ import asyncssh
 import attrs
 import trio
 
-from cloudclaude.accounts import Accounts
 from cloudclaude.agent_client.handle import Agent
 from cloudclaude.auth.passwords import PasswordHasher
 from cloudclaude.auth.tickets import Tickets
 from cloudclaude.auth.tokens import KeyRing, TokenService
+from cloudclaude.core.metrics import Metrics
+from cloudclaude.core.serverkey import load_or_create
+from cloudclaude.core.settings import LiveSettings, SettingsDiff
+from cloudclaude.core.status import StatusBoard
 from cloudclaude.db.pool import Database
-from cloudclaude.exits import Exits
-from cloudclaude.hosts import Hosts
-from cloudclaude.metrics import Metrics
-from cloudclaude.serverkey import load_or_create
-from cloudclaude.settings import LiveSettings, SettingsDiff
+from cloudclaude.domain.accounts import Accounts
+from cloudclaude.domain.exits import Exits
+from cloudclaude.domain.hosts import Hosts
 from cloudclaude.sshproxy import hostkey
 from cloudclaude.sshproxy.access import SshAccess
-from cloudclaude.status import StatusBoard
 
 
 async def _no_reload() -> SettingsDiff:

@@ -11,7 +11,7 @@ import datetime as dt
 import cattrs
 
 from agent.protocol import codec as agent_codec
-from cloudclaude.timefmt import parse_datetime
+from cloudclaude.core.timefmt import parse_datetime
 
 
 def strict_converter() -> cattrs.Converter:

@@ -19,20 +19,20 @@ import structlog
 import trio
 import trio_asyncio
 
-from cloudclaude import logging as cc_logging
-from cloudclaude import settings as settings_mod
-from cloudclaude import systemd, wiring
 from cloudclaude.agent_client.handle import open_agent
+from cloudclaude.app import systemd, wiring
+from cloudclaude.background.egress_watch import EgressWatch
+from cloudclaude.background.expiry import ExpiryScanner
+from cloudclaude.background.idle import IdleScanner
+from cloudclaude.background.reconciler import Reconciler
+from cloudclaude.core import logging as cc_logging
+from cloudclaude.core import settings as settings_mod
+from cloudclaude.core.settings import LiveSettings, SettingsDiff
+from cloudclaude.core.status import StatusBoard
 from cloudclaude.ctl.server import CtlServer
 from cloudclaude.db import migrate
 from cloudclaude.db.pool import Database
-from cloudclaude.services.egress_watch import EgressWatch
-from cloudclaude.services.expiry import ExpiryScanner
-from cloudclaude.services.idle import IdleScanner
-from cloudclaude.services.reconciler import Reconciler
-from cloudclaude.settings import LiveSettings, SettingsDiff
 from cloudclaude.sshproxy.server import ProxyContext, SshProxy
-from cloudclaude.status import StatusBoard
 from cloudclaude.tasks.workers import TaskWorkers
 from web.app import create_app
 from web.server import WebServer

@@ -13,7 +13,7 @@ import trio
 from agent.protocol import messages as m
 from cloudclaude.agent_client.client import AgentError
 from cloudclaude.agent_client.handle import open_agent
-from cloudclaude.settings import Settings
+from cloudclaude.core.settings import Settings
 
 
 async def _print_progress(progress: m.Progress) -> None:

@@ -27,18 +27,18 @@ import trio
 from agent.protocol import messages as m
 from cloudclaude.agent_client.client import AgentError
 from cloudclaude.agent_client.handle import Agent
+from cloudclaude.core.metrics import Metrics
+from cloudclaude.core.settings import LiveSettings
+from cloudclaude.core.timefmt import utcnow
 from cloudclaude.db.errors import DatabaseError
 from cloudclaude.db.pool import Database
 from cloudclaude.db.repos import audit as audit_repo
 from cloudclaude.db.repos import hosts as hosts_repo
 from cloudclaude.db.repos import tasks as tasks_repo
-from cloudclaude.hosts import Hosts
-from cloudclaude.metrics import Metrics
+from cloudclaude.domain.hosts import Hosts
 from cloudclaude.model.audit import SYSTEM, NewAuditEvent
 from cloudclaude.model.hosts import HOST_STATUSES, Host, HostAction
 from cloudclaude.model.tasks import TASK_STATUSES
-from cloudclaude.settings import LiveSettings
-from cloudclaude.timefmt import utcnow
 
 log = structlog.get_logger(component="reconciler")
 #: Statuses in which a host's container may legitimately be in flux.

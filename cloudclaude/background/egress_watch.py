@@ -18,12 +18,12 @@ import trio
 
 from agent.protocol import messages as m
 from cloudclaude.agent_client.client import AgentError
+from cloudclaude.core.metrics import Metrics
+from cloudclaude.core.settings import LiveSettings
 from cloudclaude.db.errors import DatabaseError
 from cloudclaude.errors import CloudClaudeError
-from cloudclaude.metrics import Metrics
 from cloudclaude.model.hosts import HostAction
 from cloudclaude.model.tasks import Task
-from cloudclaude.settings import LiveSettings
 
 log = structlog.get_logger(component="egress")
 #: How often the firewall's drop counts are read for the metrics.

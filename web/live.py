@@ -21,14 +21,14 @@ from typing import Any
 
 import trio
 
+from cloudclaude.core.settings import WebSettings
+from cloudclaude.core.timefmt import utcnow
 from cloudclaude.db.pool import Database
 from cloudclaude.db.repos import audit as audit_repo
 from cloudclaude.db.repos import hosts as hosts_repo
 from cloudclaude.db.repos import tasks as tasks_repo
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.views import audit_view, host_view, task_view
-from cloudclaude.settings import WebSettings
-from cloudclaude.timefmt import utcnow
 
 TOPICS = ("hosts", "tasks", "audit")
 USER_TOPICS = ("hosts", "tasks")

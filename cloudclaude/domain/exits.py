@@ -16,6 +16,8 @@ from typing import Any
 
 from agent.protocol import messages as m
 from cloudclaude.auth.sealing import SealError, seal, unseal
+from cloudclaude.core.settings import LiveSettings
+from cloudclaude.core.timefmt import utcnow
 from cloudclaude.db.errors import CheckViolation, UniqueViolation
 from cloudclaude.db.pool import Connection, Database
 from cloudclaude.db.repos import audit as audit_repo
@@ -23,14 +25,12 @@ from cloudclaude.db.repos import bindings as bindings_repo
 from cloudclaude.db.repos import exits as exits_repo
 from cloudclaude.db.repos import hosts as hosts_repo
 from cloudclaude.db.repos import tasks as tasks_repo
+from cloudclaude.domain.exit_schema import ExitConfig, merge_fields, parse_exit
 from cloudclaude.errors import CloudClaudeError
-from cloudclaude.exit_schema import ExitConfig, merge_fields, parse_exit
 from cloudclaude.model.audit import Actor, NewAuditEvent
 from cloudclaude.model.exits import Binding, Exit, ExitStatus, mask
 from cloudclaude.model.hosts import Host
 from cloudclaude.model.tasks import Task
-from cloudclaude.settings import LiveSettings
-from cloudclaude.timefmt import utcnow
 
 EXIT_CREDENTIALS = "exit-credentials"
 #: A host in one of these has a gateway (or is getting or losing one): its exit is fixed.

@@ -20,15 +20,15 @@ import attrs
 import trio
 import trio_asyncio
 
-from cloudclaude import supervisor, wiring
 from cloudclaude.agent_client.handle import Agent
+from cloudclaude.app import supervisor, wiring
+from cloudclaude.app.wiring import Services
+from cloudclaude.core.settings import LiveSettings, Settings
 from cloudclaude.db import migrate
 from cloudclaude.db.cluster import PrivateCluster
 from cloudclaude.db.pool import Database
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.audit import Actor
-from cloudclaude.settings import LiveSettings, Settings
-from cloudclaude.wiring import Services
 
 FIRST_ADMIN = "admin"
 #: The development exit: the host's own address (host NAT), DNS from a public resolver (a

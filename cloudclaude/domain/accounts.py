@@ -18,6 +18,8 @@ import attrs
 from cloudclaude.auth.passwords import PasswordHasher, check_policy, generate
 from cloudclaude.auth.ratelimit import LoginWindows
 from cloudclaude.auth.tokens import TokenService
+from cloudclaude.core.settings import RateLimitSettings
+from cloudclaude.core.timefmt import iso, utcnow
 from cloudclaude.db.errors import UniqueViolation
 from cloudclaude.db.pool import Connection, Database
 from cloudclaude.db.repos import audit as audit_repo
@@ -25,8 +27,6 @@ from cloudclaude.db.repos import users as users_repo
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.audit import Actor, NewAuditEvent
 from cloudclaude.model.users import ROLES, SshKey, User
-from cloudclaude.settings import RateLimitSettings
-from cloudclaude.timefmt import iso, utcnow
 
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9._-]{0,31}$")
 MAX_HOSTS_LIMIT = 100

@@ -1,1 +1,0 @@
-"""Background components: scanners now, the reconciler later."""
