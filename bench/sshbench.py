@@ -304,7 +304,7 @@ async def _start(
 async def _wait_task(hosts: Hosts, task_id: uuid.UUID) -> None:
     with trio.fail_after(TASK_TIMEOUT_S):
         while True:
-            task = await hosts.get_task(str(task_id))
+            task = await hosts.tasks.get(str(task_id))
             if not task.active:
                 break
             await trio.sleep(0.1)

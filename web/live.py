@@ -21,12 +21,9 @@ from typing import Any
 
 import trio
 
+from cloudclaude.app.wiring import Services
 from cloudclaude.core.settings import WebSettings
 from cloudclaude.core.timefmt import utcnow
-from cloudclaude.db.pool import Database
-from cloudclaude.db.repos import audit as audit_repo
-from cloudclaude.db.repos import hosts as hosts_repo
-from cloudclaude.db.repos import tasks as tasks_repo
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.views import audit_view, host_view, task_view
 
@@ -77,8 +74,12 @@ def parse_topics(raw: str | None, allowed: tuple[str, ...]) -> tuple[str, ...]:
 class ChangeFeed:
     """Rows of ``topics`` changed since the stream opened (``owner``: one user's rows only)."""
 
-    def __init__(self, db: Database, topics: tuple[str, ...], owner: uuid.UUID | None) -> None:
-        self.db = db
+    def __init__(
+        self, services: Services, topics: tuple[str, ...], owner: uuid.UUID | None
+    ) -> None:
+        self.hosts = services.hosts
+        self.tasks = services.tasks
+        self.audit = services.audit
         self.topics = topics
         self.owner = owner
         self.since = utcnow() - _OVERLAP
@@ -87,24 +88,23 @@ class ChangeFeed:
 
     async def start(self) -> None:
         if "audit" in self.topics:
-            recent = await audit_repo.list_recent(self.db, audit_repo.AuditFilter(), limit=1)
-            self.audit_after = recent[0].id if recent else 0
+            self.audit_after = await self.audit.last_id()
 
     async def poll(self) -> list[bytes]:
         out: list[bytes] = []
         newest = self.since
         if "hosts" in self.topics:
-            for host in await hosts_repo.changed_since(self.db, self.since, user_id=self.owner):
+            for host in await self.hosts.changed_since(self.since, self.owner):
                 newest = max(newest, host.updated_at)
                 if self._fresh("hosts", host.id, host.updated_at):
                     out.append(sse("hosts", host_view(host)))
         if "tasks" in self.topics:
-            for task in await tasks_repo.changed_since(self.db, self.since, user_id=self.owner):
+            for task in await self.tasks.changed_since(self.since, self.owner):
                 newest = max(newest, task.updated_at)
                 if self._fresh("tasks", task.id, task.updated_at):
                     out.append(sse("tasks", task_view(task, with_events=False)))
         if self.audit_after is not None:
-            events = await audit_repo.list_after(self.db, self.audit_after, limit=500)
+            events = await self.audit.after(self.audit_after)
             for event in events:
                 self.audit_after = event.id
                 out.append(sse("audit", audit_view(event)))

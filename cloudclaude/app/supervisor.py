@@ -216,7 +216,7 @@ async def run(
         stopping = trio.Event()
         components: list[Component] = [
             TaskWorkers(db, agent, live, services.metrics, stopping, exits=services.exits),
-            Reconciler(db, agent, services.hosts, live, services.metrics, stopping),
+            Reconciler(agent, services.hosts, services.audit, live, services.metrics, stopping),
             ExpiryScanner(services.accounts, services.hosts, live, stopping, services.metrics),
             IdleScanner(services.hosts, agent, live, stopping, services.metrics),
             EgressWatch(agent, services.hosts, live, stopping, services.metrics),

@@ -54,8 +54,7 @@ async def prepare(settings: Settings) -> str | None:
         except CloudClaudeError as exc:
             if exc.error.slug != "exit_label_taken":
                 raise
-        admins = await db.fetchval("SELECT count(*) FROM users WHERE role = 'admin'")
-        if admins:
+        if await services.accounts.count_admins():
             return None
         _, password = await services.accounts.create(SETUP, username=FIRST_ADMIN, role="admin")
         return password

@@ -18,7 +18,9 @@ from cloudclaude.core.settings import LiveSettings, SettingsDiff
 from cloudclaude.core.status import StatusBoard
 from cloudclaude.db.pool import Database
 from cloudclaude.domain.accounts import Accounts
+from cloudclaude.domain.audit import AuditLog
 from cloudclaude.domain.exits import Exits
+from cloudclaude.domain.host_tasks import HostTasks
 from cloudclaude.domain.hosts import Hosts
 from cloudclaude.sshproxy import hostkey
 from cloudclaude.sshproxy.access import SshAccess
@@ -37,6 +39,8 @@ class Services:
     tokens: TokenService
     accounts: Accounts
     hosts: Hosts
+    tasks: HostTasks
+    audit: AuditLog
     exits: Exits
     agent: Agent
     tickets: Tickets
@@ -57,7 +61,7 @@ async def build(live: LiveSettings, db: Database, agent: Agent) -> Services:
     hasher = PasswordHasher(settings.auth)
     accounts = Accounts(db, hasher, tokens, settings.rate_limits)
     exits = Exits(db, server_key, live)
-    hosts = Hosts(db, hasher, server_key, settings.hosts, settings.tasks, exits)
+    hosts = Hosts(db, hasher, server_key, settings.hosts, settings.tasks, exits, agent)
     tickets = Tickets(db, settings.ssh.ticket_ttl_s)
     host_key_path = hostkey.host_key_path(settings)
     return Services(
@@ -68,6 +72,8 @@ async def build(live: LiveSettings, db: Database, agent: Agent) -> Services:
         tokens=tokens,
         accounts=accounts,
         hosts=hosts,
+        tasks=hosts.tasks,
+        audit=AuditLog(db),
         exits=exits,
         agent=agent,
         tickets=tickets,

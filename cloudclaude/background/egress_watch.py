@@ -20,8 +20,8 @@ from agent.protocol import messages as m
 from cloudclaude.agent_client.client import AgentError
 from cloudclaude.core.metrics import Metrics
 from cloudclaude.core.settings import LiveSettings
-from cloudclaude.db.errors import DatabaseError
-from cloudclaude.errors import CloudClaudeError
+from cloudclaude.domain.errors import DatabaseError
+from cloudclaude.errors import CloudClaudeError, net
 from cloudclaude.model.hosts import HostAction
 from cloudclaude.model.tasks import Task
 
@@ -72,6 +72,8 @@ class EgressWatch:
                     tripped.append(uuid.UUID(host_id))
                     await self._tripped(uuid.UUID(host_id), trips)
         self._seen = current
+        if self.metrics is not None:
+            self.metrics.egress_gateway_watch_errors.set(listing.watch_errors)
         now = trio.current_time()
         if self.metrics is not None and now >= self._counters_due:
             # One nft call per gateway: the drop counts are read far less often than trips.
@@ -85,7 +87,7 @@ class EgressWatch:
         if self.metrics is not None:
             self.metrics.egress_killswitch_trips.inc()
         message = f"sing-box died (trip {trips}); traffic held until verified again"
-        if not await self.hosts.mark_degraded(host_id, "NET_007", message):
+        if not await self.hosts.mark_degraded(host_id, net.EGRESS_TUNNEL_DOWN.code, message):
             return  # not running (stopping, deleted): nothing to verify
         await self.hosts.system_action(
             host_id, "verify_egress", "egress.killswitch.tripped", message
@@ -97,6 +99,8 @@ class EgressWatch:
             try:
                 await self.scan_once()
             except (AgentError, DatabaseError, CloudClaudeError) as exc:
-                log.debug("egress_watch_skipped", error=str(exc))
+                log.warning("egress_watch_failed", error=str(exc))
+                if self.metrics is not None:
+                    self.metrics.egress_watch_failures.inc()
             with trio.move_on_after(self.live.current.egress.watch_interval_s):
                 await self.stopping.wait()

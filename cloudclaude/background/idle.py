@@ -90,7 +90,6 @@ class IdleScanner:
         self.live = live
         self.stopping = stopping
         self._cpu: dict[uuid.UUID, float] = {}
-        self.stopped: list[uuid.UUID] = []
 
     async def scan_once(self) -> list[uuid.UUID]:
         settings = self.live.current.scanners
@@ -114,7 +113,6 @@ class IdleScanner:
                     log.info("host_idle_stopped", host_id=str(host.id), idle_s=round(idle_s))
                     stopped.append(host.id)
         self._cpu = {h.id: c for h in hosts if (c := self._cpu.get(h.id)) is not None}
-        self.stopped += stopped
         if self.metrics is not None:
             self.metrics.scanner_actions.labels("idle", "host_stopped").inc(len(stopped))
         return stopped

@@ -31,12 +31,9 @@ from cloudclaude.core.metrics import Metrics
 from cloudclaude.core.settings import LiveSettings
 from cloudclaude.core.timefmt import utcnow
 from cloudclaude.db.errors import DatabaseError
-from cloudclaude.db.pool import Database
-from cloudclaude.db.repos import audit as audit_repo
-from cloudclaude.db.repos import hosts as hosts_repo
-from cloudclaude.db.repos import tasks as tasks_repo
+from cloudclaude.domain.audit import AuditLog
 from cloudclaude.domain.hosts import Hosts
-from cloudclaude.model.audit import SYSTEM, NewAuditEvent
+from cloudclaude.model.audit import SYSTEM, AuditFilter
 from cloudclaude.model.hosts import HOST_STATUSES, Host, HostAction
 from cloudclaude.model.tasks import TASK_STATUSES
 
@@ -57,23 +54,19 @@ class Reconciler:
 
     def __init__(
         self,
-        db: Database,
         agent: Agent,
         hosts: Hosts,
+        audit: AuditLog,
         live: LiveSettings,
         metrics: Metrics,
         stopping: trio.Event,
     ) -> None:
-        self.db = db
         self.agent = agent
         self.hosts = hosts
+        self.audit = audit
         self.live = live
         self.metrics = metrics
         self.stopping = stopping
-        self._woken = trio.Event()
-
-    def wake(self) -> None:
-        self._woken.set()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
@@ -82,19 +75,16 @@ class Reconciler:
                 await self.reconcile_once()
             except (DatabaseError, AgentError) as exc:
                 log.warning("reconcile_failed", error=str(exc))
-            self._woken = trio.Event()
             with trio.move_on_after(self.live.current.scanners.reconcile_period_s):
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(_set_when, self.stopping, nursery.cancel_scope)
-                    nursery.start_soon(_set_when, self._woken, nursery.cancel_scope)
+                await self.stopping.wait()
 
     async def reconcile_once(self) -> list[Repair]:
         listed = await self.agent.list_hosts()
         containers = {state.host_id: state for state in listed.hosts}
-        page = await hosts_repo.list_hosts(self.db, limit=100_000, offset=0, include_deleted=True)
-        rows = {str(host.id): host for host in page.items}
+        every = await self.hosts.every_host()
+        rows = {str(host.id): host for host in every}
         repairs: list[Repair] = []
-        for host in page.items:
+        for host in every:
             if host.status == "deleted" or host.status not in _SETTLED:
                 continue
             repair = await self._check(host, containers.get(str(host.id)))
@@ -111,10 +101,10 @@ class Reconciler:
         return repairs
 
     async def _export_counts(self) -> None:
-        hosts = await hosts_repo.status_counts(self.db)
+        hosts = await self.hosts.status_counts()
         for status in HOST_STATUSES:
             self.metrics.hosts.labels(status).set(hosts.get(status, 0))
-        tasks = await tasks_repo.status_counts(self.db)
+        tasks = await self.hosts.tasks.status_counts()
         for task_status in TASK_STATUSES:
             self.metrics.tasks.labels(task_status).set(tasks.get(task_status, 0))
 
@@ -128,17 +118,18 @@ class Reconciler:
         return None
 
     async def _repair(self, host: Host, drift: str, action: HostAction) -> Repair | None:
-        if await tasks_repo.active_for_host(self.db, host.id) is not None:
+        if await self.hosts.tasks.active_for(host.id) is not None:
             return None  # a task is already on it
         settings = self.live.current.scanners
         since = utcnow() - dt.timedelta(seconds=settings.reconcile_window_s)
-        recent = await audit_repo.count(
-            self.db,
-            audit_repo.AuditFilter(type="reconcile.host.drift", host_id=host.id, since=since),
+        recent = await self.audit.count(
+            AuditFilter(type="reconcile.host.drift", host_id=host.id, since=since)
         )
         log.warning("host_drift", host_id=str(host.id), drift=drift, repairs=recent)
         if recent >= settings.reconcile_max_repairs:
-            await self.hosts.give_up(host.id, drift, recent)
+            # Only from the status seen here: a task that moved the host meanwhile wins.
+            if not await self.hosts.give_up(host, drift, recent, expect=(host.status,)):
+                return None
             return Repair(host_id=str(host.id), drift=drift, action="gave_up")
         task = await self.hosts.repair(host.id, action, drift)
         return Repair(host_id=str(host.id), drift=drift, action=action if task else "busy")
@@ -165,7 +156,7 @@ class Reconciler:
             owner = rows.get(host_id)
             if owner is not None and owner.status not in ("stopped", "deleted", "failed"):
                 continue
-            if owner is not None and await tasks_repo.active_for_host(self.db, owner.id):
+            if owner is not None and await self.hosts.tasks.active_for(owner.id):
                 continue
             await self.agent.teardown_egress(host_id)
             repairs.append(
@@ -179,22 +170,11 @@ class Reconciler:
 
     async def _drift(self, host_id: str, drift: str, action: str) -> Repair:
         log.warning("egress_drift", host_id=host_id, drift=drift, action=action)
-        await audit_repo.insert(
-            self.db,
-            NewAuditEvent(
-                type="reconcile.host.drift",
-                actor=SYSTEM,
-                metadata={"host_id": host_id, "drift": drift, "action": action},
-            ),
-        )
+        meta = {"host_id": host_id, "drift": drift, "action": action}
+        await self.audit.record("reconcile.host.drift", SYSTEM, meta=meta)
         return Repair(host_id=host_id, drift=drift, action=action)
 
     async def _remove_orphan(self, host_id: str, state: m.HostState) -> Repair:
         log.warning("orphan_container", host_id=host_id, container=state.container_id[:12])
         await self.agent.remove_host(host_id, purge=False)
         return await self._drift(host_id, "container without a host", "removed_container")
-
-
-async def _set_when(event: trio.Event, scope: trio.CancelScope) -> None:
-    await event.wait()
-    scope.cancel()

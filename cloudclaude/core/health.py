@@ -20,7 +20,7 @@ async def check_database(db: Database, metrics: Metrics | None = None) -> dict[s
     ok, detail = False, "timed out"
     with trio.move_on_after(CHECK_TIMEOUT_S):
         try:
-            await db.fetchval("SELECT 1")
+            await db.ping()
             ok, detail = True, "ok"
         except DatabaseError as exc:
             detail = str(exc)[:200]

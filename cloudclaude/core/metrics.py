@@ -119,6 +119,16 @@ class Metrics:
             ["rule"],
             registry=self.registry,
         )
+        self.egress_watch_failures = Counter(
+            "cloudclaude_egress_watch_failures_total",
+            "Rounds of the daemon's egress watch that failed (agent or database away).",
+            registry=self.registry,
+        )
+        self.egress_gateway_watch_errors = Gauge(
+            "cloudclaude_egress_gateway_watch_errors",
+            "Unexpected errors the agent's gateway watch survived since the agent started.",
+            registry=self.registry,
+        )
         self.database_up = Gauge(
             "cloudclaude_database_up",
             "1 when the last database health check succeeded.",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from cloudclaude.errors import CloudClaudeError
+
 
 def parse_datetime(value: Any, _type: Any = None) -> dt.datetime:
     """An ISO 8601 date (midnight UTC) or date-time; a value without a zone is taken as UTC."""
@@ -15,6 +17,14 @@ def parse_datetime(value: Any, _type: Any = None) -> dt.datetime:
     except ValueError as exc:
         raise ValueError(f"not an ISO 8601 date or date-time: {value!r}") from exc
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def parse_when(value: str, name: str, *, slug: str = "validation_failed") -> dt.datetime:
+    """``parse_datetime`` for a named input: a bad value is the coded error ``slug``."""
+    try:
+        return parse_datetime(value)
+    except ValueError as exc:
+        raise CloudClaudeError(slug, f"{name}: {exc}") from exc
 
 
 def iso(value: dt.datetime | None) -> str | None:

@@ -151,6 +151,10 @@ class Database(_Queries):
             if scope.cancelled_caught:
                 pool.terminate()
 
+    async def ping(self) -> None:
+        """One round trip to the server (health checks)."""
+        await self.fetchval("SELECT 1")
+
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Connection]:
         """A connection held for several statements, without a transaction."""

@@ -22,10 +22,11 @@ from cloudclaude.core.settings import RateLimitSettings
 from cloudclaude.core.timefmt import iso, utcnow
 from cloudclaude.db.errors import UniqueViolation
 from cloudclaude.db.pool import Connection, Database
-from cloudclaude.db.repos import audit as audit_repo
+from cloudclaude.db.repos import hosts as hosts_repo
 from cloudclaude.db.repos import users as users_repo
+from cloudclaude.domain import audit
 from cloudclaude.errors import CloudClaudeError
-from cloudclaude.model.audit import Actor, NewAuditEvent
+from cloudclaude.model.audit import Actor
 from cloudclaude.model.users import ROLES, SshKey, User
 
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9._-]{0,31}$")
@@ -111,7 +112,7 @@ class Accounts:
             changes["password_hash"] = await self._hasher.hash(password)
         async with self._db.transaction() as conn:
             user = await users_repo.update(conn, user.id, **changes) or user
-            await self._audit(conn, "auth.success", actor, user.id, {"method": "password"})
+            await audit.record(conn, "auth.success", actor, user_id=user.id, method="password")
         self.limits.per_user.reset(username)
         token, expires_at = self._tokens.ring.issue(user.id, user.role)
         return LoginResult(user=user, token=token, expires_at=expires_at)
@@ -128,9 +129,14 @@ class Accounts:
         """Audit a failed login; ``count`` it towards the per-user limit (not when refused)."""
         if count:
             self.limits.per_user.hit(username)
-        meta = {"username": username[:64], "reason": reason, "method": "password"}
-        await audit_repo.insert(
-            self._db, NewAuditEvent(type="auth.failed", actor=actor, user_id=user_id, metadata=meta)
+        await audit.record(
+            self._db,
+            "auth.failed",
+            actor,
+            user_id=user_id,
+            username=username[:64],
+            reason=reason,
+            method="password",
         )
 
     async def authenticate(self, token: str) -> User:
@@ -174,6 +180,9 @@ class Accounts:
     async def count(self) -> int:
         return await users_repo.count(self._db)
 
+    async def count_admins(self) -> int:
+        return await users_repo.count_admins(self._db)
+
     # --- changes --------------------------------------------------------------------------
 
     async def create(
@@ -206,7 +215,7 @@ class Accounts:
                     max_hosts=max_hosts,
                 )
                 meta = {"username": username, "role": role, "max_hosts": max_hosts}
-                await self._audit(conn, "admin.user.created", actor, user.id, meta)
+                await audit.record(conn, "admin.user.created", actor, user_id=user.id, meta=meta)
         except UniqueViolation as exc:
             raise CloudClaudeError("username_taken", f"{username!r} is already taken") from exc
         return user, generated
@@ -256,7 +265,7 @@ class Accounts:
             assert user is not None
             meta = {k: _jsonable(v) for k, v in changed.items()}
             meta["username"] = user.username
-            await self._audit(conn, "admin.user.updated", actor, user_id, meta)
+            await audit.record(conn, "admin.user.updated", actor, user_id=user_id, meta=meta)
         return user
 
     async def _guard_last_admin(self, conn: Connection, before: User, after: User) -> None:
@@ -283,7 +292,9 @@ class Accounts:
             if user is None:
                 raise CloudClaudeError("not_found", "no such user")
             meta = {"username": user.username, "generated": generated is not None}
-            await self._audit(conn, "admin.user.password_rotated", actor, user_id, meta)
+            await audit.record(
+                conn, "admin.user.password_rotated", actor, user_id=user_id, meta=meta
+            )
         return generated
 
     async def change_own_password(self, actor: Actor, user: User, current: str, new: str) -> None:
@@ -294,7 +305,7 @@ class Accounts:
         new_hash = await self._hasher.hash(new)
         async with self._db.transaction() as conn:
             await users_repo.update(conn, user.id, password_hash=new_hash)
-            await self._audit(conn, "user.password_changed", actor, user.id, {})
+            await audit.record(conn, "user.password_changed", actor, user_id=user.id)
 
     async def delete(self, actor: Actor, user_id: uuid.UUID) -> None:
         async with self._db.transaction() as conn:
@@ -302,14 +313,14 @@ class Accounts:
             if user is None:
                 raise CloudClaudeError("not_found", "no such user")
             await self._guard_last_admin(conn, user, attrs.evolve(user, status="disabled"))
-            hosts = await conn.fetchval("SELECT count(*) FROM hosts WHERE user_id = $1", user_id)
+            hosts = await hosts_repo.count_ever_owned(conn, user_id)
             if hosts:
                 raise CloudClaudeError(
                     "conflict", f"the user still owns {hosts} host(s); delete them first"
                 )
             await users_repo.delete(conn, user_id)
             meta = {"username": user.username, "role": user.role}
-            await self._audit(conn, "admin.user.deleted", actor, user_id, meta)
+            await audit.record(conn, "admin.user.deleted", actor, user_id=user_id, meta=meta)
 
     # --- ssh keys -------------------------------------------------------------------------
 
@@ -326,7 +337,7 @@ class Accounts:
                     conn, user_id=user_id, name=label, public_key=line, fingerprint=fingerprint
                 )
                 meta = {"fingerprint": fingerprint, "name": label}
-                await self._audit(conn, "user.ssh_key.added", actor, user_id, meta)
+                await audit.record(conn, "user.ssh_key.added", actor, user_id=user_id, meta=meta)
         except UniqueViolation as exc:
             raise CloudClaudeError("ssh_key_duplicate") from exc
         return key
@@ -340,7 +351,7 @@ class Accounts:
             if key is None:
                 raise CloudClaudeError("not_found", "no such SSH key")
             meta = {"fingerprint": key.fingerprint, "name": key.name}
-            await self._audit(conn, "user.ssh_key.deleted", actor, user_id, meta)
+            await audit.record(conn, "user.ssh_key.deleted", actor, user_id=user_id, meta=meta)
 
     # --- expiry ---------------------------------------------------------------------------
 
@@ -350,15 +361,8 @@ class Accounts:
             expired = await users_repo.mark_expired(conn)
             for user in expired:
                 meta = {"username": user.username, "expires_at": iso(user.expires_at)}
-                await self._audit(conn, "user.expired", actor, user.id, meta)
+                await audit.record(conn, "user.expired", actor, user_id=user.id, meta=meta)
         return expired
-
-    @staticmethod
-    async def _audit(
-        conn: Connection, kind: str, actor: Actor, user_id: uuid.UUID | None, meta: dict[str, Any]
-    ) -> None:
-        event = NewAuditEvent(type=kind, actor=actor, user_id=user_id, metadata=meta)
-        await audit_repo.insert(conn, event)
 
 
 def _jsonable(value: Any) -> Any:

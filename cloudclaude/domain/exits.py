@@ -20,14 +20,15 @@ from cloudclaude.core.settings import LiveSettings
 from cloudclaude.core.timefmt import utcnow
 from cloudclaude.db.errors import CheckViolation, UniqueViolation
 from cloudclaude.db.pool import Connection, Database
-from cloudclaude.db.repos import audit as audit_repo
 from cloudclaude.db.repos import bindings as bindings_repo
 from cloudclaude.db.repos import exits as exits_repo
 from cloudclaude.db.repos import hosts as hosts_repo
 from cloudclaude.db.repos import tasks as tasks_repo
+from cloudclaude.domain import audit
 from cloudclaude.domain.exit_schema import ExitConfig, merge_fields, parse_exit
+from cloudclaude.domain.host_specs import visible
 from cloudclaude.errors import CloudClaudeError
-from cloudclaude.model.audit import Actor, NewAuditEvent
+from cloudclaude.model.audit import Actor
 from cloudclaude.model.exits import Binding, Exit, ExitStatus, mask
 from cloudclaude.model.hosts import Host
 from cloudclaude.model.tasks import Task
@@ -172,16 +173,7 @@ class Exits:
                 "label": binding.egress_label,
                 "short_id": host.short_id,
             }
-            await audit_repo.insert(
-                conn,
-                NewAuditEvent(
-                    type="admin.binding.deleted",
-                    actor=actor,
-                    user_id=host.user_id,
-                    host_id=host.id,
-                    metadata=meta,
-                ),
-            )
+            await audit.record_for_host(conn, "admin.binding.deleted", actor, host, meta=meta)
         return binding
 
     async def binding_of(self, host_id: uuid.UUID) -> Binding | None:
@@ -220,14 +212,7 @@ class Exits:
             "short_id": host.short_id,
             **meta,
         }
-        event = NewAuditEvent(
-            type="admin.binding.created",
-            actor=actor,
-            user_id=host.user_id,
-            host_id=host.id,
-            metadata=meta,
-        )
-        await audit_repo.insert(conn, event)
+        await audit.record_for_host(conn, "admin.binding.created", actor, host, meta=meta)
         return binding
 
     # --- the start pipeline ---------------------------------------------------------------
@@ -296,7 +281,7 @@ class Exits:
         conn: Connection, kind: str, actor: Actor, exit_: Exit, meta: dict[str, Any]
     ) -> None:
         meta = {"egress_ip_id": str(exit_.id), "label": exit_.label, "kind": exit_.kind, **meta}
-        await audit_repo.insert(conn, NewAuditEvent(type=kind, actor=actor, metadata=meta))
+        await audit.record(conn, kind, actor, meta=meta)
 
 
 def exit_spec(exit_: Exit, secrets: Mapping[str, str]) -> m.ExitSpec:
@@ -322,10 +307,7 @@ def exit_spec(exit_: Exit, secrets: Mapping[str, str]) -> m.ExitSpec:
 
 
 async def _locked_host(conn: Connection, host_id: uuid.UUID) -> Host:
-    host = await hosts_repo.get(conn, host_id, for_update=True)
-    if host is None or host.status == "deleted":
-        raise CloudClaudeError("host_not_found", f"no host {host_id}")
-    return host
+    return visible(await hosts_repo.get(conn, host_id, for_update=True), host_id)
 
 
 def _check_unlocked(host: Host) -> None:

@@ -11,36 +11,35 @@ action into ``host_busy`` (409). Each admin action writes
 from __future__ import annotations
 
 import datetime as dt
-import re
-import secrets
 import uuid
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from agent.protocol.domains import DomainError, normalize_domains
+from cloudclaude.agent_client.client import AgentError
+from cloudclaude.agent_client.handle import Agent
 from cloudclaude.auth.passwords import PasswordHasher, generate
 from cloudclaude.auth.sealing import seal, unseal
 from cloudclaude.core.settings import HostDefaults, TaskSettings
 from cloudclaude.core.timefmt import utcnow
 from cloudclaude.db.errors import UniqueViolation
 from cloudclaude.db.pool import Connection, Database
-from cloudclaude.db.repos import audit as audit_repo
 from cloudclaude.db.repos import hosts as hosts_repo
-from cloudclaude.db.repos import tasks as tasks_repo
 from cloudclaude.db.repos import users as users_repo
+from cloudclaude.domain import audit, host_states, host_tasks
 from cloudclaude.domain.exits import Exits
-from cloudclaude.errors import CloudClaudeError
-from cloudclaude.model.audit import SYSTEM, Actor, NewAuditEvent
-from cloudclaude.model.hosts import Host, HostAction, HostLimits
+from cloudclaude.domain.host_specs import (
+    check_limits,
+    check_timezone,
+    new_box_key_pair,
+    new_short_id,
+    visible,
+)
+from cloudclaude.errors import CloudClaudeError, state
+from cloudclaude.model.audit import SYSTEM, Actor
+from cloudclaude.model.hosts import Host, HostAction, HostLimits, HostStatus
 from cloudclaude.model.tasks import Task
 
 BOX_KEY_PURPOSE = "box-key"
-_SHORT_ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no 0/o, 1/l: read aloud safely
-_TIMEZONE = re.compile(r"^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$")
-MAX_LIMITS = HostLimits(cpus=256, memory_mb=1024 * 1024, pids=1_000_000, disk_gb=16384)
-MIN_LIMITS = HostLimits(cpus=0.1, memory_mb=128, pids=32, disk_gb=1)
 #: What an action does to the desired state (None: unchanged).
 _DESIRED: dict[str, str | None] = {
     "start": "running",
@@ -49,39 +48,9 @@ _DESIRED: dict[str, str | None] = {
     "delete": "deleted",
     "verify_egress": None,
 }
-
-
-def new_short_id() -> str:
-    return "".join(secrets.choice(_SHORT_ID_ALPHABET) for _ in range(8))
-
-
-def new_box_key_pair() -> tuple[str, bytes]:
-    """An ed25519 key pair: the OpenSSH public line and the private key in OpenSSH PEM."""
-    key = Ed25519PrivateKey.generate()
-    public = key.public_key().public_bytes(
-        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
-    )
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.OpenSSH,
-        serialization.NoEncryption(),
-    )
-    return public.decode() + " cloudclaude-proxy", private
-
-
-def check_limits(limits: HostLimits) -> None:
-    problems = [
-        f"{name} must be between {getattr(MIN_LIMITS, name)} and {getattr(MAX_LIMITS, name)}"
-        for name in ("cpus", "memory_mb", "pids", "disk_gb")
-        if not getattr(MIN_LIMITS, name) <= getattr(limits, name) <= getattr(MAX_LIMITS, name)
-    ]
-    if problems:
-        raise CloudClaudeError("validation_failed", "; ".join(problems))
-
-
-def check_timezone(timezone: str) -> None:
-    if not _TIMEZONE.fullmatch(timezone) or ".." in timezone or len(timezone) > 64:
-        raise CloudClaudeError("validation_failed", f"timezone {timezone[:64]!r} is not Area/City")
+_RUNNING: tuple[HostStatus, ...] = ("running",)
+#: A host in one of these has a gateway (or is getting one): an allowlist change applies now.
+_EGRESS_LIVE: tuple[HostStatus, ...] = ("running", "degraded")
 
 
 class Hosts:
@@ -93,8 +62,12 @@ class Hosts:
         defaults: HostDefaults,
         tasks: TaskSettings,
         exits: Exits,
+        agent: Agent,
     ) -> None:
         self._db = db
+        self._agent = agent
+        #: Looking up, listing and canceling the tasks hosts run.
+        self.tasks = host_tasks.HostTasks(db)
         self._hasher = hasher
         self._server_key = server_key
         self._defaults = defaults
@@ -180,41 +153,19 @@ class Hosts:
         params: dict[str, Any],
         audit_type: str = "admin.host.action",
     ) -> Task:
-        try:
-            async with conn.savepoint():
-                task = await tasks_repo.insert(
-                    conn,
-                    host_id=host.id,
-                    kind=kind,
-                    params=params,
-                    requested_by=actor.user_id,
-                    max_attempts=self._tasks.max_attempts,
-                )
-        except UniqueViolation as exc:
-            active = await tasks_repo.active_for_host(conn, host.id)
-            busy = f"a {active.kind} task ({active.id}) is {active.status}" if active else "busy"
-            raise CloudClaudeError(
-                "host_busy",
-                f"host {host.short_id}: {busy}",
-                task_id=str(active.id) if active else None,
-            ) from exc
-        meta = {"action": kind, "task_id": str(task.id), **params}
-        event = NewAuditEvent(
-            type=audit_type,
-            actor=actor,
-            user_id=host.user_id,
-            host_id=host.id,
-            metadata=meta,
+        return await host_tasks.enqueue(
+            conn,
+            actor,
+            host,
+            kind,
+            params,
+            max_attempts=self._tasks.max_attempts,
+            audit_type=audit_type,
         )
-        await audit_repo.insert(conn, event)
-        return task
 
     async def get(self, host_id: uuid.UUID, *, owner: uuid.UUID | None = None) -> Host:
         """The host; ``owner`` set means a user asking, who sees only their own (else 404)."""
-        host = await hosts_repo.get(self._db, host_id)
-        if host is None or host.status == "deleted" or (owner and host.user_id != owner):
-            raise CloudClaudeError("host_not_found", f"no host {host_id}")
-        return host
+        return visible(await hosts_repo.get(self._db, host_id), host_id, owner)
 
     async def resolve(self, ref: str) -> Host:
         """A host by id or short id (for the control socket and humans)."""
@@ -222,10 +173,7 @@ class Hosts:
             return await self.get(uuid.UUID(ref))
         except ValueError:
             pass
-        host = await hosts_repo.get_by_short_id(self._db, ref)
-        if host is None or host.status == "deleted":
-            raise CloudClaudeError("host_not_found", f"no host {ref!r}")
-        return host
+        return visible(await hosts_repo.get_by_short_id(self._db, ref), ref)
 
     async def list_hosts(
         self,
@@ -255,41 +203,12 @@ class Hosts:
         if reason is not None:
             params["reason"] = reason
         async with self._db.transaction() as conn:
-            host = await hosts_repo.get(conn, host_id, for_update=True)
-            if host is None or host.status == "deleted" or (owner and host.user_id != owner):
-                raise CloudClaudeError("host_not_found", f"no host {host_id}")
+            host = visible(await hosts_repo.get(conn, host_id, for_update=True), host_id, owner)
             task = await self._enqueue(conn, actor, host, action, params, audit_type)
             desired = _DESIRED[action]
             if desired is not None:
                 await hosts_repo.update(conn, host.id, desired_state=desired)
         return task
-
-    async def get_task(self, ref: str) -> Task:
-        """A task with its events, by id (text from a URL or the command line)."""
-        try:
-            task = await tasks_repo.get(self._db, uuid.UUID(ref))
-        except ValueError:
-            task = None
-        if task is None:
-            raise CloudClaudeError("not_found", f"no task {ref!r}")
-        return task
-
-    async def cancel_task(self, actor: Actor, ref: str) -> Task:
-        """Cancel a pending task at once, a running one at its next step (audited)."""
-        task = await self.get_task(ref)
-        if not task.active:
-            raise CloudClaudeError("conflict", f"task {task.id} already ended ({task.status})")
-        async with self._db.transaction() as conn:
-            canceled = await tasks_repo.request_cancel(conn, task.id)
-            assert canceled is not None
-            event = NewAuditEvent(
-                type="admin.host.action",
-                actor=actor,
-                host_id=task.host_id,
-                metadata={"action": "cancel", "task_id": str(task.id), "kind": task.kind},
-            )
-            await audit_repo.insert(conn, event)
-        return canceled
 
     async def stop_expired(self) -> list[Task]:
         """Queue a stop for every host meant to run whose owner has expired."""
@@ -303,6 +222,23 @@ class Hosts:
     async def running_hosts(self) -> list[Host]:
         return await hosts_repo.with_status(self._db, ("running", "degraded"))
 
+    async def every_host(self) -> list[Host]:
+        """Every host row, deleted ones too (the reconciler compares them with the agent)."""
+        page = await hosts_repo.list_hosts(
+            self._db, limit=1_000_000, offset=0, include_deleted=True
+        )
+        return page.items
+
+    async def with_status(self, *statuses: HostStatus) -> list[Host]:
+        return await hosts_repo.with_status(self._db, statuses)
+
+    async def status_counts(self) -> dict[str, int]:
+        return await hosts_repo.status_counts(self._db)
+
+    async def changed_since(self, since: dt.datetime, owner: uuid.UUID | None) -> list[Host]:
+        """Hosts changed after ``since`` (``owner``: that user's only), oldest change first."""
+        return await hosts_repo.changed_since(self._db, since, user_id=owner)
+
     async def touch_activity(self, host_id: uuid.UUID, at: dt.datetime) -> None:
         """Record activity at ``at`` (never moves ``last_activity_at`` backwards)."""
         await hosts_repo.touch_activity(self._db, host_id, at)
@@ -312,33 +248,35 @@ class Hosts:
         await hosts_repo.touch_used(self._db, host_id, utcnow())
 
     async def set_allowlist(self, actor: Actor, host_id: uuid.UUID, domains: list[str]) -> Host:
-        """Store the host's domain allowlist (empty: none), audited; the caller applies it."""
+        """Store the host's domain allowlist (empty: none), audited; a host whose gateway is up
+        gets it at once, open connections kept."""
         try:
             cleaned = normalize_domains(domains)
         except DomainError as exc:
             raise CloudClaudeError("validation_failed", str(exc)) from exc
         async with self._db.transaction() as conn:
-            host = await hosts_repo.get(conn, host_id, for_update=True)
-            if host is None or host.status == "deleted":
-                raise CloudClaudeError("host_not_found", f"no host {host_id}")
+            host = visible(await hosts_repo.get(conn, host_id, for_update=True), host_id)
             updated = await hosts_repo.update(conn, host_id, allowed_domains=cleaned)
             assert updated is not None
-            event = NewAuditEvent(
-                type="admin.host.action",
-                actor=actor,
-                user_id=host.user_id,
-                host_id=host_id,
-                metadata={"action": "allowlist", "domains": cleaned},
+            await audit.record_for_host(
+                conn, "admin.host.action", actor, host, action="allowlist", domains=cleaned
             )
-            await audit_repo.insert(conn, event)
+        if updated.status in _EGRESS_LIVE:
+            try:
+                await self._agent.set_allowlist(str(updated.id), list(updated.allowed_domains))
+            except AgentError as exc:
+                if (
+                    exc.code != state.HOST_NOT_RUNNING.code
+                ):  # no gateway right now: the next start applies it
+                    raise
         return updated
 
     async def mark_degraded(self, host_id: uuid.UUID, code: str, message: str) -> bool:
         """A running host's egress broke: ``degraded`` with ``code`` (False if not running)."""
-        return await hosts_repo.degrade(self._db, host_id, code, message)
-
-    async def active_task(self, host_id: uuid.UUID) -> Task | None:
-        return await tasks_repo.active_for_host(self._db, host_id)
+        moved = await host_states.compare_and_set(
+            self._db, host_id, _RUNNING, "degraded", error_code=code, error_message=message
+        )
+        return moved is not None
 
     async def stop_idle(self, host_id: uuid.UUID, idle_s: float) -> bool:
         reason = f"no activity for {round(idle_s)} s"
@@ -359,37 +297,42 @@ class Hosts:
                 return None  # a task is already on it, or the host went away
             raise
 
-    async def give_up(self, host_id: uuid.UUID, drift: str, attempts: int) -> None:
-        """Stop repairing: the host is ``failed`` with a code until an admin acts."""
+    async def give_up(
+        self, host: Host, drift: str, attempts: int, expect: tuple[HostStatus, ...]
+    ) -> bool:
+        """Stop repairing: ``failed`` with a code until an admin acts (False: it moved on)."""
         message = f"{drift}; the reconciler gave up after {attempts} repairs"
         async with self._db.transaction() as conn:
-            host = await hosts_repo.update(
-                conn, host_id, status="failed", error_code="STATE_006", error_message=message
+            moved = await host_states.compare_and_set(
+                conn,
+                host.id,
+                expect,
+                "failed",
+                error_code=state.START_FAILED.code,
+                error_message=message,
             )
-            event = NewAuditEvent(
-                type="reconcile.host.drift",
-                actor=SYSTEM,
-                user_id=host.user_id if host else None,
-                host_id=host_id,
-                metadata={"drift": drift, "action": "gave_up", "attempts": attempts},
+            if moved is None:
+                return False
+            await audit.record_for_host(
+                conn,
+                "reconcile.host.drift",
+                SYSTEM,
+                moved,
+                drift=drift,
+                action="gave_up",
+                attempts=attempts,
             )
-            await audit_repo.insert(conn, event)
+        return True
 
     async def rotate_ssh_password(self, actor: Actor, host_id: uuid.UUID) -> str:
         password = generate()
         password_hash = await self._hasher.hash(password)
         async with self._db.transaction() as conn:
-            host = await hosts_repo.update(conn, host_id, ssh_password_hash=password_hash)
-            if host is None or host.status == "deleted":
-                raise CloudClaudeError("host_not_found", f"no host {host_id}")
-            event = NewAuditEvent(
-                type="admin.host.action",
-                actor=actor,
-                user_id=host.user_id,
-                host_id=host.id,
-                metadata={"action": "rotate-ssh-password"},
+            host = visible(await hosts_repo.get(conn, host_id, for_update=True), host_id)
+            await hosts_repo.update(conn, host_id, ssh_password_hash=password_hash)
+            await audit.record_for_host(
+                conn, "admin.host.action", actor, host, action="rotate-ssh-password"
             )
-            await audit_repo.insert(conn, event)
         return password
 
     async def verify_ssh_password(self, host_id: uuid.UUID, password: str) -> bool:

@@ -72,3 +72,15 @@ class AuditEvent:
     source_ip: str | None
     metadata: dict[str, Any]
     at: dt.datetime
+
+
+@attrs.frozen(kw_only=True)
+class AuditFilter:
+    """Which audit events to read; every field set narrows the search."""
+
+    type: str | None = None
+    user_id: uuid.UUID | None = None
+    host_id: uuid.UUID | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    after_id: int | None = None

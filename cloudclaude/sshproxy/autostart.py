@@ -70,7 +70,7 @@ async def _start_and_follow(
         elif host.status in STARTABLE:
             raise start_error(host.error_code, host.error_message)
         else:
-            active = await hosts.active_task(host.id)
+            active = await hosts.tasks.active_for(host.id)
             task_id = active.id if active is not None else None
         if task_id is not None:
             await _follow(hosts, task_id, say)
@@ -85,7 +85,7 @@ async def _follow(hosts: Hosts, task_id: uuid.UUID, say: Callable[[str], None]) 
     """Print the task's new stage events until it ends; raise when a start failed."""
     seen = 0
     while True:
-        task = await hosts.get_task(str(task_id))
+        task = await hosts.tasks.get(str(task_id))
         for event in task.events[seen:]:
             say(f"starting: {event.code}")
         seen = len(task.events)

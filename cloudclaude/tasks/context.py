@@ -15,11 +15,13 @@ from cloudclaude.agent_client.client import AgentError
 from cloudclaude.db.errors import DatabaseUnavailable
 from cloudclaude.db.pool import Database
 from cloudclaude.db.repos import tasks as tasks_repo
-from cloudclaude.errors import CloudClaudeError
+from cloudclaude.domain import host_states
+from cloudclaude.errors import CloudClaudeError, system
+from cloudclaude.model.hosts import Host, HostStatus
 from cloudclaude.model.tasks import Task
 
 #: Agent codes that mean "try again later": agent, dockerd or a box port briefly away.
-RETRYABLE_AGENT_CODES = frozenset({"SYSTEM_011", "SYSTEM_013"})
+RETRYABLE_AGENT_CODES = frozenset({system.AGENT_UNAVAILABLE.code, system.DOCKER_UNAVAILABLE.code})
 
 
 class TaskCanceled(Exception):
@@ -31,16 +33,18 @@ def failure_code(exc: BaseException) -> tuple[str, str, bool]:
     if isinstance(exc, AgentError):
         return exc.code, exc.message, exc.code in RETRYABLE_AGENT_CODES
     if isinstance(exc, DatabaseUnavailable):
-        return "SYSTEM_002", str(exc), True
+        return system.DATABASE_UNAVAILABLE.code, str(exc), True
     if isinstance(exc, CloudClaudeError):
         return exc.error.code, exc.detail or exc.error.message, False
-    return "SYSTEM_001", repr(exc), False
+    return system.INTERNAL_ERROR.code, repr(exc), False
 
 
 class TaskContext:
-    def __init__(self, task: Task, db: Database) -> None:
+    def __init__(self, task: Task, db: Database, owner: str) -> None:
         self.task = task
         self.db = db
+        #: What fences this task's writes to its host (see ``domain.host_states``).
+        self.lease = host_states.Lease(task_id=task.id, owner=owner)
         self.cancel_requested = False
         #: Another worker reclaimed the task (our lease ran out): stop, touch nothing.
         self.lease_lost = False
@@ -50,6 +54,14 @@ class TaskContext:
     def host_id(self) -> uuid.UUID:
         assert self.task.host_id is not None
         return self.task.host_id
+
+    async def set_host(self, status: HostStatus | None = None, **fields: object) -> Host:
+        """Write the task's host (and move its status) while this task holds its lease."""
+        try:
+            return await host_states.by_task(self.db, self.lease, self.host_id, status, **fields)
+        except host_states.LeaseLost:
+            self.lease_lost = True
+            raise
 
     def check_cancel(self) -> None:
         if self.cancel_requested:

@@ -19,7 +19,8 @@ from cloudclaude.agent_client.handle import Agent
 from cloudclaude.core.settings import TaskSettings
 from cloudclaude.core.timefmt import utcnow
 from cloudclaude.db.repos import hosts as hosts_repo
-from cloudclaude.errors import CloudClaudeError
+from cloudclaude.domain.host_specs import visible
+from cloudclaude.errors import CloudClaudeError, net, state
 from cloudclaude.model.hosts import Host
 from cloudclaude.tasks.context import TaskContext
 from cloudclaude.tasks.egress_step import EgressStep
@@ -61,31 +62,25 @@ class HostOps:
             raise CloudClaudeError("validation_failed", f"unknown task kind {kind!r}") from exc
 
     async def _host(self, ctx: TaskContext) -> Host:
-        host = await hosts_repo.get(ctx.db, ctx.host_id)
-        if host is None or host.status == "deleted":
-            raise CloudClaudeError("host_not_found", f"host {ctx.host_id} is gone")
-        return host
-
-    async def _set(self, ctx: TaskContext, **fields: object) -> None:
-        await hosts_repo.update(ctx.db, ctx.host_id, **fields)
+        return visible(await hosts_repo.get(ctx.db, ctx.host_id), ctx.host_id)
 
     async def _ensure_container(self, ctx: TaskContext, host: Host, base: int, span: int) -> None:
         state = await self.agent.create_host(
             str(host.id), box_spec(host), on_progress=ctx.agent_progress(base, span)
         )
-        await self._set(ctx, image_ref=state.image, home_volume=str(host.id))
+        await ctx.set_host(image_ref=state.image, home_volume=str(host.id))
         await ctx.event("container.created", state.container_id[:12], base + span)
 
     async def create(self, ctx: TaskContext) -> None:
         host = await self._host(ctx)
         await self._ensure_container(ctx, host, 5, 85)
-        await self._set(ctx, status="stopped", error_code=None, error_message=None)
+        await ctx.set_host("stopped", error_code=None, error_message=None)
         await ctx.event("host.created", "stopped", 100)
 
     async def start(self, ctx: TaskContext) -> None:
         host = await self._host(ctx)
         bound = await self.egress.binding(host.id)  # no exit, no start: nothing is created
-        await self._set(ctx, status="starting", error_code=None, error_message=None)
+        await ctx.set_host("starting", error_code=None, error_message=None)
         await self._ensure_container(ctx, host, 5, 35)
         ctx.check_cancel()
         await self.agent.start_host(str(host.id))
@@ -94,7 +89,7 @@ class HostOps:
         banner = await self.wait_for_ssh(ctx, host)
         await ctx.event("ssh.ready", banner, 95)
         # A fresh start counts as activity: the idle clock starts now.
-        await self._set(ctx, status="running", last_activity_at=utcnow())
+        await ctx.set_host("running", last_activity_at=utcnow())
         await ctx.event("host.running", "", 100)
 
     async def wait_for_ssh(self, ctx: TaskContext, host: Host) -> str:
@@ -106,7 +101,7 @@ class HostOps:
                     try:
                         sock = await self.agent.open_port(str(host.id), 22)
                     except AgentError as exc:
-                        if exc.code != "NET_002":
+                        if exc.code != net.PORT_UNREACHABLE.code:
                             raise
                         await trio.sleep(0.05)
                         continue
@@ -128,36 +123,36 @@ class HostOps:
         try:
             await self.egress.verify(ctx, exit_, 50)
         except CloudClaudeError as exc:
-            await self._set(
-                ctx, status="degraded", error_code=exc.error.code, error_message=exc.detail
-            )
+            await ctx.set_host("degraded", error_code=exc.error.code, error_message=exc.detail)
             raise
-        await self._set(ctx, status="running", error_code=None, error_message=None)
+        await ctx.set_host("running", error_code=None, error_message=None)
         await ctx.event("host.running", "egress verified again", 100)
 
     async def stop(self, ctx: TaskContext) -> None:
         host = await self._host(ctx)
-        await self._set(ctx, status="stopping")
+        await ctx.set_host("stopping")
         try:
             await self.agent.stop_host(str(host.id))
         except AgentError as exc:
-            if exc.code != "STATE_008":  # no container: already as stopped as it gets
+            if (
+                exc.code != state.CONTAINER_MISSING.code
+            ):  # no container: already as stopped as it gets
                 raise
         await ctx.event("container.stopped", "", 90)
-        await self._set(ctx, status="stopped", error_code=None, error_message=None)
+        await ctx.set_host("stopped", error_code=None, error_message=None)
         await ctx.event("host.stopped", "", 100)
 
     async def rebuild(self, ctx: TaskContext) -> None:
         """A new container from the current image; the home volume stays."""
         host = await self._host(ctx)
-        await self._set(ctx, status="stopping")
+        await ctx.set_host("stopping")
         await self.agent.remove_host(str(host.id), purge=False)
         await ctx.event("container.removed", "home volume kept", 20)
         if host.desired_state == "running":
             await self.start(ctx)
             return
         await self._ensure_container(ctx, host, 25, 70)
-        await self._set(ctx, status="stopped", error_code=None, error_message=None)
+        await ctx.set_host("stopped", error_code=None, error_message=None)
         await ctx.event("host.rebuilt", "stopped", 100)
 
     async def delete(self, ctx: TaskContext) -> None:
@@ -165,10 +160,10 @@ class HostOps:
         if host is None:
             return
         purge = bool(ctx.task.params.get("purge", False))
-        await self._set(ctx, status="deleting")
+        await ctx.set_host("deleting")
         await self.agent.remove_host(str(host.id), purge=purge)
         await ctx.event("container.removed", "home volume removed" if purge else "", 90)
-        await self._set(ctx, status="deleted", desired_state="deleted")
+        await ctx.set_host("deleted", desired_state="deleted")
         await ctx.event("host.deleted", "", 100)
 
 

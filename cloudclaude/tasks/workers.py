@@ -10,6 +10,7 @@ the next daemon continues it; a daemon killed outright loses it only until its l
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -26,9 +27,11 @@ from cloudclaude.db.errors import DatabaseError
 from cloudclaude.db.listener import Listener
 from cloudclaude.db.pool import Database
 from cloudclaude.db.repos import audit as audit_repo
-from cloudclaude.db.repos import hosts as hosts_repo
 from cloudclaude.db.repos import tasks as tasks_repo
+from cloudclaude.domain import host_states
+from cloudclaude.errors import CloudClaudeError, state, system
 from cloudclaude.model.audit import SYSTEM, NewAuditEvent
+from cloudclaude.model.hosts import HostStatus
 from cloudclaude.model.tasks import Task
 from cloudclaude.tasks.context import TaskCanceled, TaskContext, failure_code
 from cloudclaude.tasks.egress_step import EgressStep, ExitLookup
@@ -118,7 +121,7 @@ class TaskWorkers:
         return True
 
     async def _run(self, task: Task, bound: structlog.typing.FilteringBoundLogger) -> None:
-        ctx = TaskContext(task, self.db)
+        ctx = TaskContext(task, self.db, self.owner)
         started = time.monotonic()
         outcome = "handed_back"
         failure: Exception | None = None
@@ -135,7 +138,12 @@ class TaskWorkers:
             if outcome == "handed_back":  # the daemon is stopping: the next one continues
                 with trio.CancelScope(shield=True), trio.move_on_after(5):
                     await tasks_repo.retry_later(
-                        self.db, task.id, self.owner, 0, "SYSTEM_009", "the daemon stopped"
+                        self.db,
+                        task.id,
+                        self.owner,
+                        0,
+                        system.DAEMON_UNREACHABLE.code,
+                        "the daemon stopped",
                     )
             elapsed = time.monotonic() - started
             self.metrics.task_duration.labels(task.kind, outcome).observe(elapsed)
@@ -153,17 +161,26 @@ class TaskWorkers:
         if failure is None:
             await tasks_repo.finish(self.db, task.id, self.owner, "succeeded")
             return "succeeded"
-        if isinstance(failure, TaskCanceled):
-            await tasks_repo.finish(
-                self.db, task.id, self.owner, "canceled", "STATE_012", "canceled by an admin"
-            )
-            await self._settle_host(task)
-            return "canceled"
-        return await self._failed(task, failure, bound)
+        try:
+            if isinstance(failure, TaskCanceled):
+                await self._settle_host(ctx)
+                await tasks_repo.finish(
+                    self.db,
+                    task.id,
+                    self.owner,
+                    "canceled",
+                    state.TASK_CANCELED.code,
+                    "canceled by an admin",
+                )
+                return "canceled"
+            return await self._failed(ctx, failure, bound)
+        except host_states.LeaseLost:
+            return "lost"
 
     async def _failed(
-        self, task: Task, exc: Exception, bound: structlog.typing.FilteringBoundLogger
+        self, ctx: TaskContext, exc: Exception, bound: structlog.typing.FilteringBoundLogger
     ) -> str:
+        task = ctx.task
         code, message, retryable = failure_code(exc)
         settings = self.live.current.tasks
         attempts = min(task.max_attempts, settings.max_attempts)
@@ -172,27 +189,34 @@ class TaskWorkers:
             bound.warning("task_retry", code=code, error=message, retry_in_s=delay)
             await tasks_repo.retry_later(self.db, task.id, self.owner, delay, code, message)
             return "retry"
-        bound.error("task_failed", code=code, error=message, exc_info=code == "SYSTEM_001")
-        await tasks_repo.finish(self.db, task.id, self.owner, "failed", code, message[:2000])
-        if task.host_id is not None and task.kind not in ("delete", "verify_egress"):
-            await hosts_repo.update(
-                self.db, task.host_id, status="failed", error_code=code, error_message=message
+        bound.error(
+            "task_failed", code=code, error=message, exc_info=code == system.INTERNAL_ERROR.code
+        )
+        if task.host_id is not None:
+            # A failed delete or re-verification leaves the status as it is, with the reason.
+            status: HostStatus | None = (
+                None if task.kind in ("delete", "verify_egress") else "failed"
             )
-        elif task.host_id is not None:
-            await hosts_repo.update(self.db, task.host_id, error_code=code, error_message=message)
+            with contextlib.suppress(CloudClaudeError):  # the host went away meanwhile
+                await ctx.set_host(status, error_code=code, error_message=message)
+        await tasks_repo.finish(self.db, task.id, self.owner, "failed", code, message[:2000])
         return "failed"
 
-    async def _settle_host(self, task: Task) -> None:
+    async def _settle_host(self, ctx: TaskContext) -> None:
         """After a cancel, the host's status says what the agent sees."""
-        if task.host_id is None:
+        host_id = ctx.task.host_id
+        if host_id is None:
             return
         try:
-            state = await self.ops.agent.inspect_host(str(task.host_id))
+            state = await self.ops.agent.inspect_host(str(host_id))
         except AgentError as exc:  # the status stays as it was; the reconciler looks again
-            log.warning("settle_failed", host_id=str(task.host_id), error=repr(exc))
+            log.warning("settle_failed", host_id=str(host_id), error=repr(exc))
             return
-        status = "running" if state.running else "stopped" if state.exists else "pending"
-        await hosts_repo.update(self.db, task.host_id, status=status)
+        status: HostStatus = (
+            "running" if state.running else "stopped" if state.exists else "pending"
+        )
+        with contextlib.suppress(CloudClaudeError):  # deleted meanwhile: nothing to settle
+            await ctx.set_host(status)
 
     async def _renew(self, ctx: TaskContext, scope: trio.CancelScope) -> None:
         settings = self.live.current.tasks

@@ -48,7 +48,12 @@ class Stack:
     def reconciler(self) -> Reconciler:
         services = self.services
         return Reconciler(
-            services.db, services.agent, services.hosts, self.live, services.metrics, trio.Event()
+            services.agent,
+            services.hosts,
+            services.audit,
+            self.live,
+            services.metrics,
+            trio.Event(),
         )
 
     async def running_host(self) -> dict[str, Any]:

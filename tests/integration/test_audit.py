@@ -11,7 +11,7 @@ from cloudclaude.db.errors import DatabaseError
 from cloudclaude.db.pool import Database
 from cloudclaude.db.repos import audit as audit_repo
 from cloudclaude.errors import CloudClaudeError
-from cloudclaude.model.audit import SYSTEM, Actor, NewAuditEvent
+from cloudclaude.model.audit import SYSTEM, Actor, AuditFilter, NewAuditEvent
 
 ACTOR = Actor(name="user:tester")
 
@@ -33,7 +33,7 @@ async def test_each_user_change_writes_its_event(services: Services) -> None:
         "admin.user.password_rotated",
         "admin.user.deleted",
     ]
-    events = await audit_repo.list_recent(services.db, audit_repo.AuditFilter(), limit=10)
+    events = await audit_repo.list_recent(services.db, AuditFilter(), limit=10)
     assert all(e.user_id == user.id and e.actor == "user:tester" for e in events)
     assert events[-1].metadata == {"username": "dora", "role": "user", "max_hosts": 1}
 

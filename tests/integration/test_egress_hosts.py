@@ -16,6 +16,7 @@ from typing import Any
 import trio
 
 from cloudclaude.db.repos import audit as audit_repo
+from cloudclaude.model.audit import AuditFilter
 from tests.integration.hoststack import Stack, host_id_of
 from tests.integration.netsim import SimInternet
 
@@ -144,7 +145,7 @@ async def test_a_dead_sing_box_degrades_the_host_until_verified_again(
             await trio.sleep(0.2)
     _, shown = await stack.call("GET", f"/v1/admin/hosts/{host['id']}")
     assert shown["status"] in ("degraded", "running"), shown
-    tripped = audit_repo.AuditFilter(type="egress.killswitch.tripped", host_id=host_id_of(host))
+    tripped = AuditFilter(type="egress.killswitch.tripped", host_id=host_id_of(host))
     assert await audit_repo.count(stack.services.db, tripped) == 1
     _, tasks = await stack.call("GET", f"/v1/admin/tasks?host_id={host['id']}&limit=1")
     [verify] = tasks["items"]
@@ -221,7 +222,7 @@ async def test_a_hosts_allowlist_is_applied_at_start_and_edited_while_it_runs(
     with trio.fail_after(10):
         while await fetch("http://other.sim.test/") != exit_ip:
             await trio.sleep(0.2)
-    events = audit_repo.AuditFilter(type="admin.host.action", host_id=host_id_of(host))
+    events = AuditFilter(type="admin.host.action", host_id=host_id_of(host))
     found = await audit_repo.list_recent(stack.services.db, events, limit=50)
     lists = [e.metadata["domains"] for e in found if e.metadata["action"] == "allowlist"]
     assert lists == [[], ["allowed.sim.test"]], lists

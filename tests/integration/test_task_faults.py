@@ -34,7 +34,7 @@ from cloudclaude.db.pool import Database
 from cloudclaude.db.repos import audit as audit_repo
 from cloudclaude.db.repos import hosts as hosts_repo
 from cloudclaude.db.repos import tasks as tasks_repo
-from cloudclaude.model.audit import Actor
+from cloudclaude.model.audit import Actor, AuditFilter
 from cloudclaude.model.hosts import HostLimits
 from cloudclaude.model.tasks import Task
 from tests.integration import boxes, pg
@@ -208,7 +208,7 @@ async def test_killing_the_daemon_mid_start_loses_nothing(rig: Rig) -> None:
         assert host is not None and host.status == "running"
         assert len(containers_of(host_id)) == 1
         stale = await audit_repo.count(
-            db, audit_repo.AuditFilter(type="reconcile.task.stale", host_id=host_id)
+            db, AuditFilter(type="reconcile.task.stale", host_id=host_id)
         )
         assert stale == 1
 
@@ -305,7 +305,7 @@ async def test_the_running_reconciler_repairs_a_removed_container_within_a_perio
         assert started.status == "succeeded", started.error_message
         [container] = containers_of(host_id)
         boxes.docker_api("DELETE", f"/containers/{container['Id']}", params={"force": "1"})
-        drift = audit_repo.AuditFilter(type="reconcile.host.drift", host_id=host_id)
+        drift = AuditFilter(type="reconcile.host.drift", host_id=host_id)
         with trio.fail_after(30):
             while await audit_repo.count(db, drift) == 0:
                 await trio.sleep(0.1)

@@ -3,10 +3,25 @@
 from __future__ import annotations
 
 import re
+from types import ModuleType
 
+import attrs
 import pytest
 
-from cloudclaude.errors import REGISTRY, CloudClaudeError, ErrorCode, by_code, by_slug
+from cloudclaude.errors import (
+    REGISTRY,
+    CloudClaudeError,
+    ErrorCode,
+    auth,
+    by_code,
+    by_slug,
+    codes,
+    disk,
+    net,
+    ssh,
+    state,
+    system,
+)
 
 CODE_RE = re.compile(r"^(AUTH|SSH|NET|SESSION|MOUNT|DISK|STATE|SYSTEM)_\d{3}$")
 
@@ -92,3 +107,41 @@ def test_http_status_and_str_come_from_registry() -> None:
     exc = CloudClaudeError("token_invalid", "expired")
     assert exc.http_status == 401
     assert str(exc) == "AUTH_005 token_invalid: expired"
+
+
+@pytest.mark.parametrize("module", codes.DOMAIN_MODULES, ids=lambda m: m.__name__)
+def test_domain_module_constants_are_the_registry_entries_of_its_domain(
+    module: ModuleType,
+) -> None:
+    domain = module.__name__.rsplit(".", 1)[1].upper()
+    assert domain in codes.DOMAINS
+    constants = {name: value for name, value in vars(module).items() if name.isupper()}
+    entries = codes.entries_of(module)
+    assert entries
+    assert list(constants.values()) == list(entries)
+    for name, entry in constants.items():
+        assert isinstance(entry, ErrorCode)
+        assert entry.code.startswith(f"{domain}_"), name
+        assert name == entry.slug.upper()
+        assert by_code(entry.code) is entry
+        assert by_slug(entry.slug) is entry
+
+
+def test_registry_is_the_domain_modules_constants() -> None:
+    assert set(codes.DOMAIN_MODULES) == {auth, disk, net, ssh, state, system}
+    from_modules = [entry for module in codes.DOMAIN_MODULES for entry in codes.entries_of(module)]
+    assert list(REGISTRY) == from_modules
+
+
+def test_error_accepts_a_constant_like_its_slug() -> None:
+    by_constant = CloudClaudeError(state.CONTAINER_MISSING, "gone", host="h1")
+    by_name = CloudClaudeError("container_missing", "gone", host="h1")
+    assert by_constant.error is by_name.error is state.CONTAINER_MISSING
+    assert by_constant.body() == by_name.body()
+    assert str(by_constant) == "STATE_008 container_missing: gone"
+
+
+def test_error_refuses_a_code_outside_the_registry() -> None:
+    forged = attrs.evolve(state.CONTAINER_MISSING, message="Something else.")
+    with pytest.raises(KeyError):
+        CloudClaudeError(forged)

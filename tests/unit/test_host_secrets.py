@@ -10,7 +10,12 @@ from cloudclaude.agent_client.client import AgentConnectionLost, AgentError
 from cloudclaude.auth.sealing import SealError, seal, unseal
 from cloudclaude.core.settings import WebSettings
 from cloudclaude.db.errors import DatabaseUnavailable
-from cloudclaude.domain.hosts import check_limits, check_timezone, new_box_key_pair, new_short_id
+from cloudclaude.domain.host_specs import (
+    check_limits,
+    check_timezone,
+    new_box_key_pair,
+    new_short_id,
+)
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.hosts import HostLimits
 from cloudclaude.tasks.context import failure_code

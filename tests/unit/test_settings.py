@@ -172,3 +172,22 @@ def test_reread_applies_adjust(tmp_path: Path) -> None:
     again = live.reread()
     assert again.state_dir == "/kept"
     assert again.log.level == "debug"
+
+
+def test_every_name_is_importable_from_the_settings_module() -> None:
+    """The split into sections, loading and reload keeps ``cloudclaude.core.settings`` whole."""
+    from cloudclaude.core import settings_loading, settings_reload, settings_sections
+
+    parts = (settings_sections, settings_loading, settings_reload)
+    public = {
+        name
+        for part in parts
+        for name, value in vars(part).items()
+        if not name.startswith("_")
+        and getattr(value, "__module__", part.__name__) == part.__name__
+        and (isinstance(value, type) or callable(value) or name.isupper())
+    }
+    public -= {"RELOADABLE", "reloadable"}  # how section fields are declared, not API
+    assert public == set(settings.__all__)
+    for name in settings.__all__:
+        assert any(getattr(part, name, None) is getattr(settings, name) for part in parts)

@@ -10,8 +10,9 @@ from typing import Any
 import attrs
 from quart import Blueprint, request
 
+from cloudclaude.core.ids import parse_uuid
 from cloudclaude.model.views import binding_view
-from web.api.common import actor, authenticate, page_body, paging, parse_uuid, read_body, services
+from web.api.common import actor, authenticate, page_body, paging, read_body, services
 
 blueprint = Blueprint("api_admin_bindings", __name__, url_prefix="/v1/admin/bindings")
 

@@ -10,17 +10,10 @@ from typing import Any
 
 from quart import Blueprint
 
+from cloudclaude.core.ids import parse_uuid
 from cloudclaude.domain.exit_schema import KINDS, allowed_fields
 from cloudclaude.model.views import exit_view
-from web.api.common import (
-    actor,
-    authenticate,
-    page_body,
-    paging,
-    parse_uuid,
-    read_json,
-    services,
-)
+from web.api.common import actor, authenticate, page_body, paging, read_json, services
 
 blueprint = Blueprint("api_admin_exits", __name__, url_prefix="/v1/admin/egress-ips")
 

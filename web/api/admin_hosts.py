@@ -7,20 +7,11 @@ from typing import Any
 import attrs
 from quart import Blueprint, request
 
-from cloudclaude.agent_client.client import AgentError
+from cloudclaude.core.ids import parse_uuid
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.hosts import HOST_STATUSES, HostAction
 from cloudclaude.model.views import host_view
-from web.api.common import (
-    actor,
-    authenticate,
-    page_body,
-    paging,
-    parse_uuid,
-    read_body,
-    read_json,
-    services,
-)
+from web.api.common import actor, authenticate, page_body, paging, read_body, read_json, services
 
 blueprint = Blueprint("api_admin_hosts", __name__, url_prefix="/v1/admin/hosts")
 ACTIONS: tuple[HostAction, ...] = ("start", "stop", "rebuild")
@@ -118,14 +109,7 @@ async def put_allowlist(host_id: str) -> dict[str, Any]:
     domains = body.get("domains")
     if not isinstance(domains, list) or not all(isinstance(d, str) for d in domains):
         raise CloudClaudeError("validation_failed", "domains must be a list of domain names")
-    svc = services()
-    host = await svc.hosts.set_allowlist(actor(), parse_uuid(host_id, "host"), domains)
-    if host.status in ("running", "degraded"):
-        try:
-            await svc.agent.set_allowlist(str(host.id), list(host.allowed_domains))
-        except AgentError as exc:
-            if exc.code != "STATE_009":  # no gateway right now: the next start applies it
-                raise
+    host = await services().hosts.set_allowlist(actor(), parse_uuid(host_id, "host"), domains)
     return host_view(host)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import attrs
 from quart import Blueprint, request
 
+from cloudclaude.core.ids import parse_uuid
 from cloudclaude.model.users import User
 from cloudclaude.model.views import key_view, user_view
 from web.api.common import (
@@ -18,7 +19,6 @@ from web.api.common import (
     authenticate,
     page_body,
     paging,
-    parse_uuid,
     read_body,
     read_json,
     services,

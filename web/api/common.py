@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import ipaddress
 import json
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
@@ -56,14 +55,6 @@ def structure(data: dict[str, Any], cls: type[T]) -> T:
 
 async def read_body(cls: type[T]) -> T:
     return structure(await read_json(), cls)
-
-
-def parse_uuid(value: str, what: str = "id", slug: str = "not_found") -> uuid.UUID:
-    """An id from a path or body; anything else is "no such …" (``slug``, a 404)."""
-    try:
-        return uuid.UUID(value)
-    except ValueError as exc:
-        raise CloudClaudeError(slug, f"no such {what}") from exc
 
 
 def paging(default_limit: int = 50, max_limit: int = 200) -> tuple[int, int]:

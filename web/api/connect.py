@@ -135,7 +135,7 @@ async def bootstrap_session() -> Response | tuple[Any, int]:
             actor(), host.id, "start", owner=login.user.id, reason="bootstrap"
         )
     except CloudClaudeError as exc:
-        active = await svc.hosts.active_task(host.id)
+        active = await svc.hosts.tasks.active_for(host.id)
         if exc.error.slug != "host_busy" or active is None or active.kind != "start":
             raise
         task = active
@@ -151,7 +151,7 @@ async def bootstrap_session() -> Response | tuple[Any, int]:
 async def _own_task(task_id: str) -> tuple[User, Task]:
     """The caller's own start task (anyone else's is not found); a failed one raises its code."""
     user = await authenticate()
-    task = await services().hosts.get_task(task_id)
+    task = await services().hosts.tasks.get(task_id)
     if task.host_id is None:
         raise CloudClaudeError("not_found", f"no task {task_id!r}")
     try:
@@ -183,7 +183,7 @@ async def bootstrap_task(task_id: str) -> Response | tuple[Any, int]:
     with trio.move_on_after(wait_s):
         while task.active and not [e for e in task.events if e.seq > after]:
             await trio.sleep(POLL_S)
-            task = await services().hosts.get_task(task_id)
+            task = await services().hosts.tasks.get(task_id)
     _raise_if_failed(task)
     new = [e for e in task.events if e.seq > after]
     fields: list[tuple[str, object]] = [

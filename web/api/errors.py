@@ -17,7 +17,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.sansio.response import Response as AnyResponse
 
 from cloudclaude.agent_client.client import AgentError
-from cloudclaude.db.errors import DatabaseUnavailable
+from cloudclaude.domain.errors import DatabaseUnavailable
 from cloudclaude.errors import CloudClaudeError, by_code
 
 log = structlog.get_logger(component="web")

@@ -29,7 +29,7 @@ async def open_stream(
     settings = services().live.current.web
     guard = contextlib.ExitStack()
     guard.enter_context(_limits().opened(user_id, settings))  # 429 before the stream opens
-    feed = ChangeFeed(services().db, topics, owner)
+    feed = ChangeFeed(services(), topics, owner)
 
     async def body() -> AsyncIterator[bytes]:
         with guard:

@@ -6,18 +6,11 @@ from typing import Any
 
 from quart import Blueprint
 
+from cloudclaude.core.ids import parse_uuid
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.hosts import HostAction
 from cloudclaude.model.views import host_view
-from web.api.common import (
-    actor,
-    authenticate,
-    current_user,
-    page_body,
-    paging,
-    parse_uuid,
-    services,
-)
+from web.api.common import actor, authenticate, current_user, page_body, paging, services
 
 blueprint = Blueprint("api_user_hosts", __name__, url_prefix="/v1/user/hosts")
 ACTIONS: tuple[HostAction, ...] = ("start", "stop", "rebuild")

@@ -7,16 +7,10 @@ from typing import Any
 import attrs
 from quart import Blueprint
 
+from cloudclaude.core.ids import parse_uuid
 from cloudclaude.model.views import key_view
 from web.api.admin_users import AddKeyBody
-from web.api.common import (
-    actor,
-    authenticate,
-    current_user,
-    parse_uuid,
-    read_body,
-    services,
-)
+from web.api.common import actor, authenticate, current_user, read_body, services
 
 blueprint = Blueprint("api_user", __name__, url_prefix="/v1/user")
 

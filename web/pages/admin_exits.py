@@ -8,10 +8,11 @@ from typing import Any
 from quart import Blueprint, redirect, request
 from werkzeug.sansio.response import Response
 
+from cloudclaude.core.ids import parse_uuid
 from cloudclaude.domain.exit_schema import KINDS, allowed_fields
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.exits import SECRET_FIELDS
-from web.api.common import actor, parse_uuid, services
+from web.api.common import actor, services
 from web.pages.forms import errors_for, form_dict
 from web.pages.render import is_htmx, render
 from web.pages.session import page
@@ -141,7 +142,7 @@ async def test_exit(exit_id: str) -> Response:
 async def exit_test(exit_id: str, task_id: str) -> str:
     svc = services()
     shown = await svc.exits.get(parse_uuid(exit_id, "exit", "exit_not_found"))
-    task = await svc.hosts.get_task(task_id)
+    task = await svc.hosts.tasks.get(task_id)
     template = "admin/_exit_test.html" if is_htmx() else "admin/exit_test.html"
     return await render(template, shown=shown, task=task)
 

@@ -7,10 +7,9 @@ import uuid
 
 from quart import Blueprint, request
 
-from cloudclaude.db.repos import audit as audit_repo
-from cloudclaude.db.repos import hosts as hosts_repo
-from cloudclaude.db.repos import tasks as tasks_repo
-from cloudclaude.errors import CloudClaudeError
+from cloudclaude.core.ids import parse_uuid
+from cloudclaude.core.timefmt import parse_when
+from cloudclaude.model.audit import AuditFilter
 from cloudclaude.model.hosts import HOST_STATUSES
 from web.api.common import paging, services
 from web.pages.render import is_htmx, render
@@ -23,12 +22,12 @@ PAGE = 25
 @blueprint.get("")
 @page("admin")
 async def dashboard() -> str:
-    db = services().db
-    counts = await hosts_repo.status_counts(db)
-    failing = await hosts_repo.with_status(db, ("failed", "degraded"))
-    running = await tasks_repo.list_tasks(db, limit=20, offset=0, status="running")
-    pending = await tasks_repo.list_tasks(db, limit=20, offset=0, status="pending")
-    events = await audit_repo.list_recent(db, audit_repo.AuditFilter(), limit=10)
+    svc = services()
+    counts = await svc.hosts.status_counts()
+    failing = await svc.hosts.with_status("failed", "degraded")
+    running = await svc.tasks.page(limit=20, offset=0, status="running")
+    pending = await svc.tasks.page(limit=20, offset=0, status="pending")
+    events = await svc.audit.recent(10)
     return await render(
         "admin/dashboard.html",
         counts=[(status, counts.get(status, 0)) for status in HOST_STATUSES if status != "deleted"],
@@ -43,7 +42,7 @@ async def dashboard() -> str:
 @page("admin")
 async def tasks() -> str:
     limit, offset = paging(PAGE)
-    found = await tasks_repo.list_tasks(services().db, limit=limit, offset=offset)
+    found = await services().tasks.page(limit=limit, offset=offset)
     template = "admin/_tasks_table.html" if is_htmx() else "admin/tasks.html"
     return await render(template, page=found, limit=limit, offset=offset)
 
@@ -51,50 +50,37 @@ async def tasks() -> str:
 @blueprint.get("/tasks/<task_id>")
 @page("admin")
 async def task(task_id: str) -> str:
-    found = await services().hosts.get_task(task_id)
+    found = await services().hosts.tasks.get(task_id)
     template = "admin/_task_live.html" if is_htmx() else "admin/task.html"
     return await render(template, task=found)
 
 
 def _uuid_arg(name: str) -> uuid.UUID | None:
     value = request.args.get(name, "").strip()
-    if not value:
-        return None
-    try:
-        return uuid.UUID(value)
-    except ValueError as exc:
-        raise CloudClaudeError("bad_request", f"{name} must be an id") from exc
+    return parse_uuid(value, name, "bad_request") if value else None
 
 
 def _time_arg(name: str) -> dt.datetime | None:
     value = request.args.get(name, "").strip()
-    if not value:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise CloudClaudeError("bad_request", f"{name} must be a date or date-time") from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    return parse_when(value, name, slug="bad_request") if value else None
 
 
 @blueprint.get("/audit")
 @page("admin")
 async def audit() -> str:
     limit, offset = paging(PAGE)
-    flt = audit_repo.AuditFilter(
+    flt = AuditFilter(
         type=request.args.get("type", "").strip() or None,
         user_id=_uuid_arg("user_id"),
         host_id=_uuid_arg("host_id"),
         since=_time_arg("since"),
         until=_time_arg("until"),
     )
-    db = services().db
-    events = await audit_repo.list_recent(db, flt, limit=limit, offset=offset)
-    total = await audit_repo.count(db, flt)
+    found = await services().audit.page(flt, limit=limit, offset=offset)
     return await render(
         "admin/audit.html",
-        events=events,
-        total=total,
+        events=found.items,
+        total=found.total,
         limit=limit,
         offset=offset,
         args=request.args,

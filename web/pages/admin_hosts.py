@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from quart import Blueprint
 
-from cloudclaude.db.repos import tasks as tasks_repo
+from cloudclaude.core.ids import parse_uuid
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.hosts import HostAction, HostLimits
-from web.api.common import actor, paging, parse_uuid, services
+from web.api.common import actor, paging, services
 from web.pages.forms import errors_for, form_dict, int_field, uuid_field
 from web.pages.render import is_htmx, render
 from web.pages.session import page
@@ -90,8 +90,8 @@ async def create_host() -> tuple[str, int]:
 async def _host_page(host_id: str, status: int = 200, notice: str = "") -> tuple[str, int]:
     svc = services()
     host = await svc.hosts.get(parse_uuid(host_id, "host"))
-    found = await tasks_repo.list_tasks(svc.db, limit=10, offset=0, host_id=host.id)
-    latest = await svc.hosts.get_task(str(found.items[0].id)) if found.items else None
+    found = await svc.tasks.page(limit=10, offset=0, host_id=host.id)
+    latest = await svc.hosts.tasks.get(str(found.items[0].id)) if found.items else None
     if is_htmx():  # a live refresh of the status and the running task
         return await render("admin/_host_live.html", host=host, latest=latest), status
     owner = await svc.accounts.get(host.user_id)

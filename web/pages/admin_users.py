@@ -8,8 +8,9 @@ import uuid
 from quart import Blueprint, redirect, request
 from werkzeug.sansio.response import Response
 
+from cloudclaude.core.ids import parse_uuid
 from cloudclaude.errors import CloudClaudeError
-from web.api.common import actor, paging, parse_uuid, services
+from web.api.common import actor, paging, services
 from web.pages.forms import date_field, errors_for, form_dict, int_field
 from web.pages.render import render
 from web.pages.session import page

@@ -7,6 +7,8 @@ import uuid
 
 from quart import request
 
+from cloudclaude.core.ids import parse_uuid
+from cloudclaude.core.timefmt import parse_when
 from cloudclaude.errors import CloudClaudeError
 
 #: Words in an error's message that name the form field it belongs to.
@@ -64,18 +66,11 @@ def date_field(data: dict[str, str], name: str) -> dt.datetime | None:
     value = data.get(name, "")
     if not value:
         return None
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise CloudClaudeError("validation_failed", f"{name}: not a date") from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    return parse_when(value, name)
 
 
 def uuid_field(data: dict[str, str], name: str) -> uuid.UUID | None:
     value = data.get(name, "")
     if not value:
         return None
-    try:
-        return uuid.UUID(value)
-    except ValueError as exc:
-        raise CloudClaudeError("validation_failed", f"{name}: not an id") from exc
+    return parse_uuid(value, name, slug="validation_failed")

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from quart import Blueprint
 
+from cloudclaude.core.ids import parse_uuid
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.hosts import HostAction
-from web.api.common import actor, current_user, parse_uuid, services
+from web.api.common import actor, current_user, services
 from web.api.connect import server_url, ssh_target
 from web.pages.forms import errors_for, form_dict
 from web.pages.render import is_htmx, render

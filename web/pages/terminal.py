@@ -17,12 +17,13 @@ import uuid
 import trio
 from quart import Blueprint, websocket
 
+from cloudclaude.core.ids import parse_uuid
 from cloudclaude.core.timefmt import utcnow
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.hosts import Host
 from cloudclaude.model.users import User
 from cloudclaude.sshproxy.shell import ShellStream, open_shell
-from web.api.common import current_user, parse_uuid, services
+from web.api.common import current_user, services
 from web.pages.render import render
 from web.pages.session import page, session_user
 

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import uuid
 from typing import Any
-
-import attrs
 
 from cloudclaude.db.pool import Record
 from cloudclaude.db.repos import Executor
-from cloudclaude.model.audit import AuditEvent, NewAuditEvent
+from cloudclaude.model.audit import AuditEvent, AuditFilter, NewAuditEvent
 
 _COLUMNS = "id, type, actor, actor_user_id, user_id, host_id, source_ip, metadata, at"
 
@@ -36,16 +32,6 @@ async def insert(db: Executor, event: NewAuditEvent) -> AuditEvent:
     )
     assert row is not None
     return _event(row)
-
-
-@attrs.frozen(kw_only=True)
-class AuditFilter:
-    type: str | None = None
-    user_id: uuid.UUID | None = None
-    host_id: uuid.UUID | None = None
-    since: dt.datetime | None = None
-    until: dt.datetime | None = None
-    after_id: int | None = None
 
 
 def _where(f: AuditFilter) -> tuple[str, list[Any]]:

@@ -106,6 +106,11 @@ async def list_hosts(
     return HostPage(items=[_host(r) for r in rows], total=int(total))
 
 
+async def count_ever_owned(db: Executor, user_id: uuid.UUID) -> int:
+    """Every host row of the user, deleted ones too."""
+    return int(await db.fetchval("SELECT count(*) FROM hosts WHERE user_id = $1", user_id))
+
+
 async def count_for_user(db: Executor, user_id: uuid.UUID) -> int:
     """Hosts that count against ``max_hosts`` (all but deleted ones)."""
     return int(
@@ -116,27 +121,51 @@ async def count_for_user(db: Executor, user_id: uuid.UUID) -> int:
 
 
 async def update(db: Executor, host_id: uuid.UUID, **fields: Any) -> Host | None:
-    """Set columns by name (callers pass only known column names) and bump ``updated_at``."""
+    """Set columns other than ``status`` by name (callers pass only known column names)."""
+    assert "status" not in fields, "status moves through cloudclaude.domain.host_states"
+    return await write(db, host_id, fields=fields)
+
+
+async def write(
+    db: Executor,
+    host_id: uuid.UUID,
+    *,
+    fields: dict[str, Any],
+    from_statuses: list[str] | None = None,
+    lease: tuple[uuid.UUID, str] | None = None,
+) -> Host | None:
+    """Set columns by name and bump ``updated_at``, in one statement, only when the host is in
+    one of ``from_statuses`` and (with ``lease``) the task still holds its lease; else None."""
     names = list(fields)
+    args: list[Any] = [host_id, *fields.values()]
     sets = ", ".join(f"{name} = ${i + 2}" for i, name in enumerate(names))
+    sets = f"{sets}, updated_at = now()" if sets else "updated_at = now()"
+    where = ["id = $1"]
+    if from_statuses is not None:
+        args.append(from_statuses)
+        where.append(f"status = ANY(${len(args)})")
+    if lease is not None:
+        args += list(lease)
+        where.append(
+            f"EXISTS (SELECT 1 FROM tasks WHERE tasks.id = ${len(args) - 1}"
+            f" AND tasks.lease_owner = ${len(args)} AND tasks.status = 'running'"
+            " AND tasks.lease_expires_at > now())"
+        )
     row = await db.fetchrow(
-        f"UPDATE hosts SET {sets}, updated_at = now() WHERE id = $1 RETURNING {_COLUMNS}",
-        host_id,
-        *fields.values(),
+        f"UPDATE hosts SET {sets} WHERE {' AND '.join(where)} RETURNING {_COLUMNS}", *args
     )
     return _host(row) if row else None
 
 
-async def degrade(db: Executor, host_id: uuid.UUID, code: str, message: str) -> bool:
-    """``running`` → ``degraded`` with the reason; False when the host was not running."""
-    done = await db.fetchval(
-        "UPDATE hosts SET status = 'degraded', error_code = $2, error_message = $3,"
-        " updated_at = now() WHERE id = $1 AND status = 'running' RETURNING true",
-        host_id,
-        code,
-        message,
+async def lease_held(db: Executor, task_id: uuid.UUID, owner: str) -> bool:
+    """Whether ``owner`` still holds the running task's unexpired lease."""
+    held = await db.fetchval(
+        "SELECT true FROM tasks WHERE id = $1 AND lease_owner = $2 AND status = 'running'"
+        " AND lease_expires_at > now()",
+        task_id,
+        owner,
     )
-    return bool(done)
+    return bool(held)
 
 
 async def get_secrets(db: Executor, host_id: uuid.UUID) -> tuple[str | None, bytes | None]:

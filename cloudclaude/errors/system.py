@@ -1,0 +1,145 @@
+"""SYSTEM_* error codes. The daemon itself: requests, configuration, database, agent, dockerd.
+
+Each constant is one registry row, named after its slug in upper case;
+``cloudclaude.errors.codes`` assembles ``REGISTRY`` from these modules in definition order.
+Codes and slugs are never reused.
+"""
+
+from __future__ import annotations
+
+from cloudclaude.errors.base import ErrorCode
+
+INTERNAL_ERROR = ErrorCode(
+    code="SYSTEM_001",
+    slug="internal_error",
+    http_status=500,
+    message="Internal error.",
+    cause="An unexpected failure; the server log has the details.",
+    fix="Retry; report the time of the failure to an admin if it persists.",
+)
+
+DATABASE_UNAVAILABLE = ErrorCode(
+    code="SYSTEM_002",
+    slug="database_unavailable",
+    http_status=503,
+    message="The database is unavailable.",
+    cause="PostgreSQL cannot be reached or did not answer in time.",
+    fix="Check that PostgreSQL runs and that database.url is right.",
+)
+
+BAD_REQUEST = ErrorCode(
+    code="SYSTEM_003",
+    slug="bad_request",
+    http_status=400,
+    message="The request could not be read.",
+    cause="The body is not valid JSON, or a parameter is malformed.",
+    fix="Send a JSON object body with Content-Type: application/json.",
+)
+
+VALIDATION_FAILED = ErrorCode(
+    code="SYSTEM_004",
+    slug="validation_failed",
+    http_status=422,
+    message="The request has invalid fields.",
+    cause="A field is unknown, missing, or of the wrong type or range.",
+    fix="Fix the fields named in the message.",
+)
+
+BODY_TOO_LARGE = ErrorCode(
+    code="SYSTEM_005",
+    slug="body_too_large",
+    http_status=413,
+    message="The request body is too large.",
+    cause="The body exceeds web.max_body_bytes.",
+    fix="Send a smaller body.",
+)
+
+METHOD_NOT_ALLOWED = ErrorCode(
+    code="SYSTEM_006",
+    slug="method_not_allowed",
+    http_status=405,
+    message="Method not allowed.",
+    cause="This path does not accept that HTTP method.",
+    fix="Check the API reference.",
+)
+
+CONFIG_INVALID = ErrorCode(
+    code="SYSTEM_007",
+    slug="config_invalid",
+    http_status=400,
+    message="The configuration is invalid.",
+    cause="A key in the config file or a CLOUDCLAUDE_* variable is unknown or has a wrong value.",
+    fix="Fix the key named in the message; `cloudclaude config check FILE` validates.",
+)
+
+PROTOCOL_ERROR = ErrorCode(
+    code="SYSTEM_008",
+    slug="protocol_error",
+    http_status=400,
+    message="Malformed control message.",
+    cause="A frame was too large, truncated, not JSON, or not a known message.",
+    fix="Use a cloudclaudectl of the same version as the daemon.",
+)
+
+DAEMON_UNREACHABLE = ErrorCode(
+    code="SYSTEM_009",
+    slug="daemon_unreachable",
+    http_status=503,
+    message="The cloudclaude daemon is not reachable.",
+    cause="Nothing listens on the control socket, or the socket path is wrong.",
+    fix="Start the daemon (`make up` or `systemctl start cloudclaude`) or pass --socket.",
+)
+
+METRICS_FORBIDDEN = ErrorCode(
+    code="SYSTEM_010",
+    slug="metrics_forbidden",
+    http_status=403,
+    message="Metrics are served to loopback only.",
+    cause="No metrics token is configured and the request came from another address.",
+    fix="Scrape from the server itself or set metrics.token and send it as a bearer token.",
+)
+
+AGENT_UNAVAILABLE = ErrorCode(
+    code="SYSTEM_011",
+    slug="agent_unavailable",
+    http_status=503,
+    message="The privileged agent is not available.",
+    cause="The agent is not configured or not reachable.",
+    fix="Start cloudclaude-agent or check the agent settings.",
+)
+
+PROTOCOL_VERSION_MISMATCH = ErrorCode(
+    code="SYSTEM_012",
+    slug="protocol_version_mismatch",
+    http_status=503,
+    message="The daemon and the agent speak different protocol versions.",
+    cause="cloudclaude and cloudclaude-agent come from different releases.",
+    fix="Install the same version of both and restart them.",
+)
+
+DOCKER_UNAVAILABLE = ErrorCode(
+    code="SYSTEM_013",
+    slug="docker_unavailable",
+    http_status=503,
+    message="The agent cannot reach dockerd.",
+    cause="dockerd is not running or its socket is not where the agent looks.",
+    fix="Start dockerd (make up does) or set agent.docker_socket.",
+)
+
+DOCKER_ERROR = ErrorCode(
+    code="SYSTEM_014",
+    slug="docker_error",
+    http_status=500,
+    message="dockerd refused an operation.",
+    cause="The Docker Engine API answered with an error; its message is in the detail.",
+    fix="Read the detail and the dockerd log.",
+)
+
+IMAGE_BUILD_FAILED = ErrorCode(
+    code="SYSTEM_015",
+    slug="image_build_failed",
+    http_status=500,
+    message="The box image could not be built.",
+    cause="A build step failed (no package mirror reachable, a changed checksum, a full disk).",
+    fix="Read the build output, fix the cause and run cloudclaude image build again.",
+)
