@@ -21,7 +21,7 @@ from typing import Any
 import attrs
 
 from cloudclaude.errors import CloudClaudeError
-from cloudclaude.model.exits import MASK, SECRET_FIELDS
+from cloudclaude.model.exits import MASK, SECRET_FIELDS, submitted_fields
 
 COMMON = (
     "label",
@@ -103,21 +103,7 @@ class ExitConfig:
 
     def fields(self) -> dict[str, Any]:
         """The public fields in the shape of ``Exit.fields()`` (to tell what an edit changed)."""
-        out: dict[str, Any] = {
-            "label": self.label,
-            "kind": self.kind,
-            "server": self.server,
-            "port": self.port,
-            **self.options,
-            "expected_ip": self.expected_ip,
-            "dns_server": self.dns_server,
-            "expected_resolvers": (
-                list(self.expected_resolvers) if self.expected_resolvers is not None else None
-            ),
-            "verify_url": self.verify_url,
-            "verify_dns_name": self.verify_dns_name,
-        }
-        return {k: v for k, v in out.items() if v is not None}
+        return submitted_fields(self, self.expected_resolvers)
 
 
 def invalid(field: str, problem: str) -> CloudClaudeError:

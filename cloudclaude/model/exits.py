@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import Any, Literal, Protocol
 
 import attrs
 
@@ -74,21 +75,47 @@ class Exit:
 
     def fields(self) -> dict[str, Any]:
         """The exit as it would be submitted, without its secrets (a base for partial edits)."""
-        out: dict[str, Any] = {
-            "label": self.label,
-            "kind": self.kind,
-            "server": self.server,
-            "port": self.port,
-            **self.options,
-            "expected_ip": self.expected_ip,
-            "dns_server": self.dns_server,
-            "expected_resolvers": (
-                list(self.configured_resolvers) if self.configured_resolvers is not None else None
-            ),
-            "verify_url": self.verify_url,
-            "verify_dns_name": self.verify_dns_name,
-        }
-        return {k: v for k, v in out.items() if v is not None}
+        return submitted_fields(self, self.configured_resolvers)
+
+
+class _ExitShape(Protocol):
+    """What a stored and a submitted exit have in common (read-only)."""
+
+    @property
+    def label(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def server(self) -> str | None: ...
+    @property
+    def port(self) -> int | None: ...
+    @property
+    def options(self) -> dict[str, Any]: ...
+    @property
+    def expected_ip(self) -> str | None: ...
+    @property
+    def dns_server(self) -> str | None: ...
+    @property
+    def verify_url(self) -> str | None: ...
+    @property
+    def verify_dns_name(self) -> str | None: ...
+
+
+def submitted_fields(exit_: _ExitShape, resolvers: Sequence[str] | None) -> dict[str, Any]:
+    """An exit's public fields as the API takes them (unset ones left out), stored or submitted."""
+    out: dict[str, Any] = {
+        "label": exit_.label,
+        "kind": exit_.kind,
+        "server": exit_.server,
+        "port": exit_.port,
+        **exit_.options,
+        "expected_ip": exit_.expected_ip,
+        "dns_server": exit_.dns_server,
+        "expected_resolvers": list(resolvers) if resolvers is not None else None,
+        "verify_url": exit_.verify_url,
+        "verify_dns_name": exit_.verify_dns_name,
+    }
+    return {k: v for k, v in out.items() if v is not None}
 
 
 @attrs.frozen(kw_only=True)

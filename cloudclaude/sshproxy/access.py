@@ -21,13 +21,13 @@ from cloudclaude.core.metrics import Metrics
 from cloudclaude.core.settings import RateLimitSettings
 from cloudclaude.core.timefmt import utcnow
 from cloudclaude.db.pool import Database
-from cloudclaude.db.repos import audit as audit_repo
 from cloudclaude.db.repos import hosts as hosts_repo
 from cloudclaude.db.repos import users as users_repo
+from cloudclaude.domain import audit
 from cloudclaude.domain.accounts import USERNAME_RE
 from cloudclaude.domain.hosts import Hosts
 from cloudclaude.errors import CloudClaudeError
-from cloudclaude.model.audit import Actor, NewAuditEvent
+from cloudclaude.model.audit import Actor
 from cloudclaude.model.hosts import Host
 from cloudclaude.model.users import User
 
@@ -180,10 +180,13 @@ class SshAccess:
         self.limits.per_user.reset(grant.user.username)
         self._metrics.auth_attempts.labels(f"ssh_{grant.method}", "success").inc()
         actor = ssh_actor(grant.user, source_ip)
-        meta = {"method": grant.method, "channel": "ssh"}
-        await audit_repo.insert(
+        await audit.record(
             self._db,
-            NewAuditEvent(type="auth.success", actor=actor, user_id=grant.user.id, metadata=meta),
+            "auth.success",
+            actor,
+            user_id=grant.user.id,
+            method=grant.method,
+            channel="ssh",
         )
 
     async def failed(
@@ -203,9 +206,6 @@ class SshAccess:
         self._metrics.auth_attempts.labels(f"ssh_{method}", "failure").inc()
         meta = {"username": name, "reason": reason, "method": method, "channel": "ssh"}
         actor = Actor(name=f"ssh:{name}", source_ip=source_ip)
-        await audit_repo.insert(
-            self._db,
-            NewAuditEvent(
-                type="auth.failed", actor=actor, user_id=user.id if user else None, metadata=meta
-            ),
+        await audit.record(
+            self._db, "auth.failed", actor, user_id=user.id if user else None, meta=meta
         )

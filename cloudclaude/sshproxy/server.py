@@ -29,10 +29,9 @@ from cloudclaude.core.metrics import Metrics
 from cloudclaude.core.settings import LiveSettings, SettingsError, SshSettings
 from cloudclaude.core.timefmt import utcnow
 from cloudclaude.db.pool import Database
-from cloudclaude.db.repos import audit as audit_repo
+from cloudclaude.domain import audit
 from cloudclaude.domain.hosts import Hosts
 from cloudclaude.errors import CloudClaudeError
-from cloudclaude.model.audit import NewAuditEvent
 from cloudclaude.model.hosts import Host
 from cloudclaude.model.users import User
 from cloudclaude.sshproxy.access import Grant, Login, SshAccess, parse_login, ssh_actor
@@ -254,10 +253,9 @@ class ProxyConnection(asyncssh.SSHServer):
         actor = ssh_actor(user, self.source_ip)
         if kind == "ssh.session.opened":
             await self._ctx.hosts.touch_used(self._host.id)
-        event = NewAuditEvent(
-            type=kind, actor=actor, user_id=user.id, host_id=self._host.id, metadata=meta
+        await audit.record(
+            self._ctx.db, kind, actor, user_id=user.id, host_id=self._host.id, meta=meta
         )
-        await audit_repo.insert(self._ctx.db, event)
 
 
 def _ciphers(settings: SshSettings) -> list[str]:

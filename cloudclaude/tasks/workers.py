@@ -26,11 +26,10 @@ from cloudclaude.core.settings import LiveSettings
 from cloudclaude.db.errors import DatabaseError
 from cloudclaude.db.listener import Listener
 from cloudclaude.db.pool import Database
-from cloudclaude.db.repos import audit as audit_repo
 from cloudclaude.db.repos import tasks as tasks_repo
-from cloudclaude.domain import host_states
+from cloudclaude.domain import audit, host_states
 from cloudclaude.errors import CloudClaudeError, state, system
-from cloudclaude.model.audit import SYSTEM, NewAuditEvent
+from cloudclaude.model.audit import SYSTEM
 from cloudclaude.model.hosts import HostStatus
 from cloudclaude.model.tasks import Task
 from cloudclaude.tasks.context import TaskCanceled, TaskContext, failure_code
@@ -107,14 +106,14 @@ class TaskWorkers:
         bound = log.bind(task_id=str(task.id), host_id=str(task.host_id), kind=task.kind)
         if claimed.reclaimed:
             bound.warning("task_reclaimed", attempt=task.attempt)
-            await audit_repo.insert(
+            await audit.record(
                 self.db,
-                NewAuditEvent(
-                    type="reconcile.task.stale",
-                    actor=SYSTEM,
-                    host_id=task.host_id,
-                    metadata={"task_id": str(task.id), "kind": task.kind, "attempt": task.attempt},
-                ),
+                "reconcile.task.stale",
+                SYSTEM,
+                host_id=task.host_id,
+                task_id=str(task.id),
+                kind=task.kind,
+                attempt=task.attempt,
             )
         await self._run(task, bound)
         self.wake()  # another worker may find more work now

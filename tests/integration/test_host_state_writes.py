@@ -80,15 +80,15 @@ async def test_a_task_cannot_make_an_illegal_move(db: Database) -> None:
 
 async def test_compare_and_set_writes_only_from_the_status_it_expects(db: Database) -> None:
     host_id = await make_host(db)
-    assert await host_states.compare_and_set(db, host_id, ("running",), "degraded") is None
+    assert await host_states.compare_and_set(db, host_id, ["running"], "degraded") is None
     assert (await host(db, host_id)).status == "pending"
     await hosts_repo.write(db, host_id, fields={"status": "running"})
     moved = await host_states.compare_and_set(
-        db, host_id, ("running",), "degraded", error_code="NET_007"
+        db, host_id, ["running"], "degraded", error_code="NET_007"
     )
     assert moved is not None and moved.status == "degraded" and moved.error_code == "NET_007"
     with pytest.raises(CloudClaudeError) as caught:  # refused before any SQL
-        await host_states.compare_and_set(db, host_id, ("stopped",), "degraded")
+        await host_states.compare_and_set(db, host_id, ["stopped"], "degraded")
     assert caught.value.error is state.ILLEGAL_TRANSITION
 
 

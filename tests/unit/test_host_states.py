@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from cloudclaude.domain import host_states
@@ -57,7 +59,7 @@ def test_the_lifecycle_of_a_host_is_allowed() -> None:
         "deleting",
         "deleted",
     ]
-    for source, target in zip(path, path[1:], strict=False):
+    for source, target in itertools.pairwise(path):
         host_states.check(source, target)  # type: ignore[arg-type]
 
 
