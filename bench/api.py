@@ -40,6 +40,7 @@ import trio_asyncio
 from cloudclaude.core.settings import AuthSettings
 from cloudclaude.db.cluster import PrivateCluster
 from cloudclaude.db.pool import Database
+from tests.integration.processes import stop
 
 REQUESTS = 500
 WARMUP = 20
@@ -116,13 +117,7 @@ def daemon(
         wait_healthy(proc, f"http://127.0.0.1:{port}/healthz", log_path)
         yield proc
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop(proc)
 
 
 def wait_healthy(proc: subprocess.Popen[bytes], url: str, log_path: Path) -> None:

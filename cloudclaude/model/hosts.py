@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Literal
+from typing import Literal, get_args
 
 import attrs
 
@@ -21,17 +21,7 @@ HostStatus = Literal[
     "deleting",
     "deleted",
 ]
-HOST_STATUSES: tuple[HostStatus, ...] = (
-    "pending",
-    "starting",
-    "running",
-    "degraded",
-    "stopping",
-    "stopped",
-    "failed",
-    "deleting",
-    "deleted",
-)
+HOST_STATUSES: tuple[HostStatus, ...] = get_args(HostStatus)
 DesiredState = Literal["running", "stopped", "deleted"]
 HostAction = Literal["start", "stop", "rebuild", "delete", "verify_egress"]
 

@@ -273,14 +273,14 @@ async def test_a_binding_is_locked_while_the_host_runs(
     binding_id = page["items"][0]["id"]
     for state in ("starting", "running", "degraded", "stopping"):
         for host in (bound, unbound):
-            await hosts_repo.update(services.db, uuid.UUID(host["id"]), status=state)
+            await hosts_repo.write(services.db, uuid.UUID(host["id"]), fields={"status": state})
         status, body = await api.call("DELETE", f"/v1/admin/bindings/{binding_id}")
         assert status == 409 and body["error"]["code"] == "NET_011", (state, body)
         status, body = await api.call(
             "POST", "/v1/admin/bindings", {"host_id": unbound["id"], "egress_ip_id": exit_["id"]}
         )
         assert status == 409 and body["error"]["code"] == "NET_011", (state, body)
-    await hosts_repo.update(services.db, uuid.UUID(bound["id"]), status="stopped")
+    await hosts_repo.write(services.db, uuid.UUID(bound["id"]), fields={"status": "stopped"})
     status, _ = await api.call("DELETE", f"/v1/admin/bindings/{binding_id}")
     assert status == 204
 
@@ -295,7 +295,7 @@ async def test_an_exit_in_use_cannot_be_deleted(
     assert status == 409 and body["error"]["code"] == "NET_010"
     assert host["short_id"] in body["error"]["message"] and body["error"]["bound_hosts"] == 1
     # A deleted host holds nothing: its binding no longer keeps the exit.
-    await hosts_repo.update(services.db, uuid.UUID(host["id"]), status="deleted")
+    await hosts_repo.write(services.db, uuid.UUID(host["id"]), fields={"status": "deleted"})
     status, _ = await api.call("DELETE", f"/v1/admin/egress-ips/{exit_['id']}")
     assert status == 204
 
