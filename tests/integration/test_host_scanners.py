@@ -10,8 +10,10 @@ from agent.protocol import messages as m
 from cloudclaude.background.expiry import ExpiryScanner
 from cloudclaude.background.idle import IdleScanner
 from cloudclaude.db.repos import hosts as hosts_repo
+from cloudclaude.domain import host_states
 from tests.integration import boxes
 from tests.integration.hoststack import Stack, host_id_of
+from tests.polling import until
 
 
 async def test_reconciler_restarts_a_host_whose_container_vanished(stack: Stack) -> None:
@@ -61,7 +63,11 @@ async def test_reconciler_gives_up_after_bounded_repairs(idle_stack: Stack) -> N
     _, host = await idle_stack.call("POST", "/v1/admin/hosts", json={"user_id": user_id})
     await idle_stack.call("POST", f"/v1/admin/tasks/{host['task_id']}/cancel")
     db = idle_stack.services.db
-    await hosts_repo.update(db, host_id_of(host), status="running", desired_state="running")
+    # The host looks running (through the state machine's moves) but has no container.
+    assert await host_states.compare_and_set(db, host_id_of(host), {"pending"}, "starting")
+    assert await host_states.compare_and_set(
+        db, host_id_of(host), {"starting"}, "running", desired_state="running"
+    )
     reconciler = idle_stack.reconciler()
     for _ in range(2):  # reconcile_max_repairs = 2: two repair tasks, which never run here
         [repair] = await reconciler.reconcile_once()
@@ -102,12 +108,22 @@ async def test_the_box_reports_tmux_input_and_claude_cpu(stack: Stack) -> None:
     assert quiet.tmux_clients == 0 and quiet.tmux_activity_at == 0
     client = "(sleep 600 | script -qfc attach-claude /dev/null >/dev/null 2>&1 &)"
     burner = "cp /usr/bin/yes /tmp/claude && (/tmp/claude >/dev/null 2>&1 &)"
-    await agent.exec_in_host(host["id"], ["sh", "-c", f"{client}; {burner}; sleep 1"], "claude")
-    first = await agent.host_activity(host["id"])
-    await trio.sleep(1)
-    second = await agent.host_activity(host["id"])
+    await agent.exec_in_host(host["id"], ["sh", "-c", f"{client}; {burner}"], "claude")
+
+    async def attached() -> m.ActivityReply | None:
+        reply = await agent.host_activity(host["id"])
+        return reply if reply.tmux_clients and reply.tmux_activity_at else None
+
+    with trio.fail_after(30):  # the client has attached to tmux
+        first = await until(attached, interval=0.1)
     assert first.tmux_clients == 1 and first.tmux_activity_at > 0
-    assert second.claude_cpu_s - first.claude_cpu_s >= 0.5  # Claude Code (by name) is busy
+
+    async def busy() -> bool:  # Claude Code (by name) keeps using CPU
+        reply = await agent.host_activity(host["id"])
+        return reply.claude_cpu_s - first.claude_cpu_s >= 0.5
+
+    with trio.fail_after(30):
+        await until(busy, interval=0.1)
 
 
 async def test_an_idle_host_is_stopped_and_audited(stack: Stack) -> None:
@@ -116,8 +132,9 @@ async def test_an_idle_host_is_stopped_and_audited(stack: Stack) -> None:
     scanner = IdleScanner(
         stack.services.hosts, stack.services.agent, stack.live, trio.Event(), stack.services.metrics
     )
-    await trio.sleep(1.2)
-    assert await scanner.scan_once() == [host_id_of(host)]
+    with trio.fail_after(30):  # a scan stops it once it has been idle for a second
+        stopped = await until(scanner.scan_once, interval=0.1)
+    assert stopped == [host_id_of(host)]
     _, tasks = await stack.call("GET", f"/v1/admin/tasks?host_id={host['id']}&limit=1")
     assert tasks["items"][0]["kind"] == "stop"
     await stack.wait_task(tasks["items"][0]["id"])

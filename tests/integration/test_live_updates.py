@@ -11,13 +11,13 @@ import trio
 
 from tests.integration.hoststack import Stack
 from tests.integration.processes import free_port
+from tests.polling import quiet, until
 from web.live import StreamLimits
 from web.server import WebServer
 
 
-async def _collect(base: str, path: str, headers: dict[str, str], seconds: float) -> list[Any]:
-    """The SSE events a real stream (hypercorn, httpx) delivers within ``seconds``."""
-    events: list[Any] = []
+async def _collect(base: str, path: str, headers: dict[str, str], events: list[Any]) -> None:
+    """Append the SSE events a real stream (hypercorn, httpx) delivers, until canceled."""
     buffer = b""
     async with (
         httpx.AsyncClient(base_url=base) as client,
@@ -25,45 +25,59 @@ async def _collect(base: str, path: str, headers: dict[str, str], seconds: float
     ):
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
-        with trio.move_on_after(seconds):
-            async for chunk in response.aiter_bytes():
-                buffer += chunk
-                *frames, buffer = buffer.split(b"\n\n")
-                for frame in frames:
-                    fields = dict(
-                        line.split(": ", 1) for line in frame.decode().splitlines() if ": " in line
-                    )
-                    if "event" in fields:
-                        events.append((fields["event"], json.loads(fields["data"])))
-    return events
+        async for chunk in response.aiter_bytes():
+            buffer += chunk
+            *frames, buffer = buffer.split(b"\n\n")
+            for frame in frames:
+                fields = dict(
+                    line.split(": ", 1) for line in frame.decode().splitlines() if ": " in line
+                )
+                if "event" in fields:
+                    events.append((fields["event"], json.loads(fields["data"])))
+
+
+async def _has_hello(seen: dict[str, list[Any]]) -> bool:
+    return all(any(topic == "hello" for topic, _ in events) for events in seen.values())
 
 
 async def test_a_users_stream_carries_only_their_own_hosts_and_tasks(idle_stack: Stack) -> None:
     alice_id, alice = await idle_stack.user()
     bob_id, bob = await idle_stack.user()
-    seen: dict[str, list[Any]] = {}
+    seen: dict[str, list[Any]] = {"alice": [], "admin": []}
     settings = attrs.evolve(idle_stack.live.current.web, host="127.0.0.1", port=free_port())
     stopping = trio.Event()
     server = WebServer(idle_stack.app, settings, stopping)
     base = f"http://127.0.0.1:{settings.port}"
 
-    async def watch(name: str, path: str, headers: dict[str, str]) -> None:
-        seen[name] = await _collect(base, path, headers, 4.0)
+    async def counts() -> tuple[int, int]:
+        return len(seen["alice"]), len(seen["admin"])
 
-    async def act() -> None:
-        await trio.sleep(0.5)
-        for owner in (alice_id, bob_id):
-            _, host = await idle_stack.call("POST", "/v1/admin/hosts", json={"user_id": owner})
-            await idle_stack.call("POST", f"/v1/admin/tasks/{host['task_id']}/cancel")
-        _, bobs = await idle_stack.call("GET", f"/v1/admin/hosts?user_id={bob_id}")
-        await idle_stack.call("POST", f"/v1/user/hosts/{bobs['items'][0]['id']}/start", headers=bob)
+    async def admin_saw(task_id: str) -> bool:
+        tasks = {d["id"] for t, d in seen["admin"] if t == "tasks"}
+        return task_id in tasks and any(t == "audit" for t, _ in seen["admin"])
 
     async with trio.open_nursery() as outer:
         await outer.start(server.run)
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(watch, "alice", "/v1/user/sse", alice)
-            nursery.start_soon(watch, "admin", "/v1/admin/sse", idle_stack.admin)
-            nursery.start_soon(act)
+            nursery.start_soon(_collect, base, "/v1/user/sse", alice, seen["alice"])
+            nursery.start_soon(_collect, base, "/v1/admin/sse", idle_stack.admin, seen["admin"])
+            with trio.fail_after(30):  # both streams are open (each says hello first)
+                await until(lambda: _has_hello(seen))
+            for owner in (alice_id, bob_id):
+                _, host = await idle_stack.call("POST", "/v1/admin/hosts", json={"user_id": owner})
+                await idle_stack.call("POST", f"/v1/admin/tasks/{host['task_id']}/cancel")
+            _, bobs = await idle_stack.call("GET", f"/v1/admin/hosts?user_id={bob_id}")
+            bob_host = bobs["items"][0]["id"]
+            _, started = await idle_stack.call(
+                "POST", f"/v1/user/hosts/{bob_host}/start", headers=bob
+            )
+            with trio.fail_after(30):  # the last change has reached the admin's stream
+                await until(lambda: admin_saw(started["task_id"]))
+            # Quiet over more than two polls of the feed: whatever Bob's changes would put on
+            # Alice's stream has arrived by then.
+            with trio.fail_after(30):
+                await quiet(counts, window=2.5 * settings.sse_poll_s)
+            nursery.cancel_scope.cancel()
         stopping.set()
 
     _, alices = await idle_stack.call("GET", f"/v1/admin/hosts?user_id={alice_id}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 import attrs
 import pytest
@@ -16,11 +17,13 @@ from cloudclaude.db.pool import Database
 from cloudclaude.db.repos import hosts as hosts_repo
 from cloudclaude.db.repos import tasks as tasks_repo
 from cloudclaude.db.repos import users as users_repo
-from cloudclaude.domain.hosts import new_box_key_pair, new_short_id
+from cloudclaude.domain.host_specs import new_box_key_pair, new_short_id
 from cloudclaude.model.hosts import HostLimits
+from cloudclaude.model.tasks import Task
 from cloudclaude.tasks.context import TaskContext
 from cloudclaude.tasks.host_ops import HostOps, Pipeline
 from cloudclaude.tasks.workers import TaskWorkers
+from tests.polling import until
 
 
 async def make_host(db: Database) -> uuid.UUID:
@@ -80,9 +83,9 @@ async def test_an_expired_lease_is_reclaimed_and_the_old_owner_loses_it(db: Data
     first = await tasks_repo.claim(db, "dead-worker", 0.2)
     assert first is not None and not first.reclaimed and first.task.attempt == 1
     assert await tasks_repo.claim(db, "other", 30) is None  # leased: not runnable
-    await trio.sleep(0.4)
-    second = await tasks_repo.claim(db, "other", 30)
-    assert second is not None and second.reclaimed and second.task.id == task_id
+    with trio.fail_after(10):  # the lease runs out by itself: claim until it has
+        second = await until(lambda: tasks_repo.claim(db, "other", 30))
+    assert second.reclaimed and second.task.id == task_id
     assert second.task.attempt == 2
     assert await tasks_repo.renew(db, task_id, "dead-worker", 30) is None
     assert await tasks_repo.finish(db, task_id, "dead-worker", "succeeded") is None
@@ -96,9 +99,9 @@ async def test_retry_waits_for_its_delay(db: Database) -> None:
     again = await tasks_repo.retry_later(db, task_id, "w", 0.3, "SYSTEM_011", "agent away")
     assert again is not None and again.status == "pending" and again.error_code == "SYSTEM_011"
     assert await tasks_repo.claim(db, "w", 30) is None
-    await trio.sleep(0.5)
-    claimed = await tasks_repo.claim(db, "w", 30)
-    assert claimed is not None and claimed.task.id == task_id
+    with trio.fail_after(10):  # runnable again once the delay has passed
+        claimed = await until(lambda: tasks_repo.claim(db, "w", 30))
+    assert claimed.task.id == task_id
 
 
 async def test_cancel_ends_a_pending_task_and_flags_a_running_one(db: Database) -> None:
@@ -128,6 +131,12 @@ async def test_events_keep_their_order(db: Database) -> None:
     assert [e.seq for e in task.events] == [1, 2, 3, 4]
 
 
+async def task_where(db: Database, task_id: uuid.UUID, test: Callable[[Task], bool]) -> Task | None:
+    """The task once ``test`` holds for it, else None (a check for ``until``)."""
+    task = await tasks_repo.get(db, task_id)
+    return task if task is not None and test(task) else None
+
+
 class SlowOps(HostOps):
     """A start that works in small steps until canceled (stands in for a long pull)."""
 
@@ -151,12 +160,10 @@ async def test_canceling_a_running_task_stops_it_at_its_next_step(
     async with trio.open_nursery() as nursery:
         await nursery.start(workers.run)
         with trio.fail_after(10):
-            while (task := await tasks_repo.get(db, task_id)) and task.status != "running":
-                await trio.sleep(0.02)
+            await until(lambda: task_where(db, task_id, lambda t: t.status == "running"))
         await tasks_repo.request_cancel(db, task_id)
         with trio.fail_after(10):
-            while (task := await tasks_repo.get(db, task_id)) and task.active:
-                await trio.sleep(0.02)
+            task = await until(lambda: task_where(db, task_id, lambda t: not t.active))
         stopping.set()
-    assert task is not None and task.status == "canceled" and task.error_code == "STATE_012"
+    assert task.status == "canceled" and task.error_code == "STATE_012"
     assert task.events and all(e.code == "working" for e in task.events)
