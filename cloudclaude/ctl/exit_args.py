@@ -1,4 +1,4 @@
-"""``cloudclaudectl exits``: its arguments, and the exit fields they make.
+"""``cloudclaudectl exits create|update``: the exit options, and the exit fields they make.
 
 Fields come from ``--file`` (a JSON object like the API body; ``-`` reads standard input), then
 the named options, then ``--set KEY=VALUE`` for any other field. Secrets are best given in the
@@ -13,37 +13,25 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import attrs
+
+from cloudclaude.ctl.registry import Arg, UsageError
 from cloudclaude.domain.exit_schema import KINDS
 
 
-def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    """``exits list|show|create|update|delete|bind|unbind``."""
-    exits = sub.add_parser("exits", parents=[common], help="exits (egress IPs) and host bindings")
-    es = exits.add_subparsers(dest="action", required=True, metavar="ACTION")
-    p = es.add_parser("list", parents=[common], help="list exits")
-    p.add_argument("--limit", type=int, default=50)
-    p.add_argument("--offset", type=int, default=0)
-    es.add_parser("show", parents=[common], help="an exit and its hosts").add_argument(
-        "exit", help="exit id or label"
-    )
-    p = es.add_parser("create", parents=[common], help="create an exit (secrets are masked)")
-    p.add_argument("label", nargs="?", help="the exit's label (or give it in --file)")
-    _exit_options(p)
-    p = es.add_parser("update", parents=[common], help="change the given fields of an exit")
-    p.add_argument("exit", help="exit id or label")
-    p.add_argument("--label", help="a new label")
-    _exit_options(p)
-    es.add_parser("delete", parents=[common], help="delete an exit no host uses").add_argument(
-        "exit", help="exit id or label"
-    )
-    es.add_parser(
-        "test", parents=[common], help="queue a test of an exit from a throwaway namespace"
-    ).add_argument("exit", help="exit id or label")
-    p = es.add_parser("bind", parents=[common], help="give a host (not running) its exit")
-    p.add_argument("host", help="host id or short id")
-    p.add_argument("exit", help="exit id or label")
-    p = es.add_parser("unbind", parents=[common], help="remove a host's exit (not while it runs)")
-    p.add_argument("host", help="host id or short id")
+@attrs.frozen(eq=False)
+class ExitFields:
+    """The ``fields`` of ``exits create|update``: ``label`` (given first), then the options."""
+
+    label: Arg
+    names: tuple[str, ...] = ("fields",)
+
+    def add_to(self, parser: argparse.ArgumentParser) -> None:
+        self.label.add_to(parser)
+        _exit_options(parser)
+
+    def fields(self, args: argparse.Namespace) -> dict[str, Any]:
+        return {"fields": fields(args)}
 
 
 def _exit_options(p: argparse.ArgumentParser) -> None:
@@ -73,10 +61,6 @@ def _exit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
-
-
-class UsageError(Exception):
-    """Command-line input that argparse cannot check (a bad --file or --set)."""
 
 
 def fields(args: argparse.Namespace) -> dict[str, Any]:

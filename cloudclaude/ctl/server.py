@@ -21,10 +21,11 @@ from agent.protocol.peercred import is_allowed, peer_credentials
 from agent.protocol.unixsock import bind_unix_listener
 from cloudclaude.app.wiring import Services
 from cloudclaude.core.settings import CtlSettings
-from cloudclaude.ctl import handlers
 from cloudclaude.ctl import messages as m
-from cloudclaude.db.errors import DatabaseUnavailable
-from cloudclaude.errors import CloudClaudeError
+from cloudclaude.ctl.handlers import HANDLERS, Context
+from cloudclaude.ctl.registry import REGISTRY
+from cloudclaude.domain.errors import DatabaseUnavailable
+from cloudclaude.errors import CloudClaudeError, auth, system
 from cloudclaude.model.audit import Actor
 
 log = structlog.get_logger(component="ctl")
@@ -79,7 +80,7 @@ class CtlServer:
             cred = peer_credentials(stream.socket)  # type: ignore[arg-type]
             if not is_allowed(cred, self.allowed_uids, self.allowed_gids):
                 log.warning("ctl_peer_refused", uid=cred.uid, gid=cred.gid, pid=cred.pid)
-                error = CloudClaudeError("peer_not_allowed", f"uid {cred.uid} may not use ctl")
+                error = CloudClaudeError(auth.PEER_NOT_ALLOWED, f"uid {cred.uid} may not use ctl")
                 await self._send_final_error(stream, error)
                 return
             actor = Actor(name=f"ctl:uid={cred.uid}")
@@ -96,25 +97,27 @@ class CtlServer:
                     if isinstance(exc, trio.TooSlowError)
                     else str(exc)
                 )
-                await self._send_final_error(stream, CloudClaudeError("protocol_error", detail))
+                await self._send_final_error(
+                    stream, CloudClaudeError(system.PROTOCOL_ERROR, detail)
+                )
                 return
-            ctx = handlers.Context(services=self._services, actor=actor, stopping=self._stopping)
 
             async def send(reply: m.Reply) -> None:
                 await self._send(stream, reply)
 
+            ctx = Context(services=self._services, actor=actor, stopping=self._stopping, send=send)
             try:
-                await handlers.handle(request, ctx, send)
+                await HANDLERS.dispatch(request, ctx)
             except CloudClaudeError as exc:
                 await send(m.Reply(kind="error", error=exc.body()["error"]))
             except DatabaseUnavailable:
-                error = CloudClaudeError("database_unavailable")
+                error = CloudClaudeError(system.DATABASE_UNAVAILABLE)
                 await send(m.Reply(kind="error", error=error.body()["error"]))
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 pass  # the client went away (e.g. Ctrl-C on `audit tail --follow`)
             except Exception as exc:
-                log.exception("ctl_request_failed", op=m.OPS[type(request)])
-                error = CloudClaudeError("internal_error", str(exc)[:200])
+                log.exception("ctl_request_failed", op=REGISTRY.of(type(request)).op)
+                error = CloudClaudeError(system.INTERNAL_ERROR, str(exc)[:200])
                 await send(m.Reply(kind="error", error=error.body()["error"]))
 
     async def _send_final_error(self, stream: trio.SocketStream, error: CloudClaudeError) -> None:

@@ -17,6 +17,29 @@ from cloudclaude.app.wiring import Services
 from cloudclaude.core.settings import Settings
 from cloudclaude.ctl import messages as m
 from cloudclaude.ctl.client import CtlClient
+from cloudclaude.ctl.commands.daemon import AuditTail, KeysRotate, Reload, Status
+from cloudclaude.ctl.commands.exits import (
+    ExitsBind,
+    ExitsCreate,
+    ExitsDelete,
+    ExitsList,
+    ExitsShow,
+    ExitsTest,
+    ExitsUnbind,
+    ExitsUpdate,
+)
+from cloudclaude.ctl.commands.hosts import HostsAction, HostsList, HostsShow
+from cloudclaude.ctl.commands.tasks import TasksCancel, TasksList, TasksShow
+from cloudclaude.ctl.commands.users import (
+    UsersAdd,
+    UsersDelete,
+    UsersDisable,
+    UsersEnable,
+    UsersExpire,
+    UsersList,
+    UsersPasswd,
+    UsersShow,
+)
 from cloudclaude.ctl.server import CtlServer
 from cloudclaude.model.audit import Actor
 from cloudclaude.model.hosts import HostLimits
@@ -62,7 +85,7 @@ async def _raw(server: CtlServer, payload: bytes) -> dict[str, object]:
 
 
 async def test_status_reports_components_database_and_agent(ctl: CtlServer) -> None:
-    reply = await _call(ctl, m.Status())
+    reply = await _call(ctl, Status())
     assert reply.kind == "ok"
     assert reply.data["components"]["ctl"] == "running"
     assert reply.data["database"]["status"] == "ok"
@@ -72,44 +95,44 @@ async def test_status_reports_components_database_and_agent(ctl: CtlServer) -> N
 
 
 async def test_users_commands(ctl: CtlServer, services: Services) -> None:
-    added = await _call(ctl, m.UsersAdd(username="gina", role="admin"))
+    added = await _call(ctl, UsersAdd(username="gina", role="admin"))
     assert added.kind == "ok"
     password = added.data["password"]
     assert (await services.accounts.login("gina", password, None)).user.role == "admin"
-    listed = await _call(ctl, m.UsersList(search="gin"))
+    listed = await _call(ctl, UsersList(search="gin"))
     assert [u["username"] for u in listed.data["items"]] == ["gina"]
-    await _call(ctl, m.UsersAdd(username="hank", password="hank-password-1"))
-    assert (await _call(ctl, m.UsersDisable(username="hank"))).data["status"] == "disabled"
-    assert (await _call(ctl, m.UsersEnable(username="hank"))).data["status"] == "active"
-    expired = await _call(ctl, m.UsersExpire(username="hank"))
+    await _call(ctl, UsersAdd(username="hank", password="hank-password-1"))
+    assert (await _call(ctl, UsersDisable(username="hank"))).data["status"] == "disabled"
+    assert (await _call(ctl, UsersEnable(username="hank"))).data["status"] == "active"
+    expired = await _call(ctl, UsersExpire(username="hank"))
     assert expired.data["status"] == "expired"
-    never = await _call(ctl, m.UsersExpire(username="hank", expires_at="never"))
+    never = await _call(ctl, UsersExpire(username="hank", expires_at="never"))
     assert never.data["status"] == "active"
     assert never.data["expires_at"] is None
-    new = await _call(ctl, m.UsersPasswd(username="hank"))
+    new = await _call(ctl, UsersPasswd(username="hank"))
     assert (await services.accounts.login("hank", new.data["password"], None)).token
-    shown = await _call(ctl, m.UsersShow(username="hank"))
+    shown = await _call(ctl, UsersShow(username="hank"))
     assert shown.data["ssh_keys"] == []
-    assert (await _call(ctl, m.UsersDelete(username="hank"))).kind == "ok"
-    missing = await _call(ctl, m.UsersShow(username="hank"))
+    assert (await _call(ctl, UsersDelete(username="hank"))).kind == "ok"
+    missing = await _call(ctl, UsersShow(username="hank"))
     assert missing.kind == "error"
     assert missing.error is not None
     assert missing.error["slug"] == "not_found"
 
 
 async def test_duplicate_user_is_an_error_reply(ctl: CtlServer) -> None:
-    await _call(ctl, m.UsersAdd(username="ivy"))
-    reply = await _call(ctl, m.UsersAdd(username="ivy"))
+    await _call(ctl, UsersAdd(username="ivy"))
+    reply = await _call(ctl, UsersAdd(username="ivy"))
     assert reply.kind == "error"
     assert reply.error is not None
     assert reply.error["code"] == "STATE_002"
 
 
 async def test_keys_rotate_keeps_old_tokens_valid(ctl: CtlServer, services: Services) -> None:
-    await _call(ctl, m.UsersAdd(username="jack", password="jack-password"))
+    await _call(ctl, UsersAdd(username="jack", password="jack-password"))
     old = (await services.accounts.login("jack", "jack-password", None)).token
     old_kid = services.tokens.ring.current_kid
-    reply = await _call(ctl, m.KeysRotate())
+    reply = await _call(ctl, KeysRotate())
     assert reply.data["kid"] != old_kid
     assert old_kid in reply.data["usable"]
     assert (await services.accounts.authenticate(old)).username == "jack"
@@ -118,22 +141,22 @@ async def test_keys_rotate_keeps_old_tokens_valid(ctl: CtlServer, services: Serv
 
 
 async def test_audit_tail_and_follow(ctl: CtlServer) -> None:
-    await _call(ctl, m.UsersAdd(username="kate"))
-    tail = await _call(ctl, m.AuditTail(limit=5))
+    await _call(ctl, UsersAdd(username="kate"))
+    tail = await _call(ctl, AuditTail(limit=5))
     assert [e["type"] for e in tail.data["items"]] == ["admin.user.created"]
     seen: list[str] = []
     with trio.move_on_after(10):
-        async for reply in CtlClient(str(ctl.path)).stream(m.AuditTail(limit=1, follow=True)):
+        async for reply in CtlClient(str(ctl.path)).stream(AuditTail(limit=1, follow=True)):
             seen.append(reply.data["type"])
             if len(seen) == 1:
-                await _call(ctl, m.UsersAdd(username="liam"))
+                await _call(ctl, UsersAdd(username="liam"))
             if len(seen) == 2:
                 break
     assert seen == ["admin.user.created", "admin.user.created"]
 
 
 async def test_reload_reports_changes(ctl: CtlServer, services: Services) -> None:
-    reply = await _call(ctl, m.Reload())
+    reply = await _call(ctl, Reload())
     assert reply.kind == "ok"
     assert reply.data == {"applied": [], "needs_restart": []}
 
@@ -163,7 +186,7 @@ async def test_garbage_frames_get_protocol_errors_and_server_stays_up(
     assert isinstance(error, dict)
     assert error["slug"] == "protocol_error"
     assert fragment in str(error["message"])
-    assert (await _call(ctl, m.Status())).kind == "ok"
+    assert (await _call(ctl, Status())).kind == "ok"
 
 
 async def test_peer_credentials_refuse_a_non_allowed_uid(ctl: CtlServer) -> None:
@@ -182,27 +205,27 @@ async def test_hosts_and_tasks_commands(ctl: CtlServer, services: Services) -> N
     host, _, create_task = await services.hosts.create(
         Actor(name="test"), user_id=user.id, limits=HostLimits(disk_gb=1)
     )
-    listed = await _call(ctl, m.HostsList(username="hostowner"))
+    listed = await _call(ctl, HostsList(username="hostowner"))
     assert listed.kind == "ok" and [h["short_id"] for h in listed.data["items"]] == [host.short_id]
-    shown = await _call(ctl, m.HostsShow(host=host.short_id))
+    shown = await _call(ctl, HostsShow(host=host.short_id))
     assert shown.data["id"] == str(host.id) and shown.data["active_task"] == str(create_task.id)
 
-    busy = await _call(ctl, m.HostsAction(host=host.short_id, action="start"))
+    busy = await _call(ctl, HostsAction(host=host.short_id, action="start"))
     assert busy.kind == "error" and busy.error and busy.error["slug"] == "host_busy"
-    canceled = await _call(ctl, m.TasksCancel(task=str(create_task.id)))
+    canceled = await _call(ctl, TasksCancel(task=str(create_task.id)))
     assert canceled.data["status"] == "canceled"
-    started = await _call(ctl, m.HostsAction(host=str(host.id), action="start"))
+    started = await _call(ctl, HostsAction(host=str(host.id), action="start"))
     assert started.kind == "ok"
-    task = await _call(ctl, m.TasksShow(task=started.data["task_id"]))
+    task = await _call(ctl, TasksShow(task=started.data["task_id"]))
     assert task.data["kind"] == "start" and task.data["status"] == "pending"
-    tasks = await _call(ctl, m.TasksList(host=host.short_id))
+    tasks = await _call(ctl, TasksList(host=host.short_id))
     assert [t["kind"] for t in tasks.data["items"]] == ["start", "create"]
 
     cases: list[tuple[m.Request, str]] = [
-        (m.HostsShow(host="nope"), "host_not_found"),
-        (m.HostsList(status="sleeping"), "validation_failed"),
-        (m.TasksShow(task="not-a-task"), "not_found"),
-        (m.TasksCancel(task=str(create_task.id)), "conflict"),
+        (HostsShow(host="nope"), "host_not_found"),
+        (HostsList(status="sleeping"), "validation_failed"),
+        (TasksShow(task="not-a-task"), "not_found"),
+        (TasksCancel(task=str(create_task.id)), "conflict"),
     ]
     for request, slug in cases:
         reply = await _call(ctl, request)
@@ -255,7 +278,7 @@ async def _ctl_run(
 async def test_exits_commands(ctl: CtlServer, services: Services) -> None:
     created = await _call(
         ctl,
-        m.ExitsCreate(
+        ExitsCreate(
             fields={
                 "label": "tokyo",
                 "kind": "trojan",
@@ -270,45 +293,45 @@ async def test_exits_commands(ctl: CtlServer, services: Services) -> None:
     )
     assert created.kind == "ok", created.error
     assert created.data["password"] == "••••rd" and "trojan-password" not in str(created.data)
-    listed = await _call(ctl, m.ExitsList())
+    listed = await _call(ctl, ExitsList())
     assert [e["label"] for e in listed.data["items"]] == ["tokyo"]
-    updated = await _call(ctl, m.ExitsUpdate(exit="tokyo", fields={"port": 8443}))
+    updated = await _call(ctl, ExitsUpdate(exit="tokyo", fields={"port": 8443}))
     assert updated.data["port"] == 8443 and updated.data["password"] == "••••rd"
     assert updated.data["verify_dns_name"] == "whoami.test"
-    tested = await _call(ctl, m.ExitsTest(exit="tokyo"))
+    tested = await _call(ctl, ExitsTest(exit="tokyo"))
     assert tested.kind == "ok" and tested.data["exit"] == "tokyo", tested.error
-    queued = await services.hosts.get_task(tested.data["task_id"])
+    queued = await services.hosts.tasks.get(tested.data["task_id"])
     assert queued.kind == "test_exit" and queued.params == {"exit_id": created.data["id"]}
 
     user, _ = await services.accounts.create(Actor(name="test"), username="exituser")
     host, _, _ = await services.hosts.create(
         Actor(name="test"), user_id=user.id, limits=HostLimits(disk_gb=1)
     )
-    bound = await _call(ctl, m.ExitsBind(host=host.short_id, exit="tokyo"))
+    bound = await _call(ctl, ExitsBind(host=host.short_id, exit="tokyo"))
     assert bound.data["host_short_id"] == host.short_id and bound.data["egress_label"] == "tokyo"
-    shown = await _call(ctl, m.ExitsShow(exit=created.data["id"]))
+    shown = await _call(ctl, ExitsShow(exit=created.data["id"]))
     assert shown.data["hosts"] == [host.short_id] and shown.data["bound_hosts"] == 1
-    host_shown = await _call(ctl, m.HostsShow(host=host.short_id))
+    host_shown = await _call(ctl, HostsShow(host=host.short_id))
     assert host_shown.data["egress_label"] == "tokyo" and host_shown.data["egress_verified"]
     found = await services.exits.exit_for_host(host.id)
     assert found is not None and found[1].password == "trojan-password" and found[1].port == 8443
 
     cases: list[tuple[m.Request, str]] = [
-        (m.ExitsCreate(fields={"label": "x", "kind": "direct", "port": 1}), "exit_invalid"),
-        (m.ExitsShow(exit="nowhere"), "exit_not_found"),
-        (m.ExitsBind(host=host.short_id, exit="tokyo"), "binding_exists"),
-        (m.ExitsBind(host="nope", exit="tokyo"), "host_not_found"),
-        (m.ExitsDelete(exit="tokyo"), "exit_in_use"),
+        (ExitsCreate(fields={"label": "x", "kind": "direct", "port": 1}), "exit_invalid"),
+        (ExitsShow(exit="nowhere"), "exit_not_found"),
+        (ExitsBind(host=host.short_id, exit="tokyo"), "binding_exists"),
+        (ExitsBind(host="nope", exit="tokyo"), "host_not_found"),
+        (ExitsDelete(exit="tokyo"), "exit_in_use"),
     ]
     for request, slug in cases:
         reply = await _call(ctl, request)
         assert reply.kind == "error" and reply.error and reply.error["slug"] == slug, request
 
-    unbound = await _call(ctl, m.ExitsUnbind(host=str(host.id)))
+    unbound = await _call(ctl, ExitsUnbind(host=str(host.id)))
     assert unbound.kind == "ok" and unbound.data["egress_label"] == "tokyo"
-    again = await _call(ctl, m.ExitsUnbind(host=host.short_id))
+    again = await _call(ctl, ExitsUnbind(host=host.short_id))
     assert again.error and again.error["slug"] == "not_found"
-    assert (await _call(ctl, m.ExitsDelete(exit="tokyo"))).data == {"deleted": "tokyo"}
+    assert (await _call(ctl, ExitsDelete(exit="tokyo"))).data == {"deleted": "tokyo"}
 
 
 async def test_exits_cli_reads_fields_from_options_files_and_stdin(

@@ -8,42 +8,44 @@ from typing import Any
 import pytest
 
 from cloudclaude.ctl import messages
-from cloudclaude.ctl.messages import OPS, ProtocolError, Reply
+from cloudclaude.ctl.commands import daemon, exits, hosts, tasks, users
+from cloudclaude.ctl.messages import ProtocolError, Reply
+from cloudclaude.ctl.registry import REGISTRY
+
+OPS = {c.message: op for op, c in REGISTRY.commands.items()}
 
 # One non-default instance per request type, so a lost field shows up in the round trip.
 SAMPLES: dict[type[Any], Any] = {
-    messages.Status: messages.Status(),
-    messages.UsersList: messages.UsersList(search="bo", limit=5, offset=10),
-    messages.UsersAdd: messages.UsersAdd(
+    daemon.Status: daemon.Status(),
+    users.UsersList: users.UsersList(search="bo", limit=5, offset=10),
+    users.UsersAdd: users.UsersAdd(
         username="bob", role="admin", password="pw-1234567890", expires_at="2030-01-01", max_hosts=3
     ),
-    messages.UsersShow: messages.UsersShow(username="bob"),
-    messages.UsersDisable: messages.UsersDisable(username="bob"),
-    messages.UsersEnable: messages.UsersEnable(username="bob"),
-    messages.UsersExpire: messages.UsersExpire(username="bob", expires_at="never"),
-    messages.UsersPasswd: messages.UsersPasswd(username="bob", password="pw-1234567890"),
-    messages.UsersDelete: messages.UsersDelete(username="bob"),
-    messages.AuditTail: messages.AuditTail(limit=3, follow=True),
-    messages.KeysRotate: messages.KeysRotate(),
-    messages.Reload: messages.Reload(),
-    messages.HostsList: messages.HostsList(username="bob", status="running", limit=5),
-    messages.HostsShow: messages.HostsShow(host="abcd2345"),
-    messages.HostsAction: messages.HostsAction(host="abcd2345", action="delete", purge=True),
-    messages.TasksList: messages.TasksList(status="failed", host="abcd2345", offset=3),
-    messages.TasksShow: messages.TasksShow(task="5f0c1c2e-aaaa-bbbb-cccc-0123456789ab"),
-    messages.TasksCancel: messages.TasksCancel(task="5f0c1c2e-aaaa-bbbb-cccc-0123456789ab"),
-    messages.ExitsList: messages.ExitsList(limit=5, offset=1),
-    messages.ExitsShow: messages.ExitsShow(exit="host"),
-    messages.ExitsCreate: messages.ExitsCreate(
+    users.UsersShow: users.UsersShow(username="bob"),
+    users.UsersDisable: users.UsersDisable(username="bob"),
+    users.UsersEnable: users.UsersEnable(username="bob"),
+    users.UsersExpire: users.UsersExpire(username="bob", expires_at="never"),
+    users.UsersPasswd: users.UsersPasswd(username="bob", password="pw-1234567890"),
+    users.UsersDelete: users.UsersDelete(username="bob"),
+    daemon.AuditTail: daemon.AuditTail(limit=3, follow=True),
+    daemon.KeysRotate: daemon.KeysRotate(),
+    daemon.Reload: daemon.Reload(),
+    hosts.HostsList: hosts.HostsList(username="bob", status="running", limit=5),
+    hosts.HostsShow: hosts.HostsShow(host="abcd2345"),
+    hosts.HostsAction: hosts.HostsAction(host="abcd2345", action="delete", purge=True),
+    tasks.TasksList: tasks.TasksList(status="failed", host="abcd2345", offset=3),
+    tasks.TasksShow: tasks.TasksShow(task="5f0c1c2e-aaaa-bbbb-cccc-0123456789ab"),
+    tasks.TasksCancel: tasks.TasksCancel(task="5f0c1c2e-aaaa-bbbb-cccc-0123456789ab"),
+    exits.ExitsList: exits.ExitsList(limit=5, offset=1),
+    exits.ExitsShow: exits.ExitsShow(exit="host"),
+    exits.ExitsCreate: exits.ExitsCreate(
         fields={"label": "x", "kind": "socks5", "port": 1080, "tls": True, "n": None}
     ),
-    messages.ExitsUpdate: messages.ExitsUpdate(
-        exit="x", fields={"expected_resolvers": ["1.1.1.1"]}
-    ),
-    messages.ExitsDelete: messages.ExitsDelete(exit="x"),
-    messages.ExitsTest: messages.ExitsTest(exit="x"),
-    messages.ExitsBind: messages.ExitsBind(host="abcd2345", exit="x"),
-    messages.ExitsUnbind: messages.ExitsUnbind(host="abcd2345"),
+    exits.ExitsUpdate: exits.ExitsUpdate(exit="x", fields={"expected_resolvers": ["1.1.1.1"]}),
+    exits.ExitsDelete: exits.ExitsDelete(exit="x"),
+    exits.ExitsTest: exits.ExitsTest(exit="x"),
+    exits.ExitsBind: exits.ExitsBind(host="abcd2345", exit="x"),
+    exits.ExitsUnbind: exits.ExitsUnbind(host="abcd2345"),
 }
 
 
@@ -60,7 +62,7 @@ def test_request_round_trip(cls: type[Any]) -> None:
 
 
 def test_defaults_fill_missing_optional_fields() -> None:
-    assert messages.decode_request(b'{"op": "audit.tail"}') == messages.AuditTail()
+    assert messages.decode_request(b'{"op": "audit.tail"}') == daemon.AuditTail()
 
 
 def test_unknown_op_is_protocol_error() -> None:

@@ -1,0 +1,106 @@
+"""``cloudclaudectl exits``: exits (egress IPs) and which host leaves through which."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from cloudclaude.ctl.commands.common import HOST, PAGING, print_queued, print_total
+from cloudclaude.ctl.exit_args import ExitFields
+from cloudclaude.ctl.registry import Request, arg, command, group
+
+group("exits", "exits (egress IPs) and host bindings")
+
+EXIT = arg("exit", help="exit id or label")
+
+
+def print_exits(data: dict[str, Any]) -> None:
+    print(
+        f"{'LABEL':<20} {'KIND':<11} {'SERVER':<22} {'EXPECTED_IP':<15} {'VERIFIED':<8}"
+        f" {'HOSTS':>5} {'STATUS':<10} ID"
+    )
+    for e in data["items"]:
+        server = f"{e['server']}:{e['port']}" if e["server"] else "-"
+        print(
+            f"{e['label']:<20} {e['kind']:<11} {server:<22} {e['expected_ip'] or '-':<15}"
+            f" {'yes' if e['egress_verified'] else 'no':<8} {e['bound_hosts']:>5}"
+            f" {e['status']:<10} {e['id']}"
+        )
+    print_total(data)
+
+
+def print_bound(data: dict[str, Any]) -> None:
+    print(f"{data['host_short_id']}: exit {data['egress_label']} (binding {data['id']})")
+
+
+def print_unbound(data: dict[str, Any]) -> None:
+    print(f"{data['host_short_id']}: exit {data['egress_label']} removed")
+
+
+@command("exits.list", "list exits", *PAGING, printer=print_exits)
+@attrs.frozen(kw_only=True)
+class ExitsList(Request):
+    limit: int = 50
+    offset: int = 0
+
+
+@command("exits.show", "an exit and its hosts", EXIT)
+@attrs.frozen(kw_only=True)
+class ExitsShow(Request):
+    """``exit`` is an exit id or label."""
+
+    exit: str
+
+
+@command(
+    "exits.create",
+    "create an exit (secrets are masked)",
+    ExitFields(arg("label", field=None, nargs="?", help="the exit's label (or give it in --file)")),
+)
+@attrs.frozen(kw_only=True)
+class ExitsCreate(Request):
+    """``fields``: the exit as the API takes it (checked per kind by the daemon)."""
+
+    fields: dict[str, Any]
+
+
+@command(
+    "exits.update",
+    "change the given fields of an exit",
+    EXIT,
+    ExitFields(arg("--label", field=None, help="a new label")),
+)
+@attrs.frozen(kw_only=True)
+class ExitsUpdate(Request):
+    """Change only the given ``fields`` (``null`` clears one; a new kind starts afresh)."""
+
+    exit: str
+    fields: dict[str, Any]
+
+
+@command("exits.delete", "delete an exit no host uses", EXIT)
+@attrs.frozen(kw_only=True)
+class ExitsDelete(Request):
+    exit: str
+
+
+@command(
+    "exits.test", "queue a test of an exit from a throwaway namespace", EXIT, printer=print_queued
+)
+@attrs.frozen(kw_only=True)
+class ExitsTest(Request):
+    exit: str
+
+
+@command("exits.bind", "give a host (not running) its exit", HOST, EXIT, printer=print_bound)
+@attrs.frozen(kw_only=True)
+class ExitsBind(Request):
+    host: str
+    exit: str
+
+
+@command("exits.unbind", "remove a host's exit (not while it runs)", HOST, printer=print_unbound)
+@attrs.frozen(kw_only=True)
+class ExitsUnbind(Request):
+    host: str

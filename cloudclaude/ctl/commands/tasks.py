@@ -1,0 +1,65 @@
+"""``cloudclaudectl tasks``: the durable task queue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from cloudclaude.ctl.commands.common import PAGING, print_total
+from cloudclaude.ctl.registry import Request, arg, command, group
+
+group("tasks", "the durable task queue")
+
+TASK = arg("task")
+STATUSES = ["pending", "running", "succeeded", "failed", "canceled"]
+
+
+def print_tasks(data: dict[str, Any]) -> None:
+    print(f"{'KIND':<8} {'STATUS':<10} {'PROGRESS':>8} {'CREATED':<33} ID")
+    for t in data["items"]:
+        print(
+            f"{t['kind']:<8} {t['status']:<10} {t['progress_percent']:>7}%"
+            f" {t['created_at']:<33} {t['id']}"
+        )
+    print_total(data)
+
+
+def print_task(data: dict[str, Any]) -> None:
+    """A task's state, its error and its stage events."""
+    print(
+        f"task {data['id']}: {data['kind']} {data['status']}"
+        f" {data['progress_percent']}% {data['progress_message']}"
+    )
+    if data["error_code"]:
+        print(f"error {data['error_code']}: {data['error_message']}")
+    for event in data.get("events", []):
+        print(f"  {event['seq']:>3} {event['at']}  {event['code']:<20} {event['message']}")
+
+
+@command(
+    "tasks.list",
+    "list tasks, newest first",
+    arg("--status", choices=STATUSES),
+    arg("--host", help="host id or short id"),
+    *PAGING,
+    printer=print_tasks,
+)
+@attrs.frozen(kw_only=True)
+class TasksList(Request):
+    status: str | None = None
+    host: str | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+@command("tasks.show", "a task with its stage events", TASK, printer=print_task)
+@attrs.frozen(kw_only=True)
+class TasksShow(Request):
+    task: str
+
+
+@command("tasks.cancel", "cancel a pending or running task", TASK, printer=print_task)
+@attrs.frozen(kw_only=True)
+class TasksCancel(Request):
+    task: str
