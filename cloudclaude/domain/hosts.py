@@ -3,9 +3,10 @@
 A host is created with its limits, an SSH password (shown once, stored as an argon2id hash) and
 a box key pair for the proxy's upstream leg (private key sealed with the server key), bound to
 its exit in the same transaction (see ``cloudclaude.domain.exits``), and a ``create`` task is
-queued. Every action is a task; the one-active-task-per-host index turns a second concurrent
-action into ``host_busy`` (409). Each admin action writes
-``admin.host.action`` in the same transaction as its task.
+queued. Every action is a task (``domain.host_tasks``); the one-active-task-per-host index turns
+a second concurrent action into ``host_busy`` (409). Each admin action writes
+``admin.host.action`` in the same transaction as its task. Status changes made here (degraded,
+given up) compare and set through ``domain.host_states``.
 """
 
 from __future__ import annotations
@@ -265,9 +266,8 @@ class Hosts:
             try:
                 await self._agent.set_allowlist(str(updated.id), list(updated.allowed_domains))
             except AgentError as exc:
-                if (
-                    exc.code != state.HOST_NOT_RUNNING.code
-                ):  # no gateway right now: the next start applies it
+                # No gateway right now: the next start applies the stored list.
+                if exc.code != state.HOST_NOT_RUNNING.code:
                     raise
         return updated
 

@@ -134,9 +134,8 @@ class HostOps:
         try:
             await self.agent.stop_host(str(host.id))
         except AgentError as exc:
-            if (
-                exc.code != state.CONTAINER_MISSING.code
-            ):  # no container: already as stopped as it gets
+            # No container: already as stopped as it gets.
+            if exc.code != state.CONTAINER_MISSING.code:
                 raise
         await ctx.event("container.stopped", "", 90)
         await ctx.set_host("stopped", error_code=None, error_message=None)
