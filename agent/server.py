@@ -8,19 +8,18 @@ A malformed or unknown message gets an ``ErrorReply`` and the connection stays u
 from __future__ import annotations
 
 import contextlib
-import logging
 import socket
 
 import trio
 
-from agent import errors
+from agent import errors, logconfig
 from agent.dispatch import AGENT_VERSION, Dispatcher, Handler, SocketReply
 from agent.protocol import messages as m
 from agent.protocol.codec import DecodeError, decode, encode
 from agent.protocol.fdpassing import SocketHandoff, send_frame_with_fd
 from agent.protocol.framing import MAX_FRAME, FrameError, FrameReader, send_frame
 
-log = logging.getLogger("cloudclaude.agent")
+log = logconfig.get("agent")
 HELLO_TIMEOUT_S = 10.0
 IDLE_TIMEOUT_S = 300.0
 
@@ -73,7 +72,7 @@ class Connection:
                 nursery.cancel_scope.cancel()
                 return
             if idle.cancelled_caught:
-                log.info("agent connection idle for %ss; closing", self._idle_timeout_s)
+                log.info("agent_connection_idle", idle_timeout_s=self._idle_timeout_s)
                 nursery.cancel_scope.cancel()
                 return
             if body is None:
@@ -142,7 +141,9 @@ class Connection:
         except errors.AgentError as exc:
             reply = m.ErrorReply(id=request.id, code=exc.code, message=exc.message)
         except Exception as exc:
-            log.exception("agent request failed")
+            log.exception(
+                "agent_request_failed", op=m.op_name(type(request)), request_id=request.id
+            )
             reply = m.ErrorReply(id=request.id, code=errors.INTERNAL_ERROR, message=repr(exc))
         await self._try_send(reply)
 

@@ -15,6 +15,7 @@ Every drop goes through a named counter, so dropped packets show up as metrics.
 from __future__ import annotations
 
 import ipaddress
+import json
 import subprocess
 from collections.abc import Sequence
 
@@ -169,3 +170,25 @@ def apply(script: str, *, netns: str = "", pid: int = 0) -> None:
     if done.returncode != 0:
         where = netns or (f"pid {pid}" if pid else "host")
         raise AgentError("NET_003", f"nftables in {where}: {done.stderr.strip()[:500]}")
+
+
+def dropped(tag: str, gateway_netns: Sequence[str]) -> dict[str, int]:
+    """Packets each named counter dropped, summed over the host's table and every gateway's
+    (blocking: run it on a worker thread). A table that is gone counts nothing."""
+    totals: dict[str, int] = dict.fromkeys(COUNTERS, 0)
+    places = [(nft_argv(), host_table(tag))]
+    places += [(nft_argv(netns=netns), lay.TABLE) for netns in gateway_netns]
+    for argv, table in places:
+        done = subprocess.run(
+            [*argv, "-j", "list", "counters", "table", "inet", table],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            continue
+        for item in json.loads(done.stdout).get("nftables", []):
+            counter = item.get("counter")
+            if counter and counter.get("name") in totals:
+                totals[counter["name"]] += int(counter.get("packets", 0))
+    return totals

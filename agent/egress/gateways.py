@@ -3,22 +3,24 @@
 ``setup`` redoes the whole gateway at every start (a container restart makes a new netns);
 ``watch`` finds a dead sing-box (the kill switch already holds: its tun and so the only route
 went with it), counts the trip and starts it again; the daemon sees the trip count, marks the
-host degraded and verifies again. Records in the state directory let a restarted agent adopt
-the running sing-box processes.
+host degraded and verifies again. An unexpected error on one gateway is logged and counted
+(``watch_errors``) and the watch goes on: it must outlive any one gateway. Records in the state
+directory let a restarted agent adopt the running sing-box processes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
-import subprocess
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
-import structlog
 import trio
 
+from agent import logconfig
 from agent.config import AgentConfig
 from agent.dispatch import ReportProgress
 from agent.egress import firewall, plumbing, singbox_process
@@ -26,18 +28,15 @@ from agent.egress import layout as lay
 from agent.egress.exit_spec import check_domains, check_exit, resolve_server
 from agent.egress.host_rules import apply_host_rules, remove_host_rules
 from agent.egress.records import GatewayRecord, Records, write_private
-from agent.egress.singbox_binary import sing_box_path
+from agent.egress.singbox_binary import CheckedBinary
 from agent.egress.singbox_config import TunnelLayout, render_allowlist, render_config
 from agent.egress.verify import Probe, observe
-from agent.errors import (
-    EGRESS_SETUP_FAILED,
-    AgentError,
-)
+from agent.errors import EGRESS_SETUP_FAILED, HOST_NOT_RUNNING, AgentError
 from agent.ops.containers import Containers
 from agent.ops.ports import socket_in_process
 from agent.protocol import messages as m
 
-log = structlog.get_logger("agent.egress")
+log = logconfig.get("agent.egress")
 TUN_WAIT_S = 10.0
 
 
@@ -47,7 +46,10 @@ class Gateways:
         self.tag = lay.instance_tag(config.instance)
         self.records = Records(config.gateways_dir)
         self.containers = containers
-        self._sing_box = config.sing_box
+        #: Checked once at agent start (``open_runtime``), never per use.
+        self.sing_box = CheckedBinary(config.sing_box)
+        #: Unexpected errors the kill-switch watch survived (``GatewayList.watch_errors``).
+        self.watch_errors = 0
         self._watch_s = config.egress_watch_s
         self._slots = trio.Lock()
         self._locks: defaultdict[str, trio.Lock] = defaultdict(trio.Lock)
@@ -74,7 +76,7 @@ class Gateways:
     ) -> m.EgressState:
         check_exit(spec.exit)
         domains = check_domains(spec.allowed_domains)
-        sing_box_path(self._sing_box)  # a missing or tampered binary fails before any plumbing
+        self.sing_box.path()  # a missing or tampered binary fails before any plumbing
         async with self._locks[host_id]:
             address = await resolve_server(spec.exit)
             record = await self._reserve(host_id)
@@ -83,7 +85,7 @@ class Gateways:
             record.exit_port, record.allowed_domains = spec.exit.port, domains
             record.always_allowed = list(spec.always_allowed)
             record.pid, record.trips = 0, 0
-            self.records.save(record)
+            await self.records.save(record)
             layout = self.layout(record)
             await progress("egress.gateway", 0, layout.netns)
             await trio.to_thread.run_sync(self._host_rules)
@@ -93,9 +95,9 @@ class Gateways:
             own = await trio.to_thread.run_sync(plumbing.host_addresses)
             await trio.to_thread.run_sync(self._firewall, record, box_pid, own)
             await progress("egress.tunnel", 60, f"sing-box ({spec.exit.kind})")
-            self._write_config(record, spec.exit, own)
+            await trio.to_thread.run_sync(self._write_config, record, spec.exit, own)
             await trio.to_thread.run_sync(self._start, record)
-            self.records.save(record)
+            await self.records.save(record)
             log.info("gateway_ready", host_id=host_id, netns=layout.netns, kind=spec.exit.kind)
             return await trio.to_thread.run_sync(self.state, record)
 
@@ -119,13 +121,13 @@ class Gateways:
 
     async def _reserve(self, host_id: str) -> GatewayRecord:
         async with self._slots:
-            record = self.records.load(host_id)
+            record = await self.records.load(host_id)
             if record is None:
-                used = {other.slot for other in self.records.all()}
+                used = {other.slot for other in await self.records.all()}
                 used |= await trio.to_thread.run_sync(_slots_in_use)
                 slot = lay.free_slot(self.pool, used)
                 record = GatewayRecord(host_id=host_id, slot=slot, tag=self.tag)
-                self.records.save(record)
+                await self.records.save(record)
             return record
 
     def _firewall(self, record: GatewayRecord, box_pid: int, host_addresses: list[str]) -> None:
@@ -171,7 +173,7 @@ class Gateways:
         layout = self.layout(record)
         config = self.records.config_path(record.host_id)
         record.pid = singbox_process.start(
-            sing_box_path(self._sing_box),
+            self.sing_box.path(),
             layout.netns,
             config,
             self.records.log_path(record.host_id),
@@ -198,16 +200,16 @@ class Gateways:
 
     async def teardown(self, host_id: str) -> bool:
         async with self._locks[host_id]:
-            record = self.records.load(host_id)
+            record = await self.records.load(host_id)
             if record is None:
                 return False
             await trio.to_thread.run_sync(self._stop, record)
             await trio.to_thread.run_sync(plumbing.destroy, self.layout(record))
-            self.records.forget(host_id)
+            await self.records.forget(host_id)
             log.info("gateway_removed", host_id=host_id)
         tag = record.tag or self.tag
         async with self._slots:
-            if not any((other.tag or self.tag) == tag for other in self.records.all()):
+            if not any((other.tag or self.tag) == tag for other in await self.records.all()):
                 await trio.to_thread.run_sync(remove_host_rules, tag)
         return True
 
@@ -215,12 +217,12 @@ class Gateways:
         """Rewrite the rule-set file sing-box watches: connections already open stay open."""
         cleaned = check_domains(domains)
         async with self._locks[host_id]:
-            record = self.records.load(host_id)
+            record = await self.records.load(host_id)
             if record is None:
-                raise AgentError("STATE_009", f"host {host_id} has no gateway (not running)")
+                raise AgentError(HOST_NOT_RUNNING, f"host {host_id} has no gateway (not running)")
             record.allowed_domains = cleaned
-            self._write_allowlist(record)
-            self.records.save(record)
+            await trio.to_thread.run_sync(self._write_allowlist, record)
+            await self.records.save(record)
             return await trio.to_thread.run_sync(self.state, record)
 
     # --- state -------------------------------------------------------------------------------
@@ -244,14 +246,8 @@ class Gateways:
             netns=layout.netns,
         )
 
-    async def inspect(self, host_id: str) -> m.EgressState:
-        record = self.records.load(host_id)
-        if record is None:
-            return m.EgressState(host_id=host_id, exists=False)
-        return await trio.to_thread.run_sync(self.state, record)
-
     async def list_all(self) -> tuple[list[m.EgressState], list[str]]:
-        records = self.records.all()
+        records = await self.records.all()
         states = [await trio.to_thread.run_sync(self.state, record) for record in records]
         return states, await trio.to_thread.run_sync(self._leftovers, records, self._busy())
 
@@ -274,7 +270,7 @@ class Gateways:
 
     async def remove_leftovers(self) -> list[str]:
         async with self._slots:
-            records = self.records.all()
+            records = await self.records.all()
             found = await trio.to_thread.run_sync(self._leftovers, records, self._busy())
             await trio.to_thread.run_sync(_remove, found)
         if found:
@@ -287,51 +283,45 @@ class Gateways:
         task_status.started()
         while True:
             await trio.sleep(self._watch_s)
-            for record in self.records.all():
-                if record.pid and not await trio.to_thread.run_sync(self._alive, record):
-                    await self._restart(record.host_id)
+            with self._survive(None):
+                for record in await self.records.all():
+                    with self._survive(record.host_id):
+                        if record.pid and not await trio.to_thread.run_sync(self._alive, record):
+                            await self._restart(record.host_id)
+
+    @contextlib.contextmanager
+    def _survive(self, host_id: str | None) -> Iterator[None]:
+        """An unexpected error is logged and counted; the watch goes on with the next gateway."""
+        try:
+            yield
+        except Exception:
+            self.watch_errors += 1
+            log.exception("gateway_watch_failed", host_id=host_id, watch_errors=self.watch_errors)
 
     def _alive(self, record: GatewayRecord) -> bool:
         return singbox_process.alive(record.pid, self.records.config_path(record.host_id))
 
     async def _restart(self, host_id: str) -> None:
         async with self._locks[host_id]:
-            record = self.records.load(host_id)
-            if record is None or not record.pid or self._alive(record):
+            record = await self.records.load(host_id)
+            if record is None or not record.pid:
+                return
+            if await trio.to_thread.run_sync(self._alive, record):
                 return
             record.trips += 1
             log.warning("killswitch_tripped", host_id=host_id, trips=record.trips)
             record.pid = 0
-            self.records.save(record)
+            await self.records.save(record)
             try:
                 await trio.to_thread.run_sync(self._start, record)
             except AgentError as exc:
                 log.error("singbox_restart_failed", host_id=host_id, error=exc.message)
                 record.pid = 0
-            self.records.save(record)
+            await self.records.save(record)
 
     async def counters(self) -> dict[str, int]:
-        records = self.records.all()
-        return await trio.to_thread.run_sync(self._counters, records)
-
-    def _counters(self, records: list[GatewayRecord]) -> dict[str, int]:
-        totals: dict[str, int] = {name: 0 for name in firewall.COUNTERS}
-        places: list[tuple[list[str], str]] = [(["nft"], firewall.host_table(self.tag))]
-        places += [(firewall.nft_argv(netns=self.layout(r).netns), lay.TABLE) for r in records]
-        for argv, table in places:
-            done = subprocess.run(
-                [*argv, "-j", "list", "counters", "table", "inet", table],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if done.returncode != 0:
-                continue
-            for item in json.loads(done.stdout).get("nftables", []):
-                counter = item.get("counter")
-                if counter and counter.get("name") in totals:
-                    totals[counter["name"]] += int(counter.get("packets", 0))
-        return totals
+        netns = [self.layout(record).netns for record in await self.records.all()]
+        return await trio.to_thread.run_sync(firewall.dropped, self.tag, netns)
 
 
 async def _wait_own_netns(pid: int) -> None:

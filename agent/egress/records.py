@@ -1,7 +1,8 @@
 """What the agent remembers of each gateway: one JSON file per host in its state directory.
 
 The record is how a restarted agent finds its gateways again (slot, sing-box PID, exit), and
-holds the kill-switch trip count the daemon watches.
+holds the kill-switch trip count the daemon watches. Reads and writes run on a worker thread, so
+a slow disk never stalls the agent's trio thread.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import attrs
 import cattrs
+import trio
 
 from agent.errors import AgentError
 from agent.ops.names import check_host_id
@@ -50,33 +52,46 @@ class Records:
     def log_path(self, host_id: str) -> Path:
         return self.dir_of(host_id) / "sing-box.log"
 
-    def load(self, host_id: str) -> GatewayRecord | None:
+    async def load(self, host_id: str) -> GatewayRecord | None:
+        return await trio.to_thread.run_sync(self._load, host_id)
+
+    async def all(self) -> list[GatewayRecord]:
+        return await trio.to_thread.run_sync(self._all)
+
+    async def save(self, record: GatewayRecord) -> None:
+        text = json.dumps(_converter.unstructure(record))
+        await trio.to_thread.run_sync(self._save, self.dir_of(record.host_id), text)
+
+    async def forget(self, host_id: str) -> None:
+        await trio.to_thread.run_sync(self._forget, self.dir_of(host_id))
+
+    def _load(self, host_id: str) -> GatewayRecord | None:
         try:
             data = json.loads((self.dir_of(host_id) / "state.json").read_text())
         except FileNotFoundError:
             return None
         return _converter.structure(data, GatewayRecord)
 
-    def all(self) -> list[GatewayRecord]:
+    def _all(self) -> list[GatewayRecord]:
         found: list[GatewayRecord] = []
         if not self.directory.is_dir():
             return found
         for entry in sorted(self.directory.iterdir()):
             try:
-                record = self.load(entry.name)
+                record = self._load(entry.name)
             except (AgentError, ValueError, cattrs.BaseValidationError):
                 continue  # not a gateway directory: listed as a leftover by its netns instead
             if record is not None:
                 found.append(record)
         return found
 
-    def save(self, record: GatewayRecord) -> None:
-        directory = self.dir_of(record.host_id)
+    @staticmethod
+    def _save(directory: Path, text: str) -> None:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        write_private(directory / "state.json", json.dumps(_converter.unstructure(record)))
+        write_private(directory / "state.json", text)
 
-    def forget(self, host_id: str) -> None:
-        directory = self.dir_of(host_id)
+    @staticmethod
+    def _forget(directory: Path) -> None:
         if directory.is_dir():
             for entry in directory.iterdir():
                 entry.unlink(missing_ok=True)

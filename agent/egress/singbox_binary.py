@@ -2,6 +2,7 @@
 
 The package is a third-party repackage, so the binary is checked against the checksums pinned
 here before it ever runs as root; a configured path is the operator's choice and is not pinned.
+The agent checks it once, at start and on a worker thread (hashing 45 MB takes a while).
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ import platform
 from functools import cache
 from pathlib import Path
 
+import trio
+
+from agent import logconfig
 from agent.errors import SINGBOX_UNAVAILABLE as UNAVAILABLE
 from agent.errors import AgentError
 
@@ -22,6 +26,32 @@ PINNED_SHA256 = {
     "arm64": "b9ee7dc157ae1b77cbcf22f2ff1cc7fa06e904f88465f9453ed9347e182afb62",
 }
 _MACHINES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+log = logconfig.get("agent.egress")
+
+
+class CheckedBinary:
+    """The binary found and checked when the agent started, or why it is unusable.
+
+    An unusable binary does not stop the agent (boxes still run); each gateway setup then fails
+    with the start-up check's error.
+    """
+
+    def __init__(self, configured: str = "") -> None:
+        self._configured = configured
+        self._path: Path | None = None
+        self._error = AgentError(UNAVAILABLE, "the sing-box binary was not checked at start")
+
+    async def check(self) -> None:
+        try:
+            self._path = await trio.to_thread.run_sync(sing_box_path, self._configured)
+        except AgentError as exc:
+            self._path, self._error = None, exc
+            log.error("singbox_unavailable", code=exc.code, error=exc.message)
+
+    def path(self) -> Path:
+        if self._path is None:
+            raise AgentError(self._error.code, self._error.message)
+        return self._path
 
 
 def sing_box_path(configured: str = "") -> Path:

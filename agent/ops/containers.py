@@ -215,7 +215,7 @@ class Containers:
             info = await self.docker.inspect(str(entry.get("Id", "")))
             if host_id and info is not None:
                 hosts.append(host_state(host_id, info))
-        return hosts, self.volumes.list()
+        return hosts, await self.volumes.host_ids()
 
     async def logs(self, host_id: str, tail: int) -> str:
         await self.require(host_id)

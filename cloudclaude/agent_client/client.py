@@ -24,6 +24,7 @@ from agent.protocol.codec import DecodeError, decode, encode
 from agent.protocol.fdpassing import SocketHandoff, receive_frame_with_fds
 from agent.protocol.framing import MAX_FRAME, FrameError, FrameReader, encode_frame, send_frame
 from agent.server import Connection
+from cloudclaude.errors import system
 
 OnProgress = Callable[[m.Progress], Awaitable[None]]
 
@@ -39,7 +40,7 @@ class AgentError(Exception):
 
 class AgentConnectionLost(AgentError):
     def __init__(self, message: str) -> None:
-        super().__init__("SYSTEM_011", message)
+        super().__init__(system.AGENT_UNAVAILABLE.code, message)
 
 
 class AgentClient:
@@ -142,11 +143,15 @@ class AgentClient:
     async def open_port(self, host_id: str, port: int) -> socket.socket:
         """Embedded mode: the agent hands the connected socket over in-process."""
         if self._handoff is None:
-            raise AgentError("SYSTEM_008", "this agent connection cannot carry sockets")
+            raise AgentError(
+                system.PROTOCOL_ERROR.code, "this agent connection cannot carry sockets"
+            )
         reply: m.PortOpened = await self.request(m.OpenPort(id=0, host_id=host_id, port=port))
         sock = self._handoff.take(reply.id)
         if sock is None:
-            raise AgentError("SYSTEM_001", "the agent answered port.opened without a socket")
+            raise AgentError(
+                system.INTERNAL_ERROR.code, "the agent answered port.opened without a socket"
+            )
         return sock
 
 

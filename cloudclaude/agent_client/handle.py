@@ -23,7 +23,6 @@ from prometheus_client import Histogram
 
 from agent.config import AgentConfig
 from agent.protocol import messages as m
-from agent.runtime import open_runtime
 from cloudclaude.agent_client.client import (
     AgentClient,
     AgentConnectionLost,
@@ -220,6 +219,10 @@ def instance_of(state_dir: Path) -> str:
 @asynccontextmanager
 async def open_agent(settings: Settings) -> AsyncIterator[Agent]:
     if settings.agent.mode == "embedded":
+        # Imported here only: the runtime pulls pyroute2 and the Docker operations, which a
+        # daemon talking to a separate agent (socket mode) must never load.
+        from agent.runtime import open_runtime
+
         async with (
             open_runtime(agent_config(settings)) as dispatcher,
             embedded(dispatcher) as client,

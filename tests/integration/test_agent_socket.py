@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -101,3 +102,24 @@ async def test_agent_request_latency_is_a_metric(services: Services) -> None:
     await services.agent.ping()
     text = services.metrics.render().decode()
     assert 'cloudclaude_agent_request_duration_seconds_count{op="ping"} 2.0' in text
+
+
+async def test_the_agent_logs_json_lines_with_the_daemons_keys(sock_dir: Path) -> None:
+    """Into a pipe (as under systemd) every line is one JSON event, as the daemon writes them."""
+    path = sock_dir / "logging.sock"
+    proc = subprocess.Popen(
+        [str(BIN / "cloudclaude-agent"), "--socket", str(path)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: path.exists() or proc.poll() is not None, 30, "the agent socket")
+        assert await _ping(path)
+    finally:
+        proc.terminate()
+        _, stderr = proc.communicate(timeout=10)
+    assert proc.returncode == 0
+    events = [json.loads(line) for line in stderr.splitlines() if line.strip()]
+    assert "agent_ready" in [e["event"] for e in events]
+    for event in events:
+        assert {"event", "level", "timestamp", "component"} <= set(event)

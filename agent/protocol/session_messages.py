@@ -1,0 +1,73 @@
+"""The session's messages: the ``Hello`` exchange, liveness, progress, errors, plain answers.
+
+Every domain's requests share these replies; ``agent.protocol.messages`` joins the domains.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+PROTOCOL_VERSION = 1
+
+
+@attrs.frozen(kw_only=True)
+class Hello:
+    protocol_version: int
+    client: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class HelloReply:
+    protocol_version: int
+    agent_version: str
+
+
+@attrs.frozen(kw_only=True)
+class Ping:
+    """Liveness: the agent answers ``Pong`` with its version and uptime."""
+
+    id: int
+
+
+@attrs.frozen(kw_only=True)
+class Pong:
+    id: int
+    agent_version: str
+    uptime_s: float
+
+
+@attrs.frozen(kw_only=True)
+class Progress:
+    id: int
+    stage: str
+    percent: int = 0
+    message: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class ErrorReply:
+    """A failed request (``id`` None when the request could not be read at all)."""
+
+    id: int | None
+    code: str
+    message: str
+
+
+@attrs.frozen(kw_only=True)
+class Done:
+    id: int
+    changed: bool
+
+
+#: The ``op`` tag of each message on the wire.
+OPS: dict[type[Any], str] = {
+    Hello: "hello",
+    HelloReply: "hello.reply",
+    Ping: "ping",
+    Pong: "pong",
+    Progress: "progress",
+    ErrorReply: "error",
+    Done: "done",
+}
