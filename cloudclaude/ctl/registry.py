@@ -1,21 +1,29 @@
 """The command registry: each ``cloudclaudectl`` command declared once, the rest derived.
 
 A declaration is ``@command(...)`` on the request's attrs class: the op name, the command-line
-path(s) with their arguments, and the human printer. From the registry come the parser
+path(s) with their arguments, and the human printer; ``@handles(RequestClass)`` on the
+coroutine just below it is what the daemon does with it. From the registry come the parser
 (``add_commands``), the request an argument namespace makes (``request_of``), the wire codec
-(``messages.Codec``) and, on the daemon's side, the dispatch (``handlers.table``).
+(``messages.Codec``) and, on the daemon's side, the dispatch (``handler_of``, used by
+``server.dispatch``).
 
-Client-safe: only the standard library and attrs, so ``cloudclaudectl`` never loads the daemon.
+Client-safe: only the standard library and attrs at run time (the handler's ``Context`` is a
+type-only import), so ``cloudclaudectl`` never loads the daemon.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Protocol, TypeVar
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import attrs
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from cloudclaude.ctl.server import Context
 
 Printer = Callable[[Any], None]
 
@@ -26,6 +34,10 @@ class Request:
 
 
 R = TypeVar("R", bound=Request)
+
+if TYPE_CHECKING:
+    #: What the daemon does with a request: the ``ok`` reply's data (events go via ``ctx``).
+    Handler: TypeAlias = Callable[[R, Context], Awaitable[Any]]
 
 
 class UsageError(Exception):
@@ -135,11 +147,12 @@ class Command:
 
 
 class Registry:
-    """Commands by op and by message class, and the top-level groups' help texts."""
+    """Commands by op and by message class, their handlers, and the top-level groups' help."""
 
     def __init__(self) -> None:
         self.commands: dict[str, Command] = {}
         self.groups: dict[str, str] = {}
+        self.handlers: dict[type[Request], Handler[Any]] = {}
         self._by_type: dict[type[Request], Command] = {}
 
     def group(self, word: str, help: str) -> None:
@@ -178,8 +191,29 @@ class Registry:
 
         return declare
 
+    def handles(self, message: type[R]) -> Callable[[Handler[R]], Handler[R]]:
+        """Attach the decorated coroutine as what the daemon does with ``message``.
+
+        It runs only in the daemon and reaches data through ``ctx.services``; what else it
+        needs of the daemon (``core.health``, the ``Context`` type) it imports in its body or
+        for type checking only, since the client defines it too.
+        """
+
+        def attach(handler: Handler[R]) -> Handler[R]:
+            if message not in self._by_type:
+                raise ValueError(f"{message.__name__} is not a declared command")
+            if message in self.handlers:
+                raise ValueError(f"{message.__name__} has two handlers")
+            self.handlers[message] = handler
+            return handler
+
+        return attach
+
     def of(self, message: type[Request]) -> Command:
         return self._by_type[message]
+
+    def handler_of(self, message: type[Request]) -> Handler[Any]:
+        return self.handlers[message]
 
     def add_commands(
         self,
@@ -233,4 +267,5 @@ def request_of(args: argparse.Namespace) -> Request:
 #: The commands of ``cloudclaudectl``, filled by ``cloudclaude.ctl.commands``.
 REGISTRY = Registry()
 command = REGISTRY.command
+handles = REGISTRY.handles
 group = REGISTRY.group

@@ -2,7 +2,9 @@
 
 Peer uid and groups (SO_PEERCRED, SO_PEERGROUPS) are checked against the allow-list (root, the
 daemon's own uid, and the configured group) before a byte is read; a refused caller gets one
-``peer_not_allowed`` frame and the connection is closed. Each connection carries one request.
+``peer_not_allowed`` frame and the connection is closed. Each connection carries one request,
+answered by the handler declared with its command in ``ctl.commands`` (``dispatch``), which
+runs with a ``Context``: the caller, the daemon's services and the reply channel.
 """
 
 from __future__ import annotations
@@ -10,8 +12,11 @@ from __future__ import annotations
 import contextlib
 import grp
 import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
+import attrs
 import structlog
 import trio
 
@@ -21,9 +26,9 @@ from agent.protocol.peercred import is_allowed, peer_credentials
 from agent.protocol.unixsock import bind_unix_listener
 from cloudclaude.app.wiring import Services
 from cloudclaude.core.settings import CtlSettings
+from cloudclaude.ctl import commands  # noqa: F401  (declares every command and its handler)
 from cloudclaude.ctl import messages as m
-from cloudclaude.ctl.handlers import HANDLERS, Context
-from cloudclaude.ctl.registry import REGISTRY
+from cloudclaude.ctl.registry import REGISTRY, Registry, Request
 from cloudclaude.domain.errors import DatabaseUnavailable
 from cloudclaude.errors import CloudClaudeError, auth, system
 from cloudclaude.model.audit import Actor
@@ -31,6 +36,27 @@ from cloudclaude.model.audit import Actor
 log = structlog.get_logger(component="ctl")
 MAX_FRAME = 64 * 1024
 REQUEST_TIMEOUT_S = 10.0
+Send = Callable[[m.Reply], Awaitable[None]]
+
+
+@attrs.frozen(kw_only=True)
+class Context:
+    """What a handler runs with: the caller, the daemon's services, and its reply channel."""
+
+    services: Services
+    actor: Actor
+    stopping: trio.Event
+    send: Send
+
+    async def event(self, data: Any) -> None:
+        """Stream one item before the final reply."""
+        await self.send(m.Reply(kind="event", data=data))
+
+
+async def dispatch(registry: Registry, request: Request, ctx: Context) -> None:
+    """Run ``request``'s handler and send what it returns as the ``ok`` reply."""
+    data = await registry.handler_of(type(request))(request, ctx)
+    await ctx.send(m.Reply(kind="ok", data=data))
 
 
 def allowed_ids(group: str) -> tuple[set[int], set[int]]:
@@ -107,7 +133,7 @@ class CtlServer:
 
             ctx = Context(services=self._services, actor=actor, stopping=self._stopping, send=send)
             try:
-                await HANDLERS.dispatch(request, ctx)
+                await dispatch(REGISTRY, request, ctx)
             except CloudClaudeError as exc:
                 await send(m.Reply(kind="error", error=exc.body()["error"]))
             except DatabaseUnavailable:

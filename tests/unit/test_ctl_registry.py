@@ -1,16 +1,19 @@
 """The ctl command registry (cloudclaude/ctl/registry.py): everything derives from it.
 
 Every declared command parses from its command line paths, round-trips through the codec,
-has exactly one handler and a printer; a command declared in a fresh registry parses,
-encodes, dispatches and prints with no other edit.
+has exactly one handler (declared beside it) and a printer; the client, which imports the
+handlers too, loads no daemon module; a command declared in a fresh registry, handler
+included, parses, encodes, dispatches and prints with no other edit.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any, cast
 
 import attrs
@@ -20,8 +23,6 @@ import trio
 from cloudclaude.app.wiring import Services
 from cloudclaude.ctl import cli as ctl_cli
 from cloudclaude.ctl import messages
-from cloudclaude.ctl.handlers import HANDLERS, Context
-from cloudclaude.ctl.handlers.table import HandlerTable
 from cloudclaude.ctl.registry import (
     REGISTRY,
     Arg,
@@ -33,7 +34,10 @@ from cloudclaude.ctl.registry import (
     cli,
     request_of,
 )
+from cloudclaude.ctl.server import Context, dispatch
 from cloudclaude.model.audit import Actor
+
+ROOT = Path(__file__).resolve().parents[2]
 
 PATHS = [(c, e) for c in REGISTRY.commands.values() for e in c.clis]
 
@@ -60,9 +64,12 @@ def test_every_path_parses_to_its_request_and_round_trips(command: Command, entr
     assert messages.decode_request(body) == request
 
 
-def test_every_command_has_exactly_one_handler() -> None:
+def test_every_command_has_exactly_one_handler_declared_beside_it() -> None:
     declared = {c.message for c in REGISTRY.commands.values()}
-    assert HANDLERS.messages == declared
+    assert set(REGISTRY.handlers) == declared
+    for message, handler in REGISTRY.handlers.items():
+        assert inspect.iscoroutinefunction(handler), message.__name__
+        assert handler.__module__ == message.__module__, message.__name__
 
 
 def test_every_command_has_printers() -> None:
@@ -78,22 +85,53 @@ def test_every_group_is_declared_and_listed_in_help_order() -> None:
     assert words == set(LISTING)
 
 
-def test_the_client_loads_no_daemon_module() -> None:
-    """``cloudclaudectl`` stays light: no handler, service, database or SSH module."""
-    script = "import json, sys, cloudclaude.ctl.cli; print(json.dumps(sorted(sys.modules)))"
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, check=True)
-    loaded = json.loads(done.stdout)
-    heavy = ("cloudclaude.ctl.handlers", "cloudclaude.app", "cloudclaude.db", "asyncpg")
-    bad = [n for n in loaded if n.startswith(heavy) or n.startswith(("asyncssh", "quart"))]
+DAEMON_ONLY = (
+    "cloudclaude.ctl.server",
+    "cloudclaude.app",
+    "cloudclaude.core.health",
+    "cloudclaude.db",
+    "cloudclaude.agent_client",
+    "cloudclaude.background",
+    "cloudclaude.tasks",
+    "cloudclaude.sshproxy",
+    "asyncpg",
+    "asyncssh",
+    "quart",
+)
+
+
+def _loaded_by(module: str) -> tuple[list[str], int]:
+    """The daemon modules a fresh interpreter loads importing ``module``; the handler count."""
+    script = (
+        f"import json, sys, {module}\n"
+        "from cloudclaude.ctl.registry import REGISTRY\n"
+        "print(json.dumps([sorted(sys.modules), len(REGISTRY.handlers)]))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, check=True, cwd=ROOT)
+    loaded, handled = json.loads(done.stdout)
+    bad = [n for n in loaded if any(n == p or n.startswith(p + ".") for p in DAEMON_ONLY)]
     domain = [n for n in loaded if n.startswith("cloudclaude.domain.")]
-    assert bad == [] and domain == ["cloudclaude.domain.exit_schema"]
+    return bad + [n for n in domain if n != "cloudclaude.domain.exit_schema"], handled
+
+
+def test_the_client_loads_no_daemon_module() -> None:
+    """``cloudclaudectl`` defines every handler yet loads no server, service, database or SSH
+    module: what a handler needs of the daemon it imports lazily or for type checking only."""
+    bad, handled = _loaded_by("cloudclaude.ctl.cli")
+    assert bad == []
+    assert handled == len(REGISTRY.commands)
+
+
+def test_the_daemon_side_loads_what_the_client_must_not() -> None:
+    """The check above sees daemon modules when they are there (the server's, here)."""
+    bad, _ = _loaded_by("cloudclaude.ctl.server")
+    assert {"cloudclaude.ctl.server", "cloudclaude.app.wiring", "asyncpg"} <= set(bad)
 
 
 # A registry of its own: what adding a command takes.
 
 toy = Registry()
 toy.group("toy", "toy commands")
-toy_handlers = HandlerTable()
 
 
 @toy.command("toy.echo", "say it back", arg("text"), arg("--times", type=int, default=1))
@@ -101,6 +139,12 @@ toy_handlers = HandlerTable()
 class Echo(Request):
     text: str
     times: int = 1
+
+
+@toy.handles(Echo)
+async def echo(request: Echo, ctx: Context) -> Any:
+    await ctx.event({"partial": request.text})
+    return {"said": " ".join([request.text] * request.times)}
 
 
 def _print_ping(data: Any) -> None:
@@ -117,13 +161,7 @@ class Ping(Request):
     n: int
 
 
-@toy_handlers.handles(Echo)
-async def echo(request: Echo, ctx: Context) -> Any:
-    await ctx.event({"partial": request.text})
-    return {"said": " ".join([request.text] * request.times)}
-
-
-@toy_handlers.handles(Ping)
+@toy.handles(Ping)
 async def ping(request: Ping, ctx: Context) -> Any:
     return {"n": request.n}
 
@@ -157,7 +195,7 @@ async def test_a_declared_command_parses_encodes_dispatches_and_prints(
 
     services = cast(Services, None)
     ctx = Context(services=services, actor=Actor(name="t"), stopping=trio.Event(), send=send)
-    await toy_handlers.dispatch(request, ctx)
+    await dispatch(toy, request, ctx)
     assert [r.kind for r in replies] == (["event", "ok"] if isinstance(request, Echo) else ["ok"])
     toy.of(type(request)).printer(replies[-1].data)
     assert capsys.readouterr().out == printed
@@ -192,4 +230,16 @@ def test_an_op_declared_twice_is_refused() -> None:
 
 def test_a_second_handler_is_refused() -> None:
     with pytest.raises(ValueError, match="two handlers"):
-        toy_handlers.handles(Ping)(ping)
+        toy.handles(Ping)(ping)
+
+
+def test_a_handler_of_an_undeclared_request_is_refused() -> None:
+    @attrs.frozen(kw_only=True)
+    class Stray(Request):
+        pass
+
+    async def stray(request: Stray, ctx: Context) -> Any:
+        return None
+
+    with pytest.raises(ValueError, match="not a declared command"):
+        toy.handles(Stray)(stray)

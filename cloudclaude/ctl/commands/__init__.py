@@ -1,8 +1,10 @@
-"""Every ``cloudclaudectl`` command, declared once in the module of its area.
+"""Every ``cloudclaudectl`` command, declared once, whole, in the module of its area.
 
 Each module holds its commands' request classes, each decorated with ``@command`` (op,
-command-line path, arguments, printer), and their printers. Importing this package fills
-``registry.REGISTRY``; client-safe (no handler is imported here: see ``ctl.handlers``).
+command-line path, arguments, printer) and followed by its handler (``@handles``), with the
+printers beside them. Importing this package fills ``registry.REGISTRY``, handlers included,
+yet stays client-safe: a handler imports the daemon's modules (``core.health``, ``Context``)
+in its body or for type checking only, so ``cloudclaudectl`` loads none of them.
 """
 
 from __future__ import annotations

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from cloudclaude.ctl.commands.common import HOST, PAGING, print_queued, print_total
+from cloudclaude.ctl.commands.common import HOST, PAGING, check_paging, print_queued, print_total
 from cloudclaude.ctl.exit_args import ExitFields
-from cloudclaude.ctl.registry import Request, arg, command, group
+from cloudclaude.ctl.registry import Request, arg, command, group, handles
+from cloudclaude.errors import CloudClaudeError, state
+from cloudclaude.model.views import binding_view, exit_view
+
+if TYPE_CHECKING:
+    from cloudclaude.ctl.server import Context
 
 group("exits", "exits (egress IPs) and host bindings")
 
@@ -45,12 +50,27 @@ class ExitsList(Request):
     offset: int = 0
 
 
+@handles(ExitsList)
+async def list_exits(request: ExitsList, ctx: Context) -> Any:
+    check_paging(request.limit, request.offset)
+    page = await ctx.services.exits.list_exits(limit=request.limit, offset=request.offset)
+    return {"items": [exit_view(e) for e in page.items], "total": page.total}
+
+
 @command("exits.show", "an exit and its hosts", EXIT)
 @attrs.frozen(kw_only=True)
 class ExitsShow(Request):
     """``exit`` is an exit id or label."""
 
     exit: str
+
+
+@handles(ExitsShow)
+async def show(request: ExitsShow, ctx: Context) -> Any:
+    exits = ctx.services.exits
+    found = await exits.resolve(request.exit)
+    bound = await exits.list_bindings(limit=1000, offset=0, exit_id=found.id)
+    return {**exit_view(found), "hosts": [b.host_short_id for b in bound.items]}
 
 
 @command(
@@ -63,6 +83,11 @@ class ExitsCreate(Request):
     """``fields``: the exit as the API takes it (checked per kind by the daemon)."""
 
     fields: dict[str, Any]
+
+
+@handles(ExitsCreate)
+async def create(request: ExitsCreate, ctx: Context) -> Any:
+    return exit_view(await ctx.services.exits.create(ctx.actor, request.fields))
 
 
 @command(
@@ -79,10 +104,25 @@ class ExitsUpdate(Request):
     fields: dict[str, Any]
 
 
+@handles(ExitsUpdate)
+async def update(request: ExitsUpdate, ctx: Context) -> Any:
+    exits = ctx.services.exits
+    found = await exits.resolve(request.exit)
+    return exit_view(await exits.patch(ctx.actor, found.id, request.fields))
+
+
 @command("exits.delete", "delete an exit no host uses", EXIT)
 @attrs.frozen(kw_only=True)
 class ExitsDelete(Request):
     exit: str
+
+
+@handles(ExitsDelete)
+async def delete(request: ExitsDelete, ctx: Context) -> Any:
+    exits = ctx.services.exits
+    found = await exits.resolve(request.exit)
+    await exits.delete(ctx.actor, found.id)
+    return {"deleted": found.label}
 
 
 @command(
@@ -93,6 +133,14 @@ class ExitsTest(Request):
     exit: str
 
 
+@handles(ExitsTest)
+async def queue_test(request: ExitsTest, ctx: Context) -> Any:
+    exits = ctx.services.exits
+    found = await exits.resolve(request.exit)
+    task = await exits.queue_test(ctx.actor, found.id)
+    return {"exit": found.label, "action": "test", "task_id": str(task.id)}
+
+
 @command("exits.bind", "give a host (not running) its exit", HOST, EXIT, printer=print_bound)
 @attrs.frozen(kw_only=True)
 class ExitsBind(Request):
@@ -100,7 +148,24 @@ class ExitsBind(Request):
     exit: str
 
 
+@handles(ExitsBind)
+async def bind(request: ExitsBind, ctx: Context) -> Any:
+    host = await ctx.services.hosts.resolve(request.host)
+    found = await ctx.services.exits.resolve(request.exit)
+    return binding_view(await ctx.services.exits.bind(ctx.actor, host.id, found.id))
+
+
 @command("exits.unbind", "remove a host's exit (not while it runs)", HOST, printer=print_unbound)
 @attrs.frozen(kw_only=True)
 class ExitsUnbind(Request):
     host: str
+
+
+@handles(ExitsUnbind)
+async def unbind(request: ExitsUnbind, ctx: Context) -> Any:
+    exits = ctx.services.exits
+    host = await ctx.services.hosts.resolve(request.host)
+    binding = await exits.binding_of(host.id)
+    if binding is None:
+        raise CloudClaudeError(state.NOT_FOUND, f"host {host.short_id} has no exit")
+    return binding_view(await exits.unbind(ctx.actor, binding.id))

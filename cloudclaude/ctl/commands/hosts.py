@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
-from cloudclaude.ctl.commands.common import HOST, PAGING, print_queued, print_total
-from cloudclaude.ctl.registry import Request, arg, cli, command, group
+from cloudclaude.ctl.commands.common import HOST, PAGING, check_paging, print_queued, print_total
+from cloudclaude.ctl.registry import Request, arg, cli, command, group, handles
+from cloudclaude.errors import CloudClaudeError, system
+from cloudclaude.model.hosts import HOST_STATUSES
+from cloudclaude.model.views import host_view
+
+if TYPE_CHECKING:
+    from cloudclaude.ctl.server import Context
 
 group("hosts", "users' boxes")
 
@@ -48,12 +54,36 @@ class HostsList(Request):
     offset: int = 0
 
 
+@handles(HostsList)
+async def list_hosts(request: HostsList, ctx: Context) -> Any:
+    check_paging(request.limit, request.offset)
+    status = request.status
+    if status is not None and status not in HOST_STATUSES:
+        raise CloudClaudeError(system.VALIDATION_FAILED, f"unknown status {status!r}")
+    accounts = ctx.services.accounts
+    owner = await accounts.get_by_username(request.username) if request.username else None
+    page = await ctx.services.hosts.list_hosts(
+        limit=request.limit,
+        offset=request.offset,
+        status=status,
+        user_id=owner.id if owner else None,
+    )
+    return {"items": [host_view(h) for h in page.items], "total": page.total}
+
+
 @command("hosts.show", "show a host", HOST)
 @attrs.frozen(kw_only=True)
 class HostsShow(Request):
     """``host`` is a host id or a short id."""
 
     host: str
+
+
+@handles(HostsShow)
+async def show_host(request: HostsShow, ctx: Context) -> Any:
+    host = await ctx.services.hosts.resolve(request.host)
+    active = await ctx.services.tasks.active_for(host.id)
+    return {**host_view(host), "active_task": str(active.id) if active else None}
 
 
 @command(
@@ -88,3 +118,11 @@ class HostsAction(Request):
     host: str
     action: Literal["start", "stop", "rebuild", "delete", "verify_egress"]
     purge: bool = False
+
+
+@handles(HostsAction)
+async def act(request: HostsAction, ctx: Context) -> Any:
+    hosts = ctx.services.hosts
+    host = await hosts.resolve(request.host)
+    task = await hosts.act(ctx.actor, host.id, request.action, purge=request.purge)
+    return {"host": host.short_id, "action": request.action, "task_id": str(task.id)}

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from cloudclaude.ctl.commands.common import PAGING, print_total
-from cloudclaude.ctl.registry import Request, arg, command, group
+from cloudclaude.ctl.commands.common import PAGING, check_paging, print_total
+from cloudclaude.ctl.registry import Request, arg, command, group, handles
+from cloudclaude.model.views import task_view
+
+if TYPE_CHECKING:
+    from cloudclaude.ctl.server import Context
 
 group("tasks", "the durable task queue")
 
@@ -53,13 +57,36 @@ class TasksList(Request):
     offset: int = 0
 
 
+@handles(TasksList)
+async def list_tasks(request: TasksList, ctx: Context) -> Any:
+    check_paging(request.limit, request.offset)
+    host = await ctx.services.hosts.resolve(request.host) if request.host else None
+    page = await ctx.services.tasks.page(
+        limit=request.limit,
+        offset=request.offset,
+        status=request.status,
+        host_id=host.id if host else None,
+    )
+    return {"items": [task_view(t, with_events=False) for t in page.items], "total": page.total}
+
+
 @command("tasks.show", "a task with its stage events", TASK, printer=print_task)
 @attrs.frozen(kw_only=True)
 class TasksShow(Request):
     task: str
 
 
+@handles(TasksShow)
+async def show_task(request: TasksShow, ctx: Context) -> Any:
+    return task_view(await ctx.services.tasks.get(request.task))
+
+
 @command("tasks.cancel", "cancel a pending or running task", TASK, printer=print_task)
 @attrs.frozen(kw_only=True)
 class TasksCancel(Request):
     task: str
+
+
+@handles(TasksCancel)
+async def cancel_task(request: TasksCancel, ctx: Context) -> Any:
+    return task_view(await ctx.services.tasks.cancel(ctx.actor, request.task))

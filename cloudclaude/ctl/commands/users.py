@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from cloudclaude.ctl.commands.common import PAGING, print_total
-from cloudclaude.ctl.registry import Request, arg, command, group
+from cloudclaude.core.timefmt import utcnow
+from cloudclaude.ctl.commands.common import PAGING, check_paging, print_total, when
+from cloudclaude.ctl.registry import Request, arg, command, group, handles
+from cloudclaude.model.views import user_view
+
+if TYPE_CHECKING:
+    from cloudclaude.ctl.server import Context
 
 group("users", "manage user accounts")
 
@@ -63,6 +68,15 @@ class UsersList(Request):
     offset: int = 0
 
 
+@handles(UsersList)
+async def list_users(request: UsersList, ctx: Context) -> Any:
+    check_paging(request.limit, request.offset)
+    page = await ctx.services.accounts.list_users(
+        limit=request.limit, offset=request.offset, search=request.search
+    )
+    return {"items": [user_view(u) for u in page.items], "total": page.total}
+
+
 @command(
     "users.add",
     "create a user (prints a generated password)",
@@ -87,10 +101,37 @@ class UsersAdd(Request):
     max_hosts: int = 1
 
 
+@handles(UsersAdd)
+async def add(request: UsersAdd, ctx: Context) -> Any:
+    user, generated = await ctx.services.accounts.create(
+        ctx.actor,
+        username=request.username,
+        role=request.role,
+        password=request.password,
+        expires_at=when(request.expires_at),
+        max_hosts=request.max_hosts,
+    )
+    return {**user_view(user), "password": generated}
+
+
 @command("users.show", "show a user", NAME)
 @attrs.frozen(kw_only=True)
 class UsersShow(Request):
     username: str
+
+
+@handles(UsersShow)
+async def show(request: UsersShow, ctx: Context) -> Any:
+    accounts = ctx.services.accounts
+    user = await accounts.get_by_username(request.username)
+    keys = await accounts.list_keys(user.id)
+    return {**user_view(user), "ssh_keys": [k.fingerprint for k in keys]}
+
+
+async def _set_status(ctx: Context, username: str, status: str) -> Any:
+    accounts = ctx.services.accounts
+    user = await accounts.get_by_username(username)
+    return user_view(await accounts.update(ctx.actor, user.id, status=status))
 
 
 @command("users.disable", "disable a user", NAME)
@@ -99,16 +140,34 @@ class UsersDisable(Request):
     username: str
 
 
+@handles(UsersDisable)
+async def disable(request: UsersDisable, ctx: Context) -> Any:
+    return await _set_status(ctx, request.username, "disabled")
+
+
 @command("users.enable", "enable a user", NAME)
 @attrs.frozen(kw_only=True)
 class UsersEnable(Request):
     username: str
 
 
+@handles(UsersEnable)
+async def enable(request: UsersEnable, ctx: Context) -> Any:
+    return await _set_status(ctx, request.username, "active")
+
+
 @command("users.delete", "delete a user", NAME)
 @attrs.frozen(kw_only=True)
 class UsersDelete(Request):
     username: str
+
+
+@handles(UsersDelete)
+async def delete(request: UsersDelete, ctx: Context) -> Any:
+    accounts = ctx.services.accounts
+    user = await accounts.get_by_username(request.username)
+    await accounts.delete(ctx.actor, user.id)
+    return {"deleted": request.username}
 
 
 @command(
@@ -131,6 +190,15 @@ class UsersExpire(Request):
     expires_at: str = "now"
 
 
+@handles(UsersExpire)
+async def expire(request: UsersExpire, ctx: Context) -> Any:
+    accounts = ctx.services.accounts
+    user = await accounts.get_by_username(request.username)
+    text = request.expires_at
+    at = None if text == "never" else utcnow() if text == "now" else when(text)
+    return user_view(await accounts.update(ctx.actor, user.id, expires_at=at, set_expires_at=True))
+
+
 @command(
     "users.passwd",
     "set or generate a user's password",
@@ -142,3 +210,11 @@ class UsersExpire(Request):
 class UsersPasswd(Request):
     username: str
     password: str | None = None
+
+
+@handles(UsersPasswd)
+async def passwd(request: UsersPasswd, ctx: Context) -> Any:
+    accounts = ctx.services.accounts
+    user = await accounts.get_by_username(request.username)
+    generated = await accounts.set_password(ctx.actor, user.id, request.password)
+    return {"username": request.username, "password": generated}
