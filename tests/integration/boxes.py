@@ -23,7 +23,7 @@ from agent.ops.docker import Docker
 from agent.ops.images import Images
 from agent.ops.names import HOST_LABEL, MANAGED_LABEL
 from agent.ops.volumes import is_mounted
-from tests.integration import pg
+from tests.integration import pg, runlock
 from tests.integration.gateway_leftovers import remove_gateway_leftovers
 
 DOCKER_SOCKET = "/var/run/docker.sock"
@@ -31,6 +31,8 @@ TEST_PREFIX = "t-"
 #: Box and gateway links of every test agent: inside 198.18.0.0/15, apart from the simulated
 #: internet (198.18.0.0/16), so leftovers are recognised by their addresses.
 EGRESS_POOL = "198.19.0.0/16"
+#: How long a run waits for another run's boxes (a whole suite holds the lock).
+BOXES_LOCK_S = 3600.0
 
 
 def docker_api(method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -110,13 +112,15 @@ def build_image(state_dir: Path) -> str:
 
 
 def session_state_dir() -> Iterator[Path]:
+    """The run's agent state; the machine-wide lock keeps another run from sweeping its boxes."""
     require_dockerd()
-    remove_leftovers()
-    path = pg.scratch_dir("cc-boxes-")
-    try:
-        yield path
-    finally:
+    with runlock.held("cloudclaude-test-boxes", BOXES_LOCK_S):
         remove_leftovers()
+        path = pg.scratch_dir("cc-boxes-")
+        try:
+            yield path
+        finally:
+            remove_leftovers()
 
 
 def read_banner(sock: socket.socket) -> bytes:

@@ -199,8 +199,12 @@ async def new_host(box_agent: Agent) -> AsyncIterator[Callable[[], str]]:
 
 
 @pytest.fixture(scope="session")
-def sim_internet() -> Iterator[SimInternet]:
-    """The simulated internet (netns ``ccsim-inet``, exits, whoami, logging DNS), once per run."""
+def sim_internet(boxes_state: Path) -> Iterator[SimInternet]:
+    """The simulated internet (netns ``ccsim-inet``, exits, whoami, logging DNS), once per run.
+
+    It takes the boxes' lock first (through ``boxes_state``), so two runs always take the two
+    machine-wide locks in the same order.
+    """
     from tests.integration.netsim import running_sim
 
     yield from running_sim()

@@ -27,7 +27,6 @@ client). Their names tests use are importable from here too.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import select
 import shutil
@@ -43,6 +42,7 @@ import attrs
 
 from agent.egress.singbox_binary import sing_box_path
 from agent.protocol import messages as m
+from tests.integration import runlock
 from tests.integration.netsim_client import LocalClient, dns_query, local_client
 from tests.integration.netsim_exits import exit_server_config, make_certificate
 from tests.integration.netsim_layout import (
@@ -99,7 +99,7 @@ class SimInternet:
         self.dns_log = self.workdir / "dns.jsonl"
         self.cert_path = self.workdir / "sim-cert.pem"
         self._processes: list[subprocess.Popen[bytes]] = []
-        self._lock: IO[bytes] | None = None
+        self._lock: contextlib.ExitStack | None = None
 
     # -- life cycle ---------------------------------------------------------------------
 
@@ -126,24 +126,16 @@ class SimInternet:
         sweep(self.names, keep=self.workdir)
         shutil.rmtree(self.workdir, ignore_errors=True)
         if self._lock is not None:
-            self._lock.close()  # releases the flock
+            self._lock.close()  # releases the lock
             self._lock = None
 
     def _take_lock(self) -> None:
-        path = Path("/run/lock") / f"{self.names.prefix}.lock"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        lock = path.open("wb")
-        deadline = time.monotonic() + LOCK_TIMEOUT_S
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    lock.close()
-                    shutil.rmtree(self.workdir, ignore_errors=True)
-                    raise RuntimeError(f"{path} is held by another test run") from None
-                time.sleep(0.2)
+        lock = contextlib.ExitStack()
+        try:
+            lock.enter_context(runlock.held(self.names.prefix, LOCK_TIMEOUT_S))
+        except RuntimeError:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            raise
         self._lock = lock
 
     def _spawn(
