@@ -53,7 +53,10 @@ def _parser() -> argparse.ArgumentParser:
         "--allow-uid", type=int, action="append", default=[], help="uid allowed besides root"
     )
     parser.add_argument(
-        "--allow-group", action="append", default=[], help="group (name or gid) allowed"
+        "--allow-group",
+        action="append",
+        default=[],
+        help="group (name or gid) allowed; the first also owns the socket file",
     )
     parser.add_argument("--idle-timeout", type=float, default=300.0, help="seconds")
     defaults = AgentConfig()
@@ -173,6 +176,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     adopted = _systemd_socket()
     try:
         sock = adopted or bind_unix_listener(path, mode)
+        if adopted is None and args.allow_group:
+            # The mode admits the first allowed group; peer credentials still decide.
+            os.chown(path, -1, _gid(args.allow_group[0]))
     except OSError as exc:
         log.error(
             "startup_failed", code=errors.AGENT_UNAVAILABLE, error=f"cannot listen on {path}: {exc}"
