@@ -143,3 +143,27 @@ IMAGE_BUILD_FAILED = ErrorCode(
     cause="A build step failed (no package mirror reachable, a changed checksum, a full disk).",
     fix="Read the build output, fix the cause and run cloudclaude image build again.",
 )
+
+RUNS_AS_ROOT = ErrorCode(
+    code="SYSTEM_016",
+    slug="runs_as_root",
+    http_status=500,
+    exit_code=2,
+    message="The daemon refuses to run as root.",
+    cause="cloudclaude run was started with euid 0; the internet-facing daemon holds no host"
+    " privileges (the agent does what needs root).",
+    fix="Run it as the cloudclaude user (systemd's cloudclaude.service, or `make up`, which"
+    " starts it so); only a development embedded agent (agent.mode = \"embedded\") may run"
+    " as root.",
+)
+
+UP_NEEDS_ROOT = ErrorCode(
+    code="SYSTEM_017",
+    slug="up_needs_root",
+    http_status=500,
+    exit_code=2,
+    message="cloudclaude up must be started as root.",
+    cause="It creates the cloudclaude user, starts the agent as root and the daemon as"
+    " cloudclaude, as production runs them.",
+    fix="Run `make up` (or `cloudclaude up`) as root.",
+)
