@@ -148,7 +148,6 @@ RUNS_AS_ROOT = ErrorCode(
     code="SYSTEM_016",
     slug="runs_as_root",
     http_status=500,
-    exit_code=2,
     message="The daemon refuses to run as root.",
     cause="cloudclaude run was started with euid 0; the internet-facing daemon holds no host"
     " privileges (the agent does what needs root).",
@@ -161,7 +160,6 @@ UP_NEEDS_ROOT = ErrorCode(
     code="SYSTEM_017",
     slug="up_needs_root",
     http_status=500,
-    exit_code=2,
     message="cloudclaude up must be started as root.",
     cause="It creates the cloudclaude user, starts the agent as root and the daemon as"
     " cloudclaude, as production runs them.",
