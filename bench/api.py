@@ -94,6 +94,7 @@ def daemon(
         **os.environ,
         "CLOUDCLAUDE_DATABASE__URL": cluster.dsn(DATABASE),
         "CLOUDCLAUDE_STATE_DIR": str(root),
+        "CLOUDCLAUDE_AGENT__MODE": "embedded",
         "CLOUDCLAUDE_WEB__HOST": "127.0.0.1",
         "CLOUDCLAUDE_WEB__PORT": str(port),
         "CLOUDCLAUDE_CTL__SOCKET": str(root / "ctl.sock"),

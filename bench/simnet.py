@@ -157,7 +157,9 @@ def clear_daemon_agent(state_dir: Path) -> None:
     Any home volume still mounted is unmounted last, so the state directory can be deleted.
     """
     configure("warning", "console")
-    settings = Settings(state_dir=str(state_dir), agent=AgentSettings(egress_pool=EGRESS_POOL))
+    settings = Settings(
+        state_dir=str(state_dir), agent=AgentSettings(mode="embedded", egress_pool=EGRESS_POOL)
+    )
 
     async def clear() -> list[str]:
         async with open_agent(settings) as agent:

@@ -219,7 +219,7 @@ async def open_ssh_bench(
     settings = Settings(
         state_dir=str(state),
         database=DatabaseSettings(url=dsn),
-        agent=AgentSettings(state_dir=str(boxes), egress_pool=EGRESS_POOL),
+        agent=AgentSettings(mode="embedded", state_dir=str(boxes), egress_pool=EGRESS_POOL),
         egress=egress_settings(sim),
         ssh=SshSettings(host="127.0.0.1", port=0),
         tasks=TASKS,

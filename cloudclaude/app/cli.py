@@ -7,8 +7,11 @@ Exit codes: 0 clean stop, 1 failure (a component crashed, the database is unreac
 from __future__ import annotations
 
 import argparse
+import functools
+import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 import attrs
 import structlog
@@ -25,6 +28,7 @@ from cloudclaude.db import migrate
 from cloudclaude.db.cluster import ClusterError
 from cloudclaude.db.errors import DatabaseError
 from cloudclaude.db.pool import Database
+from cloudclaude.errors import ErrorCode, system
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
@@ -38,10 +42,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"cloudclaude {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    p = sub.add_parser("run", help="run the daemon in the foreground (production, systemd)")
-    p.add_argument("--config", help="TOML settings file")
     p = sub.add_parser(
-        "up", help="development all-in-one: private Postgres, migrations, first admin, daemon"
+        "run", help="run the daemon in the foreground (production, systemd; never as root)"
+    )
+    p.add_argument("--config", help="TOML settings file")
+    p.add_argument(
+        "--setup",
+        action="store_true",
+        help="first make the `host` exit and the first admin when missing, and print where to"
+        " go next once serving (what `cloudclaude up` runs)",
+    )
+    p = sub.add_parser(
+        "up",
+        help="as root: the whole system as production runs it (private Postgres, the agent as"
+        " root, the daemon as user cloudclaude)",
     )
     p.add_argument("--config", help="TOML settings file")
     p.add_argument("--state-dir", help="state directory (overrides the settings)")
@@ -61,22 +75,34 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _refuse(code: ErrorCode, detail: str) -> NoReturn:
+    print(f"error {code.code} {code.slug}: {detail}", file=sys.stderr)
+    raise SystemExit(EXIT_CONFIG)
+
+
 def _load(path: str | None) -> Settings:
     try:
         return settings_mod.load(path)
     except settings_mod.SettingsError as exc:
-        print(f"error SYSTEM_007 config_invalid: {exc}", file=sys.stderr)
-        raise SystemExit(EXIT_CONFIG) from exc
+        _refuse(system.CONFIG_INVALID, str(exc))
 
 
 def _need_database(settings: Settings) -> None:
     if not settings.database.url:
-        print(
-            "error SYSTEM_007 config_invalid: database.url is not set"
-            " (set it, or use `cloudclaude up` for a private development database)",
-            file=sys.stderr,
+        _refuse(
+            system.CONFIG_INVALID,
+            "database.url is not set (set it, or use `cloudclaude up` for a private database)",
         )
-        raise SystemExit(EXIT_CONFIG)
+
+
+def _not_as_root(settings: Settings) -> None:
+    """The internet-facing daemon holds no host privileges; only a dev embedded agent may."""
+    if os.geteuid() == 0 and settings.agent.mode != "embedded":
+        _refuse(
+            system.RUNS_AS_ROOT,
+            "run it as user cloudclaude (systemd's cloudclaude.service, or `make up`);"
+            ' only agent.mode = "embedded" (development) may run as root',
+        )
 
 
 async def _migrate(settings: Settings) -> list[int]:
@@ -109,7 +135,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from cloudclaude.app import up
 
             return up.run(settings, args.config)
+        _not_as_root(settings)
         _need_database(settings)
+        if args.setup:
+            return _run_with_setup(settings, args.config)
         clean = trio.run(supervisor.run, LiveSettings(settings, args.config))
         return EXIT_OK if clean else EXIT_FAILED
     except SystemExit:
@@ -123,6 +152,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             log.error("daemon_failed", errors=[repr(e) for e in errors], exc_info=exc)
         return EXIT_FAILED
+
+
+def _run_with_setup(settings: Settings, config_path: str | None) -> int:
+    from cloudclaude.app import first_run
+
+    admin_password = trio.run(first_run.prepare, settings)
+    live = LiveSettings(settings, config_path)
+
+    def ready(_services: object) -> None:
+        print(first_run.where_next(settings, admin_password), flush=True)
+
+    clean = trio.run(functools.partial(supervisor.run, live, on_ready=ready))
+    return EXIT_OK if clean else EXIT_FAILED
 
 
 _STARTUP_ERRORS = (DatabaseError, ClusterError, ServerKeyError, trio.TooSlowError, OSError)

@@ -1,18 +1,23 @@
 """``cloudclaude image build``: make the box image through the agent, showing progress.
 
-The daemon holds no Docker rights, so the build runs in the agent (in-process when
-``agent.mode = "embedded"``). Unchanged inputs make it a no-op that says so.
+The daemon holds no Docker rights, so the build runs in the agent. Run as root (``make up``
+does so before it starts anything), the command runs the agent's build in-process, with the
+agent's own state directory, so no agent needs to be running yet; otherwise it asks the
+configured one. Unchanged inputs make it a no-op that says so.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
+import attrs
 import trio
 
 from agent.protocol import messages as m
 from cloudclaude.agent_client.client import AgentError
 from cloudclaude.agent_client.handle import open_agent
+from cloudclaude.app.up import agent_state_dir
 from cloudclaude.core.settings import Settings
 
 
@@ -20,12 +25,20 @@ async def _print_progress(progress: m.Progress) -> None:
     print(f"[{progress.percent:3d}%] {progress.stage}: {progress.message}", flush=True)
 
 
+def _builder(settings: Settings) -> Settings:
+    """As root: an in-process agent keeping its state where ``up``'s agent keeps it."""
+    if os.geteuid() != 0 or settings.agent.mode != "socket":
+        return settings
+    agent = attrs.evolve(settings.agent, mode="embedded", state_dir=str(agent_state_dir(settings)))
+    return attrs.evolve(settings, agent=agent)
+
+
 async def build(settings: Settings, *, force: bool) -> int:
     if settings.agent.mode == "none":
         print("error SYSTEM_011 agent_unavailable: agent.mode is none", file=sys.stderr)
         return 1
     try:
-        async with open_agent(settings) as agent:
+        async with open_agent(_builder(settings)) as agent:
             ready = await agent.ensure_image(force=force, on_progress=_print_progress)
     except AgentError as exc:
         print(f"error {exc.code}: {exc.message}", file=sys.stderr)

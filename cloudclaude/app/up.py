@@ -1,144 +1,220 @@
-"""``cloudclaude up``: the whole system on embedded defaults, for ``make up``.
+"""``cloudclaude up``: the whole system as production runs it, for ``make up`` (run as root).
 
-Starts (creating on first use) a private Postgres cluster in the state directory, applies
-migrations, creates the first admin when there is none (printing its password once) and a
-``direct`` exit labelled ``host`` when no exit has that label, then runs the daemon in the
-foreground with ``egress.default_exit = "host"`` unless the operator chose another, so new
-boxes get out through the host's own address ("egress unverified") with no extra steps.
-Ctrl-C drains the daemon, then stops the Postgres it started. Running it again reuses
-everything: nothing is lost or re-created.
+Three processes, laid out as under systemd: the daemon as the system user ``cloudclaude`` with
+no capabilities (from its own runtime, ``runtime_venv``), the privileged agent as root in
+socket mode (admitting root and group ``cloudclaude`` only), and a private Postgres owned by
+``cloudclaude``. This process makes the user, the runtime and the directories, then only
+supervises: the agent is restarted when it dies; Ctrl-C or SIGTERM stops the daemon (it
+drains), then the agent, then Postgres. The daemon does its own first-run set-up
+(``cloudclaude run --setup``: migrations, the ``host`` exit, the first admin) and prints where
+to go next. Running it again reuses everything: nothing is lost or re-created.
 """
 
 from __future__ import annotations
 
-import functools
+import contextlib
+import os
+import signal
 import socket
 import sys
+import time
+from collections.abc import Mapping
 from pathlib import Path
+from types import FrameType
 
-import attrs
-import trio
-import trio_asyncio
-
-from cloudclaude.agent_client.handle import Agent
-from cloudclaude.app import supervisor, wiring
-from cloudclaude.app.wiring import Services
-from cloudclaude.core.settings import LiveSettings, Settings
-from cloudclaude.db import migrate
+from cloudclaude.agent_client.handle import agent_config
+from cloudclaude.app import daemon_user, runtime_venv
+from cloudclaude.app.children import Child
+from cloudclaude.app.first_run import HOST_EXIT
+from cloudclaude.core.settings import Settings
 from cloudclaude.db.cluster import PrivateCluster
-from cloudclaude.db.pool import Database
-from cloudclaude.errors import CloudClaudeError
-from cloudclaude.model.audit import Actor
+from cloudclaude.errors import system
 
-FIRST_ADMIN = "admin"
-#: The development exit: the host's own address (host NAT), DNS from a public resolver (a
-#: direct exit cannot reach private addresses, so the machine's own resolver may not do).
-HOST_EXIT = {"label": "host", "kind": "direct", "dns_server": "1.1.1.1"}
-SETUP = Actor(name="setup:cloudclaude-up")
+#: Where the agent's socket lives: root-owned all the way up, so the daemon cannot swap it.
+AGENT_SOCKET_DIR = Path("/run/cloudclaude-agent")
+AGENT_READY_S = 60.0
+RESTART_PAUSE_S = 1.0
 
 
-def private_cluster(state_dir: Path) -> PrivateCluster:
-    return PrivateCluster(state_dir / "postgres", state_dir / "run" / "postgres")
+class Stop(Exception):
+    """SIGTERM (or SIGINT) asked ``up`` to stop everything."""
 
 
-async def prepare(settings: Settings) -> str | None:
-    """Migrate, make the ``host`` exit if missing and the first admin if no admin exists.
-
-    Returns the first admin's password when it was created.
-    """
-    async with trio_asyncio.open_loop(), Database.open(settings.database.url, max_size=2) as db:
-        await migrate.apply_all(db)
-        services = await wiring.build(LiveSettings(settings), db, Agent("none"))
-        try:
-            await services.exits.create(SETUP, HOST_EXIT)
-        except CloudClaudeError as exc:
-            if exc.error.slug != "exit_label_taken":
-                raise
-        if await services.accounts.count_admins():
-            return None
-        _, password = await services.accounts.create(SETUP, username=FIRST_ADMIN, role="admin")
-        return password
+def _stop(_signum: int, _frame: FrameType | None) -> None:
+    raise Stop
 
 
-def with_default_exit(settings: Settings) -> Settings:
-    """``egress.default_exit`` is ``host`` unless the operator set one."""
-    if settings.egress.default_exit:
-        return settings
-    egress = attrs.evolve(settings.egress, default_exit=str(HOST_EXIT["label"]))
-    return attrs.evolve(settings, egress=egress)
-
-
-def _where_next(settings: Settings, admin_password: str | None) -> str:
-    port = settings.web.port
-    host = socket.gethostname()
-    lines = [
-        "",
-        "cloudclaude is up.",
-        f"  pages       http://{host}:{port}/login  (admins and users sign in here)",
-        f"  web + API   http://{host}:{port}/v1/  (on this machine: http://localhost:{port}/healthz)",
-        f"  control     .venv/bin/cloudclaudectl status   (socket {settings.ctl.socket})",
-        f"  ssh         ssh -p {settings.ssh.port} USER@{host}   (once an admin made a box)",
-        f"  one-liner   curl -fsSL http://{host}:{port}/v1/bootstrap/script | sh",
-        f"  exit        new boxes get out through exit {settings.egress.default_exit!r}"
-        " (`.venv/bin/cloudclaudectl exits list`)",
-    ]
-    if admin_password:
-        lines += [
-            f"  first admin {FIRST_ADMIN} / {admin_password}",
-            "              (shown once, stored only as a hash; write it down now)",
-        ]
-    else:
-        lines += [
-            "  admin       the existing admin accounts were kept;"
-            f" reset one with `.venv/bin/cloudclaudectl users passwd {FIRST_ADMIN}`",
-        ]
-    lines += [
-        f"  log in      curl -s -X POST localhost:{port}/v1/auth/login"
-        ' -H \'content-type: application/json\' -d \'{"username": "admin", "password": "…"}\'',
-        f"  state       {settings.state_dir} (Postgres data, server key)",
-        "Press Ctrl-C to stop (the private Postgres stops too).",
-        "",
-    ]
-    return "\n".join(lines)
+def agent_state_dir(settings: Settings) -> Path:
+    """The agent's own state, outside anything the daemon may write (``<state>-agent``)."""
+    if settings.agent.state_dir:
+        return Path(settings.agent.state_dir)
+    return settings.state_path.with_name(settings.state_path.name + "-agent")
 
 
 def run(settings: Settings, config_path: str | None) -> int:
-    cluster: PrivateCluster | None = None
+    if os.geteuid() != 0:
+        print(
+            f"error {system.UP_NEEDS_ROOT.code} {system.UP_NEEDS_ROOT.slug}: `cloudclaude up`"
+            " starts the agent as root and the daemon as user cloudclaude; run it as root"
+            " (`sudo make up`)",
+            file=sys.stderr,
+        )
+        return 2
+    signal.signal(signal.SIGTERM, _stop)
+    user = daemon_user.ensure()
+    daemon_exe = runtime_venv.ensure(say=_say)
+    state, agent_state = _lay_out(settings, user)
+    cluster = PrivateCluster(state / "postgres", state / "run" / "postgres", owner=user.name)
+    agent = daemon = None
+    try:
+        if cluster.ensure_initialised():
+            _say(f"initialised a private PostgreSQL cluster in {cluster.data_dir}")
+        cluster.start()
+        cluster.ensure_database()
+        agent = _agent(settings, agent_state)
+        agent.start()
+        _wait_for_socket(agent)
+        daemon = _daemon(settings, config_path, daemon_exe, cluster, user)
+        daemon.start()
+        return _supervise(agent, daemon)
+    except (KeyboardInterrupt, Stop):
+        print("stopping", file=sys.stderr, flush=True)
+        return 0
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this short
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if daemon is not None:
+            daemon.stop(settings.supervisor.grace_s + 10)
+        if agent is not None:
+            agent.stop(30)
+        cluster.stop()
+        print("stopped the daemon, the agent and the private PostgreSQL cluster", file=sys.stderr)
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def _lay_out(settings: Settings, user: daemon_user.DaemonUser) -> tuple[Path, Path]:
+    """The daemon's state (its own), the agent's (root's), the control socket's directory."""
     state = settings.state_path
     state.mkdir(parents=True, exist_ok=True)
-    state.chmod(0o711)  # postgres must traverse it to reach its data directory
-    try:
-        if not settings.database.url:
-            cluster = private_cluster(state)
-            if cluster.ensure_initialised():
-                print(f"initialised a private PostgreSQL cluster in {cluster.data_dir}", flush=True)
-            cluster.start()
-            cluster.ensure_database()
-            settings = attrs.evolve(
-                settings, database=attrs.evolve(settings.database, url=cluster.dsn())
+    os.chown(state, user.uid, user.gid)
+    state.chmod(0o700)
+    for path in (state / "run", state / "server.key", state / "ssh_host_ed25519_key"):
+        if path.exists():  # made by an earlier, all-root `up`
+            os.chown(path, user.uid, user.gid)
+    agent_state = agent_state_dir(settings)
+    agent_state.mkdir(parents=True, exist_ok=True)
+    _move_old_agent_state(state / "agent", agent_state)
+    os.chown(agent_state, 0, 0)
+    agent_state.chmod(0o700)
+    ctl_dir = Path(settings.ctl.socket).parent
+    ctl_dir.mkdir(parents=True, exist_ok=True)
+    if ctl_dir != state:
+        os.chown(ctl_dir, user.uid, user.gid)
+        ctl_dir.chmod(0o711)
+    AGENT_SOCKET_DIR.mkdir(parents=True, exist_ok=True)
+    os.chown(AGENT_SOCKET_DIR, 0, 0)
+    AGENT_SOCKET_DIR.chmod(0o755)
+    return state, agent_state
+
+
+def _move_old_agent_state(old: Path, new: Path) -> None:
+    """An earlier ``up`` kept the agent's state (homes, gateways) inside the daemon's."""
+    if not old.is_dir() or old.is_symlink():
+        return
+    for child in old.iterdir():
+        if not (new / child.name).exists():
+            child.rename(new / child.name)
+            _say(f"moved the agent's {child.name} from {old} to {new}")
+    with contextlib.suppress(OSError):
+        old.rmdir()
+
+
+def agent_socket(settings: Settings) -> Path:
+    """One socket per installation, so a test's ``up`` and a real one never meet."""
+    return AGENT_SOCKET_DIR / f"{agent_config(settings).instance}.sock"
+
+
+def _agent(settings: Settings, agent_state: Path) -> Child:
+    config = agent_config(settings)
+    argv = [
+        str(Path(sys.executable).with_name("cloudclaude-agent")),
+        f"--socket={agent_socket(settings)}",
+        "--socket-mode=0660",
+        f"--allow-group={daemon_user.DAEMON_USER}",
+        f"--state-dir={agent_state}",
+        f"--docker-socket={config.docker_socket}",
+        f"--image-dir={config.image_dir}",
+        f"--base-image={config.base_image}",
+        f"--debian-mirror={config.debian_mirror}",
+        f"--instance={config.instance}",
+        f"--egress-pool={config.egress_pool}",
+        f"--sing-box={config.sing_box}",
+        f"--log-level={settings.log.level}",
+    ]
+    return Child("agent", argv, dict(os.environ))
+
+
+def daemon_env(settings: Settings, dsn: str, environ: Mapping[str, str]) -> dict[str, str]:
+    """The daemon's environment: ``up``'s choices on top of the operator's ``CLOUDCLAUDE_*``.
+
+    The exit ``host`` is the default exit unless the operator chose one; being in the
+    environment, every choice survives a SIGHUP reload.
+    """
+    env = {k: v for k, v in environ.items() if k != "CLOUDCLAUDE_CONFIG"}
+    env.update(
+        HOME=str(settings.state_path),
+        CLOUDCLAUDE_STATE_DIR=str(settings.state_path),
+        CLOUDCLAUDE_DATABASE__URL=settings.database.url or dsn,
+        CLOUDCLAUDE_AGENT__MODE="socket",
+        CLOUDCLAUDE_AGENT__SOCKET=str(agent_socket(settings)),
+    )
+    if not settings.egress.default_exit:
+        env["CLOUDCLAUDE_EGRESS__DEFAULT_EXIT"] = str(HOST_EXIT["label"])
+    return env
+
+
+def _daemon(
+    settings: Settings,
+    config_path: str | None,
+    exe: Path,
+    cluster: PrivateCluster,
+    user: daemon_user.DaemonUser,
+) -> Child:
+    env = daemon_env(settings, cluster.dsn(), os.environ)
+    argv = [str(exe), "run", "--setup", *(["--config", config_path] if config_path else [])]
+    identity = (user.uid, user.gid, user.groups)
+    return Child("daemon", argv, env, user=identity, cwd=str(settings.state_path))
+
+
+def _wait_for_socket(agent: Child) -> None:
+    path = next(a.split("=", 1)[1] for a in agent.argv if a.startswith("--socket="))
+    deadline = time.monotonic() + AGENT_READY_S
+    while time.monotonic() < deadline:
+        if agent.exited() is not None:
+            raise SystemExit(f"the agent exited with {agent.exited()} before it listened")
+        with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX) as probe:
+            probe.connect(path)
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"the agent did not listen on {path} within {AGENT_READY_S:.0f} s")
+
+
+def _supervise(agent: Child, daemon: Child) -> int:
+    """Until the daemon ends: its status. A dead agent is started again meanwhile."""
+    while True:
+        status = daemon.exited()
+        if status is not None:
+            return status
+        if agent.exited() is not None:
+            agent.restarts += 1
+            print(
+                f"the agent exited with {agent.exited()}; restarting it (restart {agent.restarts})",
+                file=sys.stderr,
+                flush=True,
             )
-        admin_password = trio.run(prepare, settings)
-        settings = with_default_exit(settings)
-        fixed = settings
-
-        def keep_up_choices(reread: Settings) -> Settings:
-            """A reload keeps the state dir, database and default exit that `up` chose."""
-            database = attrs.evolve(reread.database, url=fixed.database.url)
-            return with_default_exit(
-                attrs.evolve(reread, state_dir=fixed.state_dir, database=database)
-            )
-
-        live = LiveSettings(settings, config_path, keep_up_choices)
-
-        def ready(_services: Services) -> None:
-            print(_where_next(settings, admin_password), flush=True)
-
-        clean = trio.run(functools.partial(supervisor.run, live, on_ready=ready))
-        return 0 if clean else 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    finally:
-        if cluster is not None:
-            cluster.stop()
-            print("stopped the private PostgreSQL cluster", file=sys.stderr, flush=True)
+            time.sleep(RESTART_PAUSE_S)
+            agent.start()
+        time.sleep(0.2)

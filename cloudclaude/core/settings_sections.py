@@ -165,9 +165,11 @@ class ScannerSettings:
 
 @attrs.frozen(kw_only=True)
 class AgentSettings:
-    #: ``embedded`` runs the agent in-process (development); ``socket`` uses cloudclaude-agent.
-    mode: Literal["embedded", "socket", "none"] = "embedded"
-    socket: str = "/run/cloudclaude/agent.sock"
+    #: ``socket`` talks to the separate root ``cloudclaude-agent`` (what production and
+    #: ``make up`` run); ``embedded`` runs it inside the daemon, as root: tests and development
+    #: only, and the one case in which ``cloudclaude run`` accepts euid 0.
+    mode: Literal["embedded", "socket", "none"] = "socket"
+    socket: str = "/run/cloudclaude-agent/agent.sock"
     #: The rest configures the embedded agent (socket mode takes cloudclaude-agent flags).
     docker_socket: str = "/var/run/docker.sock"
     #: Home volumes and build scratch space; empty means ``<state_dir>/agent``.

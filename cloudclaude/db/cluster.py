@@ -2,7 +2,9 @@
 
 The cluster listens on a Unix socket only (no TCP), in a socket directory of mode 0700, with
 ``trust`` authentication: only root and the cluster's owner can reach it. ``initdb`` and
-``postgres`` refuse to run as root, so as root they run as the ``postgres`` system user.
+``postgres`` refuse to run as root, so as root they run as ``owner``: the ``postgres`` system
+user for the test suite, the daemon's own user under ``cloudclaude up`` (which then reaches it
+through the socket directory it owns). A cluster made for another owner is handed over.
 Postgres runs in its own session so a Ctrl-C in the terminal reaches the daemon first; the
 daemon stops Postgres after it has drained.
 """
@@ -41,7 +43,10 @@ def pg_bin_dir() -> Path:
 class PrivateCluster:
     """One data directory plus a socket directory; ``start``/``stop`` manage the server."""
 
-    def __init__(self, data_dir: Path, socket_dir: Path, port: int = 5432) -> None:
+    def __init__(
+        self, data_dir: Path, socket_dir: Path, port: int = 5432, owner: str = "postgres"
+    ) -> None:
+        self.owner = owner
         self.data_dir = data_dir
         self.socket_dir = socket_dir
         self.port = port
@@ -57,14 +62,14 @@ class PrivateCluster:
         if not self._as_root:
             return os.geteuid(), os.getegid()
         try:
-            entry = pwd.getpwnam("postgres")
+            entry = pwd.getpwnam(self.owner)
         except KeyError as exc:
-            raise ClusterError("no 'postgres' system user; install postgresql") from exc
+            raise ClusterError(f"no {self.owner!r} system user") from exc
         return entry.pw_uid, entry.pw_gid
 
     def _argv(self, tool: str, *args: str) -> list[str]:
         argv = [str(self._bin / tool), *args]
-        return ["runuser", "-u", "postgres", "--", *argv] if self._as_root else argv
+        return ["runuser", "-u", self.owner, "--", *argv] if self._as_root else argv
 
     @property
     def initialised(self) -> bool:
@@ -73,6 +78,7 @@ class PrivateCluster:
     def ensure_initialised(self) -> bool:
         """Run initdb when the data directory holds no cluster; True when it created one."""
         if self.initialised:
+            self._hand_over()
             return False
         uid, gid = self._owner()
         for directory in (self.data_dir, self.socket_dir):
@@ -97,6 +103,16 @@ class PrivateCluster:
         if result.returncode != 0:
             raise ClusterError(f"initdb failed: {result.stderr.decode(errors='replace')[-2000:]}")
         return True
+
+    def _hand_over(self) -> None:
+        """A cluster another user initialised (an earlier ``up``) becomes the owner's."""
+        uid, gid = self._owner()
+        if not self._as_root or self.data_dir.stat().st_uid == uid:
+            return
+        for path in (self.data_dir, *self.data_dir.rglob("*")):
+            os.lchown(path, uid, gid)
+        if self.log_file.exists():
+            os.chown(self.log_file, uid, gid)
 
     def start(self, wait_s: float = 60.0) -> None:
         """Start the server and wait until it accepts connections."""

@@ -81,7 +81,7 @@ def settings(database_url: str, state_dir: Path) -> Settings:
         auth=FAST_AUTH,
         rate_limits=RateLimitSettings(login_per_address=1000, login_per_user=1000),
         database=DatabaseSettings(url=database_url),
-        agent=AgentSettings(egress_pool=boxes.EGRESS_POOL),
+        agent=AgentSettings(mode="embedded", egress_pool=boxes.EGRESS_POOL),
     )
 
 

@@ -49,8 +49,14 @@ def daemon(args: list[str], env: Mapping[str, str], log: Path) -> Iterator[subpr
     """Run ``cloudclaude ARGS``; on the way out make sure it is gone (SIGKILL at worst).
 
     The SSH proxy listens on a loopback port of its own unless ``env`` says otherwise, so
-    daemons of several tests (and a real one on :2222) never collide."""
-    quiet_ssh = {"CLOUDCLAUDE_SSH__HOST": "127.0.0.1", "CLOUDCLAUDE_SSH__PORT": "0"}
+    daemons of several tests (and a real one on :2222) never collide. Tests run as root, so
+    ``run`` gets the development embedded agent unless ``env`` says otherwise (``up`` runs
+    the real layout: its daemon is unprivileged and uses the agent's socket)."""
+    quiet_ssh = {
+        "CLOUDCLAUDE_SSH__HOST": "127.0.0.1",
+        "CLOUDCLAUDE_SSH__PORT": "0",
+        "CLOUDCLAUDE_AGENT__MODE": "embedded",
+    }
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [str(BIN / "cloudclaude"), *args],

@@ -54,9 +54,25 @@ def test_run_refuses_a_wrong_type(tmp_path: Path) -> None:
 
 
 def test_run_without_database_url_explains_what_to_do() -> None:
-    result = _run("run", env={"CLOUDCLAUDE_DATABASE__URL": ""})
+    dev = {"CLOUDCLAUDE_AGENT__MODE": "embedded"}
+    result = _run("run", env={"CLOUDCLAUDE_DATABASE__URL": "", **dev})
     assert result.returncode == 2
     assert "cloudclaude up" in result.stderr
+
+
+def test_run_refuses_root_unless_the_agent_is_embedded_for_development() -> None:
+    assert os.geteuid() == 0  # the suite runs as root, as CI does
+    refused = _run("run", env={"CLOUDCLAUDE_DATABASE__URL": "postgresql:///nowhere"})
+    assert refused.returncode == 2
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error SYSTEM_016 runs_as_root:"), lines
+    assert "user cloudclaude" in lines[0]
+    socket_mode = {"CLOUDCLAUDE_AGENT__MODE": "socket", "CLOUDCLAUDE_DATABASE__URL": ""}
+    assert "SYSTEM_016" in _run("run", env=socket_mode).stderr
+    embedded = _run(
+        "run", env={"CLOUDCLAUDE_AGENT__MODE": "embedded", "CLOUDCLAUDE_DATABASE__URL": ""}
+    )
+    assert "SYSTEM_016" not in embedded.stderr and "database.url" in embedded.stderr
 
 
 def test_bad_arguments_exit_2() -> None:

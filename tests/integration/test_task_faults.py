@@ -58,7 +58,12 @@ class Daemon:
         with open(self.log, "ab") as out:
             self.process = await trio.lowlevel.open_process(
                 [str(BIN / "cloudclaude"), "run"],
-                env={**os.environ, "CLOUDCLAUDE_SSH__PORT": "0", **self.env},
+                env={
+                    **os.environ,
+                    "CLOUDCLAUDE_SSH__PORT": "0",
+                    "CLOUDCLAUDE_AGENT__MODE": "embedded",
+                    **self.env,
+                },
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )

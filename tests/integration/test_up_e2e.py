@@ -1,7 +1,9 @@
-"""``cloudclaude up`` (what ``make up`` runs), twice on one state directory.
+"""``cloudclaude up`` (what ``make up`` runs): the production process layout, run twice.
 
-The first run initialises a private Postgres cluster and prints the first admin's password; the
-second reuses everything. SIGINT drains the daemon and stops the Postgres it started.
+The daemon runs as user ``cloudclaude`` with no capabilities, the agent as a separate root
+process that ``up`` restarts when it dies, Postgres as ``cloudclaude``. The first run
+initialises the cluster and prints the first admin's password; the second reuses everything.
+SIGINT drains the daemon, then stops the agent and Postgres.
 """
 
 from __future__ import annotations
@@ -9,9 +11,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pwd
 import re
 import shutil
 import signal
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,10 +30,46 @@ from tests.integration.processes import ctl, daemon, free_port, healthy, wait_fo
 def up_state() -> Iterator[Path]:
     path = pg.scratch_dir("cc-up-")
     yield path
-    # If the test failed before SIGINT, make sure no Postgres outlives it.
+    # If the test failed before SIGINT, make sure no Postgres or agent outlives it.
     with contextlib.suppress(OSError, ValueError, IndexError):
         os.kill(_postmaster_pid(path), signal.SIGQUIT)
+    for pid in _agent_pids(path):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
     shutil.rmtree(path, ignore_errors=True)
+    shutil.rmtree(_agent_state(path), ignore_errors=True)
+
+
+def _agent_state(state: Path) -> Path:
+    return state.with_name(state.name + "-agent")
+
+
+def _agent_pids(state: Path) -> list[int]:
+    """The agent processes ``up`` started for ``state`` (found by their --state-dir)."""
+    wanted = f"--state-dir={_agent_state(state)}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            program = b" ".join(argv[:2])
+            if entry.name.isdigit() and b"cloudclaude-agent" in program and wanted in argv:
+                found.append(int(entry.name))
+    return found
+
+
+def _listener(port: int) -> int:
+    """The pid listening on TCP ``port``."""
+    out = subprocess.run(
+        ["ss", "-ltnpH", f"sport = :{port}"], capture_output=True, text=True, check=True
+    ).stdout
+    match = re.search(r"pid=(\d+)", out)
+    assert match, out
+    return int(match.group(1))
+
+
+def _status(pid: int) -> dict[str, str]:
+    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return {k: v.strip() for k, _, v in (line.partition(":") for line in lines)}
 
 
 def _postmaster_pid(state: Path) -> int:
@@ -44,11 +84,12 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _run_up(state: Path, log: Path, port: int, sock: Path) -> Iterator[str]:
+def _run_up(state: Path, log: Path, port: int, sock: Path, ssh_port: int = 0) -> Iterator[str]:
     """Start ``cloudclaude up``, wait until it prints where to go next, yield its output."""
     env = {
         "CLOUDCLAUDE_WEB__HOST": "127.0.0.1",
         "CLOUDCLAUDE_WEB__PORT": str(port),
+        "CLOUDCLAUDE_SSH__PORT": str(ssh_port),
         "CLOUDCLAUDE_CTL__SOCKET": str(sock),
         "CLOUDCLAUDE_AUTH__ARGON2_TIME_COST": "1",
         "CLOUDCLAUDE_AUTH__ARGON2_MEMORY_KIB": "8192",
@@ -56,7 +97,8 @@ def _run_up(state: Path, log: Path, port: int, sock: Path) -> Iterator[str]:
     with daemon(["up", "--state-dir", str(state)], env, log) as proc:
         wait_for(
             lambda: "cloudclaude is up." in log.read_text() or proc.poll() is not None,
-            120,
+            # The first run on a fresh machine also installs the daemon's own runtime.
+            600,
             "`cloudclaude up` to be ready",
         )
         assert proc.poll() is None, log.read_text()
@@ -67,6 +109,7 @@ def _run_up(state: Path, log: Path, port: int, sock: Path) -> Iterator[str]:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(60) == 0, log.read_text()
         wait_for(lambda: not _alive(postgres), 30, "the private Postgres to stop")
+        assert _agent_pids(state) == [], "the agent outlived `up`"
 
 
 def test_up_twice_keeps_the_admin_and_the_data(up_state: Path) -> None:
@@ -89,7 +132,8 @@ def test_up_twice_keeps_the_admin_and_the_data(up_state: Path) -> None:
     assert json.loads(reload.stdout) == {"applied": [], "needs_restart": []}
     with pytest.raises(StopIteration):
         next(first)
-    assert "stopped the private PostgreSQL cluster" in (up_state / "first.log").read_text()
+    stopped = "stopped the daemon, the agent and the private PostgreSQL cluster"
+    assert stopped in (up_state / "first.log").read_text()
 
     second = _run_up(up_state, up_state / "second.log", port, sock)
     output = next(second)
@@ -102,3 +146,34 @@ def test_up_twice_keeps_the_admin_and_the_data(up_state: Path) -> None:
     assert shown.returncode == 0, shown.stderr
     with pytest.raises(StopIteration):
         next(second)
+
+
+def test_up_runs_the_daemon_unprivileged_and_restarts_the_agent(up_state: Path) -> None:
+    port, ssh_port, sock = free_port(), free_port(), up_state / "ctl.sock"
+    run = _run_up(up_state, up_state / "up.log", port, sock, ssh_port)
+    next(run)
+    web, ssh = _listener(port), _listener(ssh_port)
+    assert web == ssh  # one daemon serves both
+    daemon = _status(web)
+    uid = int(daemon["Uid"].split()[0])
+    assert uid != 0 and set(daemon["Uid"].split()) == {str(uid)}, daemon["Uid"]
+    assert int(daemon["CapEff"], 16) == 0 and int(daemon["CapPrm"], 16) == 0
+    assert pwd.getpwuid(uid).pw_name == "cloudclaude"
+    assert (up_state / "postgres").stat().st_uid == uid
+    assert Path(f"/proc/{_postmaster_pid(up_state)}").stat().st_uid == uid
+    [agent] = _agent_pids(up_state)
+    assert agent != web and _status(agent)["Uid"].split()[0] == "0"
+    assert _agent_state(up_state).stat().st_uid == 0
+
+    os.kill(agent, signal.SIGKILL)  # `up` starts it again; the daemon reaches the new one
+    wait_for(lambda: _agent_pids(up_state) not in ([], [agent]), 60, "a new agent")
+
+    def agent_ok() -> bool:
+        status = ctl(sock, "status", "--json")
+        return status.returncode == 0 and json.loads(status.stdout)["agent"]["status"] == "ok"
+
+    wait_for(agent_ok, 60, "the daemon to reach the restarted agent")
+    assert "restarting it" in (up_state / "up.log").read_text()
+    with pytest.raises(StopIteration):
+        next(run)
+    assert not _alive(web)
