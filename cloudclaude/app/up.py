@@ -30,10 +30,13 @@ from cloudclaude.core.settings import Settings
 from cloudclaude.db.cluster import PrivateCluster
 from cloudclaude.errors import system
 
-#: Where the agent's socket lives: root-owned all the way up, so the daemon cannot swap it.
+#: Where the agent's socket lives: root-owned all the way up, so the daemon cannot swap it;
+#: root:cloudclaude 0750 like ``systemd/cloudclaude.tmpfiles`` makes it.
 AGENT_SOCKET_DIR = Path("/run/cloudclaude-agent")
 AGENT_READY_S = 60.0
 RESTART_PAUSE_S = 1.0
+#: A crashing agent is started again after 1, 2, 4 … seconds, at most this long.
+MAX_RESTART_PAUSE_S = 30.0
 
 
 class Stop(Exception):
@@ -115,8 +118,8 @@ def _lay_out(settings: Settings, user: daemon_user.DaemonUser) -> tuple[Path, Pa
         os.chown(ctl_dir, user.uid, user.gid)
         ctl_dir.chmod(0o711)
     AGENT_SOCKET_DIR.mkdir(parents=True, exist_ok=True)
-    os.chown(AGENT_SOCKET_DIR, 0, 0)
-    AGENT_SOCKET_DIR.chmod(0o755)
+    os.chown(AGENT_SOCKET_DIR, 0, user.gid)  # root and group cloudclaude only
+    AGENT_SOCKET_DIR.chmod(0o750)
     return state, agent_state
 
 
@@ -215,6 +218,6 @@ def _supervise(agent: Child, daemon: Child) -> int:
                 file=sys.stderr,
                 flush=True,
             )
-            time.sleep(RESTART_PAUSE_S)
+            time.sleep(min(RESTART_PAUSE_S * 2 ** (agent.restarts - 1), MAX_RESTART_PAUSE_S))
             agent.start()
         time.sleep(0.2)

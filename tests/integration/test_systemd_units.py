@@ -134,3 +134,7 @@ def test_sysusers_and_tmpfiles_create_the_users_and_directories(scratch: Path) -
     for path, mode in (("run/cloudclaude", 0o711), ("var/lib/cloudclaude", 0o700)):
         info = (scratch / path).stat()
         assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (uid, mode), path
+    # The agent's socket directory: root and group cloudclaude only (not systemd's root:root).
+    gid = int(groups["cloudclaude"][2])
+    info = (scratch / "run/cloudclaude-agent").stat()
+    assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (0, gid, 0o750)
