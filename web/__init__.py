@@ -1,1 +1,1 @@
-"""The Quart app: JSON API blueprints (``web.api``), later the HTML pages (``web.pages``)."""
+"""The Quart app: JSON API blueprints (``web.api``), HTML pages (``web.pages``), SSE feeds."""

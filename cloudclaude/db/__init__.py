@@ -1,1 +1,3 @@
-"""PostgreSQL access. asyncio (asyncpg) is confined to this package, bridged with trio-asyncio."""
+"""The asyncpg island: the pool and listener (trio-asyncio), the private cluster, migrations and
+the repositories (``repos/``). All SQL lives here, and only here is asyncpg imported.
+"""

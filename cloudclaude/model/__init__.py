@@ -1,1 +1,3 @@
-"""Model objects returned by the repositories: frozen attrs classes, never database records."""
+"""Frozen attrs records shared by ``domain``, ``db`` and ``web`` (never database records), and
+their JSON views. Imports nothing of the daemon but ``core.timefmt``.
+"""
