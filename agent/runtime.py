@@ -1,62 +1,89 @@
 """The agent's operations wired to their request types: one handler per message.
 
 ``open_runtime`` gives a ``Dispatcher`` with every operation registered and closes the Docker
-client when the agent stops; both modes (socket and embedded) use it.
+client when the agent stops; both modes (socket and embedded) use it. Each operation does one
+fixed thing: none runs a caller's command, mounts a caller's path or starts a caller's image,
+and every host id is checked (``register``) and, for an existing box, must name a container
+this instance made (``Containers.find``) before anything is touched.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import attrs
 import trio
 
+from agent import errors
 from agent.config import AgentConfig
-from agent.dispatch import Dispatcher, ReportProgress, SocketReply
+from agent.dispatch import Dispatcher, Handler, ReportProgress, SocketReply
 from agent.egress.gateways import Gateways
 from agent.egress.verify import Probe, observe
 from agent.ops.containers import Containers
 from agent.ops.docker import Docker
 from agent.ops.images import Images
+from agent.ops.names import check_wire_host_id
 from agent.ops.ports import open_port, socket_in_box
 from agent.ops.probe import activity
 from agent.ops.volumes import HomeVolumes
 from agent.protocol import messages as m
 
+MAX_URL = 2048
+MAX_DNS_NAME = 253
+#: The longest a verification step may wait (each of HTTP and DNS).
+MAX_PROBE_S = 120.0
+
 
 class Runtime:
     def __init__(self, config: AgentConfig) -> None:
         self.config = config
-        self.docker = Docker(config.docker_socket)
+        self.docker = Docker(config.docker_socket, config.docker_limits)
         self.images = Images(self.docker, config)
         self.volumes = HomeVolumes(config.volumes_dir)
         self.containers = Containers(
-            self.docker, self.volumes, self.images.current, config.instance
+            self.docker,
+            self.volumes,
+            self.images.current,
+            config.instance,
+            extra_mounts=config.extra_mounts,
+            # The box resolves through its gateway's tunnel, nowhere else.
+            dns=lambda: self.gateways.dns_address,
         )
         self.gateways = Gateways(config, self.containers)
 
+    def operations(self) -> dict[type[Any], Handler]:
+        """Every request the agent serves, and its handler: nothing else is on the wire."""
+        return {
+            m.EnsureImage: self.ensure_image,
+            m.CreateHost: self.create_host,
+            m.StartHost: self.start_host,
+            m.StopHost: self.stop_host,
+            m.RemoveHost: self.remove_host,
+            m.InspectHost: self.inspect_host,
+            m.ListHosts: self.list_hosts,
+            m.HostLogs: self.host_logs,
+            m.HostStats: self.host_stats,
+            m.OpenPort: self.open_port,
+            m.HostActivity: self.host_activity,
+            m.SetupEgress: self.setup_egress,
+            m.TeardownEgress: self.teardown_egress,
+            m.SetAllowlist: self.set_allowlist,
+            m.VerifyEgress: self.verify_egress,
+            m.ProbeExit: self.probe_exit,
+            m.ListGateways: self.list_gateways,
+            m.SweepGateways: self.sweep_gateways,
+            m.EgressCounters: self.egress_counters,
+        }
+
     def register(self, dispatcher: Dispatcher) -> None:
-        dispatcher.register(m.EnsureImage, self.ensure_image)
-        dispatcher.register(m.CreateHost, self.create_host)
-        dispatcher.register(m.StartHost, self.start_host)
-        dispatcher.register(m.StopHost, self.stop_host)
-        dispatcher.register(m.RemoveHost, self.remove_host)
-        dispatcher.register(m.InspectHost, self.inspect_host)
-        dispatcher.register(m.ListHosts, self.list_hosts)
-        dispatcher.register(m.HostLogs, self.host_logs)
-        dispatcher.register(m.HostStats, self.host_stats)
-        dispatcher.register(m.ExecInHost, self.exec_in_host)
-        dispatcher.register(m.OpenPort, self.open_port)
-        dispatcher.register(m.HostActivity, self.host_activity)
-        dispatcher.register(m.SetupEgress, self.setup_egress)
-        dispatcher.register(m.TeardownEgress, self.teardown_egress)
-        dispatcher.register(m.SetAllowlist, self.set_allowlist)
-        dispatcher.register(m.VerifyEgress, self.verify_egress)
-        dispatcher.register(m.ProbeExit, self.probe_exit)
-        dispatcher.register(m.ListGateways, self.list_gateways)
-        dispatcher.register(m.SweepGateways, self.sweep_gateways)
-        dispatcher.register(m.EgressCounters, self.egress_counters)
+        """Register each operation; one naming a host gets its id checked before it runs."""
+        for request_type, handler in self.operations().items():
+            if "host_id" in attrs.fields_dict(request_type):
+                handler = _host_checked(handler)
+            dispatcher.register(request_type, handler)
 
     async def ensure_image(self, request: m.EnsureImage, progress: ReportProgress) -> m.Reply:
         built = await self.images.ensure(progress, force=request.force)
@@ -65,10 +92,7 @@ class Runtime:
         )
 
     async def create_host(self, request: m.CreateHost, progress: ReportProgress) -> m.Reply:
-        spec = request.spec
-        if not spec.dns:  # the box resolves through its gateway's tunnel, nowhere else
-            spec = attrs.evolve(spec, dns=[self.gateways.dns_address])
-        state, _created = await self.containers.create(request.host_id, spec, progress)
+        state, _created = await self.containers.create(request.host_id, request.spec, progress)
         return m.HostReply(id=request.id, host=state)
 
     async def start_host(self, request: m.StartHost, _progress: ReportProgress) -> m.Reply:
@@ -80,6 +104,7 @@ class Runtime:
         return m.HostReply(id=request.id, host=state)
 
     async def remove_host(self, request: m.RemoveHost, _progress: ReportProgress) -> m.Reply:
+        await self.containers.find(request.host_id)  # a foreign container: refused, untouched
         changed = await self.gateways.teardown(request.host_id)
         changed = await self.containers.remove(request.host_id, purge=request.purge) or changed
         return m.Done(id=request.id, changed=changed)
@@ -98,12 +123,9 @@ class Runtime:
     async def host_stats(self, request: m.HostStats, _progress: ReportProgress) -> m.Reply:
         return attrs.evolve(await self.containers.stats(request.host_id), id=request.id)
 
-    async def exec_in_host(self, request: m.ExecInHost, _progress: ReportProgress) -> m.Reply:
-        reply = await self.containers.exec(request.host_id, request.argv, request.user)
-        return attrs.evolve(reply, id=request.id)
-
     async def host_activity(self, request: m.HostActivity, _progress: ReportProgress) -> m.Reply:
-        return attrs.evolve(await activity(self.containers, request.host_id), id=request.id)
+        reply = await activity(self.containers, request.host_id, self.config.activity_max_pids)
+        return attrs.evolve(reply, id=request.id)
 
     async def open_port(self, request: m.OpenPort, _progress: ReportProgress) -> SocketReply:
         sock = await open_port(self.containers, request.host_id, request.port)
@@ -121,6 +143,15 @@ class Runtime:
         return m.EgressReply(id=request.id, egress=state)
 
     def _probe(self, request: m.VerifyEgress | m.ProbeExit) -> Probe:
+        problems = []
+        if len(request.url) > MAX_URL or not request.url.isprintable():
+            problems.append(f"url must be printable, at most {MAX_URL} characters")
+        if len(request.dns_name) > MAX_DNS_NAME or not request.dns_name.isprintable():
+            problems.append(f"dns_name must be printable, at most {MAX_DNS_NAME} characters")
+        if not (math.isfinite(request.timeout_s) and 0 < request.timeout_s <= MAX_PROBE_S):
+            problems.append(f"timeout_s must be more than 0 and at most {MAX_PROBE_S}")
+        if problems:
+            raise errors.AgentError(errors.VALIDATION_FAILED, "; ".join(problems))
         return Probe(
             url=request.url,
             dns_name=request.dns_name,
@@ -132,7 +163,9 @@ class Runtime:
         async def sockets(kind: int) -> trio.socket.SocketType:
             return await socket_in_box(self.containers, request.host_id, kind)
 
-        return await observe(sockets, self._probe(request), progress, request.id)
+        probe = self._probe(request)
+        await self.containers.require(request.host_id, running=True)  # ours, even to look
+        return await observe(sockets, probe, progress, request.id)
 
     async def probe_exit(self, request: m.ProbeExit, progress: ReportProgress) -> m.Reply:
         return await self.gateways.probe(request.exit, self._probe(request), progress, request.id)
@@ -154,6 +187,16 @@ class Runtime:
 
     async def egress_counters(self, request: m.EgressCounters, _p: ReportProgress) -> m.Reply:
         return m.CountersReply(id=request.id, dropped=await self.gateways.counters())
+
+
+def _host_checked(handler: Handler) -> Handler:
+    """``handler`` behind the wire host-id check: no name or path is built from a bad id."""
+
+    async def checked(request: Any, progress: ReportProgress) -> m.Reply | SocketReply:
+        check_wire_host_id(request.host_id)
+        return await handler(request, progress)
+
+    return checked
 
 
 @asynccontextmanager

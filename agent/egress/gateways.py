@@ -5,7 +5,8 @@
 went with it), counts the trip and starts it again; the daemon sees the trip count, marks the
 host degraded and verifies again. An unexpected error on one gateway is logged and counted
 (``watch_errors``) and the watch goes on: it must outlive any one gateway. Records in the state
-directory let a restarted agent adopt the running sing-box processes.
+directory let a restarted agent adopt the running sing-box processes. Each sing-box runs
+confined (``singbox_process``) and every start checks it is, restarts included.
 """
 
 from __future__ import annotations
@@ -27,7 +28,13 @@ from agent.egress import firewall, plumbing, singbox_process
 from agent.egress import layout as lay
 from agent.egress.exit_spec import check_domains, check_exit, resolve_server
 from agent.egress.host_rules import apply_host_rules, remove_host_rules
-from agent.egress.records import GatewayRecord, Records, write_private
+from agent.egress.records import (
+    ALLOWLIST_NAME,
+    GatewayRecord,
+    Records,
+    open_to_group,
+    write_private,
+)
 from agent.egress.singbox_binary import CheckedBinary
 from agent.egress.singbox_config import TunnelLayout, render_allowlist, render_config
 from agent.egress.verify import Probe, observe
@@ -148,7 +155,7 @@ class Gateways:
         self, record: GatewayRecord, spec: m.ExitSpec, host_addresses: list[str]
     ) -> None:
         self._write_allowlist(record)
-        allowlist = str(self.records.allowlist_path(record.host_id))
+        allowlist = f"{singbox_process.IN_OWN_DIRECTORY}/{ALLOWLIST_NAME}"
         layout = self.layout(record)
         tunnel = TunnelLayout(
             tun_name=lay.TUN,
@@ -166,20 +173,24 @@ class Gateways:
     def _write_allowlist(self, record: GatewayRecord) -> None:
         """The rule-set file sing-box watches (replaced atomically: it reloads on rename)."""
         rules = render_allowlist(record.allowed_domains, record.always_allowed)
-        write_private(self.records.allowlist_path(record.host_id), json.dumps(rules, indent=1))
+        path, ident = self.records.allowlist_path(record.host_id), self.layout(record).singbox_id
+        write_private(path, json.dumps(rules, indent=1), group=ident)
 
     def _start(self, record: GatewayRecord) -> None:
-        """Start sing-box and route into its tun (blocking)."""
+        """Start sing-box confined and route into its tun (blocking)."""
         layout = self.layout(record)
         config = self.records.config_path(record.host_id)
+        open_to_group(config.parent, layout.singbox_id)
         record.pid = singbox_process.start(
             self.sing_box.path(),
             layout.netns,
             config,
             self.records.log_path(record.host_id),
+            layout.singbox_id,
         )
         try:
             plumbing.route_tun(layout, TUN_WAIT_S)
+            singbox_process.check_confined(record.pid, layout.singbox_id)
         except AgentError as exc:
             tail = self._log_tail(record)
             singbox_process.stop(record.pid, config)

@@ -34,6 +34,11 @@ VETH_MTU = 65000
 TUN_MTU = 65535
 #: nftables table of the agent, in the host and in every gateway and box namespace.
 TABLE = "cloudclaude"
+#: The sing-box of the gateway in slot ``n`` runs as uid and gid ``SINGBOX_ID_BASE + n``: one
+#: unprivileged id per gateway (no passwd entry needed), so no sing-box can read another's
+#: files, signal or trace it. Slots are unique on the kernel, so the ids are too. The range lies
+#: where systemd allocates nothing (above its container ranges, below its foreign range).
+SINGBOX_ID_BASE = 0x77000000
 
 
 def instance_tag(instance: str) -> str:
@@ -106,6 +111,11 @@ class GatewayLayout:
     @property
     def uplink_gateway_address(self) -> str:
         return self._at(6)
+
+    @property
+    def singbox_id(self) -> int:
+        """The uid and gid this gateway's sing-box runs as."""
+        return SINGBOX_ID_BASE + self.slot
 
     @property
     def tun_cidr(self) -> str:

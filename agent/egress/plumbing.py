@@ -1,10 +1,11 @@
 """Links, addresses, routes and namespaces of a gateway, with pyroute2 (blocking: worker threads).
 
-``build`` makes a fresh gateway for a running box: the gateway netns, the uplink veth from the
-host into it, the box↔gateway veth with its box end moved into the container's netns, policy
-routing that sends only sing-box's marked packets out of the uplink, and IPv6 off. ``destroy``
-removes it all; removing the netns takes both veths with it, the host end is deleted first so
-nothing is left while the kernel frees the namespace. Both are idempotent.
+``build`` makes a fresh gateway for a running box: the gateway netns (in a user namespace of its
+own, see ``owned_netns``), the uplink veth from the host into it, the box↔gateway veth with its
+box end moved into the container's netns, policy routing that sends only sing-box's marked
+packets out of the uplink, and IPv6 off. ``destroy`` removes it all; removing the netns takes
+both veths with it, the host end is deleted first so nothing is left while the kernel frees the
+namespace. Both are idempotent.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pyroute2 import IPRoute, netns
 from pyroute2.netlink.exceptions import NetlinkError
 
 from agent.egress import layout as lay
+from agent.egress import owned_netns
 from agent.egress.layout import GatewayLayout
 from agent.errors import AgentError
 
@@ -78,7 +80,7 @@ def build(layout: GatewayLayout, box_pid: int) -> None:
 
 def _build(layout: GatewayLayout, box_pid: int) -> None:
     ns = layout.netns
-    netns.create(ns)
+    owned_netns.create(ns, layout.singbox_id)
     sysctl(
         ns,
         {

@@ -19,6 +19,10 @@ from agent.errors import AgentError
 from agent.ops.names import check_host_id
 
 _converter = cattrs.Converter(forbid_extra_keys=True)
+#: Files of a gateway's directory: the sing-box config (exit credentials: root only, handed to
+#: sing-box on stdin) and its allowlist rule-set (readable by that sing-box's group alone).
+CONFIG_NAME = "sing-box.json"
+ALLOWLIST_NAME = "allowlist.json"
 
 
 @attrs.define(kw_only=True)
@@ -44,10 +48,10 @@ class Records:
         return self.directory / check_host_id(host_id)
 
     def config_path(self, host_id: str) -> Path:
-        return self.dir_of(host_id) / "sing-box.json"
+        return self.dir_of(host_id) / CONFIG_NAME
 
     def allowlist_path(self, host_id: str) -> Path:
-        return self.dir_of(host_id) / "allowlist.json"
+        return self.dir_of(host_id) / ALLOWLIST_NAME
 
     def log_path(self, host_id: str) -> Path:
         return self.dir_of(host_id) / "sing-box.log"
@@ -87,7 +91,8 @@ class Records:
 
     @staticmethod
     def _save(directory: Path, text: str) -> None:
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        directory.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        directory.mkdir(exist_ok=True, mode=0o700)
         write_private(directory / "state.json", text)
 
     @staticmethod
@@ -98,10 +103,22 @@ class Records:
             directory.rmdir()
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write ``text`` atomically, readable by root only (configs hold exit credentials)."""
+def write_private(path: Path, text: str, group: int | None = None) -> None:
+    """Write ``text`` atomically, readable by root only, or also by ``group`` (0640)."""
     tmp = path.with_suffix(path.suffix + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
+        if group is not None:
+            os.fchown(out.fileno(), 0, group)
+        os.fchmod(out.fileno(), 0o600 if group is None else 0o640)  # a leftover .tmp too
         out.write(text)
     os.replace(tmp, path)
+
+
+def open_to_group(directory: Path, group: int) -> None:
+    """Let ``group`` (one sing-box) look up and watch files in ``directory``, no one else.
+
+    Its own files there stay closed to it unless written for its group; other users get nothing.
+    """
+    os.chown(directory, 0, group)
+    os.chmod(directory, 0o750)  # noqa: S103 (group = one sing-box; others get nothing)

@@ -3,7 +3,10 @@
 Create-if-absent, start-if-stopped, stop-if-running, remove-if-present: every request may be
 repeated after a crash or a retry and ends in the same state. The container has no network
 (``NetworkMode=none``; the egress plumbing adds one veth at start), publishes no port, keeps only
-the capabilities sshd and the init need, and mounts the loop-mounted home volume.
+the capabilities sshd and the init need, and mounts the loop-mounted home volume plus the
+admin's ``extra_mounts`` from the agent's config. It runs the image this agent built, whatever
+the caller says. A container named like a host's but not labelled as this instance's is never
+touched (``host_not_managed``); every later Docker call names the checked container by its id.
 """
 
 from __future__ import annotations
@@ -13,15 +16,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from agent import errors
+from agent.config import BOX_HOME, ExtraMount
 from agent.ops.docker import Docker
 from agent.ops.names import HOST_LABEL, INSTANCE_LABEL, MANAGED_LABEL, container_name, labels
 from agent.ops.volumes import HomeVolumes
 from agent.protocol import messages as m
 
-BOX_USER = "claude"
-BOX_HOME = f"/home/{BOX_USER}"
+BOX_USER = "claude"  # its home is BOX_HOME (agent.config)
 MIB = 1024 * 1024
 DISK_LABEL = "cloudclaude.disk_gb"
+MAX_DISK_GB = 16384
 #: What sshd (privilege separation, chroot, audit) and the init need; nothing else.
 CAPABILITIES = (
     "CHOWN",
@@ -34,7 +38,9 @@ CAPABILITIES = (
     "SYS_CHROOT",
 )
 _HOSTNAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-_TIMEZONE = re.compile(r"^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$")
+_TIMEZONE = re.compile(r"[A-Za-z0-9_+-]{1,64}(/[A-Za-z0-9_+-]{1,64}){0,3}")
+#: An OpenSSH public key line: printable ASCII, no control characters.
+_KEY = re.compile(r"[\x20-\x7e]{0,16384}")
 OUTPUT_LIMIT = 256 * 1024
 
 ReportProgress = Callable[[str, int, str], Awaitable[None]]
@@ -49,27 +55,32 @@ def validate_spec(spec: m.BoxSpec) -> None:
         problems.append("memory_mb must be between 128 and 1048576")
     if not 32 <= spec.pids <= 1_000_000:
         problems.append("pids must be between 32 and 1000000")
-    if not 1 <= spec.disk_gb <= 16384:
-        problems.append("disk_gb must be between 1 and 16384")
+    if not 1 <= spec.disk_gb <= MAX_DISK_GB:
+        problems.append(f"disk_gb must be between 1 and {MAX_DISK_GB}")
     if spec.hostname and not _HOSTNAME.fullmatch(spec.hostname):
         problems.append("hostname must be a DNS label")
     if not _TIMEZONE.fullmatch(spec.timezone) or ".." in spec.timezone:
         problems.append("timezone must look like Area/City")
-    if "\n" in spec.authorized_key:
-        problems.append("authorized_key must be one line")
-    for mount in spec.mounts:
-        if not (mount.source.startswith("/") and mount.target.startswith("/")):
-            problems.append(f"mount {mount.source} -> {mount.target}: paths must be absolute")
-        if mount.target.rstrip("/") in ("", BOX_HOME, "/proc", "/sys", "/dev", "/etc"):
-            problems.append(f"mount target {mount.target} is not allowed")
+    if not _KEY.fullmatch(spec.authorized_key):
+        problems.append("authorized_key must be one line of printable ASCII, at most 16 KiB")
     if problems:
         raise errors.AgentError(errors.VALIDATION_FAILED, "; ".join(problems))
 
 
 def create_body(
-    host_id: str, spec: m.BoxSpec, image: str, home: str, instance: str = "default"
+    host_id: str,
+    spec: m.BoxSpec,
+    image: str,
+    home: str,
+    instance: str = "default",
+    *,
+    dns: str = "",
+    extra_mounts: tuple[ExtraMount, ...] = (),
 ) -> dict[str, Any]:
-    """The Engine API body of ``POST /containers/create`` for a host (pure, unit-tested)."""
+    """The Engine API body of ``POST /containers/create`` for a host (pure, unit-tested).
+
+    ``image``, ``home``, ``dns`` and ``extra_mounts`` are the agent's own, never the caller's.
+    """
     mounts: list[dict[str, Any]] = [
         {
             "Type": "bind",
@@ -86,7 +97,7 @@ def create_body(
             "ReadOnly": mount.read_only,
             "BindOptions": {"Propagation": "rprivate"},
         }
-        for mount in spec.mounts
+        for mount in extra_mounts
     ]
     return {
         "Image": image,
@@ -115,7 +126,7 @@ def create_body(
                 "net.ipv6.conf.all.disable_ipv6": "1",
                 "net.ipv6.conf.default.disable_ipv6": "1",
             },
-            "Dns": list(spec.dns),
+            "Dns": [dns] if dns else [],
             "Mounts": mounts,
             "PublishAllPorts": False,
             "RestartPolicy": {"Name": "no"},
@@ -123,6 +134,17 @@ def create_body(
             "LogConfig": {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}},
         },
     }
+
+
+def is_ours(info: dict[str, Any], host_id: str, instance: str) -> bool:
+    """Whether ``info`` is the container this agent instance made for ``host_id``."""
+    labels = (info.get("Config") or {}).get("Labels") or {}
+    return (
+        labels.get(MANAGED_LABEL) == "1"
+        and labels.get(INSTANCE_LABEL) == instance
+        and labels.get(HOST_LABEL) == host_id
+        and info.get("Name") == f"/{container_name(host_id)}"
+    )
 
 
 def host_state(host_id: str, info: dict[str, Any] | None) -> m.HostState:
@@ -150,17 +172,32 @@ class Containers:
         volumes: HomeVolumes,
         ensure_image: Callable[[ReportProgress], Awaitable[str]],
         instance: str = "default",
+        *,
+        extra_mounts: tuple[ExtraMount, ...] = (),
+        dns: Callable[[], str] = lambda: "",
     ) -> None:
         self.instance = instance
         self.docker = docker
         self.volumes = volumes
+        self.extra_mounts = extra_mounts
         self._ensure_image = ensure_image
+        self._dns = dns
+
+    async def find(self, host_id: str) -> dict[str, Any] | None:
+        """The host's container if it exists; one this instance did not make is refused."""
+        info = await self.docker.inspect(container_name(host_id))
+        if info is not None and not is_ours(info, host_id, self.instance):
+            raise errors.AgentError(
+                errors.HOST_NOT_MANAGED,
+                f"container {container_name(host_id)} was not made by this agent; left alone",
+            )
+        return info
 
     async def inspect(self, host_id: str) -> m.HostState:
-        return host_state(host_id, await self.docker.inspect(container_name(host_id)))
+        return host_state(host_id, await self.find(host_id))
 
     async def require(self, host_id: str, *, running: bool = False) -> dict[str, Any]:
-        info = await self.docker.inspect(container_name(host_id))
+        info = await self.find(host_id)
         if info is None:
             raise errors.AgentError(errors.CONTAINER_MISSING, f"host {host_id} has no container")
         if running and not (info.get("State") or {}).get("Running"):
@@ -173,13 +210,21 @@ class Containers:
         """Create the container (and its home volume) unless it exists; True when created."""
         validate_spec(spec)
         name = container_name(host_id)
-        existing = await self.docker.inspect(name)
+        existing = await self.find(host_id)
         if existing is not None:
             return host_state(host_id, existing), False
-        image = spec.image or await self._ensure_image(progress)
+        image = await self._ensure_image(progress)  # only the image this agent built
         home = await self.volumes.ensure(host_id, spec.disk_gb)
         await progress("volume.ready", 60, f"home volume of {spec.disk_gb} GB mounted")
-        body = create_body(host_id, spec, image, str(home), self.instance)
+        body = create_body(
+            host_id,
+            spec,
+            image,
+            str(home),
+            self.instance,
+            dns=self._dns(),
+            extra_mounts=self.extra_mounts,
+        )
         await self.docker.create(name, body)
         await progress("container.created", 90, name)
         return await self.inspect(host_id), True
@@ -187,18 +232,19 @@ class Containers:
     async def start(self, host_id: str) -> m.HostState:
         info = await self.require(host_id)
         disk_gb = int((info.get("Config") or {}).get("Labels", {}).get(DISK_LABEL, "0") or 0)
-        await self.volumes.ensure(host_id, max(disk_gb, 1))
-        await self.docker.start(container_name(host_id))
+        await self.volumes.ensure(host_id, max(1, min(disk_gb, MAX_DISK_GB)))
+        await self.docker.start(str(info["Id"]))
         return await self.inspect(host_id)
 
     async def stop(self, host_id: str, grace_s: int) -> m.HostState:
-        await self.require(host_id)
-        await self.docker.stop(container_name(host_id), max(0, min(grace_s, 300)))
+        info = await self.require(host_id)
+        await self.docker.stop(str(info["Id"]), max(0, min(grace_s, 300)))
         return await self.inspect(host_id)
 
     async def remove(self, host_id: str, *, purge: bool) -> bool:
         """Remove the container if present; ``purge`` deletes the home volume too."""
-        removed = await self.docker.remove(container_name(host_id))
+        info = await self.find(host_id)
+        removed = info is not None and await self.docker.remove(str(info["Id"]))
         if purge:
             removed = await self.volumes.remove(host_id) or removed
         else:
@@ -218,13 +264,13 @@ class Containers:
         return hosts, await self.volumes.host_ids()
 
     async def logs(self, host_id: str, tail: int) -> str:
-        await self.require(host_id)
-        out, err = await self.docker.logs(container_name(host_id), max(1, min(tail, 5000)))
+        info = await self.require(host_id)
+        out, err = await self.docker.logs(str(info["Id"]), max(1, min(tail, 5000)))
         return _clip(out + err)
 
     async def stats(self, host_id: str) -> m.StatsReply:
-        await self.require(host_id, running=True)
-        raw = await self.docker.stats(container_name(host_id))
+        info = await self.require(host_id, running=True)
+        raw = await self.docker.stats(str(info["Id"]))
         cpu, pre = raw.get("cpu_stats") or {}, raw.get("precpu_stats") or {}
         cpu_delta = (cpu.get("cpu_usage") or {}).get("total_usage", 0) - (
             pre.get("cpu_usage") or {}
@@ -239,18 +285,6 @@ class Containers:
             memory_bytes=int(memory.get("usage", 0)),
             memory_limit_bytes=int(memory.get("limit", 0)),
             pids=int((raw.get("pids_stats") or {}).get("current", 0)),
-        )
-
-    async def exec(self, host_id: str, argv: list[str], user: str) -> m.ExecReply:
-        if not argv or any("\0" in arg for arg in argv):
-            raise errors.AgentError(errors.VALIDATION_FAILED, "argv must be non-empty, no NUL")
-        await self.require(host_id, running=True)
-        result = await self.docker.exec(container_name(host_id), argv, user=user)
-        return m.ExecReply(
-            id=0,
-            exit_code=result.exit_code,
-            stdout=_clip(result.stdout),
-            stderr=_clip(result.stderr),
         )
 
 

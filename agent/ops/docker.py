@@ -4,25 +4,38 @@ Debian's dockerd 20.10 serves API 1.41, and so does every newer dockerd, so the 
 pinned rather than negotiated. Only what the agent needs is here; every failure becomes an
 ``AgentError`` with a registry code: dockerd unreachable → ``docker_unavailable``, an API error →
 ``docker_error`` (``NotFound`` and ``Conflict`` let callers make operations idempotent).
+
+Every call is bounded (``DockerLimits``): a deadline with ``trio`` cancel scopes (over it:
+``docker_timeout``) and a size cap on what is read. Per call, over the size cap: JSON answers
+and progress lines fail (``docker_reply_too_large``); container logs keep their newest bytes;
+a command run in a box fails (``box_exec_output_too_large``, or ``box_exec_timeout`` past its
+deadline) and is abandoned: its connection closed and its processes killed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import struct
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 import httpx
+import trio
 
-from agent import errors
+from agent import errors, logconfig
+from agent.config import DockerLimits
+from agent.ops import cgroups
+from agent.ops.docker_reads import Demux, Head, Lines, Tail, demultiplex, read_capped
+
+__all__ = ["Docker", "DockerError", "ExecResult", "demultiplex"]
 
 API_VERSION = "1.41"
 DEFAULT_SOCKET = "/var/run/docker.sock"
-_STREAM_HEADER = struct.Struct(">BxxxI")
+#: An error answer is read only this far (its message is all that is kept).
+_ERROR_BODY_MAX = 64 * 1024
+log = logconfig.get("agent.docker")
 
 
 class DockerError(errors.AgentError):
@@ -51,6 +64,8 @@ class ExecResult:
     exit_code: int
     stdout: bytes
     stderr: bytes
+    #: The output went past the cap and was cut (``overflow="truncate"`` only).
+    truncated: bool = False
 
 
 def _raise_for(response: httpx.Response, body: bytes) -> None:
@@ -63,32 +78,39 @@ def _raise_for(response: httpx.Response, body: bytes) -> None:
     raise _BY_STATUS.get(response.status_code, DockerError)(response.status_code, message)
 
 
-def demultiplex(data: bytes) -> tuple[bytes, bytes]:
-    """Split Docker's multiplexed stream (8-byte headers: stream id, length) into out and err."""
-    out, err = bytearray(), bytearray()
-    offset = 0
-    while offset + _STREAM_HEADER.size <= len(data):
-        stream, length = _STREAM_HEADER.unpack_from(data, offset)
-        offset += _STREAM_HEADER.size
-        chunk = data[offset : offset + length]
-        offset += length
-        (err if stream == 2 else out).extend(chunk)
-    return bytes(out), bytes(err)
-
-
 class Docker:
     """dockerd's Engine API; one pooled httpx client per agent."""
 
-    def __init__(self, socket_path: str = DEFAULT_SOCKET) -> None:
+    def __init__(self, socket_path: str = DEFAULT_SOCKET, limits: DockerLimits | None = None):
         self.socket_path = socket_path
+        self.limits = limits or DockerLimits()
         self._http = httpx.AsyncClient(
             transport=httpx.AsyncHTTPTransport(uds=socket_path),
             base_url=f"http://docker/v{API_VERSION}",
-            timeout=None,  # noqa: S113 (callers bound waits with trio cancel scopes)
+            timeout=None,  # noqa: S113 (every call has a trio deadline instead)
         )
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """The answer's head, its body still to read (the caller closes it); errors raised."""
+        try:
+            request = self._http.build_request(method, path, **kwargs)
+            response = await self._http.send(request, stream=True)
+        except httpx.TransportError as exc:
+            raise errors.AgentError(
+                errors.DOCKER_UNAVAILABLE, f"cannot reach dockerd at {self.socket_path}: {exc}"
+            ) from exc
+        if response.status_code >= 300:
+            try:
+                body = await read_capped(response.aiter_raw(), _ERROR_BODY_MAX, path)
+            except errors.AgentError:
+                body = b""
+            finally:
+                await response.aclose()
+            _raise_for(response, body)
+        return response
 
     @asynccontextmanager
     async def _stream(
@@ -96,26 +118,30 @@ class Docker:
         method: str,
         path: str,
         *,
+        deadline_s: float | None = None,
+        timeout_code: str = errors.DOCKER_TIMEOUT,
         params: Mapping[str, Any] | None = None,
         body: Any = None,
         content: bytes | AsyncIterable[bytes] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> AsyncIterator[httpx.Response]:
-        try:
-            request = self._http.build_request(
+        """The answer, open; the deadline covers the caller's reading of it too."""
+        seconds = self.limits.call_s if deadline_s is None else deadline_s
+        with trio.move_on_after(seconds) as scope:
+            response = await self._send(
                 method, path, params=params, json=body, content=content, headers=headers
             )
-            response = await self._http.send(request, stream=True)
-        except httpx.TransportError as exc:
+            try:
+                yield response
+            except httpx.HTTPError as exc:  # dockerd broke off while the body was read
+                raise _broken(method, path, exc) from exc
+            finally:
+                await response.aclose()
+        if scope.cancelled_caught:
+            log.warning("docker_deadline", method=method, path=path, deadline_s=seconds)
             raise errors.AgentError(
-                errors.DOCKER_UNAVAILABLE, f"cannot reach dockerd at {self.socket_path}: {exc}"
-            ) from exc
-        try:
-            if response.status_code >= 300:
-                _raise_for(response, await response.aread())
-            yield response
-        finally:
-            await response.aclose()
+                timeout_code, f"dockerd did not finish {method} {path} within {seconds:g}s"
+            )
 
     async def call(
         self,
@@ -124,14 +150,13 @@ class Docker:
         *,
         params: Mapping[str, Any] | None = None,
         body: Any = None,
-        content: bytes | AsyncIterable[bytes] | None = None,
-        headers: Mapping[str, str] | None = None,
+        deadline_s: float | None = None,
     ) -> Any:
         """One request; the decoded JSON answer (None when there is no body)."""
         async with self._stream(
-            method, path, params=params, body=body, content=content, headers=headers
+            method, path, params=params, body=body, deadline_s=deadline_s
         ) as response:
-            data = await response.aread()
+            data = await read_capped(response.aiter_raw(), self.limits.reply_max_bytes, path)
         if not data:
             return None
         try:
@@ -148,13 +173,43 @@ class Docker:
         content: bytes | AsyncIterable[bytes] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
-        """A streamed answer of JSON objects, one per line (build and import progress)."""
-        async with self._stream(
-            method, path, params=params, content=content, headers=headers
-        ) as response:
-            async for line in response.aiter_lines():
-                if line.strip():
-                    yield json.loads(line)
+        """A streamed answer of JSON objects, one per line (build and import progress).
+
+        The whole stream has ``build_s``; no cancel scope spans a ``yield`` (the consumer's
+        time between lines is its own), only each wait for dockerd is bounded by the deadline.
+        """
+        seconds = self.limits.build_s
+        deadline = trio.current_time() + seconds
+        timed_out = errors.AgentError(
+            errors.DOCKER_TIMEOUT, f"dockerd did not finish {method} {path} within {seconds:g}s"
+        )
+        response: httpx.Response | None = None
+        with trio.move_on_at(deadline):
+            response = await self._send(
+                method, path, params=params, content=content, headers=headers
+            )
+        if response is None:
+            raise timed_out
+        try:
+            lines = Lines(self.limits.line_max_bytes, path)
+            chunks = response.aiter_raw()
+            while True:
+                chunk: bytes | None = None
+                with trio.move_on_at(deadline) as scope:
+                    try:
+                        chunk = await anext(chunks, None)
+                    except httpx.HTTPError as exc:
+                        raise _broken(method, path, exc) from exc
+                if scope.cancelled_caught:
+                    raise timed_out
+                for line in lines.feed(chunk) if chunk is not None else lines.finish():
+                    if line.strip():
+                        yield _json_object(line, response.status_code)
+                if chunk is None:
+                    return
+        finally:
+            with trio.move_on_after(self.limits.call_s, shield=True):
+                await response.aclose()
 
     # --- containers --------------------------------------------------------------------------
 
@@ -174,8 +229,12 @@ class Docker:
             await self.call("POST", f"/containers/{name}/start")
 
     async def stop(self, name: str, grace_s: int) -> None:
+        """Stop, waiting up to ``grace_s`` for the box to exit before dockerd kills it."""
+        deadline = self.limits.call_s + grace_s
         with contextlib.suppress(NotModified, NotFound):  # already stopped or gone
-            await self.call("POST", f"/containers/{name}/stop", params={"t": grace_s})
+            await self.call(
+                "POST", f"/containers/{name}/stop", params={"t": grace_s}, deadline_s=deadline
+            )
 
     async def remove(self, name: str) -> bool:
         try:
@@ -192,9 +251,16 @@ class Docker:
         return found
 
     async def logs(self, name: str, tail: int) -> tuple[bytes, bytes]:
+        """The newest ``logs_max_bytes`` of each stream of the last ``tail`` lines."""
         params = {"stdout": "1", "stderr": "1", "tail": str(tail), "timestamps": "1"}
+        cap = self.limits.logs_max_bytes
+        demux = Demux(Tail(cap), Tail(cap))
         async with self._stream("GET", f"/containers/{name}/logs", params=params) as response:
-            return demultiplex(await response.aread())
+            async for chunk in response.aiter_raw():
+                demux.feed(chunk)
+        if demux.out.cut or demux.err.cut:
+            log.info("docker_logs_cut", container=name, seen=demux.total, kept_each=cap)
+        return demux.out.value(), demux.err.value()
 
     async def stats(self, name: str) -> dict[str, Any]:
         found: dict[str, Any] = await self.call(
@@ -202,20 +268,76 @@ class Docker:
         )
         return found
 
-    async def exec(self, name: str, argv: list[str], *, user: str = "") -> ExecResult:
-        """Run ``argv`` (never a shell string) in the container and collect its output."""
+    async def exec(
+        self,
+        name: str,
+        argv: list[str],
+        *,
+        user: str = "",
+        overflow: Literal["fail", "truncate"] = "fail",
+    ) -> ExecResult:
+        """Run ``argv`` (never a shell string) in the container and collect its output.
+
+        Bounded by ``exec_s`` and ``exec_output_max_bytes`` (stdout and stderr together). Past
+        the deadline, or past the cap with ``overflow="fail"``, the command is abandoned and a
+        coded error raised; with ``"truncate"`` the output kept so far is returned, cut.
+        """
         created = await self.call(
             "POST",
             f"/containers/{name}/exec",
             body={"Cmd": argv, "User": user, "AttachStdout": True, "AttachStderr": True},
         )
-        exec_id = created["Id"]
-        async with self._stream(
-            "POST", f"/exec/{exec_id}/start", body={"Detach": False, "Tty": False}
-        ) as response:
-            stdout, stderr = demultiplex(await response.aread())
-        info = await self.call("GET", f"/exec/{exec_id}/json")
-        return ExecResult(exit_code=int(info.get("ExitCode") or 0), stdout=stdout, stderr=stderr)
+        exec_id = str(created["Id"])
+        cap = self.limits.exec_output_max_bytes
+        demux = Demux(Head(cap), Head(cap))
+        finished = False
+        try:
+            async with self._stream(
+                "POST",
+                f"/exec/{exec_id}/start",
+                body={"Detach": False, "Tty": False},
+                deadline_s=self.limits.exec_s,
+                timeout_code=errors.BOX_EXEC_TIMEOUT,
+            ) as response:
+                async for chunk in response.aiter_raw():
+                    demux.feed(chunk)
+                    if demux.total > cap:
+                        break
+                else:
+                    finished = True
+        finally:
+            if not finished:
+                with trio.CancelScope(shield=True):
+                    await self._abandon(exec_id, name, demux.total)
+        cut = demux.total > cap
+        if cut and overflow == "fail":
+            raise errors.AgentError(
+                errors.BOX_EXEC_OUTPUT_TOO_LARGE,
+                f"{argv[0]!r} in {name} printed more than {cap} bytes; it was stopped",
+            )
+        exit_code = -1
+        if not cut:
+            info = await self.call("GET", f"/exec/{exec_id}/json")
+            exit_code = int(info.get("ExitCode") or 0)
+        return ExecResult(
+            exit_code=exit_code,
+            stdout=demux.out.value(),
+            stderr=demux.err.value(),
+            truncated=cut,
+        )
+
+    async def _abandon(self, exec_id: str, name: str, seen: int) -> None:
+        """Kill what a command left running (its connection is already closed), and log it."""
+        killed = 0
+        with trio.move_on_after(self.limits.call_s):
+            with contextlib.suppress(errors.AgentError):
+                info = await self.call("GET", f"/exec/{exec_id}/json")
+                pid, container_id = int(info.get("Pid") or 0), str(info.get("ContainerID", ""))
+                if info.get("Running") and pid > 0 and container_id:
+                    killed = await trio.to_thread.run_sync(
+                        cgroups.kill_tree, pid, container_id, 4096
+                    )
+        log.warning("box_exec_abandoned", container=name, output_bytes=seen, killed=killed)
 
     # --- images ------------------------------------------------------------------------------
 
@@ -228,3 +350,19 @@ class Docker:
 
     async def tag(self, source: str, repo: str, tag: str) -> None:
         await self.call("POST", f"/images/{source}/tag", params={"repo": repo, "tag": tag})
+
+
+def _broken(method: str, path: str, exc: Exception) -> errors.AgentError:
+    return errors.AgentError(
+        errors.DOCKER_UNAVAILABLE, f"dockerd broke off its answer to {method} {path}: {exc}"
+    )
+
+
+def _json_object(line: bytes, status: int) -> dict[str, Any]:
+    try:
+        event = json.loads(line)
+    except ValueError as exc:
+        raise DockerError(status, f"unreadable progress line {line[:200]!r}") from exc
+    if not isinstance(event, dict):
+        raise DockerError(status, f"progress line is not an object: {line[:200]!r}")
+    return event

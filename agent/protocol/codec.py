@@ -2,7 +2,9 @@
 
 Strict means unknown keys are refused and scalars are not coerced (``"5"`` is no int, ``true``
 is no int). Anything undecodable raises ``DecodeError``, which the server answers with an error
-reply instead of crashing. The daemon builds its own wire converters on ``strict_converter``.
+reply instead of crashing; that includes JSON nested too deep for the parser (a frame of ``[``
+would otherwise raise ``RecursionError`` out of the connection). The daemon builds its own wire
+converters on ``strict_converter``.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ def decode(converter: cattrs.Converter, body: bytes, kind: Any) -> Any:
     """Structure ``body`` as ``kind``; a failure names the request id when it could be read."""
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise DecodeError(f"frame is not JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise DecodeError("frame is not a JSON object")
@@ -61,7 +63,7 @@ def decode(converter: cattrs.Converter, body: bytes, kind: Any) -> Any:
         raise DecodeError("frame has no 'op'", request_id)
     try:
         return converter.structure(data, kind)
-    except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
+    except (cattrs.BaseValidationError, ValueError, TypeError, KeyError, RecursionError) as exc:
         if isinstance(exc, cattrs.BaseValidationError):
             problems = "; ".join(cattrs.transform_error(exc))
         else:

@@ -1,6 +1,9 @@
-"""Box image and host messages: one container per host, its logs, stats, exec, ports, activity.
+"""Box image and host messages: one container per host, its logs, stats, ports, activity.
 
-Re-exported by ``agent.protocol.messages``, which holds the wire's tagged unions.
+Re-exported by ``agent.protocol.messages``, which holds the wire's tagged unions. No request
+names a host path, an image or a command: the agent derives the mounts from its own config,
+runs only the image it built, and each look inside a box is a named operation with a fixed
+command (``HostActivity``), so a compromised daemon cannot turn the agent into host root.
 """
 
 from __future__ import annotations
@@ -32,17 +35,13 @@ class ImageReady:
 
 
 @attrs.frozen(kw_only=True)
-class HostMount:
-    """A host path an admin configured to appear in boxes."""
-
-    source: str
-    target: str
-    read_only: bool = True
-
-
-@attrs.frozen(kw_only=True)
 class BoxSpec:
-    """What a host's container is made from (DESIGN.md section 6)."""
+    """A host's limits and identity (DESIGN.md section 6).
+
+    The image (the one this agent built), the mounts (the home volume and the agent's
+    ``extra_mounts``) and the resolver (the gateway's) are the agent's choice, never the
+    caller's.
+    """
 
     cpus: float = 2.0
     memory_mb: int = 4096
@@ -51,9 +50,6 @@ class BoxSpec:
     timezone: str = "UTC"
     authorized_key: str = ""
     hostname: str = ""
-    image: str = ""
-    dns: list[str] = attrs.field(factory=list)
-    mounts: list[HostMount] = attrs.field(factory=list)
 
 
 @attrs.frozen(kw_only=True)
@@ -154,24 +150,6 @@ class StatsReply:
 
 
 @attrs.frozen(kw_only=True)
-class ExecInHost:
-    """Run an argv (never a shell string) in a running box."""
-
-    id: int
-    host_id: str
-    argv: list[str]
-    user: str = ""
-
-
-@attrs.frozen(kw_only=True)
-class ExecReply:
-    id: int
-    exit_code: int
-    stdout: str
-    stderr: str
-
-
-@attrs.frozen(kw_only=True)
 class OpenPort:
     """A TCP socket connected to ``127.0.0.1:port`` inside the box's network namespace.
 
@@ -191,7 +169,7 @@ class PortOpened:
 
 @attrs.frozen(kw_only=True)
 class HostActivity:
-    """The in-box activity signals the idle scanner needs (a running box only)."""
+    """A running box's use, read by the agent from the host (cgroup, ``/proc``), not the box."""
 
     id: int
     host_id: str
@@ -199,12 +177,16 @@ class HostActivity:
 
 @attrs.frozen(kw_only=True)
 class ActivityReply:
+    """Counters that only grow while the container runs; compare two looks of one start."""
+
     id: int
-    #: Newest input of any tmux client, seconds since the epoch (0: no client).
-    tmux_activity_at: float
-    tmux_clients: int
-    #: CPU seconds used so far by processes named ``claude`` (Claude Code).
+    #: When the container started (dockerd's ``State.StartedAt``): a new start resets counters.
+    started_at: str
+    #: CPU seconds the whole container has used since it started (its cgroup).
+    cpu_s: float
+    #: CPU seconds used so far by the Claude Code processes running now.
     claude_cpu_s: float
+    claude_processes: int
 
 
 #: The ``op`` tag of each message on the wire.
@@ -223,8 +205,6 @@ OPS: dict[type[Any], str] = {
     LogsReply: "host.logs.reply",
     HostStats: "host.stats",
     StatsReply: "host.stats.reply",
-    ExecInHost: "host.exec",
-    ExecReply: "host.exec.reply",
     OpenPort: "port.open",
     PortOpened: "port.opened",
     HostActivity: "host.activity",

@@ -39,12 +39,9 @@ from agent.protocol.host_messages import (
     BoxSpec,
     CreateHost,
     EnsureImage,
-    ExecInHost,
-    ExecReply,
     HostActivity,
     HostList,
     HostLogs,
-    HostMount,
     HostReply,
     HostState,
     HostStats,
@@ -84,8 +81,6 @@ __all__ = [
     "EgressState",
     "EnsureImage",
     "ErrorReply",
-    "ExecInHost",
-    "ExecReply",
     "ExitSpec",
     "GatewayList",
     "GatewaySpec",
@@ -94,7 +89,6 @@ __all__ = [
     "HostActivity",
     "HostList",
     "HostLogs",
-    "HostMount",
     "HostReply",
     "HostState",
     "HostStats",
@@ -137,7 +131,6 @@ Request = (
     | ListHosts
     | HostLogs
     | HostStats
-    | ExecInHost
     | OpenPort
     | HostActivity
     | SetupEgress
@@ -158,7 +151,6 @@ Reply = (
     | HostList
     | LogsReply
     | StatsReply
-    | ExecReply
     | PortOpened
     | ActivityReply
     | EgressReply

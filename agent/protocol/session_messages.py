@@ -9,7 +9,8 @@ from typing import Any
 
 import attrs
 
-PROTOCOL_VERSION = 1
+#: 2: no caller-chosen image, mounts or resolver in ``BoxSpec``; no ``host.exec``.
+PROTOCOL_VERSION = 2
 
 
 @attrs.frozen(kw_only=True)

@@ -21,7 +21,7 @@ from typing import Any
 import trio
 from prometheus_client import Histogram
 
-from agent.config import AgentConfig
+from agent.config import AgentConfig, parse_extra_mounts
 from agent.protocol import messages as m
 from cloudclaude.agent_client.client import (
     AgentClient,
@@ -116,12 +116,6 @@ class Agent:
         reply: m.StatsReply = await self.request(m.HostStats(id=0, host_id=host_id))
         return reply
 
-    async def exec_in_host(self, host_id: str, argv: list[str], user: str = "") -> m.ExecReply:
-        reply: m.ExecReply = await self.request(
-            m.ExecInHost(id=0, host_id=host_id, argv=argv, user=user)
-        )
-        return reply
-
     async def host_activity(self, host_id: str) -> m.ActivityReply:
         reply: m.ActivityReply = await self.request(m.HostActivity(id=0, host_id=host_id))
         return reply
@@ -208,6 +202,7 @@ def agent_config(settings: Settings) -> AgentConfig:
         instance=agent.instance or instance_of(settings.state_path),
         egress_pool=agent.egress_pool,
         sing_box=agent.sing_box,
+        extra_mounts=parse_extra_mounts(agent.extra_mounts),
     )
 
 

@@ -156,6 +156,7 @@ def _agent(settings: Settings, agent_state: Path) -> Child:
         f"--egress-pool={config.egress_pool}",
         f"--sing-box={config.sing_box}",
         f"--log-level={settings.log.level}",
+        *(f"--extra-mount={mount}" for mount in config.extra_mounts),
     ]
     return Child("agent", argv, dict(os.environ))
 

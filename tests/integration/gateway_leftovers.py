@@ -1,8 +1,8 @@
 """Gateways test agents left behind (a killed daemon's, a crashed run's), found and removed.
 
 Every test agent uses the test pool, so a gateway namespace, root link or host nftables table
-whose addresses lie in it is a test's; sing-box processes of test agents run configs under
-/tmp. A production gateway (another pool, configs under /var/lib) is never touched.
+whose addresses lie in it is a test's; sing-box processes of test agents run in gateway
+directories under /tmp. A production gateway (another pool, under /var/lib) is never touched.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from agent.runtime import open_runtime
 from cloudclaude.agent_client.client import AgentError, embedded
 from cloudclaude.agent_client.handle import Agent
 from tests.integration import boxes, pg
+from tests.integration.box_exec import BoxExec, exec_in_host
 from tests.integration.processes import BIN, wait_for
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ2test test"
@@ -45,8 +46,12 @@ async def wait_for_sshd(agent: Agent, host_id: str) -> bytes:
             return await trio.to_thread.run_sync(boxes.read_banner, sock)
 
 
-async def run(agent: Agent, host_id: str, script: str, user: str = "claude") -> m.ExecReply:
-    return await agent.exec_in_host(host_id, ["sh", "-c", script], user=user)
+async def run(_agent: Agent, host_id: str, script: str, user: str = "claude") -> BoxExec:
+    """``sh -c script`` in the box, through dockerd (the agent has no exec; see box_exec).
+
+    Takes the agent only so the many callers read as before.
+    """
+    return await exec_in_host(host_id, ["sh", "-c", script], user=user)
 
 
 async def test_lifecycle_with_open_port(box_agent: Agent, new_host: Callable[[], str]) -> None:

@@ -10,6 +10,7 @@ import re
 import attrs
 import trio
 
+from tests.integration.box_exec import exec_in_host
 from tests.integration.browser import Browser, Page
 from tests.integration.conftest import ADMIN_PASSWORD
 from tests.integration.netsim import SimInternet
@@ -95,7 +96,7 @@ async def test_admin_starts_a_host_and_the_user_types_in_its_terminal(
         while (await me.text(".xterm-rows")).count("hi-from-browser") < 2:
             await trio.sleep(0.1)
     await me.screenshot("user-terminal")
-    pane = await stack.services.agent.exec_in_host(
+    pane = await exec_in_host(
         str(host.id), ["tmux", "capture-pane", "-p", "-t", "claude:1"], user="claude"
     )
     assert pane.stdout.count("hi-from-browser") >= 2, pane

@@ -8,6 +8,7 @@ import attrs
 import trio
 import trio_asyncio
 
+from tests.integration.box_exec import exec_in_host
 from tests.integration.sshclient import PtySession
 from tests.integration.sshstack import BoxUser, SshStack
 
@@ -128,7 +129,7 @@ async def test_start_failure_and_sshd_failure_exit_14_and_15(ssh_stack: SshStack
         deaf = await ssh_stack.user_with_host(start=True, key=False)
         password = await login_password(ssh_stack, deaf)
         # The box's sshd no longer accepts the proxy's key: the session cannot open (exit 15).
-        reply = await stack.services.agent.exec_in_host(
+        reply = await exec_in_host(
             str(deaf.host_id), ["sh", "-c", ": > /etc/ssh/cloudclaude_authorized_keys"], user="root"
         )
         assert reply.exit_code == 0, reply

@@ -17,6 +17,7 @@ import trio
 from agent.egress import plumbing
 from agent.protocol import messages as m
 from cloudclaude.agent_client.handle import Agent
+from tests.integration.box_exec import BoxExec
 from tests.integration.netsim import SimInternet
 from tests.integration.test_boxes import run, started
 from tests.polling import quiet
@@ -33,7 +34,7 @@ async def running_box(agent: Agent, make: Callable[[], str], sim: SimInternet, k
     return host_id
 
 
-async def root(agent: Agent, host_id: str, script: str) -> m.ExecReply:
+async def root(agent: Agent, host_id: str, script: str) -> BoxExec:
     return await run(agent, host_id, script, user="root")
 
 
@@ -70,7 +71,7 @@ async def settled(sim: SimInternet) -> dict[str, int]:
     return counters
 
 
-async def leak_case(agent: Agent, host_id: str, sim: SimInternet, script: str) -> m.ExecReply:
+async def leak_case(agent: Agent, host_id: str, sim: SimInternet, script: str) -> BoxExec:
     """Run ``script`` as root in the box and show nothing reached the sim but via the exit."""
     sim.reset_counters()
     before = len(sim.dns_queries())

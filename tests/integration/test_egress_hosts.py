@@ -17,6 +17,7 @@ import trio
 
 from cloudclaude.db.repos import audit as audit_repo
 from cloudclaude.model.audit import AuditFilter
+from tests.integration.box_exec import exec_in_host
 from tests.integration.hoststack import Stack, host_id_of
 from tests.integration.netsim import SimInternet
 
@@ -68,9 +69,7 @@ async def test_a_start_goes_through_the_bound_exit_and_is_verified(
     _, exit_row = await stack.call("GET", f"/v1/admin/egress-ips/{exit_}")
     assert exit_row["status"] == "ok" and exit_row["detected_ip"] == socks["expected_ip"]
     # The box's traffic leaves from the exit's address, as its own tools see it.
-    reply = await stack.services.agent.exec_in_host(
-        host["id"], ["curl", "-sS", "-m", "10", "http://whoami.sim.test/"]
-    )
+    reply = await exec_in_host(host["id"], ["curl", "-sS", "-m", "10", "http://whoami.sim.test/"])
     assert reply.stdout.strip() == socks["expected_ip"], reply
 
     status, queued = await stack.call("POST", f"/v1/admin/hosts/{host['id']}/verify-egress")
@@ -213,7 +212,7 @@ async def test_a_hosts_allowlist_is_applied_at_start_and_edited_while_it_runs(
 
     async def fetch(url: str) -> str:
         argv = ["sh", "-c", f"curl -sS -m 5 {url} || echo refused"]
-        return (await stack.services.agent.exec_in_host(host["id"], argv)).stdout.strip()
+        return (await exec_in_host(host["id"], argv)).stdout.strip()
 
     assert await fetch("http://allowed.sim.test/") == exit_ip
     assert await fetch("http://other.sim.test/") == "refused"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import attrs
 import trio
 
 from agent.protocol import messages as m
@@ -12,6 +13,7 @@ from cloudclaude.background.idle import IdleScanner
 from cloudclaude.db.repos import hosts as hosts_repo
 from cloudclaude.domain import host_states
 from tests.integration import boxes
+from tests.integration.box_exec import exec_in_host
 from tests.integration.hoststack import Stack, host_id_of
 from tests.polling import until
 
@@ -101,29 +103,44 @@ async def test_expired_users_hosts_are_stopped(stack: Stack) -> None:
     assert events["total"] == 1
 
 
-async def test_the_box_reports_tmux_input_and_claude_cpu(stack: Stack) -> None:
+async def test_the_agent_reads_the_boxs_and_claudes_cpu_from_the_host(stack: Stack) -> None:
     host = await stack.running_host()
     agent = stack.services.agent
     quiet = await agent.host_activity(host["id"])
-    assert quiet.tmux_clients == 0 and quiet.tmux_activity_at == 0
-    client = "(sleep 600 | script -qfc attach-claude /dev/null >/dev/null 2>&1 &)"
+    assert quiet.claude_processes == 0 and quiet.claude_cpu_s == 0
+    assert quiet.cpu_s > 0 and quiet.started_at  # booting used some
     burner = "cp /usr/bin/yes /tmp/claude && (/tmp/claude >/dev/null 2>&1 &)"
-    await agent.exec_in_host(host["id"], ["sh", "-c", f"{client}; {burner}"], "claude")
+    await exec_in_host(host["id"], ["sh", "-c", burner], "claude")
 
-    async def attached() -> m.ActivityReply | None:
+    async def burning() -> m.ActivityReply | None:  # Claude Code (by name) keeps using CPU
         reply = await agent.host_activity(host["id"])
-        return reply if reply.tmux_clients and reply.tmux_activity_at else None
-
-    with trio.fail_after(30):  # the client has attached to tmux
-        first = await until(attached, interval=0.1)
-    assert first.tmux_clients == 1 and first.tmux_activity_at > 0
-
-    async def busy() -> bool:  # Claude Code (by name) keeps using CPU
-        reply = await agent.host_activity(host["id"])
-        return reply.claude_cpu_s - first.claude_cpu_s >= 0.5
+        return reply if reply.claude_cpu_s - quiet.claude_cpu_s >= 0.5 else None
 
     with trio.fail_after(30):
-        await until(busy, interval=0.1)
+        busy = await until(burning, interval=0.1)
+    assert busy.claude_processes == 1 and busy.started_at == quiet.started_at
+    assert busy.cpu_s - quiet.cpu_s >= busy.claude_cpu_s  # the box's CPU includes Claude's
+
+
+async def test_cpu_the_box_burns_counts_as_use(stack: Stack) -> None:
+    host = await stack.running_host()
+    live = stack.live
+    live.current = attrs.evolve(
+        live.current, scanners=attrs.evolve(live.current.scanners, idle_box_cpu_s=0.2)
+    )
+    scanner = IdleScanner(stack.services.hosts, stack.services.agent, live, trio.Event())
+    await scanner.scan_once()  # the first look: counters to compare with
+    before = (await stack.services.hosts.get(host_id_of(host))).last_activity_at
+    burner = "(yes >/dev/null 2>&1 &)"  # no Claude Code: any process of the box counts
+    await exec_in_host(host["id"], ["sh", "-c", burner], "claude")
+
+    async def stamped() -> bool:
+        assert await scanner.scan_once() == []
+        after = (await stack.services.hosts.get(host_id_of(host))).last_activity_at
+        return after is not None and before is not None and after > before
+
+    with trio.fail_after(30):
+        await until(stamped, interval=0.5)
 
 
 async def test_an_idle_host_is_stopped_and_audited(stack: Stack) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import trio
 
 from cloudclaude.sshproxy.shell import open_shell
+from tests.integration.box_exec import exec_in_host
 from tests.integration.sshclient import ANSI, PtySession
 from tests.integration.sshstack import BoxUser, SshStack
 
@@ -148,7 +149,7 @@ async def test_the_web_terminal_shell_stream_attaches_to_the_same_tmux_session(
         await trio.sleep(0.3)
         await shell.send(b"echo wide=$(tput cols)\r")
         await until(b"wide=120")
-    shown = await services.agent.exec_in_host(
+    shown = await exec_in_host(
         str(user.host_id), ["tmux", "capture-pane", "-p", "-t", "claude:1"], user="claude"
     )
     assert "web-10" in shown.stdout

@@ -18,11 +18,14 @@ import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from tests.integration import pg
+from tests.integration.boxes import EGRESS_POOL
+from tests.integration.netsim import SimInternet
 from tests.integration.processes import ctl, daemon, free_port, healthy, wait_for
 
 
@@ -84,9 +87,17 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _run_up(state: Path, log: Path, port: int, sock: Path, ssh_port: int = 0) -> Iterator[str]:
+def _run_up(
+    state: Path,
+    log: Path,
+    port: int,
+    sock: Path,
+    ssh_port: int = 0,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[str]:
     """Start ``cloudclaude up``, wait until it prints where to go next, yield its output."""
     env = {
+        **(extra_env or {}),
         "CLOUDCLAUDE_WEB__HOST": "127.0.0.1",
         "CLOUDCLAUDE_WEB__PORT": str(port),
         "CLOUDCLAUDE_SSH__PORT": str(ssh_port),
@@ -177,3 +188,65 @@ def test_up_runs_the_daemon_unprivileged_and_restarts_the_agent(up_state: Path) 
     with pytest.raises(StopIteration):
         next(run)
     assert not _alive(web)
+
+
+def _api(base: str, token: str, method: str, path: str, **kwargs: Any) -> Any:
+    answer = httpx.request(
+        method, f"{base}{path}", headers={"authorization": f"Bearer {token}"}, timeout=30, **kwargs
+    )
+    assert answer.status_code < 300, (method, path, answer.status_code, answer.text)
+    return answer.json()
+
+
+def _task_done(base: str, token: str, task_id: str) -> None:
+    def ended() -> bool:
+        task = _api(base, token, "GET", f"/v1/admin/tasks/{task_id}")
+        assert task["status"] != "failed", task
+        return bool(task["status"] == "succeeded")
+
+    wait_for(ended, 180, f"task {task_id}")
+
+
+def _singbox_of(host_id: str) -> list[int]:
+    """sing-box processes whose command line names this host's gateway config."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            argv = (entry / "cmdline").read_bytes().decode(errors="replace")
+            if entry.name.isdigit() and "sing-box" in argv and host_id in argv:
+                found.append(int(entry.name))
+    return found
+
+
+def test_a_box_started_under_up_goes_through_the_socket_agent(
+    up_state: Path, sim_internet: SimInternet, box_image: str
+) -> None:
+    """The whole start (daemon as cloudclaude → agent as root) with sing-box not root."""
+    port, sock = free_port(), up_state / "ctl.sock"
+    extra = {
+        "CLOUDCLAUDE_AGENT__EGRESS_POOL": EGRESS_POOL,
+        "CLOUDCLAUDE_EGRESS__DEFAULT_EXIT": sim_internet.direct_exit()["label"],
+    }
+    run = _run_up(up_state, up_state / "up.log", port, sock, extra_env=extra)
+    output = next(run)
+    match = re.search(r"first admin admin / (\S+)", output)
+    assert match, output
+    base = f"http://127.0.0.1:{port}"
+    login = {"username": "admin", "password": match.group(1)}
+    token = httpx.post(f"{base}/v1/auth/login", json=login).json()["token"]
+    _api(base, token, "POST", "/v1/admin/egress-ips", json=sim_internet.direct_exit())
+    user = _api(base, token, "POST", "/v1/admin/users", json={"username": "upbox"})
+    host = _api(base, token, "POST", "/v1/admin/hosts", json={"user_id": user["id"], "disk_gb": 1})
+    try:
+        _task_done(base, token, host["task_id"])
+        started = _api(base, token, "POST", f"/v1/admin/hosts/{host['id']}/start")
+        _task_done(base, token, started["task_id"])
+        assert _api(base, token, "GET", f"/v1/admin/hosts/{host['id']}")["status"] == "running"
+        [singbox] = _singbox_of(host["id"])
+        assert _status(singbox)["Uid"].split()[0] != "0"
+    finally:
+        gone = _api(base, token, "DELETE", f"/v1/admin/hosts/{host['id']}?purge=true")
+        _task_done(base, token, gone["task_id"])
+    assert _singbox_of(host["id"]) == []
+    with pytest.raises(StopIteration):
+        next(run)

@@ -56,3 +56,25 @@ def test_every_message_type_is_covered() -> None:
 @given(st.one_of(*(_message(t) for t in MESSAGE_TYPES)))
 def test_round_trip(message: m.Message) -> None:
     assert decode(m.converter, encode(m.converter, message, m.Message), m.Message) == message
+
+
+#: Field names that would let a caller choose a host path, an image or a command.
+_POWERFUL = {"image", "mounts", "mount", "source", "path", "argv", "cmd", "command", "user", "dns"}
+
+
+def _field_names(kind: type[typing.Any]) -> set[str]:
+    names: set[str] = set()
+    hints = typing.get_type_hints(kind)
+    for field in attrs.fields(kind):
+        names.add(field.name)
+        for inner in (hints[field.name], *typing.get_args(hints[field.name])):
+            if attrs.has(inner):
+                names |= _field_names(inner)
+    return names
+
+
+def test_no_request_names_a_host_path_an_image_or_a_command() -> None:
+    requests = typing.get_args(m.Request)
+    assert "host.exec" not in {m.op_name(t) for t in MESSAGE_TYPES}
+    for kind in requests:
+        assert not _field_names(kind) & _POWERFUL, kind

@@ -1,23 +1,28 @@
-"""The agent protocol over in-memory streams: hello, ids, concurrency, progress, bad frames."""
+"""The agent protocol over in-memory streams: hello, ids, concurrency, progress, bad frames,
+and the runtime's checks of wire values before any operation touches the host."""
 
 from __future__ import annotations
 
 import json
 import struct
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 import trio
 import trio.testing
 
 from agent import errors
+from agent.config import AgentConfig
 from agent.dispatch import Dispatcher, ReportProgress
 from agent.protocol import messages as m
 from agent.protocol.codec import encode
 from agent.protocol.framing import FrameReader, send_frame
+from agent.runtime import Runtime
 from agent.server import Connection
-from cloudclaude.agent_client.client import AgentError, embedded
+from cloudclaude.agent_client.client import AgentClient, AgentError, embedded
 from cloudclaude.errors import by_code
 
 
@@ -221,3 +226,93 @@ async def test_an_idle_connection_is_closed(autojump_clock: trio.testing.MockClo
 def test_agent_error_codes_are_in_the_registry() -> None:
     for code in errors.ALL:
         assert by_code(code) is not None, code
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 100_000,  # deeper than the JSON parser recurses
+        b'{"op": "ping", "id": 13, "x": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+        b'{"op": "host.exec", "id": 14, "host_id": "h", "argv": ["id"], "user": "root"}',
+        b'{"op": "ping", "id": 1' + b"0" * 5000 + b"}",  # past Python's int digit limit
+        b"\xff\xfe not utf-8",
+    ],
+    ids=["nested", "nested-value", "exec", "huge-int", "not-utf8"],
+)
+async def test_hostile_bodies_get_protocol_errors_and_the_connection_stays_up(
+    raw: Raw, body: bytes
+) -> None:
+    await raw.hello()
+    await raw.send(body)
+    reply = await raw.receive()
+    assert reply is not None
+    assert (reply["op"], reply["code"]) == ("error", errors.PROTOCOL_ERROR)
+    await raw.send_message(m.Ping(id=15))
+    pong = await raw.receive()
+    assert pong is not None
+    assert (pong["op"], pong["id"]) == ("pong", 15)
+
+
+@pytest.fixture
+async def runtime_client(tmp_path: Path) -> AsyncIterator[AgentClient]:
+    """The real runtime's operations, with no dockerd behind them: a request that reached
+    Docker would fail ``docker_unavailable``, so a validation code means it never got there."""
+    config = AgentConfig(state_dir=tmp_path / "state", docker_socket=str(tmp_path / "no.sock"))
+    dispatcher = Dispatcher()
+    Runtime(config).register(dispatcher)
+    async with embedded(dispatcher) as client:
+        yield client
+
+
+HOSTILE_IDS = ["../../etc", "/etc/passwd", "a/b", "A", "x" * 64, "a\0b", "", "-x", "probe-1234"]
+
+
+@pytest.mark.parametrize("host_id", HOSTILE_IDS)
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda h: m.StartHost(id=0, host_id=h),
+        lambda h: m.RemoveHost(id=0, host_id=h, purge=True),
+        lambda h: m.CreateHost(id=0, host_id=h, spec=m.BoxSpec()),
+        lambda h: m.TeardownEgress(id=0, host_id=h),
+        lambda h: m.HostLogs(id=0, host_id=h),
+    ],
+    ids=["start", "remove", "create", "teardown", "logs"],
+)
+async def test_every_host_operation_checks_the_id_before_anything(
+    runtime_client: AgentClient, tmp_path: Path, host_id: str, make: Any
+) -> None:
+    with pytest.raises(AgentError) as refused:
+        await runtime_client.request(make(host_id))
+    assert refused.value.code == errors.VALIDATION_FAILED
+    assert not (tmp_path / "state").exists()  # nothing made, not even the state directory
+
+
+def test_every_operation_that_names_a_host_is_checked(tmp_path: Path) -> None:
+    dispatcher = Dispatcher()
+    runtime = Runtime(AgentConfig(state_dir=tmp_path))
+    runtime.register(dispatcher)
+    for request_type, handler in runtime.operations().items():
+        registered = dispatcher.handler_for(object.__new__(request_type))
+        named = "host_id" in attrs.fields_dict(request_type)
+        assert (registered != handler) == named, request_type
+
+
+@pytest.mark.parametrize(
+    ("fields", "complaint"),
+    [
+        ({"timeout_s": -1.0}, "timeout_s"),
+        ({"timeout_s": float("inf")}, "timeout_s"),
+        ({"timeout_s": 1e9}, "timeout_s"),
+        ({"url": "http://x/" + "a" * 5000}, "url"),
+        ({"url": "http://x/\r\nHost: y"}, "url"),
+        ({"dns_name": "a" * 300}, "dns_name"),
+    ],
+)
+async def test_verification_requests_are_bounded(
+    runtime_client: AgentClient, fields: dict[str, Any], complaint: str
+) -> None:
+    with pytest.raises(AgentError) as refused:
+        await runtime_client.request(m.VerifyEgress(id=0, host_id="h1", **fields))
+    assert refused.value.code == errors.VALIDATION_FAILED
+    assert complaint in refused.value.message

@@ -1,4 +1,8 @@
-"""The Docker create body made from a host's settings, and the checks before it."""
+"""The Docker create body made from a host's settings, and the checks before it.
+
+The caller chooses limits and identity only: the image, the mounts and the resolver are the
+agent's (its build, its config, its gateway).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,11 @@ from typing import Any
 import pytest
 
 from agent import errors
-from agent.ops.containers import BOX_HOME, CAPABILITIES, create_body, validate_spec
+from agent.config import BOX_HOME, AgentConfig, ExtraMount, parse_extra_mounts
+from agent.ops.containers import CAPABILITIES, create_body, is_ours, validate_spec
 from agent.protocol import messages as m
+from cloudclaude.agent_client.handle import agent_config
+from cloudclaude.core.settings import AgentSettings, Settings, SettingsError
 
 HOST = "5f0c1c2e-aaaa-bbbb-cccc-0123456789ab"
 
@@ -51,9 +58,68 @@ def test_labels_find_the_host_and_mark_it_managed() -> None:
 def test_only_the_home_volume_and_configured_mounts_are_mounted() -> None:
     plain = body()["HostConfig"]["Mounts"]
     assert [(x["Source"], x["Target"]) for x in plain] == [("/srv/homes/x", BOX_HOME)]
-    extra = m.HostMount(source="/srv/shared", target="/shared")
-    mounts = body(mounts=[extra])["HostConfig"]["Mounts"]
-    assert mounts[1]["Source"] == "/srv/shared" and mounts[1]["ReadOnly"] is True
+    extra = parse_extra_mounts("/srv/shared:/shared,/srv/scratch:/scratch:rw")
+    made = create_body(HOST, m.BoxSpec(), "img", "/srv/homes/x", extra_mounts=extra)
+    mounts = made["HostConfig"]["Mounts"]
+    assert [(x["Source"], x["Target"], x.get("ReadOnly")) for x in mounts[1:]] == [
+        ("/srv/shared", "/shared", True),
+        ("/srv/scratch", "/scratch", False),
+    ]
+
+
+def test_the_image_and_resolver_are_the_agents() -> None:
+    made = create_body(HOST, m.BoxSpec(), "cloudclaude-box:abc", "/h", dns="100.96.0.1")
+    assert made["Image"] == "cloudclaude-box:abc"
+    assert made["HostConfig"]["Dns"] == ["100.96.0.1"]
+
+
+@pytest.mark.parametrize("field", ["image", "mounts", "dns"])
+def test_a_spec_cannot_name_an_image_mounts_or_a_resolver(field: str) -> None:
+    smuggled: dict[str, Any] = {field: "x"}
+    with pytest.raises(TypeError):
+        m.BoxSpec(**smuggled)
+
+
+@pytest.mark.parametrize(
+    ("text", "complaint"),
+    [
+        ("/srv/a", "SOURCE:TARGET"),
+        ("/srv/a:/a:rwx", "SOURCE:TARGET"),
+        ("srv:/a", "absolute"),
+        ("/srv/../etc:/a", "normalised"),
+        ("//etc:/a", "normalised"),
+        ("/srv/a/:/a", "normalised"),
+        ("/:/host", "hand boxes the host"),
+        ("/etc:/a", "hand boxes the host"),
+        ("/var/run/docker.sock:/d", "hand boxes the host"),
+        ("/srv/a:/", "not allowed"),
+        ("/srv/a:/etc", "not allowed"),
+        ("/srv/a:" + BOX_HOME, "not allowed"),
+        ("/srv/a:" + BOX_HOME + "/x", "not allowed"),
+        ("/srv/a:/a,/srv/b:/a", "share a target"),
+    ],
+)
+def test_bad_extra_mounts_are_refused(text: str, complaint: str) -> None:
+    with pytest.raises(ValueError, match=complaint):
+        parse_extra_mounts(text)
+
+
+def test_extra_mounts_are_read_only_unless_rw_and_print_as_flags() -> None:
+    mounts = parse_extra_mounts("/srv/a:/a, /srv/b:/b:rw")
+    assert [str(mount) for mount in mounts] == ["/srv/a:/a:ro", "/srv/b:/b:rw"]
+    assert AgentConfig(extra_mounts=mounts).extra_mounts == mounts
+    with pytest.raises(ValueError, match="normalised"):
+        ExtraMount("/srv/a", "/x/../etc")
+
+
+def test_only_a_container_labelled_by_this_instance_is_ours() -> None:
+    labels = body()["Labels"]
+    info = {"Name": f"/cloudclaude-{HOST}", "Config": {"Labels": labels}}
+    assert is_ours(info, HOST, "default")
+    assert not is_ours(info, HOST, "another")
+    assert not is_ours(info, "5f0c1c2e-other", "default")
+    assert not is_ours({**info, "Name": "/elsewhere"}, HOST, "default")
+    assert not is_ours({"Name": f"/cloudclaude-{HOST}", "Config": {"Labels": {}}}, HOST, "default")
 
 
 def test_key_and_timezone_reach_the_box_init() -> None:
@@ -72,8 +138,11 @@ def test_key_and_timezone_reach_the_box_init() -> None:
         ({"hostname": "Bad_Name"}, "hostname"),
         ({"timezone": "../../etc/passwd"}, "timezone"),
         ({"authorized_key": "a\nb"}, "authorized_key"),
-        ({"mounts": [m.HostMount(source="rel", target="/x")]}, "absolute"),
-        ({"mounts": [m.HostMount(source="/x", target=BOX_HOME)]}, "not allowed"),
+        ({"authorized_key": "a\0b"}, "authorized_key"),
+        ({"authorized_key": "k" * 20000}, "authorized_key"),
+        ({"cpus": float("nan")}, "cpus"),
+        ({"memory_mb": 10**30}, "memory_mb"),
+        ({"timezone": "A" * 300}, "timezone"),
     ],
 )
 def test_bad_specs_are_refused(spec: dict[str, Any], complaint: str) -> None:
@@ -85,3 +154,10 @@ def test_bad_specs_are_refused(spec: dict[str, Any], complaint: str) -> None:
 
 def test_the_default_spec_is_valid() -> None:
     validate_spec(m.BoxSpec())
+
+
+def test_the_embedded_agent_takes_extra_mounts_from_the_agent_settings() -> None:
+    settings = Settings(agent=AgentSettings(extra_mounts="/srv/shared:/shared"))
+    assert agent_config(settings).extra_mounts == (ExtraMount("/srv/shared", "/shared"),)
+    with pytest.raises(SettingsError, match="extra_mounts"):
+        AgentSettings(extra_mounts="/:/host")

@@ -50,6 +50,14 @@ def test_interface_names_fit_the_kernel_limit_and_carry_the_instance_prefix() ->
     assert g.netns.startswith(lay.host_prefix(g.tag))
 
 
+def test_each_gateway_sing_box_gets_its_own_unprivileged_id_outside_systemd_ranges() -> None:
+    ids = [gateway(slot).singbox_id for slot in lay.slots_in(POOL)]
+    assert len(set(ids)) == len(ids)
+    # Above systemd's container ranges, below its foreign range (and never a signed overflow).
+    assert all(0x70000000 <= ident < 0x7FFE0000 for ident in ids)
+    assert gateway(5, tag="ab12").singbox_id == gateway(5, tag="cd34").singbox_id
+
+
 def test_free_slot_takes_the_lowest_unused_and_reports_a_full_pool() -> None:
     small = lay.parse_pool("100.96.0.0/28")  # slot 0 reserved, one usable
     assert lay.free_slot(POOL, {1, 2, 4}) == 3

@@ -2,14 +2,19 @@
 
 The WebSocket is authenticated by the session cookie and, since browsers send cookies on
 cross-site WebSocket handshakes too, by its Origin, which must be this site. Frames from the
-browser are JSON (``{"type": "input", "data": …}`` or ``{"type": "resize", "cols", "rows"}``);
-the terminal's output goes back as binary frames. Typing counts as activity for the idle
-scanner (at most every ``ssh.activity_interval_s``).
+browser are JSON (``{"type": "input", "data": …}`` or ``{"type": "resize", "cols", "rows"}``),
+at most ``MAX_FRAME`` bytes (larger: closed with 1009); the terminal's output goes back as
+binary frames. Neither direction buffers more than ``cloudclaude.sshproxy.shell`` allows: a
+browser that stops reading stops the box's output, a box that stops reading holds the
+browser's input. Typing counts as activity for the idle scanner (at most every
+``ssh.activity_interval_s``); what the terminal answers by itself when the box asks (device
+attributes, cursor and colour reports) does not, since the box can provoke it.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.parse
 import uuid
@@ -29,6 +34,18 @@ from web.pages.session import page, session_user
 
 blueprint = Blueprint("pages_terminal", __name__)
 MAX_COLS, MAX_ROWS = 500, 200
+#: The largest frame the browser may send (a big paste); the server caps messages anyway.
+MAX_FRAME = 1024 * 1024
+#: Reports a terminal sends unasked-by-the-user: CSI device attributes, cursor position,
+#: status, focus and window reports; OSC answers (colours); DCS answers (version, settings).
+_REPORT = re.compile(
+    r"\x1b\[[?>=]?[\d;]*[cRnIOt]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1bP[^\x1b]*\x1b\\"
+)
+
+
+def typed(data: str) -> bool:
+    """Whether ``data`` holds anything besides the terminal's own reports."""
+    return bool(_REPORT.sub("", data))
 
 
 async def _host_for(user: User, host_id: str) -> Host:
@@ -94,6 +111,9 @@ async def _input(shell: ShellStream, host_id: uuid.UUID) -> None:
     last_touch = 0.0
     while True:
         raw = await websocket.receive()
+        if len(raw) > MAX_FRAME:
+            await websocket.close(1009, f"frames are at most {MAX_FRAME} bytes")
+            return
         try:
             message = json.loads(raw)
         except (TypeError, ValueError):
@@ -103,7 +123,7 @@ async def _input(shell: ShellStream, host_id: uuid.UUID) -> None:
         if message.get("type") == "input" and isinstance(message.get("data"), str):
             await shell.send(message["data"].encode())
             interval = services().live.current.ssh.activity_interval_s
-            if time.monotonic() - last_touch >= interval:
+            if typed(message["data"]) and time.monotonic() - last_touch >= interval:
                 last_touch = time.monotonic()
                 await services().hosts.touch_activity(host_id, utcnow())
         elif message.get("type") == "resize":
