@@ -34,6 +34,7 @@ from bench.simnet import SimExit, agent_config, clear_agent, simulated_internet
 from cloudclaude.agent_client.client import embedded
 from cloudclaude.agent_client.handle import Agent
 from cloudclaude.core.logging import configure
+from tests.integration.box_exec import exec_in_host
 from tests.integration.netsim import WHOAMI_IPS, SimInternet
 
 MB = 1_000_000
@@ -60,7 +61,7 @@ def rate(stdout: str | bytes, size: int, where: str) -> float:
 
 
 async def in_box(agent: Agent, host_id: str, size: int) -> float:
-    reply = await agent.exec_in_host(host_id, curl_argv(size))
+    reply = await exec_in_host(host_id, curl_argv(size))  # as an operator would, via dockerd
     if reply.exit_code != 0:
         raise RuntimeError(f"curl in {host_id} exited with {reply.exit_code}: {reply.stderr}")
     return rate(reply.stdout, size, host_id)

@@ -9,11 +9,14 @@ and binds its hosts to one of those exits:
 - through the daemon (a subprocess or services in-process): ``daemon_env`` / ``egress_settings``
   make new hosts take the exit labelled ``sim-direct``, which ``add_exit`` creates over the
   admin API (or the benchmark with ``services.exits.create``);
-- through an embedded agent: ``agent_config`` and ``SimExit.bring_up``, what a start does after
-  the container runs (gateway, then the triple verification judged as the daemon judges it).
+- through an agent called directly (embedded with ``agent_config``, or either mode with
+  ``bench.agents``): ``SimExit.bring_up``, what a start does after the container runs (gateway,
+  then the triple verification judged as the daemon judges it).
 
-The simulated internet takes a lock (``/run/lock/ccsim.lock``): a benchmark waits while a test
-run holds it. Gateways use the test pool (``198.19.0.0/16``), apart from the simulated internet.
+``simulated_internet`` first takes the lock a test run holds while it uses boxes
+(``/run/lock/cloudclaude-test-boxes.lock``), then the simulated internet takes its own
+(``/run/lock/ccsim.lock``): a benchmark waits while a test run holds either. Gateways use the
+test pool (``198.19.0.0/16``), apart from the simulated internet.
 ``clear_agent`` removes whatever an agent still has (containers, gateways, home volumes).
 """
 
@@ -38,19 +41,29 @@ from cloudclaude.agent_client.handle import agent_config as agent_config_of
 from cloudclaude.core.logging import configure
 from cloudclaude.core.settings import AgentSettings, EgressSettings, Settings
 from cloudclaude.domain.egress_check import judge
-from tests.integration.boxes import EGRESS_POOL
+from tests.integration import runlock
+from tests.integration.boxes import BOXES_LOCK_S, EGRESS_POOL
 from tests.integration.netsim import SimInternet, running_sim
 
 #: The kind every benchmark start uses unless it says otherwise (as the tests' stacks do).
 DEFAULT_KIND = "direct"
 VERIFY_TIMEOUT_S = EgressSettings().verify_timeout_s
+#: The lock a test run holds while it uses boxes (``tests/integration/boxes.py``).
+BOXES_LOCK = "cloudclaude-test-boxes"
 
 
 @contextlib.contextmanager
 def simulated_internet() -> Iterator[SimInternet]:
-    """The simulated internet, started (after any test run holding it) and always stopped."""
-    print("starting the simulated internet (waits while a test run uses it) ...", flush=True)
-    yield from running_sim()
+    """The simulated internet, started (after any test run holding it) and always stopped.
+
+    Takes the tests' machine-wide locks in their order: the boxes' first, then the simulated
+    internet's own (``SimInternet.start``), so a test run and a benchmark never sweep each
+    other's boxes and gateways as leftovers; the boxes' is released last.
+    """
+    print("waiting for test runs using boxes or the simulated internet ...", flush=True)
+    with runlock.held(BOXES_LOCK, BOXES_LOCK_S):
+        print("starting the simulated internet ...", flush=True)
+        yield from running_sim()
 
 
 def exit_label(sim: SimInternet, kind: str = DEFAULT_KIND) -> str:

@@ -1,11 +1,15 @@
-"""Shared set-up of the SSH benchmarks: one running box reached two ways, by OpenSSH's ``ssh``.
+"""Shared set-up of the SSH benchmarks: a running box reached two ways, by OpenSSH's ``ssh``.
 
-``run_ssh_bench(measure)`` starts a private Postgres (as ``bench.api`` does) and the simulated
-internet (``bench.simnet``), then, in one trio run: applies the migrations, opens an embedded
-agent, builds the daemon's services, creates the simulated internet's ``direct`` exit (the
-default exit of new hosts), runs the task workers and the SSH proxy on an ephemeral loopback
-port (as the integration tests do), creates a user with a registered key and one host, starts
-it (gateway and egress verification included), and calls ``measure`` with an ``SshBench``.
+``run_ssh_benches(measure, modes)`` starts a private Postgres (as ``bench.api`` does) and the
+simulated internet (``bench.simnet``), then, in one trio run, a stack per agent mode
+(``bench.agents``: ``embedded`` in this process, ``socket`` a real ``cloudclaude-agent`` process
+the daemon side reaches with ``agent.mode = "socket"``), each with its own database, agent
+state directory and instance, sharing nothing: applies the migrations, builds the daemon's
+services, creates the simulated internet's ``direct`` exit (the default exit of new hosts),
+runs the task workers and the SSH proxy on an ephemeral loopback port (as the integration tests
+do), creates a user with a registered key and one host, starts it (gateway and egress
+verification included), and calls ``measure`` with an ``SshBench`` per mode.
+``run_ssh_bench(measure)`` does the same for the embedded mode alone.
 Its ``argv`` builds an ``ssh`` command line for either leg:
 
 - ``proxy``: the user's key, to the proxy (``user@127.0.0.1 -p PORT``), which logs in to the
@@ -15,10 +19,10 @@ Its ``argv`` builds an ``ssh`` command line for either leg:
   ``ssh`` through ``ProxyCommand`` + ``ProxyUseFdpass``: a tiny helper asks a Unix socket served
   here for it (SCM_RIGHTS) and hands it to ``ssh`` the same way.
 
-Everything is removed at the end, also on Ctrl-C or SIGTERM: the host's container, gateway and
-home volume (shielded), the task workers and the proxy, the simulated internet, the agent's and
-Postgres' directories.
-The agent's directory is kept outside ``/tmp/cc-*`` on purpose: the integration suite's
+Everything is removed at the end, also on Ctrl-C or SIGTERM: each host's container, gateway and
+home volume (shielded), the task workers and the proxies, the agent process, the simulated
+internet, the agents' and Postgres' directories.
+The agents' directories are kept outside ``/tmp/cc-*`` on purpose: the integration suite's
 clean-up removes containers whose home volume lives there.
 """
 
@@ -28,13 +32,11 @@ import array
 import contextlib
 import os
 import re
-import shutil
 import socket
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Literal, TypeVar
 
@@ -43,16 +45,16 @@ import attrs
 import trio
 import trio_asyncio
 
-from agent.ops.volumes import is_mounted
+from bench.agents import agent_settings, agent_state_dirs, open_bench_agent
 from bench.api import DATABASE, interruptible, private_cluster, scratch_dir
-from bench.simnet import DEFAULT_KIND, clear_agent, egress_settings, simulated_internet
+from bench.ratios import MODES, Mode
+from bench.simnet import DEFAULT_KIND, egress_settings, simulated_internet
 from cloudclaude.agent_client.client import AgentError
-from cloudclaude.agent_client.handle import Agent, open_agent
+from cloudclaude.agent_client.handle import Agent
 from cloudclaude.app.supervisor import proxy_context
 from cloudclaude.app.wiring import build
 from cloudclaude.core.logging import configure
 from cloudclaude.core.settings import (
-    AgentSettings,
     DatabaseSettings,
     LiveSettings,
     Settings,
@@ -67,7 +69,6 @@ from cloudclaude.model.hosts import HostLimits
 from cloudclaude.sshproxy.hostkey import known_hosts_line, write_private
 from cloudclaude.sshproxy.server import SshProxy
 from cloudclaude.tasks.workers import TaskWorkers
-from tests.integration.boxes import EGRESS_POOL
 from tests.integration.netsim import SimInternet
 
 Leg = Literal["direct", "proxy"]
@@ -167,84 +168,97 @@ class SshBench:
 
 
 def run_ssh_bench(measure: Callable[[SshBench], Awaitable[T]]) -> T:
-    """Set everything up, ``measure``, tear everything down; Ctrl-C raises KeyboardInterrupt."""
+    """One embedded stack: set everything up, ``measure``, tear everything down.
+
+    Ctrl-C raises KeyboardInterrupt.
+    """
+
+    async def embedded(benches: dict[Mode, SshBench]) -> T:
+        return await measure(benches["embedded"])
+
+    return run_ssh_benches(embedded, ("embedded",))
+
+
+def run_ssh_benches(
+    measure: Callable[[dict[Mode, SshBench]], Awaitable[T]], modes: Sequence[Mode] = MODES
+) -> T:
+    """A stack per agent mode, each with its own database, agent and box; then ``measure``.
+
+    Ctrl-C raises KeyboardInterrupt once everything is torn down.
+    """
     configure("warning", "console")
     with (
         scratch_dir() as root,
-        _boxes_dir() as boxes,
+        agent_state_dirs("bench-ssh-boxes-", modes) as boxes,
         private_cluster(root) as cluster,
         simulated_internet() as sim,
     ):
-        return trio.run(_measure_in, measure, cluster.dsn(DATABASE), root, boxes, sim)
+        dsns: dict[Mode, str] = {}
+        for mode in modes:
+            cluster.ensure_database(f"{DATABASE}_{mode}")
+            dsns[mode] = cluster.dsn(f"{DATABASE}_{mode}")
+        return trio.run(_measure_in, measure, dsns, root, boxes, sim)
 
 
 async def _measure_in(
-    measure: Callable[[SshBench], Awaitable[T]],
-    dsn: str,
+    measure: Callable[[dict[Mode, SshBench]], Awaitable[T]],
+    dsns: dict[Mode, str],
     root: Path,
-    boxes: Path,
+    boxes: dict[Mode, Path],
     sim: SimInternet,
 ) -> T:
-    async with open_ssh_bench(dsn, root, boxes, sim) as bench:
-        return await measure(bench)
-    raise KeyboardInterrupt  # open_ssh_bench swallowed a cancel from Ctrl-C, then re-raised it
-
-
-@contextlib.contextmanager
-def _boxes_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="bench-ssh-boxes-"))
-    try:
-        yield path
-    finally:
-        volumes = path / "volumes"
-        mounted = [v for v in volumes.iterdir() if is_mounted(v)] if volumes.is_dir() else []
-        if mounted:  # never delete through a mount: the box was not removed, say so
-            print(f"left behind (still mounted): {', '.join(map(str, mounted))}", file=sys.stderr)
-        else:
-            shutil.rmtree(path, ignore_errors=True)
-
-
-@contextlib.asynccontextmanager
-async def open_ssh_bench(
-    dsn: str, root: Path, boxes: Path, sim: SimInternet
-) -> AsyncIterator[SshBench]:
-    """The stack and a running box; on SIGINT/SIGTERM, cleans up and raises KeyboardInterrupt.
-
-    The agent and the database stay outside the cancel scope a signal cancels, so the box
-    (container, gateway, home volume) can still be removed after an interrupt.
+    """The stacks' databases and agents outside the cancel scope a signal cancels (so the
+    boxes, gateways and home volumes are still removed after an interrupt), the rest inside.
     """
-    state = root / "state"
-    workdir = root / "ssh"
-    workdir.mkdir()
-    settings = Settings(
-        state_dir=str(state),
-        database=DatabaseSettings(url=dsn),
-        agent=AgentSettings(mode="embedded", state_dir=str(boxes), egress_pool=EGRESS_POOL),
-        egress=egress_settings(sim),
-        ssh=SshSettings(host="127.0.0.1", port=0),
-        tasks=TASKS,
-    )
-    live = LiveSettings(settings)
     # Out here: inside trio-asyncio's loop the KeyboardInterrupt would come wrapped in a group.
     async with (
         interruptible() as work,
         trio_asyncio.open_loop(),
-        Database.open(dsn, max_size=5) as db,
-        open_agent(settings) as agent,
+        contextlib.AsyncExitStack() as stacks,
     ):
-        try:
-            with work:
-                await migrate.apply_all(db)
-                async with trio.open_nursery() as nursery:
-                    stopping = trio.Event()
-                    try:
-                        yield await _start(live, db, agent, nursery, stopping, workdir, sim)
-                    finally:
-                        stopping.set()
-                        nursery.cancel_scope.cancel()
-        finally:
-            for problem in await clear_agent(agent):
-                print(f"could not remove {problem}", file=sys.stderr)
+        opened: dict[Mode, tuple[LiveSettings, Database, Agent]] = {}
+        for mode, dsn in dsns.items():
+            opened[mode] = await stacks.enter_async_context(
+                _open_backing(mode, dsn, root / mode, boxes[mode], sim)
+            )
+        with work:
+            async with trio.open_nursery() as nursery:
+                stopping = trio.Event()
+                try:
+                    benches: dict[Mode, SshBench] = {}
+                    for mode, (live, db, agent) in opened.items():
+                        print(f"{mode} agent:", flush=True)
+                        await migrate.apply_all(db)
+                        workdir = root / mode / "ssh"
+                        benches[mode] = await _start(
+                            live, db, agent, nursery, stopping, workdir, sim
+                        )
+                    return await measure(benches)
+                finally:
+                    stopping.set()
+                    nursery.cancel_scope.cancel()
+    raise KeyboardInterrupt  # the work was cancelled by a signal (interruptible re-raised it)
+
+
+@contextlib.asynccontextmanager
+async def _open_backing(
+    mode: Mode, dsn: str, state: Path, boxes: Path, sim: SimInternet
+) -> AsyncIterator[tuple[LiveSettings, Database, Agent]]:
+    """A daemon's settings, database and agent of ``mode``; the agent cleared on the way out."""
+    await trio.Path(state / "ssh").mkdir(parents=True)
+    settings = Settings(
+        state_dir=str(state),
+        database=DatabaseSettings(url=dsn),
+        agent=agent_settings(mode, boxes),
+        egress=egress_settings(sim),
+        ssh=SshSettings(host="127.0.0.1", port=0),
+        tasks=TASKS,
+    )
+    async with (
+        Database.open(dsn, max_size=5) as db,
+        open_bench_agent(settings) as bench_agent,
+    ):
+        yield LiveSettings(bench_agent.settings), db, bench_agent.agent
 
 
 async def _start(

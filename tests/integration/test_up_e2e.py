@@ -208,13 +208,14 @@ def _task_done(base: str, token: str, task_id: str) -> None:
 
 
 def _singbox_of(host_id: str) -> list[int]:
-    """sing-box processes whose command line names this host's gateway config."""
+    """sing-box processes working in this host's gateway directory."""
     found = []
     for entry in Path("/proc").iterdir():
         with contextlib.suppress(OSError):
             argv = (entry / "cmdline").read_bytes().decode(errors="replace")
-            if entry.name.isdigit() and "sing-box" in argv and host_id in argv:
-                found.append(int(entry.name))
+            if entry.name.isdigit() and "sing-box" in argv:
+                if host_id in os.readlink(entry / "cwd"):
+                    found.append(int(entry.name))
     return found
 
 
@@ -243,7 +244,8 @@ def test_a_box_started_under_up_goes_through_the_socket_agent(
         _task_done(base, token, started["task_id"])
         assert _api(base, token, "GET", f"/v1/admin/hosts/{host['id']}")["status"] == "running"
         [singbox] = _singbox_of(host["id"])
-        assert _status(singbox)["Uid"].split()[0] != "0"
+        confined = _status(singbox)
+        assert "0" not in confined["Uid"].split() and confined["NoNewPrivs"] == "1"
     finally:
         gone = _api(base, token, "DELETE", f"/v1/admin/hosts/{host['id']}?purge=true")
         _task_done(base, token, gone["task_id"])
