@@ -213,9 +213,9 @@ def _singbox_of(host_id: str) -> list[int]:
     for entry in Path("/proc").iterdir():
         with contextlib.suppress(OSError):
             argv = (entry / "cmdline").read_bytes().decode(errors="replace")
-            if entry.name.isdigit() and "sing-box" in argv:
-                if host_id in os.readlink(entry / "cwd"):
-                    found.append(int(entry.name))
+            is_singbox = entry.name.isdigit() and "sing-box" in argv
+            if is_singbox and host_id in os.readlink(entry / "cwd"):
+                found.append(int(entry.name))
     return found
 
 
