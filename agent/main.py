@@ -38,6 +38,9 @@ from agent.server import Connection
 log = logconfig.get("agent")
 DEFAULT_SOCKET = "/run/cloudclaude-agent/agent.sock"
 SD_LISTEN_FDS_START = 3
+#: Connections served at once; more are answered SYSTEM_011 and closed (the daemon holds one,
+#: plus one short one per OpenPort).
+MAX_CONNECTIONS = 128
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -127,18 +130,30 @@ class AgentServer:
         self.idle_timeout_s = idle_timeout_s
         self.config = config
         self.dispatcher = Dispatcher()
+        self.connections = 0
 
     async def handle(self, stream: trio.SocketStream) -> None:
+        if self.connections >= MAX_CONNECTIONS:
+            log.warning("agent_connections_full", limit=MAX_CONNECTIONS)
+            await self._refuse(stream, errors.AGENT_UNAVAILABLE, "too many agent connections")
+            return
+        self.connections += 1
+        try:
+            await self._serve_peer(stream)
+        finally:
+            self.connections -= 1
+
+    async def _refuse(self, stream: trio.SocketStream, code: str, message: str) -> None:
+        refusal = m.ErrorReply(id=None, code=code, message=message)
+        await send_final_frame(stream, encode(m.converter, refusal, m.Message), MAX_FRAME)
+        await trio.aclose_forcefully(stream)
+
+    async def _serve_peer(self, stream: trio.SocketStream) -> None:
         cred = peer_credentials(stream.socket)  # type: ignore[arg-type]
         if not is_allowed(cred, self.uids, self.gids):
             log.warning("agent_peer_refused", uid=cred.uid, gid=cred.gid, pid=cred.pid)
-            refusal = m.ErrorReply(
-                id=None,
-                code=errors.PEER_NOT_ALLOWED,
-                message=f"uid {cred.uid} may not use the agent",
-            )
-            await send_final_frame(stream, encode(m.converter, refusal, m.Message), MAX_FRAME)
-            await trio.aclose_forcefully(stream)
+            message = f"uid {cred.uid} may not use the agent"
+            await self._refuse(stream, errors.PEER_NOT_ALLOWED, message)
             return
         await Connection(stream, self.dispatcher, idle_timeout_s=self.idle_timeout_s).serve()
 

@@ -2,7 +2,9 @@
 
 A malformed or unknown message gets an ``ErrorReply`` and the connection stays up; a frame over
 ``MAX_FRAME`` or a broken stream ends only this connection. A connection idle for
-``idle_timeout_s`` is closed. The same code serves the socket mode and the embedded mode.
+``idle_timeout_s`` is closed. At most ``MAX_IN_FLIGHT`` requests of one connection run at once:
+past that the connection is not read until one finishes (backpressure, not a growing queue).
+The same code serves the socket mode and the embedded mode.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from agent.protocol.framing import MAX_FRAME, FrameError, FrameReader, send_fram
 log = logconfig.get("agent")
 HELLO_TIMEOUT_S = 10.0
 IDLE_TIMEOUT_S = 300.0
+MAX_IN_FLIGHT = 32
 
 
 class Connection:
@@ -33,8 +36,10 @@ class Connection:
         idle_timeout_s: float = IDLE_TIMEOUT_S,
         max_frame: int = MAX_FRAME,
         handoff: SocketHandoff | None = None,
+        max_in_flight: int = MAX_IN_FLIGHT,
     ) -> None:
         self._stream = stream
+        self._slots = trio.Semaphore(max_in_flight)
         self._handoff = handoff
         self._dispatcher = dispatcher
         self._idle_timeout_s = idle_timeout_s
@@ -123,9 +128,16 @@ class Connection:
             name = m.op_name(type(request))
             await self._try_send(_protocol_error(request_id, f"'{name}' is not a request"))
             return
+        await self._slots.acquire()  # released by _run; reading waits meanwhile
         nursery.start_soon(self._run, handler, request)
 
     async def _run(self, handler: Handler, request: m.Request) -> None:
+        try:
+            await self._answer(handler, request)
+        finally:
+            self._slots.release()
+
+    async def _answer(self, handler: Handler, request: m.Request) -> None:
         async def progress(stage: str, percent: int, message: str) -> None:
             await self.send(
                 m.Progress(id=request.id, stage=stage, percent=percent, message=message)

@@ -10,6 +10,7 @@ were, no mount appeared, nothing was made in or outside the agent's state direct
 
 from __future__ import annotations
 
+import contextlib
 import struct
 import typing
 import uuid
@@ -312,3 +313,26 @@ async def test_an_old_client_is_told_the_protocol_changed(agent: AgentProcess) -
     async with stream:
         reply = await HostileClient(stream).ask({"op": "hello", "protocol_version": 1})
     assert (reply["op"], reply["code"]) == ("error", errors.PROTOCOL_VERSION_MISMATCH)
+
+
+async def test_connections_past_the_limit_are_turned_away_and_the_agent_serves_on(
+    agent: AgentProcess, client: HostileClient
+) -> None:
+    """A peer that opens connection after connection cannot exhaust the agent."""
+    from agent.main import MAX_CONNECTIONS
+
+    async with contextlib.AsyncExitStack() as stack:
+        held = 1  # `client` holds one already
+        while held < MAX_CONNECTIONS:
+            await stack.enter_async_context(HostileClient.connect(agent.socket))
+            held += 1
+        stream = await trio.open_unix_socket(str(agent.socket))
+        async with stream:
+            reply = await HostileClient(stream).receive()
+        assert reply is not None and (reply["op"], reply["code"]) == (
+            "error",
+            errors.AGENT_UNAVAILABLE,
+        )
+        await client.still_serving()
+    async with HostileClient.connect(agent.socket) as again:  # freed slots serve again
+        await again.still_serving()

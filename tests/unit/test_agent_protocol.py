@@ -316,3 +316,35 @@ async def test_verification_requests_are_bounded(
         await runtime_client.request(m.VerifyEgress(id=0, host_id="h1", **fields))
     assert refused.value.code == errors.VALIDATION_FAILED
     assert complaint in refused.value.message
+
+
+async def test_requests_past_the_in_flight_limit_wait_unread() -> None:
+    """A flood of requests on one connection runs at most ``max_in_flight`` at once."""
+    running, most = 0, 0
+    release = trio.Event()
+
+    async def slow(request: m.Ping, _progress: ReportProgress) -> m.Reply:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await release.wait()
+        running -= 1
+        return m.Pong(id=request.id, agent_version="t", uptime_s=0.0)
+
+    dispatcher = Dispatcher()
+    dispatcher.register(m.Ping, slow)
+    client_end, agent_end = trio.testing.memory_stream_pair()
+    raw = Raw(client_end)
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            connection = Connection(agent_end, dispatcher, max_in_flight=3)
+            nursery.start_soon(connection.serve)
+            await raw.hello()
+            for request_id in range(1, 11):
+                await raw.send_message(m.Ping(id=request_id))
+            await trio.testing.wait_all_tasks_blocked()
+            assert (running, most) == (3, 3)
+            release.set()
+            answered = {(await raw.receive() or {}).get("id") for _ in range(10)}
+            nursery.cancel_scope.cancel()
+    assert answered == set(range(1, 11)) and most == 3
