@@ -135,6 +135,8 @@ class DockerLimits:
     call_s: float = attrs.field(default=30.0, validator=attrs.validators.gt(0))
     #: Largest JSON answer read (inspect, list, stats, exec and image details).
     reply_max_bytes: int = attrs.field(default=8 * MIB, validator=attrs.validators.gt(0))
+    #: Deadline of removing a container (its writable layer may hold millions of files).
+    remove_s: float = attrs.field(default=300.0, validator=attrs.validators.gt(0))
     #: Deadline of an image build or base import, from request to last progress line.
     build_s: float = attrs.field(default=3600.0, validator=attrs.validators.gt(0))
     #: Longest line of a build or import progress stream.
@@ -148,13 +150,26 @@ class DockerLimits:
 
 
 @attrs.frozen(kw_only=True)
+class DiskLimits:
+    """Deadlines of the commands that make, mount, grow and clear a box's disk image."""
+
+    #: ``mount``, ``umount``, ``losetup``: quick unless the kernel is stuck.
+    mount_s: float = attrs.field(default=60.0, validator=attrs.validators.gt(0))
+    #: ``mkfs.ext4`` of a new sparse image and ``resize2fs`` of a grown one.
+    format_s: float = attrs.field(default=600.0, validator=attrs.validators.gt(0))
+    #: Copying a box's existing writable layer onto its image (once per container), and
+    #: deleting a removed container's layer or the copy left beneath the mount.
+    copy_s: float = attrs.field(default=3600.0, validator=attrs.validators.gt(0))
+
+
+@attrs.frozen(kw_only=True)
 class AgentConfig:
     #: This installation's name on dockerd (label ``cloudclaude.instance``): the agent lists
     #: and reconciles only its own containers.
     instance: str = "default"
     #: dockerd's API socket.
     docker_socket: str = "/var/run/docker.sock"
-    #: Home volume images and build scratch space (root only).
+    #: Box disk images (home and writable layer) and build scratch space (root only).
     state_dir: Path = Path("/var/lib/cloudclaude-agent")
     #: The directory holding ``Dockerfile`` and the box's scripts.
     image_dir: Path = DEFAULT_IMAGE_DIR
@@ -174,6 +189,8 @@ class AgentConfig:
     egress_watch_s: float = 0.5
     #: Size and time caps of dockerd calls and of commands run in boxes.
     docker_limits: DockerLimits = attrs.field(factory=DockerLimits)
+    #: Deadlines of the commands that look after each box's disk image.
+    disk_limits: DiskLimits = attrs.field(factory=DiskLimits)
     #: Processes of one box looked at per activity probe (a box may run many more).
     activity_max_pids: int = 4096
     #: Host directories every box gets besides its home (admin-declared; never from the wire).

@@ -42,7 +42,7 @@ class Runtime:
         self.config = config
         self.docker = Docker(config.docker_socket, config.docker_limits)
         self.images = Images(self.docker, config)
-        self.volumes = HomeVolumes(config.volumes_dir)
+        self.volumes = HomeVolumes(config.volumes_dir, config.disk_limits)
         self.containers = Containers(
             self.docker,
             self.volumes,

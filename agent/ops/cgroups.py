@@ -10,6 +10,7 @@ so callers run them on a worker thread.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from collections.abc import Iterator
@@ -209,7 +210,11 @@ def in_container(pid: int, container_id: str) -> bool:
 
 
 def kill_tree(pid: int, container_id: str, limit: int) -> int:
-    """SIGKILL ``pid`` and its descendants, only those in the container; how many were hit."""
+    """SIGKILL ``pid``, its process group and its descendants, only those in the container.
+
+    dockerd starts an exec as a session (and group) leader, so the group takes children being
+    forked right now along; the walk catches descendants that left the group. How many hit.
+    """
     if not in_container(pid, container_id):
         return 0
     try:
@@ -223,12 +228,11 @@ def kill_tree(pid: int, container_id: str, limit: int) -> int:
         children = [child for child, ppid in parents.items() if ppid == parent]
         frontier.extend(child for child in children if child not in doomed)
         doomed.update(children)
-    killed = 0
-    for target in doomed:
-        if in_container(target, container_id):
-            try:
-                os.kill(target, signal.SIGKILL)
-                killed += 1
-            except ProcessLookupError:
-                pass
-    return killed
+    alive = [target for target in sorted(doomed) if in_container(target, container_id)]
+    with contextlib.suppress(ProcessLookupError):
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, signal.SIGKILL)
+    for target in alive:
+        with contextlib.suppress(ProcessLookupError):  # the group signal got it
+            os.kill(target, signal.SIGKILL)
+    return len(alive)

@@ -3,10 +3,12 @@
 Create-if-absent, start-if-stopped, stop-if-running, remove-if-present: every request may be
 repeated after a crash or a retry and ends in the same state. The container has no network
 (``NetworkMode=none``; the egress plumbing adds one veth at start), publishes no port, keeps only
-the capabilities sshd and the init need, and mounts the loop-mounted home volume plus the
-admin's ``extra_mounts`` from the agent's config. It runs the image this agent built, whatever
-the caller says. A container named like a host's but not labelled as this instance's is never
-touched (``host_not_managed``); every later Docker call names the checked container by its id.
+the capabilities sshd and the init need, and mounts the home from the box's disk image plus the
+admin's ``extra_mounts`` from the agent's config. Before every start its writable layer is put
+on the same image (``agent.ops.volumes``), so ``disk_gb`` bounds all the box writes. It runs
+the image this agent built, whatever the caller says. A container named like a host's but not
+labelled as this instance's is never touched (``host_not_managed``); every later Docker call
+names the checked container by its id.
 """
 
 from __future__ import annotations
@@ -215,7 +217,7 @@ class Containers:
             return host_state(host_id, existing), False
         image = await self._ensure_image(progress)  # only the image this agent built
         home = await self.volumes.ensure(host_id, spec.disk_gb)
-        await progress("volume.ready", 60, f"home volume of {spec.disk_gb} GB mounted")
+        await progress("volume.ready", 60, f"disk image of {spec.disk_gb} GB mounted")
         body = create_body(
             host_id,
             spec,
@@ -230,9 +232,13 @@ class Containers:
         return await self.inspect(host_id), True
 
     async def start(self, host_id: str) -> m.HostState:
+        """Start a stopped box on its disk image: home and writable layer mounted first."""
         info = await self.require(host_id)
+        if (info.get("State") or {}).get("Running"):
+            return host_state(host_id, info)
         disk_gb = int((info.get("Config") or {}).get("Labels", {}).get(DISK_LABEL, "0") or 0)
         await self.volumes.ensure(host_id, max(1, min(disk_gb, MAX_DISK_GB)))
+        await self.volumes.attach_layer(host_id, info)
         await self.docker.start(str(info["Id"]))
         return await self.inspect(host_id)
 
@@ -242,7 +248,11 @@ class Containers:
         return await self.inspect(host_id)
 
     async def remove(self, host_id: str, *, purge: bool) -> bool:
-        """Remove the container if present; ``purge`` deletes the home volume too."""
+        """Remove the container and its writable layer; ``purge`` deletes the disk image too.
+
+        dockerd unmounts the layer bind when it deletes the layer directory; the volumes
+        then unmount the rest (the home stays on the image unless purged).
+        """
         info = await self.find(host_id)
         removed = info is not None and await self.docker.remove(str(info["Id"]))
         if purge:

@@ -238,7 +238,12 @@ class Docker:
 
     async def remove(self, name: str) -> bool:
         try:
-            await self.call("DELETE", f"/containers/{name}", params={"force": "true", "v": "1"})
+            await self.call(
+                "DELETE",
+                f"/containers/{name}",
+                params={"force": "true", "v": "1"},
+                deadline_s=self.limits.remove_s,
+            )
         except NotFound:
             return False
         return True
@@ -328,16 +333,17 @@ class Docker:
 
     async def _abandon(self, exec_id: str, name: str, seen: int) -> None:
         """Kill what a command left running (its connection is already closed), and log it."""
-        killed = 0
-        with trio.move_on_after(self.limits.call_s):
-            with contextlib.suppress(errors.AgentError):
+        killed, pid = 0, 0
+        with trio.move_on_after(self.limits.call_s), contextlib.suppress(errors.AgentError):
+            while True:  # dockerd records the PID a moment after the output starts
                 info = await self.call("GET", f"/exec/{exec_id}/json")
                 pid, container_id = int(info.get("Pid") or 0), str(info.get("ContainerID", ""))
-                if info.get("Running") and pid > 0 and container_id:
-                    killed = await trio.to_thread.run_sync(
-                        cgroups.kill_tree, pid, container_id, 4096
-                    )
-        log.warning("box_exec_abandoned", container=name, output_bytes=seen, killed=killed)
+                if not info.get("Running") or (pid > 0 and container_id):
+                    break
+                await trio.sleep(0.02)
+            if info.get("Running"):
+                killed = await trio.to_thread.run_sync(cgroups.kill_tree, pid, container_id, 4096)
+        log.warning("box_exec_abandoned", container=name, pid=pid, output_bytes=seen, killed=killed)
 
     # --- images ------------------------------------------------------------------------------
 

@@ -2,8 +2,9 @@
 
 Re-exported by ``agent.protocol.messages``, which holds the wire's tagged unions. No request
 names a host path, an image or a command: the agent derives the mounts from its own config,
-runs only the image it built, and each look inside a box is a named operation with a fixed
-command (``HostActivity``), so a compromised daemon cannot turn the agent into host root.
+runs only the image it built, and each look at a box is a named operation read from the host
+(``HostActivity``: cgroup CPU and /proc), so a compromised daemon cannot turn the agent into
+host root.
 """
 
 from __future__ import annotations

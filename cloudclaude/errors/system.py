@@ -152,7 +152,7 @@ RUNS_AS_ROOT = ErrorCode(
     cause="cloudclaude run was started with euid 0; the internet-facing daemon holds no host"
     " privileges (the agent does what needs root).",
     fix="Run it as the cloudclaude user (systemd's cloudclaude.service, or `make up`, which"
-    " starts it so); only a development embedded agent (agent.mode = \"embedded\") may run"
+    ' starts it so); only a development embedded agent (agent.mode = "embedded") may run'
     " as root.",
 )
 

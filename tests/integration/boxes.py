@@ -1,7 +1,7 @@
 """Real dockerd for tests: the box image built once per run, and cleanup of what tests make.
 
 Host ids made by tests start with ``t-``; whatever a failed test leaves behind (containers,
-mounted home volumes) is removed at the end of the run and before the next one.
+mounted disk images) is removed at the end of the run and before the next one.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import trio
 from agent.config import AgentConfig
 from agent.ops.docker import Docker
 from agent.ops.images import Images
+from agent.ops.mounts import deepest_first, read_mounts
 from agent.ops.names import HOST_LABEL, MANAGED_LABEL
-from agent.ops.volumes import is_mounted
 from tests.integration import pg, runlock
 from tests.integration.gateway_leftovers import remove_gateway_leftovers
 
@@ -75,11 +75,10 @@ def remove_leftovers(keep: Path | None = None) -> None:
         docker_api("DELETE", f"/containers/{container['Id']}", params={"force": "1"})
     remove_gateway_leftovers()
     for state in Path("/tmp").glob("cc-boxes-*"):
-        volumes = state / "volumes"
-        if volumes.is_dir():
-            for mountpoint in volumes.iterdir():
-                if mountpoint.is_dir() and is_mounted(mountpoint):
-                    subprocess.run(["umount", str(mountpoint)], check=False)
+        # Disk images, their home binds and the shared bind of volumes/ onto itself.
+        prefix = f"{state}/"
+        for mount in deepest_first(m for m in read_mounts() if m.point.startswith(prefix)):
+            subprocess.run(["umount", mount.point], check=False)
         if state != keep:
             shutil.rmtree(state, ignore_errors=True)
 

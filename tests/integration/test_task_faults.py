@@ -27,6 +27,7 @@ from agent.runtime import open_runtime
 from cloudclaude.agent_client.client import embedded
 from cloudclaude.agent_client.handle import Agent
 from cloudclaude.app.wiring import Services, build
+from cloudclaude.core.metrics import Metrics
 from cloudclaude.core.settings import LiveSettings, Settings
 from cloudclaude.db.cluster import PrivateCluster
 from cloudclaude.db.errors import DatabaseError
@@ -37,6 +38,7 @@ from cloudclaude.db.repos import tasks as tasks_repo
 from cloudclaude.model.audit import Actor, AuditFilter
 from cloudclaude.model.hosts import HostLimits
 from cloudclaude.model.tasks import Task
+from cloudclaude.tasks.workers import TaskWorkers
 from tests.integration import boxes, pg
 from tests.integration.conftest import add_sim_exit, with_sim_exit
 from tests.integration.netsim import SimInternet
@@ -110,6 +112,8 @@ class Rig:
             "CLOUDCLAUDE_WEB__PORT": str(port),
             "CLOUDCLAUDE_CTL__SOCKET": str(self.state_dir / "ctl.sock"),
             "CLOUDCLAUDE_AGENT__STATE_DIR": str(self.boxes_state),
+            # The test agents' instance: the boxes it makes are this run's to remove.
+            "CLOUDCLAUDE_AGENT__INSTANCE": boxes.agent_config(self.boxes_state).instance,
             "CLOUDCLAUDE_AGENT__EGRESS_POOL": boxes.EGRESS_POOL,
             "CLOUDCLAUDE_TASKS__LEASE_S": "2",
             "CLOUDCLAUDE_TASKS__POLL_S": "0.5",
@@ -229,7 +233,7 @@ async def test_a_killed_agent_is_waited_for_and_the_task_retried(rig: Rig) -> No
         "--state-dir",
         str(rig.boxes_state),
         "--instance",
-        "cc-fault-test",
+        boxes.agent_config(rig.boxes_state).instance,
         "--egress-pool",
         boxes.EGRESS_POOL,
     ]
@@ -238,11 +242,17 @@ async def test_a_killed_agent_is_waited_for_and_the_task_retried(rig: Rig) -> No
         with trio.fail_after(30):
             while not agent_sock.exists():
                 await trio.sleep(0.05)
-        async with rig.daemon(
-            CLOUDCLAUDE_AGENT__MODE="socket",
-            CLOUDCLAUDE_AGENT__SOCKET=str(agent_sock),
-        ) as daemon:
-            await daemon.start()
+        # The task workers run here (`cloudclaude run` refuses root in socket mode), talking
+        # to the real agent process through its socket, as the unprivileged daemon does.
+        fast = attrs.evolve(
+            services.live.current.tasks, lease_s=2.0, poll_s=0.5, retry_base_s=0.5, workers=1
+        )
+        live = LiveSettings(attrs.evolve(services.live.current, tasks=fast))
+        stopping = trio.Event()
+        socket_agent = Agent("socket", socket=str(agent_sock))
+        workers = TaskWorkers(db, socket_agent, live, Metrics(), stopping, exits=services.exits)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(workers.run)
             host_id, create = await new_host(services)
             assert (await wait_task(db, create, ended)).status == "succeeded"
             start = await services.hosts.act(ACTOR, host_id, "start")
@@ -256,6 +266,7 @@ async def test_a_killed_agent_is_waited_for_and_the_task_retried(rig: Rig) -> No
             assert done.status == "succeeded" and done.attempt >= 2, done
             host = await hosts_repo.get(db, host_id)
             assert host is not None and host.status == "running"
+            stopping.set()
     finally:
         if agent.returncode is None:
             agent.terminate()

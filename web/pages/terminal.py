@@ -116,8 +116,8 @@ async def _input(shell: ShellStream, host_id: uuid.UUID) -> None:
             return
         try:
             message = json.loads(raw)
-        except (TypeError, ValueError):
-            continue  # not ours: ignore rather than end the session
+        except (TypeError, ValueError, RecursionError):
+            continue  # not ours (or nested past Python's limit): ignore, keep the session
         if not isinstance(message, dict):
             continue
         if message.get("type") == "input" and isinstance(message.get("data"), str):
