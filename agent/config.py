@@ -210,3 +210,19 @@ class AgentConfig:
     @property
     def default_base(self) -> str:
         return self.base_image or f"cloudclaude-base:{self.debian_suite}"
+
+
+def config_flags(config: AgentConfig) -> list[str]:
+    """The ``cloudclaude-agent`` flags that give an agent ``config`` (``main.config_of`` reads
+    them back), for whoever starts one: ``cloudclaude up`` and the benchmarks."""
+    return [
+        f"--state-dir={config.state_dir}",
+        f"--docker-socket={config.docker_socket}",
+        f"--image-dir={config.image_dir}",
+        f"--base-image={config.base_image}",
+        f"--debian-mirror={config.debian_mirror}",
+        f"--instance={config.instance}",
+        f"--egress-pool={config.egress_pool}",
+        f"--sing-box={config.sing_box}",
+        *(f"--extra-mount={mount}" for mount in config.extra_mounts),
+    ]

@@ -174,23 +174,28 @@ class AgentServer:
                 return
 
 
+def config_of(args: argparse.Namespace) -> AgentConfig:
+    """The agent's configuration from its flags (``config.config_flags`` writes them)."""
+    return AgentConfig(
+        docker_socket=args.docker_socket,
+        state_dir=Path(args.state_dir),
+        image_dir=Path(args.image_dir),
+        base_image=args.base_image,
+        debian_mirror=args.debian_mirror,
+        instance=args.instance,
+        egress_pool=args.egress_pool,
+        sing_box=args.sing_box,
+        extra_mounts=[ExtraMount.parse(text) for text in args.extra_mount],
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logconfig.configure(args.log_level, args.log_format)
     try:
         mode = int(args.socket_mode, 8)
         gids = {_gid(g) for g in args.allow_group}
-        config = AgentConfig(
-            docker_socket=args.docker_socket,
-            state_dir=Path(args.state_dir),
-            image_dir=Path(args.image_dir),
-            base_image=args.base_image,
-            debian_mirror=args.debian_mirror,
-            instance=args.instance,
-            egress_pool=args.egress_pool,
-            sing_box=args.sing_box,
-            extra_mounts=[ExtraMount.parse(text) for text in args.extra_mount],
-        )
+        config = config_of(args)
         check_sources_on_disk(config)
     except (OSError, ValueError, KeyError) as exc:
         print(f"error {errors.CONFIG_INVALID} config_invalid: {exc}", file=sys.stderr)

@@ -37,7 +37,7 @@ from pathlib import Path
 import attrs
 import trio
 
-from agent.config import AgentConfig
+from agent.config import AgentConfig, config_flags
 from agent.ops.volumes import is_mounted
 from bench.ratios import Mode
 from bench.simnet import clear_agent
@@ -105,15 +105,7 @@ def agent_argv(config: AgentConfig, socket_path: Path) -> list[str]:
         f"--socket={socket_path}",
         "--socket-mode=0600",
         "--allow-uid=0",
-        f"--state-dir={config.state_dir}",
-        f"--docker-socket={config.docker_socket}",
-        f"--image-dir={config.image_dir}",
-        f"--base-image={config.base_image}",
-        f"--debian-mirror={config.debian_mirror}",
-        f"--instance={config.instance}",
-        f"--egress-pool={config.egress_pool}",
-        f"--sing-box={config.sing_box}",
-        *(f"--extra-mount={mount}" for mount in config.extra_mounts),
+        *config_flags(config),
         "--log-level=warning",
         "--log-format=json",
     ]

@@ -22,6 +22,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 
+import attrs
+
+from agent.config import config_flags
 from cloudclaude.agent_client.handle import agent_config
 from cloudclaude.app import daemon_user, runtime_venv
 from cloudclaude.app.children import Child
@@ -147,16 +150,8 @@ def _agent(settings: Settings, agent_state: Path) -> Child:
         f"--socket={agent_socket(settings)}",
         "--socket-mode=0660",
         f"--allow-group={daemon_user.DAEMON_USER}",
-        f"--state-dir={agent_state}",
-        f"--docker-socket={config.docker_socket}",
-        f"--image-dir={config.image_dir}",
-        f"--base-image={config.base_image}",
-        f"--debian-mirror={config.debian_mirror}",
-        f"--instance={config.instance}",
-        f"--egress-pool={config.egress_pool}",
-        f"--sing-box={config.sing_box}",
+        *config_flags(attrs.evolve(config, state_dir=agent_state)),
         f"--log-level={settings.log.level}",
-        *(f"--extra-mount={mount}" for mount in config.extra_mounts),
     ]
     return Child("agent", argv, dict(os.environ))
 

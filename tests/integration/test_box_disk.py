@@ -16,14 +16,13 @@ from pathlib import Path
 
 import trio
 
-from agent import errors
 from agent.ops.mounts import Mount, deepest_first, loop_devices, read_mounts
 from agent.ops.names import container_name
 from agent.protocol import messages as m
-from cloudclaude.agent_client.client import AgentError
 from cloudclaude.agent_client.handle import Agent
 from tests.integration import boxes
 from tests.integration.box_exec import BoxExec, exec_in_host
+from tests.integration.test_boxes import started, wait_for_sshd
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ2test test"
 MIB = 1024 * 1024
@@ -33,24 +32,12 @@ USABLE_MIN = 850 * MIB
 
 
 async def start_box(agent: Agent, host_id: str, disk_gb: int = 1) -> None:
-    await agent.create_host(host_id, m.BoxSpec(authorized_key=KEY, disk_gb=disk_gb))
-    await agent.start_host(host_id)
-    await wait_booted(agent, host_id)
+    await started(agent, host_id, disk_gb=disk_gb)
 
 
 async def wait_booted(agent: Agent, host_id: str) -> None:
     """Until sshd answers: box-init has prepared the home by then."""
-    with trio.fail_after(60):
-        while True:
-            try:
-                sock = await agent.open_port(host_id, 22)
-            except AgentError as exc:
-                if exc.code != errors.PORT_UNREACHABLE:
-                    raise
-                await trio.sleep(0.05)
-                continue
-            await trio.to_thread.run_sync(boxes.read_banner, sock)
-            return
+    await wait_for_sshd(agent, host_id)
 
 
 async def sh(host_id: str, script: str, user: str = "0") -> BoxExec:
