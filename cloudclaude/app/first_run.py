@@ -74,7 +74,7 @@ def where_next(settings: Settings, admin_password: str | None) -> str:
         f"  log in      curl -s -X POST localhost:{port}/v1/auth/login"
         ' -H \'content-type: application/json\' -d \'{"username": "admin", "password": "…"}\'',
         f"  state       {settings.state_dir} (Postgres data, server key)",
-        "Press Ctrl-C to stop (the private Postgres stops too).",
+        "Press Ctrl-C to stop (the daemon, then the agent, then the private Postgres).",
         "",
     ]
     return "\n".join(lines)

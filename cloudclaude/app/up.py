@@ -66,6 +66,8 @@ def run(settings: Settings, config_path: str | None) -> int:
             file=sys.stderr,
         )
         return 2
+    # Set, not inherited: a shell starting `make up` in the background ignores SIGINT for it.
+    signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     user = daemon_user.ensure()
     daemon_exe = runtime_venv.ensure(say=_say)
