@@ -30,7 +30,7 @@ from web.pages import admin_hosts as admin_hosts_pages
 from web.pages import admin_users as admin_users_pages
 from web.pages import auth as auth_pages
 from web.pages import live as live_pages
-from web.pages.filters import urlencode_with
+from web.pages.filters import show_controls, urlencode_with
 
 log = structlog.get_logger(component="web")
 
@@ -63,6 +63,7 @@ def create_app(live: LiveSettings, services: Services) -> QuartTrio:
     ):
         app.register_blueprint(module.blueprint)
     app.add_template_filter(urlencode_with)
+    app.jinja_env.finalize = show_controls  # before any template is compiled
     errors.register(app)
 
     @app.before_request

@@ -18,6 +18,7 @@ import attrs
 from cloudclaude.auth.passwords import PasswordHasher, check_policy, generate
 from cloudclaude.auth.ratelimit import LoginWindows
 from cloudclaude.auth.tokens import TokenService
+from cloudclaude.core.printable import escape_controls
 from cloudclaude.core.settings import RateLimitSettings
 from cloudclaude.core.timefmt import iso, utcnow
 from cloudclaude.db.errors import UniqueViolation
@@ -88,13 +89,16 @@ class Accounts:
 
     async def login(self, username: str, password: str, source_ip: str | None) -> LoginResult:
         address_key = source_ip or "unknown"
-        actor = Actor(name=f"login:{username[:64]}", source_ip=source_ip)
+        # A name from an unauthenticated peer: stored escaped (Postgres text refuses NUL).
+        actor = Actor(name=f"login:{escape_controls(username[:64])}", source_ip=source_ip)
         wait = self.limits.retry_after(address_key, username)
         if wait is not None:
             await self._login_failed(actor, username, None, "rate_limited", count=False)
             raise CloudClaudeError("rate_limited", retry_after=wait)
         self.limits.per_address.hit(address_key)
-        found = await users_repo.get_credentials(self._db, username)
+        # No account can have a name the rules refuse: such a name is not looked up.
+        valid = USERNAME_RE.match(username) is not None
+        found = await users_repo.get_credentials(self._db, username) if valid else None
         if found is None:
             await self._hasher.verify_nobody(password)
             await self._login_failed(actor, username, None, "unknown_user")
@@ -134,7 +138,7 @@ class Accounts:
             "auth.failed",
             actor,
             user_id=user_id,
-            username=username[:64],
+            username=escape_controls(username[:64]),
             reason=reason,
             method="password",
         )

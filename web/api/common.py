@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import json
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
@@ -29,12 +30,36 @@ def services() -> Services:
     return svc
 
 
+def _refuse_constant(name: str) -> Any:
+    """Python's json reads ``NaN`` and ``Infinity``; JSON has neither, and no field wants them."""
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_json_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 parses to inf
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
+def finite_number(text: str, name: str) -> float:
+    """A number from a query string or form; NaN and infinities would slip through every
+    range check (all comparisons with NaN are false), so they are a 400 here."""
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise CloudClaudeError("bad_request", f"{name} must be a number") from exc
+    if not math.isfinite(value):
+        raise CloudClaudeError("bad_request", f"{name} must be a finite number")
+    return value
+
+
 async def read_json() -> dict[str, Any]:
     raw = await request.get_data(as_text=False)
     if not raw:
         raise CloudClaudeError("bad_request", "the request needs a JSON object body")
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_json_float)
     except (ValueError, UnicodeDecodeError) as exc:
         raise CloudClaudeError("bad_request", f"the body is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):

@@ -28,7 +28,14 @@ from cloudclaude.model.users import User
 from cloudclaude.sshproxy.access import Login
 from cloudclaude.sshproxy.autostart import start_error
 from cloudclaude.sshproxy.hostkey import known_hosts_line
-from web.api.common import actor, authenticate, client_address, services, sh_lines
+from web.api.common import (
+    actor,
+    authenticate,
+    client_address,
+    finite_number,
+    services,
+    sh_lines,
+)
 
 blueprint = Blueprint("api_connect", __name__)
 
@@ -168,10 +175,7 @@ def _raise_if_failed(task: Task) -> None:
 
 
 def _number_arg(name: str, default: float) -> float:
-    try:
-        return float(request.args.get(name, default))
-    except ValueError as exc:
-        raise CloudClaudeError("bad_request", f"{name} must be a number") from exc
+    return finite_number(str(request.args.get(name, default)), name)
 
 
 @blueprint.get("/v1/bootstrap/tasks/<task_id>")

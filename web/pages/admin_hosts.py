@@ -8,7 +8,7 @@ from cloudclaude.core.ids import parse_uuid
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.hosts import HostAction, HostLimits
 from web.api.common import actor, paging, services
-from web.pages.forms import errors_for, form_dict, int_field, uuid_field
+from web.pages.forms import errors_for, float_field, form_dict, int_field, uuid_field
 from web.pages.render import is_htmx, render
 from web.pages.session import page
 
@@ -68,7 +68,7 @@ async def create_host() -> tuple[str, int]:
         if user_id is None:
             raise CloudClaudeError("validation_failed", "user_id: choose a user")
         limits = HostLimits(
-            cpus=float(data.get("cpus") or defaults.cpus),
+            cpus=float_field(data, "cpus", defaults.cpus),
             memory_mb=int_field(data, "memory_mb", defaults.memory_mb) or defaults.memory_mb,
             pids=defaults.pids,
             disk_gb=int_field(data, "disk_gb", defaults.disk_gb) or defaults.disk_gb,
@@ -80,8 +80,6 @@ async def create_host() -> tuple[str, int]:
             timezone=data.get("timezone") or None,
             egress_ip_id=uuid_field(data, "egress_ip_id"),
         )
-    except ValueError as exc:
-        return await _hosts_page(422, form=data, errors={"cpus": f"cpus: {exc}"})
     except CloudClaudeError as exc:
         return await _hosts_page(exc.http_status, form=data, errors=errors_for(exc))
     return await _hosts_page(201, created=(host.short_id, password))

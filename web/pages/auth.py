@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import urllib.parse
+
 from quart import Blueprint, Response, redirect, request
 from werkzeug.sansio.response import Response as AnyResponse
 
@@ -25,11 +27,25 @@ def home_of(role: str) -> str:
     return "/admin" if role == "admin" else "/me"
 
 
-def _safe_next(target: str) -> str:
-    """Only a path on this site (never ``//host`` or a URL): no open redirect."""
-    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return ""
+#: Longest ``next`` kept; a real page path with its query is far shorter.
+MAX_NEXT = 2048
+
+
+def safe_next(target: str) -> str:
+    """``target`` if it is a path on this site, else ``""`` (the caller goes to the role's
+    home): no open redirect. Browsers drop tabs and newlines inside URLs and read a backslash
+    as a slash, so such a path could turn into ``//other.site``; only visible ASCII without
+    backslashes is kept, and it must be one slash and then a path."""
+    if not target or len(target) > MAX_NEXT or not target.startswith("/"):
+        return ""
+    if target.startswith("//") or "\\" in target:
+        return ""
+    if not all("!" <= c <= "~" for c in target):  # controls, spaces, non-ASCII
+        return ""
+    parts = urllib.parse.urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return ""
+    return target
 
 
 @blueprint.get("/")
@@ -59,7 +75,7 @@ async def login_form() -> AnyResponse:
     user = await session_user()
     if user is not None:
         return redirect(home_of(user.role))
-    return await _form(200, next_=_safe_next(request.args.get("next", "")))
+    return await _form(200, next_=safe_next(request.args.get("next", "")))
 
 
 @blueprint.post("/login")
@@ -67,7 +83,7 @@ async def login() -> AnyResponse:
     await check_login_csrf()
     form = await request.form
     username = str(form.get("username", "")).strip()
-    next_ = _safe_next(str(form.get("next", "")))
+    next_ = safe_next(str(form.get("next", "")))
     try:
         result = await services().accounts.login(
             username, str(form.get("password", "")), client_address()

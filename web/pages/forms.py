@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import uuid
 
 from quart import request
@@ -60,6 +61,20 @@ def int_field(data: dict[str, str], name: str, default: int | None = None) -> in
         return int(value)
     except ValueError as exc:
         raise CloudClaudeError("validation_failed", f"{name}: must be a whole number") from exc
+
+
+def float_field(data: dict[str, str], name: str, default: float) -> float:
+    """A decimal field; NaN and infinities pass range checks unnoticed, so they are refused."""
+    value = data.get(name, "")
+    if value == "":
+        return default
+    try:
+        number = float(value)
+    except ValueError as exc:
+        raise CloudClaudeError("validation_failed", f"{name}: must be a number") from exc
+    if not math.isfinite(number):
+        raise CloudClaudeError("validation_failed", f"{name}: must be a finite number")
+    return number
 
 
 def date_field(data: dict[str, str], name: str) -> dt.datetime | None:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
+from cloudclaude.core.printable import escape_controls
 from cloudclaude.ctl.registry import Request, arg, command, group, handles
 from cloudclaude.errors import CloudClaudeError, system
 from cloudclaude.model.views import audit_view
@@ -100,8 +101,11 @@ group("audit", "read the audit log")
 
 
 def print_event(event: dict[str, Any]) -> None:
+    """One line per event; metadata (a failed sign-in's username) may come from anyone, so
+    control characters are escaped and cannot drive the admin's terminal."""
     meta = " ".join(f"{k}={v}" for k, v in event["metadata"].items())
-    print(f"{event['at']}  {event['type']:<28} {event['actor']:<22} {meta}", flush=True)
+    line = f"{event['at']}  {event['type']:<28} {event['actor']:<22} {meta}"
+    print(escape_controls(line), flush=True)
 
 
 def print_events(data: dict[str, Any]) -> None:
