@@ -26,7 +26,7 @@ from asyncssh.forward import SSHForwarder
 from cloudclaude.agent_client.client import AgentError
 from cloudclaude.agent_client.handle import Agent
 from cloudclaude.core.metrics import Metrics
-from cloudclaude.core.settings import LiveSettings, SettingsError, SshSettings
+from cloudclaude.core.settings import LiveSettings, SshSettings
 from cloudclaude.core.timefmt import utcnow
 from cloudclaude.db.pool import Database
 from cloudclaude.domain import audit
@@ -34,6 +34,7 @@ from cloudclaude.domain.hosts import Hosts
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.hosts import Host
 from cloudclaude.model.users import User
+from cloudclaude.sshproxy import algorithms
 from cloudclaude.sshproxy.access import Grant, Login, SshAccess, parse_login, ssh_actor
 from cloudclaude.sshproxy.autostart import ensure_running
 from cloudclaude.sshproxy.bridge import in_trio, spawn
@@ -258,15 +259,6 @@ class ProxyConnection(asyncssh.SSHServer):
         )
 
 
-def _ciphers(settings: SshSettings) -> list[str]:
-    names = [name.strip() for name in settings.ciphers.split(",")]
-    known = {alg.decode() for alg in asyncssh.encryption.get_encryption_algs()}
-    unknown = [name for name in names if name not in known]
-    if unknown:
-        raise SettingsError(f"ssh.ciphers: unknown cipher(s) {', '.join(unknown)}")
-    return names
-
-
 class SshProxy:
     """The supervised component: listens until ``stopping``, then closes every connection."""
 
@@ -280,7 +272,8 @@ class SshProxy:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         settings = self._ctx.settings
-        ciphers = _ciphers(settings)
+        algorithms.check_host_key(self._host_key)
+        policy = algorithms.server_options(settings.ciphers)
         server = await trio_asyncio.aio_as_trio(asyncssh.create_server)(
             lambda: ProxyConnection(self._ctx),
             settings.host,
@@ -290,7 +283,7 @@ class SshProxy:
             line_editor=False,
             agent_forwarding=False,
             x11_forwarding=False,
-            encryption_algs=ciphers,
+            **policy,
             login_timeout=settings.login_timeout_s,
             keepalive_interval=60,
             window=WINDOW,

@@ -4,6 +4,8 @@ The agent connects to 127.0.0.1:22 inside the box's network namespace and hands 
 over; the proxy logs in as ``claude`` with the host's own key pair (sealed in the database).
 Nothing else can reach the box's sshd, so its host key is not pinned. AES-GCM only and no
 compression: this leg runs on the same two cores as everything else, so it must be cheap.
+The audited client-facing policy (``algorithms.py``) does not apply here: this leg never
+leaves the host, so key exchange and host key follow what the box's sshd offers.
 """
 
 from __future__ import annotations
