@@ -126,3 +126,12 @@ async def frame_exchange_as(user: str | None, path: Path, request: dict[str, Any
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
+
+
+def rss() -> int:
+    """This process's resident memory (an embedded agent or daemon runs in it)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS in /proc/self/status")

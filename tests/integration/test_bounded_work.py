@@ -20,21 +20,13 @@ from agent.runtime import Runtime
 from cloudclaude.agent_client.handle import Agent
 from tests.integration import boxes
 from tests.integration.box_exec import exec_in_host
+from tests.integration.processes import rss
 from tests.polling import until
 
 #: Small enough that the test is quick; the defaults (10 s, 64 KiB) bound the same way.
 LIMITS = DockerLimits(exec_s=3.0, exec_output_max_bytes=64 * 1024, logs_max_bytes=256 * 1024)
 #: What the agent process may grow by while boxes try to flood it (it would be gigabytes).
 RSS_SLACK = 24 * 1024 * 1024
-
-
-def rss() -> int:
-    """This process's resident memory: the embedded agent runs in it."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS in /proc/self/status")
 
 
 async def nothing(_stage: str, _percent: int, _message: str) -> None:

@@ -38,21 +38,13 @@ from agent.ops.names import container_name
 from tests.integration import boxes
 from tests.integration.box_exec import exec_in_host
 from tests.integration.conftest import ADMIN_PASSWORD
+from tests.integration.processes import rss
 from tests.integration.sshstack import SshStack
 from tests.polling import quiet, until
 
 #: What the daemon may grow by while the box prints without end (unbounded, it is gigabytes).
 RSS_SLACK = 24 * 1024 * 1024
 _CSRF = re.compile(r'name="csrf_token" value="([^"]*)"')
-
-
-def rss() -> int:
-    """The daemon's resident memory: it runs in this process."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS in /proc/self/status")
 
 
 def sshd_written(host_id: str) -> int:
