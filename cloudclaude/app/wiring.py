@@ -22,6 +22,7 @@ from cloudclaude.domain.audit import AuditLog
 from cloudclaude.domain.exits import Exits
 from cloudclaude.domain.host_tasks import HostTasks
 from cloudclaude.domain.hosts import Hosts
+from cloudclaude.domain.resealing import reseal_all
 from cloudclaude.sshproxy import hostkey
 from cloudclaude.sshproxy.access import SshAccess
 
@@ -58,6 +59,7 @@ async def build(live: LiveSettings, db: Database, agent: Agent) -> Services:
     agent.latency = metrics.agent_latency
     tokens = TokenService(db, KeyRing(server_key, settings.auth.token_ttl_s))
     await tokens.start()
+    await reseal_all(db, server_key)  # version 1 sealed values -> version 2, once
     hasher = PasswordHasher(settings.auth)
     accounts = Accounts(db, hasher, tokens, settings.rate_limits)
     exits = Exits(db, server_key, live)

@@ -24,7 +24,7 @@ from cloudclaude.db.repos import bindings as bindings_repo
 from cloudclaude.db.repos import exits as exits_repo
 from cloudclaude.db.repos import hosts as hosts_repo
 from cloudclaude.db.repos import tasks as tasks_repo
-from cloudclaude.domain import audit
+from cloudclaude.domain import audit, resealing
 from cloudclaude.domain.exit_schema import ExitConfig, merge_fields, parse_exit
 from cloudclaude.domain.host_specs import visible
 from cloudclaude.errors import CloudClaudeError
@@ -33,7 +33,7 @@ from cloudclaude.model.exits import Binding, Exit, ExitStatus, mask
 from cloudclaude.model.hosts import Host
 from cloudclaude.model.tasks import Task
 
-EXIT_CREDENTIALS = "exit-credentials"
+EXIT_CREDENTIALS = resealing.EXIT_CREDENTIALS
 #: A host in one of these has a gateway (or is getting or losing one): its exit is fixed.
 LOCKED_STATUSES = ("starting", "running", "degraded", "stopping")
 
@@ -73,7 +73,9 @@ class Exits:
         secrets = {k: v for k, v in cfg.secrets.items() if v}
         try:
             async with self._db.transaction() as conn:
-                created = await exits_repo.insert(conn, cfg, _masks(secrets), self._seal(secrets))
+                new_id = uuid.uuid4()  # known before the insert: the sealed secrets bind it
+                sealed = self._seal(secrets, new_id)
+                created = await exits_repo.insert(conn, cfg, _masks(secrets), sealed, new_id)
                 await self._audit(conn, "admin.exit.created", actor, created, {})
         except UniqueViolation as exc:
             raise _label_taken(cfg.label) from exc
@@ -94,7 +96,7 @@ class Exits:
                 if not changed:
                     return before
                 after = await exits_repo.replace(
-                    conn, exit_id, cfg, _masks(secrets), self._seal(secrets)
+                    conn, exit_id, cfg, _masks(secrets), self._seal(secrets, exit_id)
                 )
                 assert after is not None
                 await self._audit(conn, "admin.exit.updated", actor, after, {"changed": changed})
@@ -232,7 +234,13 @@ class Exits:
     async def exit_and_spec(self, exit_id: uuid.UUID) -> tuple[Exit, m.ExitSpec]:
         """An exit and its wire form with the secrets in clear."""
         found = await self.get(exit_id)
-        secrets = self._unseal(found, await exits_repo.get_credentials(self._db, found.id))
+        sealed = await exits_repo.get_credentials(self._db, found.id)
+        secrets = self._unseal(found, sealed)
+        if sealed is not None:
+            plain = json.dumps(secrets).encode()
+            await resealing.reseal_on_read(
+                self._db, self._server_key, EXIT_CREDENTIALS, found.id, sealed, plain
+            )
         return found, exit_spec(found, secrets)
 
     async def queue_test(self, actor: Actor, exit_id: uuid.UUID) -> Task:
@@ -258,16 +266,18 @@ class Exits:
 
     # --- secrets and audit ----------------------------------------------------------------
 
-    def _seal(self, secrets: dict[str, str]) -> bytes | None:
+    def _seal(self, secrets: dict[str, str], exit_id: uuid.UUID) -> bytes | None:
         if not secrets:
             return None
-        return seal(self._server_key, EXIT_CREDENTIALS, json.dumps(secrets).encode())
+        plain = json.dumps(secrets).encode()
+        return seal(self._server_key, EXIT_CREDENTIALS, plain, owner=exit_id)
 
     def _unseal(self, exit_: Exit, sealed: bytes | None) -> dict[str, str]:
         if sealed is None:
             return {}
         try:
-            data: dict[str, str] = json.loads(unseal(self._server_key, EXIT_CREDENTIALS, sealed))
+            plain = unseal(self._server_key, EXIT_CREDENTIALS, sealed, owner=exit_.id)
+            data: dict[str, str] = json.loads(plain)
         except SealError as exc:
             raise CloudClaudeError(
                 "exit_invalid",

@@ -19,14 +19,14 @@ from agent.protocol.domains import DomainError, normalize_domains
 from cloudclaude.agent_client.client import AgentError
 from cloudclaude.agent_client.handle import Agent
 from cloudclaude.auth.passwords import PasswordHasher, generate
-from cloudclaude.auth.sealing import seal, unseal
+from cloudclaude.auth.sealing import SealError, seal, unseal
 from cloudclaude.core.settings import HostDefaults, TaskSettings
 from cloudclaude.core.timefmt import utcnow
 from cloudclaude.db.errors import UniqueViolation
 from cloudclaude.db.pool import Connection, Database
 from cloudclaude.db.repos import hosts as hosts_repo
 from cloudclaude.db.repos import users as users_repo
-from cloudclaude.domain import audit, host_states, host_tasks
+from cloudclaude.domain import audit, host_states, host_tasks, resealing
 from cloudclaude.domain.exits import Exits
 from cloudclaude.domain.host_specs import (
     check_limits,
@@ -40,7 +40,7 @@ from cloudclaude.model.audit import SYSTEM, Actor
 from cloudclaude.model.hosts import Host, HostAction, HostLimits, HostStatus
 from cloudclaude.model.tasks import Task
 
-BOX_KEY_PURPOSE = "box-key"
+BOX_KEY_PURPOSE = resealing.BOX_KEY_PURPOSE
 #: What an action does to the desired state (None: unchanged).
 _DESIRED: dict[str, str | None] = {
     "start": "running",
@@ -100,7 +100,8 @@ class Hosts:
         password = generate()
         password_hash = await self._hasher.hash(password)
         public, private = new_box_key_pair()
-        sealed = seal(self._server_key, BOX_KEY_PURPOSE, private)
+        host_id = uuid.uuid4()  # known before the insert: the sealed key is bound to it
+        sealed = seal(self._server_key, BOX_KEY_PURPOSE, private, owner=host_id)
         async with self._db.transaction() as conn:
             user = await users_repo.get(conn, user_id, for_update=True)
             if user is None:
@@ -111,7 +112,7 @@ class Hosts:
                     f"{user.username} already has {user.max_hosts} host(s) (max_hosts)",
                 )
             host = await self._insert(
-                conn, user_id, limits, timezone, password_hash, public, sealed
+                conn, host_id, user_id, limits, timezone, password_hash, public, sealed
             )
             if await self._exits.bind_new_host(conn, actor, host, egress_ip_id) is not None:
                 host = await hosts_repo.get(conn, host.id) or host
@@ -121,6 +122,7 @@ class Hosts:
     async def _insert(
         self,
         conn: Connection,
+        host_id: uuid.UUID,
         user_id: uuid.UUID,
         limits: HostLimits,
         timezone: str,
@@ -140,6 +142,7 @@ class Hosts:
                         ssh_password_hash=password_hash,
                         box_public_key=public,
                         box_private_key_enc=sealed,
+                        host_id=host_id,
                     )
             except UniqueViolation:
                 continue
@@ -348,4 +351,15 @@ class Hosts:
         _, sealed = await hosts_repo.get_secrets(self._db, host_id)
         if sealed is None:
             raise CloudClaudeError("host_not_found", f"no host {host_id}")
-        return unseal(self._server_key, BOX_KEY_PURPOSE, sealed)
+        sealed = bytes(sealed)
+        try:
+            private = unseal(self._server_key, BOX_KEY_PURPOSE, sealed, owner=host_id)
+        except SealError as exc:
+            raise CloudClaudeError(
+                "sealed_secret_unreadable",
+                f"the box key of host {host_id} does not open with this server key in its row",
+            ) from exc
+        await resealing.reseal_on_read(
+            self._db, self._server_key, BOX_KEY_PURPOSE, host_id, sealed, private
+        )
+        return private

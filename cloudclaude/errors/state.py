@@ -32,7 +32,7 @@ SSH_KEY_DUPLICATE = ErrorCode(
     slug="ssh_key_duplicate",
     http_status=409,
     message="That SSH key is already registered.",
-    cause="A key's fingerprint may be registered once across all users.",
+    cause="A user may register a key (by fingerprint) once; other users may register it too.",
     fix="Remove the existing key first, or use another key.",
 )
 
@@ -137,4 +137,14 @@ HOST_NOT_MANAGED = ErrorCode(
     cause="The agent acts only on containers labelled as made by its own instance"
     " (cloudclaude.instance); another installation or a person made this one.",
     fix="Remove or rename the foreign container on dockerd, or set a distinct agent instance.",
+)
+
+SEALED_SECRET_UNREADABLE = ErrorCode(
+    code="STATE_015",
+    slug="sealed_secret_unreadable",
+    http_status=409,
+    message="A stored secret does not open with this server key.",
+    cause="The sealed value was sealed with another server key, tampered with, or copied from"
+    " another row (sealed secrets are bound to the row that owns them).",
+    fix="Restore the right server key, or recreate the host or set the secret again.",
 )

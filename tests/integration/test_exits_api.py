@@ -137,9 +137,9 @@ async def test_secrets_are_sealed_in_the_row_and_kept_on_update(
     raw = row["config"] + row["credentials_enc"].hex() + row["credentials_enc"].decode("latin-1")
     assert VMESS_UUID not in raw and VMESS_UUID.replace("-", "") not in raw
     server_key = load_or_create(services.live.current.state_path)
-    assert json.loads(unseal(server_key, EXIT_CREDENTIALS, row["credentials_enc"])) == {
-        "uuid": VMESS_UUID
-    }
+    sealed = row["credentials_enc"]
+    opened = unseal(server_key, EXIT_CREDENTIALS, sealed, owner=uuid.UUID(created["id"]))
+    assert json.loads(opened) == {"uuid": VMESS_UUID}
 
     host = await api.host(egress_ip_id=created["id"])
     found = await services.exits.exit_for_host(uuid.UUID(host["id"]))

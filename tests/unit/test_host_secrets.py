@@ -5,9 +5,11 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from cloudclaude.agent_client.client import AgentConnectionLost, AgentError
-from cloudclaude.auth.sealing import SealError, seal, unseal
+from cloudclaude.auth.sealing import V1, V2, SealError, seal, unseal, version
+from cloudclaude.core.serverkey import derive
 from cloudclaude.core.settings import WebSettings
 from cloudclaude.db.errors import DatabaseUnavailable
 from cloudclaude.domain.host_specs import (
@@ -24,23 +26,46 @@ from web.live import TOPICS, USER_TOPICS, StreamLimits, parse_topics
 KEY = bytes(range(32))
 
 
+ROW = uuid.UUID("00000000-0000-4000-8000-000000000001")
+OTHER_ROW = uuid.UUID("00000000-0000-4000-8000-000000000002")
+
+
 def test_a_sealed_value_opens_only_with_its_key_and_purpose() -> None:
-    sealed = seal(KEY, "box-key", b"private")
+    sealed = seal(KEY, "box-key", b"private", owner=ROW)
     assert b"private" not in sealed
-    assert unseal(KEY, "box-key", sealed) == b"private"
+    assert version(sealed) == V2
+    assert unseal(KEY, "box-key", sealed, owner=ROW) == b"private"
     with pytest.raises(SealError):
-        unseal(bytes(32), "box-key", sealed)
+        unseal(bytes(32), "box-key", sealed, owner=ROW)
     with pytest.raises(SealError):
-        unseal(KEY, "exit-credentials", sealed)
+        unseal(KEY, "exit-credentials", sealed, owner=ROW)
     tampered = sealed[:-1] + bytes([sealed[-1] ^ 1])
     with pytest.raises(SealError):
-        unseal(KEY, "box-key", tampered)
+        unseal(KEY, "box-key", tampered, owner=ROW)
     with pytest.raises(SealError):
-        unseal(KEY, "box-key", b"short")
+        unseal(KEY, "box-key", b"short", owner=ROW)
+
+
+def test_a_sealed_value_opens_only_in_its_own_row() -> None:
+    sealed = seal(KEY, "box-key", b"private", owner=ROW)
+    with pytest.raises(SealError):
+        unseal(KEY, "box-key", sealed, owner=OTHER_ROW)
+
+
+def test_a_version_1_value_still_opens_in_any_row() -> None:
+    nonce = bytes(12)
+    box = AESGCM(derive(KEY, "seal:box-key"))
+    v1 = b"\x01" + nonce + box.encrypt(nonce, b"old", b"box-key")
+    assert version(v1) == V1
+    assert unseal(KEY, "box-key", v1, owner=OTHER_ROW) == b"old"
+    with pytest.raises(SealError):
+        unseal(KEY, "exit-credentials", v1, owner=ROW)
+    with pytest.raises(SealError):
+        unseal(KEY, "box-key", b"\x03" + v1[1:], owner=ROW)
 
 
 def test_sealing_twice_gives_different_bytes() -> None:
-    assert seal(KEY, "box-key", b"x") != seal(KEY, "box-key", b"x")
+    assert seal(KEY, "box-key", b"x", owner=ROW) != seal(KEY, "box-key", b"x", owner=ROW)
 
 
 def test_box_key_pair_is_openssh_ed25519() -> None:

@@ -55,15 +55,21 @@ def _values(cfg: ExitConfig, masked: dict[str, str]) -> list[Any]:
 
 
 async def insert(
-    db: Executor, cfg: ExitConfig, masked: dict[str, str], credentials_enc: bytes | None
+    db: Executor,
+    cfg: ExitConfig,
+    masked: dict[str, str],
+    credentials_enc: bytes | None,
+    exit_id: uuid.UUID | None = None,
 ) -> Exit:
+    """A new exit; ``exit_id`` is chosen by the caller when the sealed secrets are bound to it."""
     row = await db.fetchrow(
-        "INSERT INTO egress_ips (label, kind, server, port, expected_ip, dns_server,"
+        "INSERT INTO egress_ips (id, label, kind, server, port, expected_ip, dns_server,"
         " expected_resolvers, verify_url, verify_dns_name, config, credentials_enc)"
-        " VALUES ($1, $2, $3, $4, $5::inet, $6::inet, $7::inet[], $8, $9, $10, $11)"
-        f" RETURNING {_COLUMNS}",
+        " VALUES (COALESCE($12, gen_random_uuid()), $1, $2, $3, $4, $5::inet, $6::inet,"
+        f" $7::inet[], $8, $9, $10, $11) RETURNING {_COLUMNS}",
         *_values(cfg, masked),
         credentials_enc,
+        exit_id,
     )
     assert row is not None
     return _exit(row)
@@ -135,3 +141,33 @@ async def record_verification(
         detected_ip,
         at,
     )
+
+
+async def ids_with_credentials_version(db: Executor, version: int) -> list[uuid.UUID]:
+    """Exits whose sealed credentials start with the format byte ``version``."""
+    rows = await db.fetch(
+        "SELECT id FROM egress_ips WHERE credentials_enc IS NOT NULL"
+        " AND length(credentials_enc) > 0 AND get_byte(credentials_enc, 0) = $1",
+        version,
+    )
+    return [r["id"] for r in rows]
+
+
+async def sealed_credentials_for_update(db: Executor, exit_id: uuid.UUID) -> bytes | None:
+    value = await db.fetchval(
+        "SELECT credentials_enc FROM egress_ips WHERE id = $1 FOR UPDATE", exit_id
+    )
+    return bytes(value) if value is not None else None
+
+
+async def replace_sealed_credentials(
+    db: Executor, exit_id: uuid.UUID, old: bytes, new: bytes
+) -> bool:
+    """Set the sealed credentials only if they are still ``old`` (compare and set)."""
+    result = await db.execute(
+        "UPDATE egress_ips SET credentials_enc = $3 WHERE id = $1 AND credentials_enc = $2",
+        exit_id,
+        old,
+        new,
+    )
+    return bool(result == "UPDATE 1")

@@ -44,11 +44,14 @@ async def insert(
     ssh_password_hash: str,
     box_public_key: str,
     box_private_key_enc: bytes,
+    host_id: uuid.UUID | None = None,
 ) -> Host:
+    """A new host; ``host_id`` is chosen by the caller when a sealed value is bound to it."""
     row = await db.fetchrow(
-        "INSERT INTO hosts (short_id, user_id, cpus, memory_mb, pids, disk_gb, timezone,"
+        "INSERT INTO hosts (id, short_id, user_id, cpus, memory_mb, pids, disk_gb, timezone,"
         " ssh_password_hash, box_public_key, box_private_key_enc)"
-        f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {_COLUMNS}",
+        " VALUES (COALESCE($11, gen_random_uuid()), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        f" RETURNING {_COLUMNS}",
         short_id,
         user_id,
         limits.cpus,
@@ -59,6 +62,7 @@ async def insert(
         ssh_password_hash,
         box_public_key,
         box_private_key_enc,
+        host_id,
     )
     assert row is not None
     return _host(row)
@@ -240,3 +244,31 @@ async def touch_used(db: Executor, host_id: uuid.UUID, at: dt.datetime) -> None:
         host_id,
         at,
     )
+
+
+async def ids_with_box_key_version(db: Executor, version: int) -> list[uuid.UUID]:
+    """Hosts whose sealed box private key starts with the format byte ``version``."""
+    rows = await db.fetch(
+        "SELECT id FROM hosts WHERE box_private_key_enc IS NOT NULL"
+        " AND length(box_private_key_enc) > 0 AND get_byte(box_private_key_enc, 0) = $1",
+        version,
+    )
+    return [r["id"] for r in rows]
+
+
+async def sealed_box_key_for_update(db: Executor, host_id: uuid.UUID) -> bytes | None:
+    value = await db.fetchval(
+        "SELECT box_private_key_enc FROM hosts WHERE id = $1 FOR UPDATE", host_id
+    )
+    return bytes(value) if value is not None else None
+
+
+async def replace_sealed_box_key(db: Executor, host_id: uuid.UUID, old: bytes, new: bytes) -> bool:
+    """Set the sealed box key only if it is still ``old`` (compare and set)."""
+    result = await db.execute(
+        "UPDATE hosts SET box_private_key_enc = $3 WHERE id = $1 AND box_private_key_enc = $2",
+        host_id,
+        old,
+        new,
+    )
+    return bool(result == "UPDATE 1")
