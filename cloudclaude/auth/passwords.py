@@ -1,18 +1,24 @@
 """argon2id password hashing in worker threads, at most ``hash_concurrency`` at once.
 
 Each hash takes ``argon2_memory_kib`` of memory and tens of milliseconds of CPU, so it never
-runs on the trio thread and never more than the limiter allows.
+runs on the trio thread and never more than the limiter allows. At most ``hash_queue_max``
+callers wait for a slot; past that they get ``auth_busy`` (503 with Retry-After) at once.
 """
 
 from __future__ import annotations
 
+import functools
 import secrets
+from collections.abc import Callable
+from typing import TypeVar
 
 import argon2
 import trio
 
 from cloudclaude.core.settings import AuthSettings
 from cloudclaude.errors import CloudClaudeError
+
+T = TypeVar("T")
 
 MIN_LENGTH = 10
 MAX_LENGTH = 1024
@@ -41,10 +47,22 @@ class PasswordHasher:
             type=argon2.Type.ID,
         )
         self._limiter = trio.CapacityLimiter(settings.hash_concurrency)
+        self._queue_max = settings.hash_queue_max
+        self._queued = 0  # running or waiting
         self._dummy: str | None = None
 
+    async def _run(self, fn: Callable[[], T]) -> T:
+        """``fn`` on a worker thread, or ``auth_busy`` when too many are waiting already."""
+        if self._queued >= self._limiter.total_tokens + self._queue_max:
+            raise CloudClaudeError("auth_busy", retry_after=1)
+        self._queued += 1
+        try:
+            return await trio.to_thread.run_sync(fn, limiter=self._limiter)
+        finally:
+            self._queued -= 1
+
     async def hash(self, password: str) -> str:
-        return await trio.to_thread.run_sync(self._hasher.hash, password, limiter=self._limiter)
+        return await self._run(functools.partial(self._hasher.hash, password))
 
     async def verify(self, password_hash: str, password: str) -> bool:
         def check() -> bool:
@@ -55,7 +73,7 @@ class PasswordHasher:
             except argon2.exceptions.InvalidHashError:
                 return False
 
-        return await trio.to_thread.run_sync(check, limiter=self._limiter)
+        return await self._run(check)
 
     async def verify_nobody(self, password: str) -> None:
         """Spend the time of one verification, so unknown usernames answer no faster."""

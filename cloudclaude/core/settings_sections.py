@@ -67,6 +67,8 @@ class WebSettings:
     #: How often a stream looks for changes, and sends a heartbeat comment when idle.
     sse_poll_s: float = attrs.field(default=1.0, validator=_positive)
     sse_heartbeat_s: float = attrs.field(default=15.0, validator=_positive)
+    #: Concurrent HTTP connections; past it new ones are closed at once.
+    max_connections: int = attrs.field(default=1000, validator=_positive)
 
 
 def _cipher_list(_inst: Any, attribute: attrs.Attribute[Any], value: str) -> None:
@@ -101,6 +103,8 @@ class SshSettings:
     autostart_timeout_s: float = attrs.field(default=300.0, validator=_positive)
     #: SSH traffic marks the host active at most this often (idle detection).
     activity_interval_s: float = attrs.field(default=30.0, validator=_positive)
+    #: Connections not yet authenticated; past it new ones are closed at once.
+    max_unauthenticated: int = attrs.field(default=100, validator=_positive)
 
 
 @attrs.frozen(kw_only=True)
@@ -129,6 +133,8 @@ class AuthSettings:
     argon2_parallelism: int = attrs.field(default=1, validator=_positive)
     #: Concurrent hashes; each takes ``argon2_memory_kib`` of memory.
     hash_concurrency: int = attrs.field(default=2, validator=_positive)
+    #: Hashes waiting for a slot; past it callers get ``auth_busy`` (503, Retry-After).
+    hash_queue_max: int = attrs.field(default=32, validator=_positive)
 
 
 @attrs.frozen(kw_only=True)
@@ -140,6 +146,11 @@ class RateLimitSettings:
     )
     #: Failed logins for one username per window, from any address.
     login_per_user: int = attrs.field(default=5, validator=_positive, metadata={RELOADABLE: True})
+    #: Cap of the slow-down once one username's failures from all addresses pass
+    #: ``login_per_user`` (failures per username and address are the hard limit).
+    login_slowdown_max_s: float = attrs.field(
+        default=5.0, validator=_positive, metadata={RELOADABLE: True}
+    )
 
 
 @attrs.frozen(kw_only=True)

@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncssh
 import attrs
+import trio
 
 from cloudclaude.auth.passwords import PasswordHasher, check_policy, generate
 from cloudclaude.auth.ratelimit import LoginWindows
@@ -96,20 +97,21 @@ class Accounts:
             await self._login_failed(actor, username, None, "rate_limited", count=False)
             raise CloudClaudeError("rate_limited", retry_after=wait)
         self.limits.per_address.hit(address_key)
+        await trio.sleep(self.limits.delay(username))  # slow-down, never a lock-out
         # No account can have a name the rules refuse: such a name is not looked up.
         valid = USERNAME_RE.match(username) is not None
         found = await users_repo.get_credentials(self._db, username) if valid else None
         if found is None:
             await self._hasher.verify_nobody(password)
-            await self._login_failed(actor, username, None, "unknown_user")
+            await self._login_failed(actor, username, None, "unknown_user", address_key)
             raise CloudClaudeError("auth_invalid")
         user, password_hash = found
         if not await self._hasher.verify(password_hash, password):
-            await self._login_failed(actor, username, user.id, "wrong_password")
+            await self._login_failed(actor, username, user.id, "wrong_password", address_key)
             raise CloudClaudeError("auth_invalid")
         status = user.effective_status(utcnow())
         if status != "active":
-            await self._login_failed(actor, username, user.id, f"account_{status}")
+            await self._login_failed(actor, username, user.id, f"account_{status}", address_key)
             raise CloudClaudeError(f"account_{status}")
         changes: dict[str, Any] = {"last_login_at": utcnow()}
         if self._hasher.needs_rehash(password_hash):
@@ -117,7 +119,7 @@ class Accounts:
         async with self._db.transaction() as conn:
             user = await users_repo.update(conn, user.id, **changes) or user
             await audit.record(conn, "auth.success", actor, user_id=user.id, method="password")
-        self.limits.per_user.reset(username)
+        self.limits.succeeded(address_key, username)
         token, expires_at = self._tokens.ring.issue(user.id, user.role)
         return LoginResult(user=user, token=token, expires_at=expires_at)
 
@@ -127,12 +129,13 @@ class Accounts:
         username: str,
         user_id: uuid.UUID | None,
         reason: str,
+        address: str = "unknown",
         *,
         count: bool = True,
     ) -> None:
-        """Audit a failed login; ``count`` it towards the per-user limit (not when refused)."""
+        """Audit a failed login; ``count`` it towards the per-user limits (not when refused)."""
         if count:
-            self.limits.per_user.hit(username)
+            self.limits.failed_user(address, username)
         await audit.record(
             self._db,
             "auth.failed",

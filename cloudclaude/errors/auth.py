@@ -119,3 +119,12 @@ CSRF_INVALID = ErrorCode(
     cause="A page request that changes something lacked the page's CSRF token, or it was wrong.",
     fix="Reload the page and submit the form again.",
 )
+
+AUTH_BUSY = ErrorCode(
+    code="AUTH_013",
+    slug="auth_busy",
+    http_status=503,
+    message="Too many sign-ins are being checked right now; try again shortly.",
+    cause="The queue of password checks waiting for a free slot is full.",
+    fix="Wait for the time given in Retry-After, then try again.",
+)

@@ -3,8 +3,9 @@
 The username picks the host: ``alice`` is Alice's only host or her most recently used one,
 ``alice+<short_id>`` a specific one of hers. Credentials: a registered public key of the user,
 the host's SSH password, or a one-time bootstrap ticket (which names its host). Failed password
-and ticket attempts count against the per-address and per-user windows; every attempt is
-audited and counted in the metrics.
+and ticket attempts count against the per-address and per-(user, address) windows and slow
+down the user's later attempts (``LoginWindows``); keys are never blocked by them. Every attempt
+is audited and counted in the metrics.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import re
 import uuid
 
 import attrs
+import trio
 
 from cloudclaude.auth.ratelimit import LoginWindows
 from cloudclaude.auth.tickets import PREFIX as TICKET_PREFIX
@@ -83,20 +85,20 @@ class SshAccess:
     def configure_limits(self, limits: RateLimitSettings) -> None:
         self.limits.configure(limits)
 
-    async def account(self, login: Login, source_ip: str) -> User | None:
-        """The user behind a login (None when unknown), or the reason they are refused."""
-        wait = self.limits.retry_after(source_ip, login.username)
-        if wait is not None:
-            raise CloudClaudeError("rate_limited", f"too many failed logins; try again in {wait} s")
-        user = await users_repo.get_by_username(self._db, login.username)
-        if user is None:
-            return None
+    async def account(self, login: Login) -> User | None:
+        """The user behind a login (None when unknown).
+
+        Nothing is refused here: before authentication a client learns nothing about an
+        account (``refusal`` tells a user why only once a credential of theirs was accepted),
+        and public keys are never blocked by password failures.
+        """
+        return await users_repo.get_by_username(self._db, login.username)
+
+    @staticmethod
+    def refusal(user: User) -> CloudClaudeError | None:
+        """Why an authenticated user may not go on (disabled, expired), or None."""
         status = user.effective_status(utcnow())
-        if status != "active":
-            reason = f"account_{status}"
-            await self.failed(login.username, user, "none", reason, source_ip, count=False)
-            raise CloudClaudeError(f"account_{status}")
-        return user
+        return None if status == "active" else CloudClaudeError(f"account_{status}")
 
     async def key_allowed(self, user: User, fingerprint: str) -> bool:
         keys = await users_repo.list_keys(self._db, user.id)
@@ -105,11 +107,18 @@ class SshAccess:
     async def check_password(
         self, login: Login, user: User | None, secret: str, source_ip: str
     ) -> Grant | None:
-        """A ticket (its own host) or the routed host's SSH password; None when wrong."""
+        """A ticket (its own host) or the routed host's SSH password; None when wrong.
+
+        Raises ``rate_limited`` past the (user, address) limit and ``auth_busy`` when the
+        password-check queue is full; unknown users, wrong passwords and refused accounts
+        take the same path and time (``verify_nobody``).
+        """
         name = login.username
-        if self.limits.retry_after(source_ip, name) is not None:
+        wait = self.limits.retry_after(source_ip, name)
+        if wait is not None:
             await self.failed(name, user, "password", "rate_limited", source_ip, count=False)
-            return None
+            raise CloudClaudeError("rate_limited", f"too many failed logins; try again in {wait} s")
+        await trio.sleep(self.limits.delay(name))  # slow-down, never a lock-out
         if user is not None and secret.startswith(TICKET_PREFIX):
             claimed = await self._tickets.consume(secret)
             if claimed is not None and claimed[0] == user.id:
@@ -142,6 +151,7 @@ class SshAccess:
         if wait is not None:
             await self.failed(name, None, "host_password", "rate_limited", address, count=False)
             raise CloudClaudeError("rate_limited", retry_after=wait)
+        await trio.sleep(self.limits.delay(name))
         host = await hosts_repo.get_by_short_id(self._db, short_id)
         if host is None or host.status == "deleted":
             await self._hosts.verify_nobody(password or "-")
@@ -177,7 +187,7 @@ class SshAccess:
         return hosts[0]
 
     async def succeeded(self, grant: Grant, source_ip: str) -> None:
-        self.limits.per_user.reset(grant.user.username)
+        self.limits.succeeded(source_ip, grant.user.username)
         self._metrics.auth_attempts.labels(f"ssh_{grant.method}", "success").inc()
         actor = ssh_actor(grant.user, source_ip)
         await audit.record(

@@ -1,17 +1,23 @@
 """The SSH proxy on :2222: asyncssh under trio-asyncio, one ``ProxyConnection`` per client.
 
 Authentication and routing are decided by ``SshAccess`` (trio); this module only adapts
-asyncssh's callbacks to it. A refused account (disabled, expired, rate limited) gets an auth
-banner saying why and no auth methods at all, so the client stops at once instead of asking for
-a password. After login each session is relayed by ``RelaySession`` over one upstream
-connection to the box, made on first use (starting the host if it is stopped). Local forwards
-(``ssh -L``) reach only ports on the box itself, through the agent; remote forwards, agent and
-X11 forwarding are refused.
+asyncssh's callbacks to it. Before authentication a client learns nothing about an account:
+unknown, disabled and expired users are offered the same methods and fail the same way. Only
+after one of their credentials is accepted is a disabled or expired user told why (in the
+disconnect message). Password attempts past the rate limit, or while the password-check queue
+is full, are refused with a banner that says so. At most ``ssh.max_unauthenticated``
+connections wait to authenticate; past it new ones are closed at once.
+
+After login each session is relayed by ``RelaySession`` over one upstream connection to the
+box, made on first use (starting the host if it is stopped). Local forwards (``ssh -L``) reach
+only ports on the box itself, through the agent; remote forwards, agent and X11 forwarding are
+refused.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from typing import cast
@@ -58,6 +64,8 @@ class ProxyContext:
     metrics: Metrics
     live: LiveSettings
     connections: set[ProxyConnection] = attrs.field(factory=set)
+    #: Connections that have not authenticated yet (capped by ``ssh.max_unauthenticated``).
+    unauthenticated: int = 0
 
     @property
     def settings(self) -> SshSettings:
@@ -71,7 +79,7 @@ class ProxyConnection(asyncssh.SSHServer):
         self.source_ip = "unknown"
         self._login: Login | None = None
         self._user: User | None = None
-        self._refused = False
+        self._counted = False
         self._key_rejected = False
         self._password_tried = False
         self._grant: Grant | None = None
@@ -88,8 +96,20 @@ class ProxyConnection(asyncssh.SSHServer):
         peer = conn.get_extra_info("peername")
         self.source_ip = str(peer[0]) if peer else "unknown"
         self._ctx.connections.add(self)
+        if self._ctx.unauthenticated >= self._ctx.settings.max_unauthenticated:
+            log.warning("ssh_unauthenticated_cap", source_ip=self.source_ip)
+            asyncio.get_running_loop().call_soon(conn.abort)
+            return
+        self._ctx.unauthenticated += 1
+        self._counted = True
+
+    def _authenticated(self) -> None:
+        if self._counted:
+            self._counted = False
+            self._ctx.unauthenticated -= 1
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._authenticated()
         self._ctx.connections.discard(self)
         if self._upstream is not None:
             self._upstream.close()
@@ -109,23 +129,18 @@ class ProxyConnection(asyncssh.SSHServer):
         self._login = parse_login(username)
         if self._login is None:
             return True  # not a valid username: every method fails (and is audited)
-        try:
-            self._user = await in_trio(self._ctx.access.account, self._login, self.source_ip)
-        except CloudClaudeError as exc:
-            self._refused = True
-            assert self._conn is not None
-            self._conn.send_auth_banner(error_text(exc, "\r\n"))
+        self._user = await in_trio(self._ctx.access.account, self._login)
         return True
 
     def public_key_auth_supported(self) -> bool:
-        return not self._refused
+        return True
 
     def password_auth_supported(self) -> bool:
-        return not self._refused
+        return True
 
     async def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
         user = self._user
-        if user is None or self._refused:
+        if user is None:
             self._key_rejected = True
             return False
         fingerprint = key.get_fingerprint("sha256")
@@ -137,14 +152,17 @@ class ProxyConnection(asyncssh.SSHServer):
 
     async def validate_password(self, username: str, password: str) -> bool:
         self._password_tried = True
-        if self._refused:
-            return False
         if self._login is None:
             await self._failed("password", "invalid_username", username)
             return False
-        grant = await in_trio(
-            self._ctx.access.check_password, self._login, self._user, password, self.source_ip
-        )
+        try:
+            grant = await in_trio(
+                self._ctx.access.check_password, self._login, self._user, password, self.source_ip
+            )
+        except CloudClaudeError as exc:  # rate limited or busy: says nothing about the account
+            assert self._conn is not None
+            self._conn.send_auth_banner(error_text(exc, "\r\n"))
+            return False
         if grant is None:
             return False
         self._grant = grant
@@ -156,7 +174,25 @@ class ProxyConnection(asyncssh.SSHServer):
 
     def auth_completed(self) -> None:
         assert self._grant is not None
-        spawn(in_trio(self._ctx.access.succeeded, self._grant, self.source_ip), "audit")
+        self._authenticated()
+        grant = self._grant
+        refusal = self._ctx.access.refusal(grant.user)
+        if refusal is not None:
+            reason = refusal.error.slug
+            self._grant = None
+            self._password_tried = True  # no "no_registered_key" audit on close
+            failed = functools.partial(self._ctx.access.failed, count=False)
+            user = grant.user
+            args = (user.username, user, grant.method, reason, self.source_ip)
+            spawn(in_trio(failed, *args), "audit")
+            assert self._conn is not None
+            text = " ".join(line.strip() for line in error_text(refusal, "\n").splitlines())
+            conn = self._conn
+            asyncio.get_running_loop().call_soon(
+                conn.disconnect, asyncssh.DISC_NO_MORE_AUTH_METHODS_AVAILABLE, text
+            )
+            return
+        spawn(in_trio(self._ctx.access.succeeded, grant, self.source_ip), "audit")
 
     # --- sessions ---------------------------------------------------------------------------
 

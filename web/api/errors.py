@@ -74,6 +74,9 @@ async def respond(error: CloudClaudeError) -> AnyResponse:
         return redirect(url_for("pages_auth.login_form", next=request.full_path.rstrip("?")))
     html = await render_template("error.html", error=error.error, detail=error.detail)
     response = Response(html, status=error.http_status, mimetype="text/html")
+    retry_after = error.extra.get("retry_after")
+    if retry_after is not None:  # rate_limited, auth_busy: pages say when to retry too
+        response.headers["Retry-After"] = str(retry_after)
     return response
 
 
