@@ -127,13 +127,31 @@ async def test_malformed_ids_are_404_not_500(app: QuartTrio, admin: dict[str, An
     assert response.status_code == 404
 
 
+LOOPBACK = {"client": ("127.0.0.1", 5000)}
+ELSEWHERE = {"client": ("198.18.0.9", 5000)}
+
+
 async def test_healthz_reports_database_and_agent(app: QuartTrio) -> None:
-    response = await app.test_client().get("/healthz")
+    response = await app.test_client().get("/healthz", scope_base=LOOPBACK)
     body = await response.get_json()
     assert response.status_code == 200
     assert body["checks"]["database"]["status"] == "ok"
     assert body["checks"]["agent"]["status"] == "ok"
     assert body["checks"]["agent"]["mode"] == "embedded"
+
+
+async def test_healthz_tells_others_only_the_status(
+    app: QuartTrio, admin: dict[str, Any], user_token: str
+) -> None:
+    client = app.test_client()
+    anonymous = await client.get("/healthz", scope_base=ELSEWHERE)
+    assert anonymous.status_code == 200 and await anonymous.get_json() == {"status": "ok"}
+    user = await client.get("/healthz", scope_base=ELSEWHERE, headers=bearer(user_token))
+    assert await user.get_json() == {"status": "ok"}
+    wrong = await client.get("/healthz", scope_base=ELSEWHERE, headers=bearer("not-a-token"))
+    assert wrong.status_code == 200 and await wrong.get_json() == {"status": "ok"}
+    shown = await client.get("/healthz", scope_base=ELSEWHERE, headers=admin["headers"])
+    assert (await shown.get_json())["checks"]["database"]["status"] == "ok"
 
 
 async def test_healthz_is_503_when_the_database_is_unreachable(
@@ -145,9 +163,11 @@ async def test_healthz_is_503_when_the_database_is_unreachable(
         f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
     )
     try:
-        response = await app.test_client().get("/healthz")
+        response = await app.test_client().get("/healthz", scope_base=LOOPBACK)
         assert response.status_code == 503
         assert (await response.get_json())["checks"]["database"]["status"] == "error"
+        public = await app.test_client().get("/healthz", scope_base=ELSEWHERE)
+        assert public.status_code == 503 and await public.get_json() == {"status": "down"}
     finally:
         pg_cluster.psql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
 
