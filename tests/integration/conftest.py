@@ -224,3 +224,11 @@ async def browser(chromium: BrowserThread) -> AsyncIterator[Browser]:
     """This test's pages; all closed after it, also when it fails."""
     async with chromium.session() as session:
         yield session
+
+
+@pytest.fixture
+async def slow_watch_agent(boxes_state: Path, box_image: str) -> AsyncIterator[Agent]:
+    """An agent that looks for dead sing-box processes only every 5 s (room to look first)."""
+    config = attrs.evolve(boxes.agent_config(boxes_state), egress_watch_s=5.0)
+    async with open_runtime(config) as dispatcher, embedded(dispatcher) as client:
+        yield Agent("embedded", client)

@@ -128,10 +128,12 @@ async def frame_exchange_as(user: str | None, path: Path, request: dict[str, Any
     return json.loads(result.stdout)
 
 
+def proc_status(pid: int | str = "self") -> dict[str, str]:
+    """``/proc/<pid>/status`` as a mapping (``Uid``, ``CapEff``, ``VmRSS``, …)."""
+    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return {key: value.strip() for key, _, value in (line.partition(":") for line in lines)}
+
+
 def rss() -> int:
     """This process's resident memory (an embedded agent or daemon runs in it)."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS in /proc/self/status")
+    return int(proc_status()["VmRSS"].split()[0]) * 1024

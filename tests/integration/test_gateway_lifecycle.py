@@ -8,10 +8,9 @@ from __future__ import annotations
 import json
 import os
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
-import attrs
 import pytest
 import trio
 
@@ -24,14 +23,6 @@ from tests.integration.netsim import SimInternet
 from tests.integration.test_boxes import run, started
 from tests.integration.test_egress_gateway import MYADDR, WHOAMI, root, running_box, settled
 from tests.polling import quiet, until
-
-
-@pytest.fixture
-async def slow_watch_agent(boxes_state: Path, box_image: str) -> AsyncIterator[Agent]:
-    """An agent that looks for dead sing-box processes only every 5 s (room to look first)."""
-    config = attrs.evolve(boxes.agent_config(boxes_state), egress_watch_s=5.0)
-    async with open_runtime(config) as dispatcher, embedded(dispatcher) as client:
-        yield Agent("embedded", client)
 
 
 async def test_the_kill_switch_holds_when_sing_box_dies(

@@ -12,33 +12,25 @@ import os
 import stat
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
-import attrs
-import pytest
 import trio
 
 from agent.egress import layout as lay
 from agent.egress import singbox_process as sp
 from agent.egress.singbox_binary import sing_box_path
 from agent.protocol import messages as m
-from agent.runtime import open_runtime
-from cloudclaude.agent_client.client import embedded
 from cloudclaude.agent_client.handle import Agent
 from tests.integration import boxes
 from tests.integration.netsim import SimInternet
+from tests.integration.processes import proc_status
 from tests.integration.test_egress_gateway import MYADDR, WHOAMI, leak_case, running_box
 from tests.integration.test_gateway_lifecycle import kill_switch_case
 
 CAP_NET_ADMIN = 1 << 12
 #: An unprivileged uid no gateway uses (``nobody``).
 NOBODY = 65534
-
-
-def status(pid: int) -> dict[str, str]:
-    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
-    return {key: value.strip() for key, _, value in (line.partition(":") for line in lines)}
 
 
 async def gateway_of(agent: Agent, host_id: str) -> m.EgressState:
@@ -54,7 +46,7 @@ def expected_id(boxes_state: Path, host_id: str) -> int:
 def assert_confined(state: m.EgressState, ident: int) -> None:
     """The process ``/proc`` shows: its own ids, only NET_ADMIN, no_new_privs, its netns."""
     pid = state.singbox_pid
-    seen = status(pid)
+    seen = proc_status(pid)
     assert seen["Uid"].split() == [str(ident)] * 4, seen["Uid"]
     assert seen["Gid"].split() == [str(ident)] * 4, seen["Gid"]
     assert seen["Groups"] == "", seen["Groups"]
@@ -186,14 +178,6 @@ async def test_its_config_is_readable_by_no_other_uid(
         for name in ("allowlist.json", "sing-box.json", "state.json", "sing-box.log"):
             denied = read_as(uid, name, directory)
             assert denied.returncode != 0 and "Permission denied" in denied.stderr, (uid, name)
-
-
-@pytest.fixture
-async def slow_watch_agent(boxes_state: Path, box_image: str) -> AsyncIterator[Agent]:
-    """An agent that looks for dead sing-box processes only every 5 s (room to look first)."""
-    config = attrs.evolve(boxes.agent_config(boxes_state), egress_watch_s=5.0)
-    async with open_runtime(config) as dispatcher, embedded(dispatcher) as client:
-        yield Agent("embedded", client)
 
 
 async def test_the_kill_switch_brings_it_back_confined(

@@ -26,7 +26,7 @@ import pytest
 from tests.integration import pg
 from tests.integration.boxes import EGRESS_POOL
 from tests.integration.netsim import SimInternet
-from tests.integration.processes import ctl, daemon, free_port, healthy, wait_for
+from tests.integration.processes import ctl, daemon, free_port, healthy, proc_status, wait_for
 
 
 @pytest.fixture
@@ -68,11 +68,6 @@ def _listener(port: int) -> int:
     match = re.search(r"pid=(\d+)", out)
     assert match, out
     return int(match.group(1))
-
-
-def _status(pid: int) -> dict[str, str]:
-    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
-    return {k: v.strip() for k, _, v in (line.partition(":") for line in lines)}
 
 
 def _postmaster_pid(state: Path) -> int:
@@ -165,7 +160,7 @@ def test_up_runs_the_daemon_unprivileged_and_restarts_the_agent(up_state: Path) 
     next(run)
     web, ssh = _listener(port), _listener(ssh_port)
     assert web == ssh  # one daemon serves both
-    daemon = _status(web)
+    daemon = proc_status(web)
     uid = int(daemon["Uid"].split()[0])
     assert uid != 0 and set(daemon["Uid"].split()) == {str(uid)}, daemon["Uid"]
     assert int(daemon["CapEff"], 16) == 0 and int(daemon["CapPrm"], 16) == 0
@@ -173,7 +168,7 @@ def test_up_runs_the_daemon_unprivileged_and_restarts_the_agent(up_state: Path) 
     assert (up_state / "postgres").stat().st_uid == uid
     assert Path(f"/proc/{_postmaster_pid(up_state)}").stat().st_uid == uid
     [agent] = _agent_pids(up_state)
-    assert agent != web and _status(agent)["Uid"].split()[0] == "0"
+    assert agent != web and proc_status(agent)["Uid"].split()[0] == "0"
     assert _agent_state(up_state).stat().st_uid == 0
 
     os.kill(agent, signal.SIGKILL)  # `up` starts it again; the daemon reaches the new one
@@ -244,7 +239,7 @@ def test_a_box_started_under_up_goes_through_the_socket_agent(
         _task_done(base, token, started["task_id"])
         assert _api(base, token, "GET", f"/v1/admin/hosts/{host['id']}")["status"] == "running"
         [singbox] = _singbox_of(host["id"])
-        confined = _status(singbox)
+        confined = proc_status(singbox)
         assert "0" not in confined["Uid"].split() and confined["NoNewPrivs"] == "1"
     finally:
         gone = _api(base, token, "DELETE", f"/v1/admin/hosts/{host['id']}?purge=true")
