@@ -39,11 +39,6 @@ class Child:
             extra_groups=list(groups) if groups is not None else None,
         )
 
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
     def exited(self) -> int | None:
         """The exit status once the child ended, else None."""
         return None if self.proc is None else self.proc.poll()
