@@ -20,10 +20,12 @@ from web.api import (
     connect,
     errors,
     health,
+    tls,
     user_hosts,
     user_self,
 )
 from web.api import live as live_api
+from web.forwarded import ForwardedMiddleware
 from web.pages import admin_exits as admin_exits_pages
 from web.pages import admin_home, me, terminal
 from web.pages import admin_hosts as admin_hosts_pages
@@ -33,6 +35,14 @@ from web.pages import live as live_pages
 from web.pages.filters import show_controls, urlencode_with
 
 log = structlog.get_logger(component="web")
+#: Scripts only from this server (no inline handlers, no eval); never framed. htmx and the
+#: pages set inline style attributes, so styles may be inline; nothing else may.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline';"
+    " img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none';"
+    " form-action 'self'; frame-ancestors 'none'"
+)
+HSTS = "max-age=31536000"
 
 
 def create_app(live: LiveSettings, services: Services) -> QuartTrio:
@@ -42,6 +52,7 @@ def create_app(live: LiveSettings, services: Services) -> QuartTrio:
     app.extensions["cloudclaude"] = services
     for module in (
         health,
+        tls,
         auth,
         admin_users,
         admin_hosts,
@@ -65,6 +76,7 @@ def create_app(live: LiveSettings, services: Services) -> QuartTrio:
     app.add_template_filter(urlencode_with)
     app.jinja_env.finalize = show_controls  # before any template is compiled
     errors.register(app)
+    app.asgi_app = ForwardedMiddleware(app.asgi_app, live.current.web.trusted_proxies)  # type: ignore[method-assign,assignment]
 
     @app.before_request
     async def _start_timer() -> None:
@@ -78,6 +90,11 @@ def create_app(live: LiveSettings, services: Services) -> QuartTrio:
         services.metrics.http_duration.labels(route).observe(elapsed)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Cache-Control", "no-store")
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if request.scheme == "https":
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
         if route not in ("/metrics", "/healthz"):
             log.info(
                 "http_request",

@@ -6,7 +6,9 @@ only ever sees that user's hosts and tasks (the filter is in the SQL); the audit
 admins. Rows are re-read with a small overlap (a transaction may commit a change stamped a
 moment earlier) and sent only when their ``updated_at`` moved. Idle streams get a heartbeat
 comment every ``web.sse_heartbeat_s``. The number of open streams is capped, in all and per
-user.
+user. Before each poll a stream re-checks the session it was opened with (one cheap query,
+``Sessions.alive``): once the session is signed out or ended (password change, disable,
+expiry, demotion) the stream sends ``event: ended`` and closes, within one poll interval.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import datetime as dt
 import json
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -25,6 +27,7 @@ from cloudclaude.app.wiring import Services
 from cloudclaude.core.settings import WebSettings
 from cloudclaude.core.timefmt import utcnow
 from cloudclaude.errors import CloudClaudeError
+from cloudclaude.errors.auth import SESSION_ENDED
 from cloudclaude.model.views import audit_view, host_view, task_view
 
 TOPICS = ("hosts", "tasks", "audit")
@@ -120,13 +123,20 @@ class ChangeFeed:
 
 
 async def stream(
-    feed: ChangeFeed, settings: WebSettings, stopping: trio.Event | None = None
+    feed: ChangeFeed,
+    settings: WebSettings,
+    stopping: trio.Event | None = None,
+    alive: Callable[[], Awaitable[bool]] | None = None,
 ) -> AsyncIterator[bytes]:
-    """The SSE body: a hello, then changes as they happen, heartbeats while idle."""
+    """The SSE body: a hello, then changes as they happen, heartbeats while idle; it ends once
+    ``alive`` (the stream's session still authenticates) says no."""
     await feed.start()
     yield sse("hello", {"topics": list(feed.topics)})
     idle = 0.0
     while stopping is None or not stopping.is_set():
+        if alive is not None and not await alive():
+            yield sse("ended", {"code": SESSION_ENDED.code, "slug": SESSION_ENDED.slug})
+            return
         chunks = await feed.poll()
         for chunk in chunks:
             yield chunk

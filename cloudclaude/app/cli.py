@@ -19,7 +19,7 @@ import trio
 import trio_asyncio
 
 from cloudclaude import __version__
-from cloudclaude.app import supervisor
+from cloudclaude.app import supervisor, wiring
 from cloudclaude.core import logging as cc_logging
 from cloudclaude.core import settings as settings_mod
 from cloudclaude.core.serverkey import ServerKeyError
@@ -28,7 +28,7 @@ from cloudclaude.db import migrate
 from cloudclaude.db.cluster import ClusterError
 from cloudclaude.db.errors import DatabaseError
 from cloudclaude.db.pool import Database
-from cloudclaude.errors import ErrorCode, system
+from cloudclaude.errors import CloudClaudeError, ErrorCode, system
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
@@ -160,14 +160,21 @@ def _run_with_setup(settings: Settings, config_path: str | None) -> int:
     admin_password = trio.run(first_run.prepare, settings)
     live = LiveSettings(settings, config_path)
 
-    def ready(_services: object) -> None:
-        print(first_run.where_next(settings, admin_password), flush=True)
+    def ready(services: wiring.Services) -> None:
+        print(first_run.where_next(settings, admin_password, services.tls), flush=True)
 
     clean = trio.run(functools.partial(supervisor.run, live, on_ready=ready))
     return EXIT_OK if clean else EXIT_FAILED
 
 
-_STARTUP_ERRORS = (DatabaseError, ClusterError, ServerKeyError, trio.TooSlowError, OSError)
+_STARTUP_ERRORS = (
+    DatabaseError,
+    ClusterError,
+    ServerKeyError,
+    CloudClaudeError,
+    trio.TooSlowError,
+    OSError,
+)
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:

@@ -14,7 +14,9 @@ import trio_asyncio
 
 from cloudclaude.agent_client.handle import Agent
 from cloudclaude.app import wiring
+from cloudclaude.core import tls
 from cloudclaude.core.settings import LiveSettings, Settings
+from cloudclaude.core.tls import ServerTls
 from cloudclaude.db import migrate
 from cloudclaude.db.pool import Database
 from cloudclaude.errors import CloudClaudeError
@@ -46,20 +48,29 @@ async def prepare(settings: Settings) -> str | None:
         return password
 
 
-def where_next(settings: Settings, admin_password: str | None) -> str:
-    port = settings.web.port
+def where_next(settings: Settings, admin_password: str | None, server_tls: ServerTls | None) -> str:
     host = socket.gethostname()
+    base = tls.base_url(settings, host)
+    local_base = base if settings.web.public_url else tls.base_url(settings, "localhost")
+    pin = server_tls.client_pin if server_tls is not None else ""
+    curl = tls.curl_command(pin)
     lines = [
         "",
         "cloudclaude is up.",
-        f"  pages       http://{host}:{port}/login  (admins and users sign in here)",
-        f"  web + API   http://{host}:{port}/v1/  (on this machine: http://localhost:{port}/healthz)",
+        f"  pages       {base}/login  (admins and users sign in here)",
+        f"  web + API   {base}/v1/  (on this machine: {curl} {local_base}/healthz)",
         f"  control     .venv/bin/cloudclaudectl status   (socket {settings.ctl.socket})",
         f"  ssh         ssh -p {settings.ssh.port} USER@{host}   (once an admin made a box)",
-        f"  one-liner   curl -fsSL http://{host}:{port}/v1/bootstrap/script | sh",
+        f"  one-liner   {curl} {base}/v1/bootstrap/script | sh",
         f"  exit        new boxes get out through exit {settings.egress.default_exit!r}"
         " (`.venv/bin/cloudclaudectl exits list`)",
     ]
+    if server_tls is not None and server_tls.local is not None:
+        lines += [
+            f"  tls         certificate from the local CA {server_tls.local.ca_cert};"
+            " browsers ask once unless you import that CA",
+            f"              public-key pin {pin}  (curl -k --pinnedpubkey checks it)",
+        ]
     if admin_password:
         lines += [
             f"  first admin {FIRST_ADMIN} / {admin_password}",
@@ -71,9 +82,9 @@ def where_next(settings: Settings, admin_password: str | None) -> str:
             f" reset one with `.venv/bin/cloudclaudectl users passwd {FIRST_ADMIN}`",
         ]
     lines += [
-        f"  log in      curl -s -X POST localhost:{port}/v1/auth/login"
+        f"  log in      {curl.replace('-fsSL', '-s')} -X POST {local_base}/v1/auth/login"
         ' -H \'content-type: application/json\' -d \'{"username": "admin", "password": "…"}\'',
-        f"  state       {settings.state_dir} (Postgres data, server key)",
+        f"  state       {settings.state_dir} (Postgres data, server key, TLS)",
         "Press Ctrl-C to stop (the daemon, then the agent, then the private Postgres).",
         "",
     ]

@@ -25,6 +25,7 @@ from cloudclaude.background.egress_watch import EgressWatch
 from cloudclaude.background.expiry import ExpiryScanner
 from cloudclaude.background.idle import IdleScanner
 from cloudclaude.background.reconciler import Reconciler
+from cloudclaude.background.revocation import RevocationWatch
 from cloudclaude.core import logging as cc_logging
 from cloudclaude.core import settings as settings_mod
 from cloudclaude.core.settings import LiveSettings, SettingsDiff
@@ -169,6 +170,8 @@ def make_reloader(
         cc_logging.set_level(live.current.log.level)
         services.accounts.configure_limits(live.current.rate_limits)
         services.ssh_access.configure_limits(live.current.rate_limits)
+        if services.tls is not None:  # the same files, read again: a renewed certificate
+            await trio.to_thread.run_sync(services.tls.reload)
         # Logged at warning so the record survives a reload that raises the log level.
         log.warning(
             "settings_reloaded",
@@ -188,6 +191,7 @@ def proxy_context(services: wiring.Services) -> ProxyContext:
         agent=services.agent,
         metrics=services.metrics,
         live=services.live,
+        sessions=services.live_sessions,
     )
 
 
@@ -220,7 +224,8 @@ async def run(
             ExpiryScanner(services.accounts, services.hosts, live, stopping, services.metrics),
             IdleScanner(services.hosts, agent, live, stopping, services.metrics),
             EgressWatch(agent, services.hosts, live, stopping, services.metrics),
-            WebServer(create_app(live, services), settings.web, stopping),
+            RevocationWatch(db, services.live_sessions, live, stopping, services.metrics),
+            WebServer(create_app(live, services), settings.web, stopping, services.tls),
             SshProxy(proxy_context(services), services.ssh_host_key, stopping),
             CtlServer(services, settings.ctl, stopping),
         ]

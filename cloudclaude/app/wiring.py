@@ -16,12 +16,14 @@ from cloudclaude.core.metrics import Metrics
 from cloudclaude.core.serverkey import load_or_create
 from cloudclaude.core.settings import LiveSettings, SettingsDiff
 from cloudclaude.core.status import StatusBoard
+from cloudclaude.core.tls import ServerTls, open_server_tls
 from cloudclaude.db.pool import Database
 from cloudclaude.domain.accounts import Accounts
 from cloudclaude.domain.audit import AuditLog
 from cloudclaude.domain.exits import Exits
 from cloudclaude.domain.host_tasks import HostTasks
 from cloudclaude.domain.hosts import Hosts
+from cloudclaude.domain.live_sessions import LiveSessions
 from cloudclaude.domain.resealing import reseal_all
 from cloudclaude.sshproxy import hostkey
 from cloudclaude.sshproxy.access import SshAccess
@@ -48,6 +50,10 @@ class Services:
     ssh_access: SshAccess
     #: The SSH proxy's host key: the proxy serves with it, the bootstrap handoff pins it.
     ssh_host_key: asyncssh.SSHKey
+    #: Open SSH sessions and web terminals, ended by the revocation watch when they no longer hold.
+    live_sessions: LiveSessions = attrs.field(factory=LiveSessions)
+    #: The web listener's certificate and its pin; None when it serves plain HTTP.
+    tls: ServerTls | None = None
     #: Re-reads the settings and applies what may change at run time (set by the supervisor).
     reload: Callable[[], Awaitable[SettingsDiff]] = _no_reload
 
@@ -61,7 +67,7 @@ async def build(live: LiveSettings, db: Database, agent: Agent) -> Services:
     await tokens.start()
     await reseal_all(db, server_key)  # version 1 sealed values -> version 2, once
     hasher = PasswordHasher(settings.auth)
-    accounts = Accounts(db, hasher, tokens, settings.rate_limits)
+    accounts = Accounts(db, hasher, tokens, settings.rate_limits, settings.auth)
     exits = Exits(db, server_key, live)
     hosts = Hosts(db, hasher, server_key, settings.hosts, settings.tasks, exits, agent)
     tickets = Tickets(db, settings.ssh.ticket_ttl_s)
@@ -81,4 +87,5 @@ async def build(live: LiveSettings, db: Database, agent: Agent) -> Services:
         tickets=tickets,
         ssh_access=SshAccess(db, hosts, tickets, settings.rate_limits, metrics),
         ssh_host_key=await trio.to_thread.run_sync(hostkey.load_or_create, host_key_path),
+        tls=await trio.to_thread.run_sync(open_server_tls, settings),
     )

@@ -1,5 +1,11 @@
 """Bearer tokens: JWT HS256 with a ``kid`` header, verified against a rotatable key ring.
 
+Every token names its server-side session in a ``sid`` claim (a row of ``auth_sessions``, see
+``cloudclaude.domain.sessions``) and carries that session's ``scope`` (``full`` or
+``bootstrap``). The signature only proves the daemon issued the token; whether its session is
+still alive (not signed out, not ended by a password change, disable, expiry or demotion) is
+the session row's business, checked on every request. A token without ``sid`` is refused.
+
 Signing keys are derived from the server key and the kid (``serverkey.derive``), so the
 database holds only kids and their lifetimes. ``rotate`` makes a new current key; retired keys
 keep verifying until every token they signed has expired (retired_at + token TTL).
@@ -34,6 +40,8 @@ class Claims:
     issued_at: dt.datetime
     expires_at: dt.datetime
     kid: str
+    session_id: uuid.UUID
+    scope: str
 
 
 class UnknownKid(Exception):
@@ -62,7 +70,9 @@ class KeyRing:
     def kids(self) -> tuple[str, ...]:
         return tuple(self._keys)
 
-    def issue(self, user_id: uuid.UUID, role: str) -> tuple[str, dt.datetime]:
+    def issue(
+        self, user_id: uuid.UUID, role: str, *, session_id: uuid.UUID, scope: str = "full"
+    ) -> tuple[str, dt.datetime]:
         if self.current_kid is None:
             raise RuntimeError("the key ring has no current signing key")
         now = int(self._clock())
@@ -74,6 +84,8 @@ class KeyRing:
             "iat": now,
             "exp": expires,
             "jti": secrets.token_hex(8),
+            "sid": str(session_id),
+            "scope": scope,
         }
         token = jwt.encode(
             payload,
@@ -103,7 +115,7 @@ class KeyRing:
                 issuer=ISSUER,
                 # Time claims are checked below against the ring's clock, not PyJWT's.
                 options={
-                    "require": ["exp", "iat", "sub", "iss"],
+                    "require": ["exp", "iat", "sub", "iss", "sid"],
                     "verify_exp": False,
                     "verify_iat": False,
                 },
@@ -114,6 +126,7 @@ class KeyRing:
             raise CloudClaudeError("token_invalid", "the token has expired")
         try:
             user_id = uuid.UUID(str(payload["sub"]))
+            session_id = uuid.UUID(str(payload["sid"]))
         except ValueError as exc:
             raise CloudClaudeError("token_invalid", "the token's subject is malformed") from exc
         return Claims(
@@ -122,6 +135,8 @@ class KeyRing:
             issued_at=dt.datetime.fromtimestamp(int(payload["iat"]), dt.UTC),
             expires_at=dt.datetime.fromtimestamp(payload["exp"], dt.UTC),
             kid=kid,
+            session_id=session_id,
+            scope=str(payload.get("scope", "full")),
         )
 
 

@@ -1,4 +1,5 @@
-"""Long-running scanners the supervisor runs: the reconciler, expiry, idle and the egress watch.
+"""Long-running scanners the supervisor runs: the reconciler, expiry, idle, the egress watch
+and the revocation watch (ends live SSH sessions and web terminals whose user's sessions ended).
 
 Each is a component with ``run(*, task_status)``; each round acts through the domain services
 and survives the errors it expects (the database or the agent away for a while).

@@ -2,7 +2,9 @@
 
 Login already refuses such users the moment their expiry passes; the scanner makes the status
 visible and writes one ``user.expired`` audit event per user. Hosts of expired users that are
-meant to run get a ``stop`` task, audited as ``host.stop.expired``.
+meant to run get a ``stop`` task, audited as ``host.stop.expired``. Expiring a user ends every
+session of theirs (``cloudclaude.domain.sessions``), and each round deletes the sign-in sessions
+whose lifetime is over.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ class ExpiryScanner:
         expired = await self._accounts.expire_due(SYSTEM)
         for user in expired:
             log.info("user_expired", user_id=str(user.id), username=user.username)
+        ended = await self._accounts.sessions.delete_expired()
+        if ended:
+            log.debug("auth_sessions_expired", count=ended)
         stopped = await self._hosts.stop_expired()
         for task in stopped:
             log.info("host_stop_expired", host_id=str(task.host_id), task_id=str(task.id))

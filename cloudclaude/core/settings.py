@@ -34,6 +34,7 @@ from cloudclaude.core.settings_sections import (
     SupervisorSettings,
     TaskSettings,
     WebSettings,
+    parse_networks,
 )
 
 __all__ = [
@@ -60,4 +61,5 @@ __all__ = [
     "diff",
     "load",
     "merge_reloadable",
+    "parse_networks",
 ]

@@ -7,13 +7,16 @@ need a restart. A validator raises ``SettingsError`` naming the field.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import attrs
 
 from agent.config import parse_extra_mounts
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 #: Field metadata key marking a field as applied on reload (``settings_reload.diff`` reads it).
 RELOADABLE = "reloadable"
 
@@ -49,6 +52,37 @@ def _port(_inst: Any, attribute: attrs.Attribute[Any], value: int) -> None:
         raise SettingsError(f"{attribute.name} must be a TCP port (0-65535), got {value!r}")
 
 
+def _both_or_neither(other: str) -> Any:
+    def check(inst: Any, attribute: attrs.Attribute[Any], value: str) -> None:
+        if bool(value) != bool(getattr(inst, other)):
+            raise SettingsError(f"{attribute.name} and {other} must be set together")
+
+    return check
+
+
+def _public_url(_inst: Any, attribute: attrs.Attribute[Any], value: str) -> None:
+    if not value:
+        return
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+        raise SettingsError(
+            f"{attribute.name} must be an http(s) address like https://cc.example.com,"
+            f" got {value!r}"
+        )
+
+
+def parse_networks(value: str) -> list[IPNetwork]:
+    """Comma-separated addresses or networks (``10.0.0.0/8, 127.0.0.1``)."""
+    return [ipaddress.ip_network(part.strip()) for part in value.split(",") if part.strip()]
+
+
+def _networks(_inst: Any, attribute: attrs.Attribute[Any], value: str) -> None:
+    try:
+        parse_networks(value)
+    except ValueError as exc:
+        raise SettingsError(f"{attribute.name}: {exc}") from exc
+
+
 @attrs.frozen(kw_only=True)
 class LogSettings:
     level: Literal["debug", "info", "warning", "error"] = reloadable("info")
@@ -69,6 +103,20 @@ class WebSettings:
     sse_heartbeat_s: float = attrs.field(default=15.0, validator=_positive)
     #: Concurrent HTTP connections; past it new ones are closed at once.
     max_connections: int = attrs.field(default=1000, validator=_positive)
+    #: ``auto``: TLS with ``tls_cert``/``tls_key``, or without them a certificate from the
+    #: local CA in ``<state_dir>/tls``. ``off``: plain HTTP, only behind a proxy ending TLS.
+    tls: Literal["auto", "off"] = "auto"
+    #: A PEM certificate chain and its key (reloaded on SIGHUP); both or neither.
+    tls_cert: str = attrs.field(default="", validator=_both_or_neither("tls_key"))
+    tls_key: str = ""
+    #: More names or addresses for the local CA's certificate (comma-separated).
+    tls_names: str = ""
+    #: The base address users reach the daemon at (``https://cc.example.com``) when it is not
+    #: this machine's name and ``port``: the scripts, pages and one-liners print it.
+    public_url: str = attrs.field(default="", validator=_public_url)
+    #: Reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For,
+    #: -Proto and -Host headers are believed. A request through one never counts as loopback.
+    trusted_proxies: str = attrs.field(default="", validator=_networks)
 
 
 def _cipher_list(_inst: Any, attribute: attrs.Attribute[Any], value: str) -> None:
@@ -105,6 +153,11 @@ class SshSettings:
     activity_interval_s: float = attrs.field(default=30.0, validator=_positive)
     #: Connections not yet authenticated; past it new ones are closed at once.
     max_unauthenticated: int = attrs.field(default=100, validator=_positive)
+    #: How often live SSH sessions and web terminals are checked against their user's state
+    #: (sessions ended, disabled, expired, deleted, demoted); such sessions close.
+    revocation_check_s: float = attrs.field(
+        default=2.0, validator=_positive, metadata={RELOADABLE: True}
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -135,6 +188,9 @@ class AuthSettings:
     hash_concurrency: int = attrs.field(default=2, validator=_positive)
     #: Hashes waiting for a slot; past it callers get ``auth_busy`` (503, Retry-After).
     hash_queue_max: int = attrs.field(default=32, validator=_positive)
+    #: Adding an SSH key, resetting a password or rotating a host's SSH password needs the
+    #: current password, or a session whose password was given within this many seconds.
+    recent_auth_s: float = attrs.field(default=300.0, validator=_positive)
 
 
 @attrs.frozen(kw_only=True)

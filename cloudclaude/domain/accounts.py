@@ -2,7 +2,9 @@
 
 The rules live here so the JSON API and the control socket behave the same. Every change
 writes its audit event on the same connection, inside the same transaction, so a change and
-its audit row commit or roll back together.
+its audit row commit or roll back together. Logging in opens a server-side session, and a
+password change or reset, disabling, expiry or demotion ends every session of the user in the
+same transaction (``cloudclaude.domain.sessions``).
 """
 
 from __future__ import annotations
@@ -20,15 +22,17 @@ from cloudclaude.auth.passwords import PasswordHasher, check_policy, generate
 from cloudclaude.auth.ratelimit import LoginWindows
 from cloudclaude.auth.tokens import TokenService
 from cloudclaude.core.printable import escape_controls
-from cloudclaude.core.settings import RateLimitSettings
+from cloudclaude.core.settings import AuthSettings, RateLimitSettings
 from cloudclaude.core.timefmt import iso, utcnow
 from cloudclaude.db.errors import UniqueViolation
 from cloudclaude.db.pool import Connection, Database
 from cloudclaude.db.repos import hosts as hosts_repo
 from cloudclaude.db.repos import users as users_repo
 from cloudclaude.domain import audit
+from cloudclaude.domain.sessions import FULL, Sessions, end_all
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.audit import Actor
+from cloudclaude.model.sessions import Scope
 from cloudclaude.model.users import ROLES, SshKey, User
 
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9._-]{0,31}$")
@@ -76,19 +80,27 @@ def parse_public_key(text: str) -> tuple[str, str, str]:
 
 class Accounts:
     def __init__(
-        self, db: Database, hasher: PasswordHasher, tokens: TokenService, limits: RateLimitSettings
+        self,
+        db: Database,
+        hasher: PasswordHasher,
+        tokens: TokenService,
+        limits: RateLimitSettings,
+        auth: AuthSettings | None = None,
     ) -> None:
         self._db = db
         self._hasher = hasher
-        self._tokens = tokens
         self.limits = LoginWindows(limits)
+        self.sessions = Sessions(db, tokens, hasher, (auth or AuthSettings()).recent_auth_s)
 
     def configure_limits(self, limits: RateLimitSettings) -> None:
         self.limits.configure(limits)
 
     # --- login and tokens -----------------------------------------------------------------
 
-    async def login(self, username: str, password: str, source_ip: str | None) -> LoginResult:
+    async def login(
+        self, username: str, password: str, source_ip: str | None, scope: Scope = "full"
+    ) -> LoginResult:
+        """Check the password and open a session of ``scope`` (its token is in the result)."""
         address_key = source_ip or "unknown"
         # A name from an unauthenticated peer: stored escaped (Postgres text refuses NUL).
         actor = Actor(name=f"login:{escape_controls(username[:64])}", source_ip=source_ip)
@@ -118,10 +130,12 @@ class Accounts:
             changes["password_hash"] = await self._hasher.hash(password)
         async with self._db.transaction() as conn:
             user = await users_repo.update(conn, user.id, **changes) or user
-            await audit.record(conn, "auth.success", actor, user_id=user.id, method="password")
+            opened = await self.sessions.open(conn, user, scope)
+            await audit.record(
+                conn, "auth.success", actor, user_id=user.id, method="password", scope=scope
+            )
         self.limits.succeeded(address_key, username)
-        token, expires_at = self._tokens.ring.issue(user.id, user.role)
-        return LoginResult(user=user, token=token, expires_at=expires_at)
+        return LoginResult(user=user, token=opened.token, expires_at=opened.expires_at)
 
     async def _login_failed(
         self,
@@ -146,16 +160,9 @@ class Accounts:
             method="password",
         )
 
-    async def authenticate(self, token: str) -> User:
-        """The active user a bearer token belongs to."""
-        claims = await self._tokens.verify(token)
-        user = await users_repo.get(self._db, claims.user_id)
-        if user is None:
-            raise CloudClaudeError("token_invalid", "the token's user no longer exists")
-        status = user.effective_status(utcnow())
-        if status != "active":
-            raise CloudClaudeError(f"account_{status}")
-        return user
+    async def authenticate(self, token: str, allowed: frozenset[Scope] = FULL) -> User:
+        """The active user a token of a live session belongs to (see ``Sessions``)."""
+        return (await self.sessions.authenticate(token, allowed)).user
 
     # --- reading --------------------------------------------------------------------------
 
@@ -272,6 +279,9 @@ class Accounts:
             assert user is not None
             meta = {k: _jsonable(v) for k, v in changed.items()}
             meta["username"] = user.username
+            if _ends_sessions(before, user):
+                await end_all(conn, user_id)
+                meta["sessions_ended"] = True
             await audit.record(conn, "admin.user.updated", actor, user_id=user_id, meta=meta)
         return user
 
@@ -298,13 +308,17 @@ class Accounts:
             user = await users_repo.update(conn, user_id, password_hash=password_hash)
             if user is None:
                 raise CloudClaudeError("not_found", "no such user")
+            await end_all(conn, user_id)
             meta = {"username": user.username, "generated": generated is not None}
             await audit.record(
                 conn, "admin.user.password_rotated", actor, user_id=user_id, meta=meta
             )
         return generated
 
-    async def change_own_password(self, actor: Actor, user: User, current: str, new: str) -> None:
+    async def change_own_password(
+        self, actor: Actor, user: User, current: str, new: str, keep: uuid.UUID | None = None
+    ) -> None:
+        """Every session of the user ends but ``keep``, the one the change was made from."""
         check_policy(new)
         password_hash = await users_repo.get_password_hash(self._db, user.id)
         if password_hash is None or not await self._hasher.verify(password_hash, current):
@@ -312,6 +326,7 @@ class Accounts:
         new_hash = await self._hasher.hash(new)
         async with self._db.transaction() as conn:
             await users_repo.update(conn, user.id, password_hash=new_hash)
+            await end_all(conn, user.id, keep)
             await audit.record(conn, "user.password_changed", actor, user_id=user.id)
 
     async def delete(self, actor: Actor, user_id: uuid.UUID) -> None:
@@ -367,9 +382,17 @@ class Accounts:
         async with self._db.transaction() as conn:
             expired = await users_repo.mark_expired(conn)
             for user in expired:
+                await end_all(conn, user.id)
                 meta = {"username": user.username, "expires_at": iso(user.expires_at)}
                 await audit.record(conn, "user.expired", actor, user_id=user.id, meta=meta)
         return expired
+
+
+def _ends_sessions(before: User, after: User) -> bool:
+    """Disabling, expiring or demoting ends every session of the user."""
+    now = utcnow()
+    lost_access = before.effective_status(now) == "active" != after.effective_status(now)
+    return lost_access or (before.role == "admin" and after.role != "admin")
 
 
 def _jsonable(value: Any) -> Any:

@@ -128,3 +128,33 @@ AUTH_BUSY = ErrorCode(
     cause="The queue of password checks waiting for a free slot is full.",
     fix="Wait for the time given in Retry-After, then try again.",
 )
+
+SESSION_ENDED = ErrorCode(
+    code="AUTH_014",
+    slug="session_ended",
+    http_status=401,
+    message="This session has ended; sign in again.",
+    cause=(
+        "The session was signed out, or ended because the password was changed or reset, the"
+        " account was disabled, expired or lost its admin role."
+    ),
+    fix="Sign in again (POST /v1/auth/login or the sign-in page).",
+)
+
+RECENT_AUTH_REQUIRED = ErrorCode(
+    code="AUTH_015",
+    slug="recent_auth_required",
+    http_status=403,
+    message="Confirm your password to do this.",
+    cause="This change needs the current password or a sign-in from the last few minutes.",
+    fix="Send your current password with the request (current_password), or sign in again.",
+)
+
+TOKEN_SCOPE_DENIED = ErrorCode(
+    code="AUTH_016",
+    slug="token_scope_denied",
+    http_status=403,
+    message="This token may only be used for the bootstrap steps.",
+    cause="The token came from POST /v1/bootstrap/sessions, which grants nothing else.",
+    fix="Sign in with POST /v1/auth/login for a full token.",
+)

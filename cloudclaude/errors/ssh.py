@@ -18,3 +18,16 @@ SSH_NOT_READY = ErrorCode(
     cause="sshd inside the box did not answer in time.",
     fix="Wait a moment and reconnect; ask an admin if it persists.",
 )
+
+SSH_SESSION_ENDED = ErrorCode(
+    code="SSH_002",
+    slug="ssh_session_ended",
+    http_status=401,
+    message="Your session was ended.",
+    cause=(
+        "While it was open, the account's sessions were ended: its password was changed or"
+        " reset, it was disabled, expired or deleted, or it lost the admin role this session"
+        " needed."
+    ),
+    fix="Connect again with valid credentials; ask an admin if the account is disabled.",
+)

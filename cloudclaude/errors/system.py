@@ -215,3 +215,23 @@ ACTIVITY_UNREADABLE = ErrorCode(
     " the container stopped while it was reading.",
     fix="Check that the agent runs as root in the host's PID namespace and sees /sys/fs/cgroup.",
 )
+
+TLS_UNUSABLE = ErrorCode(
+    code="SYSTEM_023",
+    slug="tls_unusable",
+    http_status=500,
+    message="The TLS certificate or key cannot be used.",
+    cause="web.tls_cert or web.tls_key is missing, unreadable, or the key does not match.",
+    fix="Point web.tls_cert and web.tls_key at a readable PEM certificate chain and its key;"
+    " leave both empty to use the local CA.",
+)
+
+PLAIN_HTTP_TO_TLS = ErrorCode(
+    code="SYSTEM_024",
+    slug="plain_http_to_tls",
+    http_status=400,
+    message="This port speaks HTTPS; plain HTTP was sent.",
+    cause="The client used http:// for a listener that only speaks TLS.",
+    fix="Use https:// in the address (for the local CA, curl -k --pinnedpubkey with the pin"
+    " the server printed).",
+)

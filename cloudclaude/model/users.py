@@ -24,6 +24,8 @@ class User:
     last_login_at: dt.datetime | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    #: Goes up when every session of this user must end (see migration 0007).
+    session_epoch: int = 0
 
     def effective_status(self, now: dt.datetime) -> UserStatus:
         """``expired`` as soon as ``expires_at`` passes, before the scanner records it."""

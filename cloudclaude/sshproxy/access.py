@@ -10,7 +10,9 @@ is audited and counted in the metrics.
 
 from __future__ import annotations
 
+import hmac
 import re
+import secrets
 import uuid
 
 import attrs
@@ -34,6 +36,10 @@ from cloudclaude.model.hosts import Host
 from cloudclaude.model.users import User
 
 _SHORT_ID_RE = re.compile(r"^[a-z0-9]{6,16}$")
+#: Whose keys a key offer for an unknown username is checked against: an id no user has.
+NOBODY = uuid.UUID(int=0)
+#: What such an offer is compared with (random, and never accepted anyway).
+DUMMY_FINGERPRINTS = ("SHA256:" + secrets.token_urlsafe(32).rstrip("="),)
 
 
 @attrs.frozen
@@ -100,9 +106,17 @@ class SshAccess:
         status = user.effective_status(utcnow())
         return None if status == "active" else CloudClaudeError(f"account_{status}")
 
-    async def key_allowed(self, user: User, fingerprint: str) -> bool:
-        keys = await users_repo.list_keys(self._db, user.id)
-        return any(key.fingerprint == fingerprint for key in keys)
+    async def key_allowed(self, user: User | None, fingerprint: str) -> bool:
+        """Whether ``fingerprint`` is a registered key of ``user``.
+
+        An unknown user (None) takes the same path, so neither the answer nor the work tells
+        whether an account exists: the same query (for an id no user has) and the same
+        constant-time comparison, against a dummy key set when there is no key.
+        """
+        keys = await users_repo.list_keys(self._db, user.id if user is not None else NOBODY)
+        registered = [key.fingerprint for key in keys]
+        hits = [hmac.compare_digest(f, fingerprint) for f in registered or DUMMY_FINGERPRINTS]
+        return user is not None and bool(registered) and any(hits)
 
     async def check_password(
         self, login: Login, user: User | None, secret: str, source_ip: str

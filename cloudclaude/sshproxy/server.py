@@ -12,11 +12,17 @@ After login each session is relayed by ``RelaySession`` over one upstream connec
 box, made on first use (starting the host if it is stopped). Local forwards (``ssh -L``) reach
 only ports on the box itself, through the agent; remote forwards, agent and X11 forwarding are
 refused.
+
+Authenticated connections are registered in ``LiveSessions``: when the revocation watch ends
+one (the user's sessions ended: password reset, account disabled, expired or deleted), each
+open session is told why on stderr and exits, the connection is then disconnected, and
+``ssh.session.closed`` carries the reason.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import time
 from collections.abc import Awaitable, Callable
@@ -37,6 +43,7 @@ from cloudclaude.core.timefmt import utcnow
 from cloudclaude.db.pool import Database
 from cloudclaude.domain import audit
 from cloudclaude.domain.hosts import Hosts
+from cloudclaude.domain.live_sessions import LiveSession, LiveSessions, ending_text
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.hosts import Host
 from cloudclaude.model.users import User
@@ -49,6 +56,8 @@ from cloudclaude.sshproxy.upstream import MAX_PACKET, WINDOW, connect_box
 
 log = structlog.get_logger(component="sshproxy")
 
+#: How long an ended connection's sessions have to close before it is disconnected anyway.
+END_GRACE_S = 5.0
 #: ``ssh -L`` destinations that mean "the box itself".
 BOX_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "ip6-localhost"})
 
@@ -64,6 +73,8 @@ class ProxyContext:
     metrics: Metrics
     live: LiveSettings
     connections: set[ProxyConnection] = attrs.field(factory=set)
+    #: Authenticated connections, ended by the revocation watch when their user's sessions end.
+    sessions: LiveSessions = attrs.field(factory=LiveSessions)
     #: Connections that have not authenticated yet (capped by ``ssh.max_unauthenticated``).
     unauthenticated: int = 0
 
@@ -88,11 +99,14 @@ class ProxyConnection(asyncssh.SSHServer):
         self._upstream_lock = asyncio.Lock()
         self._last_mark = 0.0
         self._opened: set[RelaySession] = set()
+        self._live: LiveSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # --- connection -------------------------------------------------------------------------
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
+        self._loop = asyncio.get_running_loop()
         peer = conn.get_extra_info("peername")
         self.source_ip = str(peer[0]) if peer else "unknown"
         self._ctx.connections.add(self)
@@ -111,6 +125,8 @@ class ProxyConnection(asyncssh.SSHServer):
     def connection_lost(self, exc: Exception | None) -> None:
         self._authenticated()
         self._ctx.connections.discard(self)
+        if self._live is not None:
+            self._ctx.sessions.close(self._live)
         if self._upstream is not None:
             self._upstream.close()
         if self._grant is None and self._key_rejected and not self._password_tried:
@@ -127,9 +143,10 @@ class ProxyConnection(asyncssh.SSHServer):
 
     async def begin_auth(self, username: str) -> bool:
         self._login = parse_login(username)
-        if self._login is None:
-            return True  # not a valid username: every method fails (and is audited)
-        self._user = await in_trio(self._ctx.access.account, self._login)
+        # Not a valid username: looked up all the same (never found), every method fails (and
+        # is audited), so even the shape of the work tells nothing about accounts.
+        user = await in_trio(self._ctx.access.account, self._login or Login("-"))
+        self._user = user if self._login is not None else None
         return True
 
     def public_key_auth_supported(self) -> bool:
@@ -139,12 +156,10 @@ class ProxyConnection(asyncssh.SSHServer):
         return True
 
     async def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        # Unknown users take the same path (the same query, a dummy key set): see key_allowed.
         user = self._user
-        if user is None:
-            self._key_rejected = True
-            return False
         fingerprint = key.get_fingerprint("sha256")
-        if await in_trio(self._ctx.access.key_allowed, user, fingerprint):
+        if await in_trio(self._ctx.access.key_allowed, user, fingerprint) and user is not None:
             self._grant = Grant(user, "publickey")
             return True
         self._key_rejected = True
@@ -192,7 +207,38 @@ class ProxyConnection(asyncssh.SSHServer):
                 conn.disconnect, asyncssh.DISC_NO_MORE_AUTH_METHODS_AVAILABLE, text
             )
             return
+        self._live = self._ctx.sessions.open(grant.user, "ssh", self._end_soon)
         spawn(in_trio(self._ctx.access.succeeded, grant, self.source_ip), "audit")
+
+    def _end_soon(self, reason: str) -> None:
+        """The revocation watch ended this connection (called from trio)."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon(self._end, reason)
+
+    def _end(self, reason: str) -> None:
+        """Tell every open session why and end it, then disconnect.
+
+        OpenSSH drops what a channel still holds once the disconnect arrives, so the sessions
+        end first (the message, then an exit status) and the disconnect follows when the last
+        one has closed, or after ``END_GRACE_S`` at the latest.
+        """
+        if self._loop is None or self not in self._ctx.connections:
+            return
+        error = CloudClaudeError("ssh_session_ended", ending_text(reason))
+        for session in list(self._opened):
+            with contextlib.suppress(OSError, asyncssh.Error):  # a channel already closing
+                session.fail(error)
+        if self._opened:
+            self._loop.call_later(END_GRACE_S, self._disconnect)
+        else:
+            self._disconnect()
+
+    def _disconnect(self) -> None:
+        live = self._live
+        if self._conn is None or live is None or live.ended is None:
+            return
+        if self in self._ctx.connections:
+            self._conn.disconnect(asyncssh.DISC_BY_APPLICATION, ending_text(live.ended))
 
     # --- sessions ---------------------------------------------------------------------------
 
@@ -280,8 +326,18 @@ class ProxyConnection(asyncssh.SSHServer):
             "bytes_out": session.bytes_out,
             "duration_s": round(time.monotonic() - session.started, 3),
             "exit_status": session.exit_status,
+            "reason": self.end_reason,
         }
         spawn(in_trio(self._session_event, "ssh.session.closed", meta), "audit")
+        if not self._opened and self._live is not None and self._live.ended is not None:
+            self._disconnect()  # the last session of an ended connection
+
+    @property
+    def end_reason(self) -> str:
+        """Why sessions end: the revocation's reason, or ``ended`` (by the box or client)."""
+        if self._live is not None and self._live.ended is not None:
+            return self._live.ended
+        return "ended"
 
     async def _session_event(self, kind: str, meta: dict[str, object]) -> None:
         assert self._host is not None

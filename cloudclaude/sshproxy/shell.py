@@ -22,13 +22,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import asyncssh
+import structlog
 import trio
 import trio_asyncio
 
 from cloudclaude.agent_client.handle import Agent
 from cloudclaude.domain.hosts import Hosts
+from cloudclaude.sshproxy.notice import TIMEOUT_S, tmux_notice
 from cloudclaude.sshproxy.session import ATTACH, SESSION_MODES
 from cloudclaude.sshproxy.upstream import connect_box
+
+log = structlog.get_logger(component="sshproxy")
 
 #: The SSH receive window of a web terminal's channel (what asyncssh may hold while paused).
 WINDOW = 256 * 1024
@@ -130,12 +134,22 @@ async def open_shell(
     rows: int,
     term: str = "xterm-256color",
     mode: str = "",
+    notice: str = "",
 ) -> AsyncIterator[ShellStream]:
-    """An ``attach-claude`` session on a running host (``mode``: "", "new" or "takeover")."""
+    """An ``attach-claude`` session on a running host (``mode``: "", "new" or "takeover").
+
+    A ``notice`` is shown first on the tmux clients already in the box (an admin attaching).
+    """
     if mode not in SESSION_MODES:
         raise ValueError(f"unknown session mode {mode!r}")
     conn = await trio_asyncio.aio_as_trio(connect_box)(agent, hosts, host_id)
     try:
+        if notice:
+            with trio.move_on_after(TIMEOUT_S + 1):
+                try:
+                    await trio_asyncio.aio_as_trio(tmux_notice)(conn, notice)
+                except (OSError, asyncssh.Error) as exc:
+                    log.warning("tmux_notice_failed", host_id=str(host_id), error=repr(exc))
         chan, session = await trio_asyncio.aio_as_trio(conn.create_session)(
             _Session,
             ATTACH + SESSION_MODES[mode],

@@ -170,8 +170,12 @@ class Browser:
         """A page in a fresh context (own cookies), JavaScript on or off, opened at ``url``."""
 
         def open_page() -> Page:
+            # The pages are served over TLS from each test's own local CA; whether clients can
+            # trust it (pins, the CA) is test_tls's business, the pages' behaviour is ours.
             context = self._thread.chromium.new_context(
-                java_script_enabled=javascript, viewport={"width": width, "height": height}
+                java_script_enabled=javascript,
+                viewport={"width": width, "height": height},
+                ignore_https_errors=True,
             )
             self._contexts.append(context)
             context.set_default_timeout(CALL_LIMIT_MS)

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import textwrap
@@ -37,9 +38,9 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-def healthy(base_url: str) -> bool:
+def healthy(base_url: str, verify: ssl.SSLContext | bool = True) -> bool:
     try:
-        return httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200
+        return httpx.get(f"{base_url}/healthz", timeout=2, verify=verify).status_code == 200
     except httpx.HTTPError:
         return False
 

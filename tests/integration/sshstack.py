@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -43,6 +44,19 @@ class SshStack:
     client: SshClient
     #: The HTTP server's base URL (hypercorn on a loopback port), for the curl flows.
     url: str
+    #: The public-key pin of its certificate, as the one-liners use it.
+    pin: str
+
+    def trust(self) -> ssl.SSLContext:
+        """A client context trusting the stack's local CA (names checked, as browsers do)."""
+        tls = self.stack.services.tls
+        assert tls is not None and tls.local is not None
+        return ssl.create_default_context(cafile=str(tls.local.ca_cert))
+
+    @property
+    def curl(self) -> str:
+        """curl as the printed one-liners call it: pinned to the server's key."""
+        return f"curl -fsSL -k --pinnedpubkey '{self.pin}'"
 
     async def user_with_host(self, *, start: bool = True, key: bool = True) -> BoxUser:
         """A user with one host (running unless ``start`` is False) and the test key."""
@@ -77,7 +91,8 @@ async def open_ssh_stack(
     async for stack in open_stack(settings, db, boxes_state, workers=True):
         stopping = trio.Event()
         proxy = SshProxy(proxy_context(stack.services), stack.services.ssh_host_key, stopping)
-        web = WebServer(stack.app, WebSettings(host="127.0.0.1", port=0), stopping)
+        tls = stack.services.tls  # served like production: TLS from the local CA
+        web = WebServer(stack.app, WebSettings(host="127.0.0.1", port=0), stopping, tls)
         async with trio.open_nursery() as nursery:
             await nursery.start(proxy.run)
             await nursery.start(web.run)
@@ -86,6 +101,7 @@ async def open_ssh_stack(
             stack.live.current = attrs.evolve(current, ssh=ssh)
             client = SshClient(workdir, proxy.port, stack.services.ssh_host_key)
             try:
-                yield SshStack(stack, proxy, client, web.binds[0])
+                pin = tls.client_pin if tls is not None else ""
+                yield SshStack(stack, proxy, client, web.binds[0], pin)
             finally:
                 stopping.set()

@@ -106,7 +106,8 @@ async def test_expired_user_cannot_log_in_and_tokens_stop_working(
     refused = await _login(app, created["username"], created["password"])
     assert (await refused.get_json())["error"]["code"] == "AUTH_003"
     me = await client.get("/v1/me", headers=bearer(token))
-    assert me.status_code == 403
+    assert me.status_code == 401  # expiring the account ended its sessions
+    assert (await me.get_json())["error"]["slug"] == "session_ended"
     revived = await client.post(
         f"/v1/admin/users/{created['id']}/expiry",
         json={"expires_at": None},

@@ -3,12 +3,17 @@ server and SSH proxy, into a real box; every exit code the scripts promise."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+from pathlib import Path
+
 import asyncssh
 import attrs
 import trio
 import trio_asyncio
 
 from tests.integration.box_exec import exec_in_host
+from tests.integration.conftest import ADMIN_PASSWORD
 from tests.integration.sshclient import PtySession
 from tests.integration.sshstack import BoxUser, SshStack
 
@@ -16,8 +21,9 @@ from tests.integration.sshstack import BoxUser, SshStack
 async def curl_sh(
     nursery: trio.Nursery, ssh_stack: SshStack, path: str, args: str = "", server: str = ""
 ) -> PtySession:
-    """``curl -fsSL SERVER/path | sh -s -- args`` under a pty (the password comes from /dev/tty)."""
-    command = f"curl -fsSL {server or ssh_stack.url}{path} | sh -s -- {args}"
+    """The pinned one-liner ``curl … SERVER/path | sh -s -- args`` under a pty (the password
+    comes from /dev/tty)."""
+    command = f"{ssh_stack.curl} {server or ssh_stack.url}{path} | sh -s -- {args}"
     return await PtySession.start(nursery, ["sh", "-c", command], ssh_stack.client.env())
 
 
@@ -44,7 +50,8 @@ async def login_password(ssh_stack: SshStack, user: BoxUser) -> str:
     status, body = await ssh_stack.stack.call(
         "POST",
         f"/v1/admin/users/{user.user_id}/rotate-password",
-        json={"password": "pass-word-1234"},
+        # The admin's own password: the stack's sign-in may be older than auth.recent_auth_s.
+        json={"password": "pass-word-1234", "current_password": ADMIN_PASSWORD},
     )
     assert status == 200, body
     return "pass-word-1234"
@@ -61,6 +68,30 @@ async def test_bootstrap_lands_in_the_box_after_progress_lines(ssh_stack: SshSta
         await session.send(b"echo inside-$((20+3))\r")
         await session.expect("inside-23")
         await session.close()
+
+
+async def test_the_script_pins_every_call_it_makes(ssh_stack: SshStack, tmp_path: Path) -> None:
+    """The served script checks the pin on each call: with another key in PIN (a server that
+    is not this one), the password never reaches the daemon and the script exits 2."""
+    user = await ssh_stack.user_with_host(start=False, key=False)
+    password = await login_password(ssh_stack, user)
+    fetched = await trio.run_process(
+        ["sh", "-c", f"{ssh_stack.curl} {ssh_stack.url}/v1/bootstrap/script"],
+        capture_stdout=True,
+    )
+    script = fetched.stdout.decode()
+    assert f"PIN='{ssh_stack.pin}'" in script
+    wrong = "sha256//" + base64.b64encode(hashlib.sha256(b"not the key").digest()).decode()
+    (tmp_path / "connect.sh").write_text(script.replace(ssh_stack.pin, wrong))
+    async with trio.open_nursery() as nursery:
+        command = ["sh", str(tmp_path / "connect.sh"), user.username]
+        session = await PtySession.start(nursery, command, ssh_stack.client.env())
+        await session.expect(f"Password for {user.username}: ")
+        await session.send(password.encode() + b"\r")
+        assert await exit_code(session) == 2
+    assert "curl exit 90" in session.text()  # CURLE_SSL_PINNEDPUBKEYNOTMATCH
+    status, shown = await ssh_stack.stack.call("GET", f"/v1/admin/users/{user.user_id}")
+    assert status == 200 and shown["last_login_at"] is None  # the password never arrived
 
 
 async def test_entry_link_lands_in_the_box(ssh_stack: SshStack) -> None:
@@ -153,7 +184,8 @@ async def test_a_host_without_an_exit_exits_16(ssh_stack: SshStack) -> None:
 async def test_an_unreachable_server_exits_2(ssh_stack: SshStack) -> None:
     """The script names the server the client asked for; here one where nothing listens."""
     command = (
-        f"curl -fsSL -H 'Host: 127.0.0.1:9' {ssh_stack.url}/v1/bootstrap/script | sh -s -- someone"
+        f"{ssh_stack.curl} -H 'Host: 127.0.0.1:9' {ssh_stack.url}/v1/bootstrap/script"
+        " | sh -s -- someone"
     )
     async with trio.open_nursery() as nursery:
         script = await PtySession.start(nursery, ["sh", "-c", command], ssh_stack.client.env())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,10 +51,15 @@ def test_daemon_serves_reloads_and_drains(
         "CLOUDCLAUDE_LOG__FORMAT": "json",
         "NOTIFY_SOCKET": str(state_dir / "notify.sock"),
     }
-    base = f"http://127.0.0.1:{port}"
+    base = f"https://127.0.0.1:{port}"
     log = state_dir / "daemon.log"
+    ca = state_dir / "tls" / "ca.pem"  # the local CA the daemon makes on first start
+
+    def serving() -> bool:
+        return ca.exists() and healthy(base, ssl.create_default_context(cafile=str(ca)))
+
     with daemon(["run", "--config", str(config)], env, log) as proc:
-        wait_for(lambda: healthy(base) or proc.poll() is not None, 60, "/healthz")
+        wait_for(lambda: serving() or proc.poll() is not None, 60, "/healthz")
         assert proc.poll() is None, log.read_text()
         assert any("READY=1" in d for d in _datagrams(notify_socket))
 
@@ -66,6 +72,7 @@ def test_daemon_serves_reloads_and_drains(
             "expiry": "running",
             "idle": "running",
             "egress": "running",
+            "revocation": "running",
             "web": "running",
             "ssh": "running",
             "ctl": "running",
@@ -76,7 +83,9 @@ def test_daemon_serves_reloads_and_drains(
         added = ctl(ctl_sock, "users", "add", "mona", "--password-stdin", stdin="mona-password\n")
         assert added.returncode == 0, added.stderr
         login = httpx.post(
-            f"{base}/v1/auth/login", json={"username": "mona", "password": "mona-password"}
+            f"{base}/v1/auth/login",
+            json={"username": "mona", "password": "mona-password"},
+            verify=ssl.create_default_context(cafile=str(ca)),
         )
         assert login.status_code == 200
         assert login.json()["role"] == "user"
@@ -99,7 +108,7 @@ def test_daemon_serves_reloads_and_drains(
         )
         assert event["applied"] == ["log.level"]
         assert event["needs_restart"] == ["supervisor.grace_s"]
-        assert healthy(base)  # still serving after the reload
+        assert serving()  # still serving after the reload
 
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0, log.read_text()

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -54,6 +55,7 @@ class Daemon:
     env: dict[str, str]
     log: Path
     port: int
+    state_dir: Path
     process: trio.Process | None = None
 
     async def start(self) -> None:
@@ -75,11 +77,16 @@ class Daemon:
                 await trio.sleep(0.1)
 
     async def health(self) -> int | None:
+        """/healthz over TLS, trusting the local CA in the state directory once it exists."""
+        ca = self.state_dir / "tls" / "ca.pem"
+        if not ca.exists():
+            return None
         try:
-            async with httpx.AsyncClient() as client:
-                response = await client.get(f"http://127.0.0.1:{self.port}/healthz", timeout=2)
+            trust = ssl.create_default_context(cafile=str(ca))
+            async with httpx.AsyncClient(verify=trust) as client:
+                response = await client.get(f"https://127.0.0.1:{self.port}/healthz", timeout=2)
                 return response.status_code
-        except httpx.HTTPError:
+        except (httpx.HTTPError, ssl.SSLError):
             return None
 
     def alive(self) -> bool:
@@ -123,7 +130,7 @@ class Rig:
             "CLOUDCLAUDE_LOG__FORMAT": "json",
             **extra,
         }
-        daemon = Daemon(env, self.state_dir / "daemon.log", port)
+        daemon = Daemon(env, self.state_dir / "daemon.log", port, self.state_dir)
         try:
             yield daemon
         finally:

@@ -16,6 +16,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import urllib.parse
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -63,8 +64,8 @@ def sshd_written(host_id: str) -> int:
     return total
 
 
-async def session_cookie(base: str) -> str:
-    async with httpx.AsyncClient(base_url=base) as client:
+async def session_cookie(base: str, trust: ssl.SSLContext) -> str:
+    async with httpx.AsyncClient(base_url=base, verify=trust) as client:
         form = await client.get("/login")
         token = _CSRF.search(form.text)
         assert token is not None
@@ -77,7 +78,7 @@ async def session_cookie(base: str) -> str:
 class Browser:
     """A WebSocket client that reads only when told to (wsproto over a trio socket)."""
 
-    def __init__(self, stream: trio.SocketStream) -> None:
+    def __init__(self, stream: trio.abc.Stream) -> None:
         self.stream = stream
         self.ws = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
         self.received = 0
@@ -85,7 +86,7 @@ class Browser:
     async def _pump(self) -> list[wsproto.events.Event]:
         data = await self.stream.receive_some(65536)
         assert data, "the server closed the connection"
-        self.ws.receive_data(data)
+        self.ws.receive_data(bytes(data))
         events = list(self.ws.events())
         for event in events:
             if isinstance(event, BytesMessage):
@@ -113,15 +114,18 @@ class Browser:
 
 
 @asynccontextmanager
-async def terminal(base: str, host_id: str) -> AsyncIterator[Browser]:
-    url = urllib.parse.urlsplit(base)
+async def terminal(ssh_stack: SshStack, host_id: str) -> AsyncIterator[Browser]:
+    """The page's WebSocket over TLS, on a socket with small buffers, read only when asked."""
+    url = urllib.parse.urlsplit(ssh_stack.url)
     assert url.hostname is not None and url.port is not None
-    cookie = await session_cookie(base)
+    cookie = await session_cookie(ssh_stack.url, ssh_stack.trust())
     sock = trio.socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
     await sock.connect((url.hostname, url.port))
-    stream = trio.SocketStream(sock)
+    stream = trio.SSLStream(
+        trio.SocketStream(sock), ssh_stack.trust(), server_hostname=url.hostname
+    )
     try:
         browser = Browser(stream)
         target = f"/me/hosts/{host_id}/terminal/ws?cols=200&rows=50"
@@ -157,7 +161,7 @@ def signal_tmux(host_id: str, number: signal.Signals) -> None:
 
 async def test_a_browser_that_stops_reading_holds_the_box_back(ssh_stack: SshStack) -> None:
     host_id = await box_running(ssh_stack, "yes")
-    async with terminal(ssh_stack.url, host_id) as browser:
+    async with terminal(ssh_stack, host_id) as browser:
         with trio.fail_after(60):
             await browser.read_until(1)  # tmux is drawing
         before = rss()
@@ -183,7 +187,7 @@ async def test_a_box_that_stops_reading_holds_the_browsers_typing_back(
     ssh_stack: SshStack,
 ) -> None:
     host_id = await box_running(ssh_stack, "stty raw -echo; cat >/dev/null")
-    async with terminal(ssh_stack.url, host_id) as browser:
+    async with terminal(ssh_stack, host_id) as browser:
         with trio.fail_after(60):
             await browser.read_until(1)  # tmux is drawing
         signal_tmux(host_id, signal.SIGSTOP)

@@ -15,6 +15,7 @@ import pwd
 import re
 import shutil
 import signal
+import ssl
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -108,7 +109,7 @@ def _run_up(
             "`cloudclaude up` to be ready",
         )
         assert proc.poll() is None, log.read_text()
-        assert healthy(f"http://127.0.0.1:{port}")
+        assert healthy(f"https://127.0.0.1:{port}", local_ca(state))
         postgres = _postmaster_pid(state)
         assert _alive(postgres)
         yield log.read_text()
@@ -118,9 +119,14 @@ def _run_up(
         assert _agent_pids(state) == [], "the agent outlived `up`"
 
 
+def local_ca(state: Path) -> ssl.SSLContext:
+    """Trust in the local CA `up` made (what a browser has after importing it)."""
+    return ssl.create_default_context(cafile=str(state / "tls" / "ca.pem"))
+
+
 def test_up_twice_keeps_the_admin_and_the_data(up_state: Path) -> None:
     port, sock = free_port(), up_state / "ctl.sock"
-    base = f"http://127.0.0.1:{port}"
+    base = f"https://127.0.0.1:{port}"
 
     first = _run_up(up_state, up_state / "first.log", port, sock)
     output = next(first)
@@ -128,7 +134,24 @@ def test_up_twice_keeps_the_admin_and_the_data(up_state: Path) -> None:
     match = re.search(r"first admin admin / (\S+)", output)
     assert match, output
     password = match.group(1)
-    login = httpx.post(f"{base}/v1/auth/login", json={"username": "admin", "password": password})
+    # The printed one-liner is pinned to the served key, and the pin works with curl.
+    one_liner = re.search(
+        r"one-liner   curl -fsSL -k --pinnedpubkey '(sha256//[A-Za-z0-9+/=]+)'"
+        r" https://\S+:(\d+)/v1/bootstrap/script \| sh",
+        output,
+    )
+    assert one_liner and one_liner.group(2) == str(port), output
+    pinned = subprocess.run(
+        ["curl", "-fsS", "-k", "--pinnedpubkey", one_liner.group(1), f"{base}/healthz"],
+        capture_output=True,
+        timeout=30,
+    )
+    assert pinned.returncode == 0, pinned.stderr
+    login = httpx.post(
+        f"{base}/v1/auth/login",
+        json={"username": "admin", "password": password},
+        verify=local_ca(up_state),
+    )
     assert login.status_code == 200
     assert login.json()["role"] == "admin"
     assert ctl(sock, "users", "add", "keepme").returncode == 0
@@ -146,7 +169,11 @@ def test_up_twice_keeps_the_admin_and_the_data(up_state: Path) -> None:
     assert "initialised" not in output
     assert "first admin" not in output
     assert "existing admin accounts were kept" in output
-    again = httpx.post(f"{base}/v1/auth/login", json={"username": "admin", "password": password})
+    again = httpx.post(
+        f"{base}/v1/auth/login",
+        json={"username": "admin", "password": password},
+        verify=local_ca(up_state),
+    )
     assert again.status_code == 200
     shown = ctl(sock, "users", "show", "keepme", "--json")
     assert shown.returncode == 0, shown.stderr
@@ -187,10 +214,19 @@ def test_up_runs_the_daemon_unprivileged_and_restarts_the_agent(up_state: Path) 
 
 def _api(base: str, token: str, method: str, path: str, **kwargs: Any) -> Any:
     answer = httpx.request(
-        method, f"{base}{path}", headers={"authorization": f"Bearer {token}"}, timeout=30, **kwargs
+        method,
+        f"{base}{path}",
+        headers={"authorization": f"Bearer {token}"},
+        timeout=30,
+        verify=_TRUST[base],
+        **kwargs,
     )
     assert answer.status_code < 300, (method, path, answer.status_code, answer.text)
     return answer.json()
+
+
+#: The client trust for each base address the API helpers call.
+_TRUST: dict[str, ssl.SSLContext] = {}
 
 
 def _task_done(base: str, token: str, task_id: str) -> None:
@@ -227,9 +263,10 @@ def test_a_box_started_under_up_goes_through_the_socket_agent(
     output = next(run)
     match = re.search(r"first admin admin / (\S+)", output)
     assert match, output
-    base = f"http://127.0.0.1:{port}"
+    base = f"https://127.0.0.1:{port}"
+    _TRUST[base] = local_ca(up_state)
     login = {"username": "admin", "password": match.group(1)}
-    token = httpx.post(f"{base}/v1/auth/login", json=login).json()["token"]
+    token = httpx.post(f"{base}/v1/auth/login", json=login, verify=_TRUST[base]).json()["token"]
     _api(base, token, "POST", "/v1/admin/egress-ips", json=sim_internet.direct_exit())
     user = _api(base, token, "POST", "/v1/admin/users", json={"username": "upbox"})
     host = _api(base, token, "POST", "/v1/admin/hosts", json={"user_id": user["id"], "disk_gb": 1})

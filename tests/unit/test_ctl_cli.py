@@ -41,6 +41,7 @@ def _wire(argv: list[str]) -> dict[str, Any]:
         ),
         ("users expire bob", {"op": "users.expire", "username": "bob", "expires_at": "now"}),
         ("users passwd bob", {"op": "users.passwd", "username": "bob", "password": None}),
+        ("users sign-out bob", {"op": "users.sign-out", "username": "bob"}),
         ("audit tail -n 3 -f", {"op": "audit.tail", "limit": 3, "follow": True}),
         (
             "hosts list --user bob --status running --limit 3 --offset 1",

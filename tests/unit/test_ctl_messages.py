@@ -27,6 +27,7 @@ SAMPLES: dict[type[Any], Any] = {
     users.UsersExpire: users.UsersExpire(username="bob", expires_at="never"),
     users.UsersPasswd: users.UsersPasswd(username="bob", password="pw-1234567890"),
     users.UsersDelete: users.UsersDelete(username="bob"),
+    users.UsersSignOut: users.UsersSignOut(username="bob"),
     daemon.AuditTail: daemon.AuditTail(limit=3, follow=True),
     daemon.KeysRotate: daemon.KeysRotate(),
     daemon.Reload: daemon.Reload(),

@@ -18,6 +18,7 @@ SERVER_KEY = b"k" * 32
 TTL = 3600
 T0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 USER = uuid.UUID("12345678-1234-5678-1234-567812345678")
+SID = uuid.UUID("87654321-4321-8765-4321-876543218765")
 
 
 class FakeClock:
@@ -52,6 +53,7 @@ def payload(clock: FakeClock, **overrides: Any) -> dict[str, Any]:
         "role": "user",
         "iat": now,
         "exp": now + TTL,
+        "sid": str(SID),
     }
     claims.update(overrides)
     return claims
@@ -64,24 +66,49 @@ def assert_token_invalid(ring: KeyRing, token: str) -> None:
 
 
 def test_issue_and_verify_round_trip(ring: KeyRing, clock: FakeClock) -> None:
-    token, expires = ring.issue(USER, "admin")
+    token, expires = ring.issue(USER, "admin", session_id=SID)
     claims = ring.verify(token)
     assert claims.user_id == USER
     assert claims.role == "admin"
     assert claims.kid == "k1"
     assert expires == dt.datetime.fromtimestamp(int(clock.now) + TTL, dt.UTC)
     assert claims.expires_at == expires
+    assert claims.session_id == SID
+    assert claims.scope == "full"
+
+
+def test_the_token_carries_its_session_id_and_scope(ring: KeyRing) -> None:
+    token, _ = ring.issue(USER, "user", session_id=SID, scope="bootstrap")
+    raw = jwt.decode(token, options={"verify_signature": False})
+    assert raw["sid"] == str(SID) and raw["scope"] == "bootstrap"
+    claims = ring.verify(token)
+    assert (claims.session_id, claims.scope) == (SID, "bootstrap")
+
+
+def test_a_token_without_a_session_id_is_rejected(ring: KeyRing, clock: FakeClock) -> None:
+    claims = payload(clock)
+    del claims["sid"]
+    token = jwt.encode(
+        claims, derive(SERVER_KEY, "jwt:k1"), algorithm="HS256", headers={"kid": "k1"}
+    )
+    assert_token_invalid(ring, token)
+
+
+def test_a_malformed_session_id_is_rejected(ring: KeyRing, clock: FakeClock) -> None:
+    key = derive(SERVER_KEY, "jwt:k1")
+    token = jwt.encode(payload(clock, sid="nope"), key, algorithm="HS256", headers={"kid": "k1"})
+    assert_token_invalid(ring, token)
 
 
 def test_issue_without_current_key_fails(clock: FakeClock) -> None:
     ring = KeyRing(SERVER_KEY, TTL, clock=clock)
     ring.load([row("old", retired=True)])
     with pytest.raises(RuntimeError):
-        ring.issue(USER, "user")
+        ring.issue(USER, "user", session_id=SID)
 
 
 def test_old_token_still_verifies_after_rotation(ring: KeyRing) -> None:
-    old_token, _ = ring.issue(USER, "user")
+    old_token, _ = ring.issue(USER, "user", session_id=SID)
     ring.load([row("k1", retired=True), row("k2")])
     assert ring.current_kid == "k2"
     assert ring.verify(old_token).kid == "k1"
@@ -89,19 +116,19 @@ def test_old_token_still_verifies_after_rotation(ring: KeyRing) -> None:
 
 def test_new_tokens_carry_new_kid_after_rotation(ring: KeyRing) -> None:
     ring.load([row("k1", retired=True), row("k2")])
-    token, _ = ring.issue(USER, "user")
+    token, _ = ring.issue(USER, "user", session_id=SID)
     assert jwt.get_unverified_header(token)["kid"] == "k2"
     assert ring.verify(token).kid == "k2"
 
 
 def test_token_valid_just_before_expiry(ring: KeyRing, clock: FakeClock) -> None:
-    token, _ = ring.issue(USER, "user")
+    token, _ = ring.issue(USER, "user", session_id=SID)
     clock.now += TTL - 1
     assert ring.verify(token).user_id == USER
 
 
 def test_token_invalid_after_expiry(ring: KeyRing, clock: FakeClock) -> None:
-    token, _ = ring.issue(USER, "user")
+    token, _ = ring.issue(USER, "user", session_id=SID)
     clock.now += TTL + 1
     assert_token_invalid(ring, token)
 

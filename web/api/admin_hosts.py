@@ -11,7 +11,16 @@ from cloudclaude.core.ids import parse_uuid
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.hosts import HOST_STATUSES, HostAction
 from cloudclaude.model.views import host_view
-from web.api.common import actor, authenticate, page_body, paging, read_body, read_json, services
+from web.api.common import (
+    actor,
+    authenticate,
+    confirm_recent_auth,
+    page_body,
+    paging,
+    read_body,
+    read_json,
+    services,
+)
 
 blueprint = Blueprint("api_admin_hosts", __name__, url_prefix="/v1/admin/hosts")
 ACTIONS: tuple[HostAction, ...] = ("start", "stop", "rebuild")
@@ -32,6 +41,12 @@ class CreateHostBody:
     timezone: str | None = None
     #: The host's exit; absent: ``egress.default_exit`` if set, else none.
     egress_ip_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ConfirmBody:
+    #: The admin's own password (recent-auth), unless they signed in a moment ago.
+    current_password: str | None = None
 
 
 @blueprint.get("")
@@ -91,6 +106,8 @@ async def delete_host(host_id: str) -> tuple[dict[str, Any], int]:
 async def host_action(host_id: str, action: str) -> tuple[dict[str, Any], int]:
     hosts = services().hosts
     if action == "rotate-ssh-password":
+        confirm = await read_body(ConfirmBody) if await request.get_data() else ConfirmBody()
+        await confirm_recent_auth(confirm.current_password)
         password = await hosts.rotate_ssh_password(actor(), parse_uuid(host_id, "host"))
         return {"ssh_password": password}, 200
     if action == "verify-egress":

@@ -1,6 +1,9 @@
 """``/v1/admin/users``: list, create, show, update, disable, enable, expiry, password, delete, keys.
 
-The blueprint's ``before_request`` demands an admin token for every route it holds.
+The blueprint's ``before_request`` demands an admin token for every route it holds. Resetting
+a password and adding an SSH key also need the admin's own ``current_password`` in the body or
+a sign-in within ``auth.recent_auth_s``; a reset, a disable, an expiry in the past or a
+demotion ends every session of that user.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from cloudclaude.model.views import key_view, user_view
 from web.api.common import (
     actor,
     authenticate,
+    confirm_recent_auth,
     page_body,
     paging,
     read_body,
@@ -58,12 +62,16 @@ class ExpiryBody:
 @attrs.frozen(kw_only=True)
 class PasswordBody:
     password: str | None = None
+    #: The admin's own password (recent-auth), unless they signed in a moment ago.
+    current_password: str | None = None
 
 
 @attrs.frozen(kw_only=True)
 class AddKeyBody:
     public_key: str
     name: str | None = None
+    #: The caller's own password (recent-auth), unless they signed in a moment ago.
+    current_password: str | None = None
 
 
 async def _user(user_id: str) -> User:
@@ -146,6 +154,7 @@ async def set_expiry(user_id: str) -> dict[str, Any]:
 async def rotate_password(user_id: str) -> dict[str, Any]:
     raw = await request.get_data()
     body = await read_body(PasswordBody) if raw else PasswordBody()
+    await confirm_recent_auth(body.current_password)
     generated = await services().accounts.set_password(
         actor(), parse_uuid(user_id, "user"), body.password
     )
@@ -167,6 +176,7 @@ async def list_keys(user_id: str) -> dict[str, Any]:
 @blueprint.post("/<user_id>/ssh-keys")
 async def add_key(user_id: str) -> tuple[dict[str, Any], int]:
     body = await read_body(AddKeyBody)
+    await confirm_recent_auth(body.current_password)
     key = await services().accounts.add_key(
         actor(), parse_uuid(user_id, "user"), body.public_key, body.name
     )

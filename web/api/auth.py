@@ -1,4 +1,8 @@
-"""``POST /v1/auth/login`` (public) and ``GET /v1/me``."""
+"""``POST /v1/auth/login`` (public), ``POST /v1/auth/logout`` and ``GET /v1/me``.
+
+A login opens a server-side session (``cloudclaude.domain.sessions``); its token names it.
+Logout deletes that session, so the token is refused from then on (``session_ended``).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,19 @@ import attrs
 from quart import Blueprint
 
 from cloudclaude.core.timefmt import iso
+from cloudclaude.domain.sessions import BOOTSTRAP_STEPS
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.views import user_view
-from web.api.common import client_address, current_user, read_body, services, signed_in
+from web.api.common import (
+    actor,
+    authenticate,
+    client_address,
+    current_session,
+    current_user,
+    read_body,
+    services,
+    signed_in,
+)
 
 blueprint = Blueprint("api_auth", __name__, url_prefix="/v1")
 
@@ -36,6 +50,14 @@ async def login() -> tuple[dict[str, Any], int]:
         "expires_at": iso(result.expires_at),
         "role": result.user.role,
     }, 200
+
+
+@blueprint.post("/auth/logout")
+async def logout() -> tuple[str, int]:
+    """End the session the token names (a bootstrap token may end its own, too)."""
+    await authenticate(allowed=BOOTSTRAP_STEPS)
+    await services().accounts.sessions.close(actor(), current_session())
+    return "", 204
 
 
 @blueprint.get("/me")

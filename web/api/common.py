@@ -14,9 +14,12 @@ from quart import current_app, g, request
 
 from cloudclaude.app.wiring import Services
 from cloudclaude.core.codec import strict_converter
+from cloudclaude.domain.sessions import FULL, SignedIn
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.audit import Actor
+from cloudclaude.model.sessions import Scope
 from cloudclaude.model.users import User
+from web.forwarded import via_proxy
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -106,12 +109,15 @@ def _bearer() -> str:
     return token.strip()
 
 
-async def authenticate(role: str | None = None) -> User:
-    """Check the bearer token (and the role) and remember the user for this request."""
-    user = await services().accounts.authenticate(_bearer())
+async def authenticate(role: str | None = None, allowed: frozenset[Scope] = FULL) -> User:
+    """Check the bearer token, its session (of a scope in ``allowed``) and the role, and
+    remember the user and session for this request."""
+    signed_in = await services().accounts.sessions.authenticate(_bearer(), allowed)
+    user = signed_in.user
     if role is not None and user.role != role:
         raise CloudClaudeError("forbidden")
     g.user = user
+    g.signed_in = signed_in
     return user
 
 
@@ -131,12 +137,31 @@ def current_user() -> User:
     return user
 
 
+def current_session() -> SignedIn:
+    """The session the request authenticated with (API token or page cookie)."""
+    signed_in: SignedIn = g.signed_in
+    return signed_in
+
+
+async def confirm_recent_auth(password: str | None) -> None:
+    """A sensitive change: the caller's ``password``, or a recent sign-in of this session."""
+    await services().accounts.sessions.confirm_recent(actor(), current_session(), password)
+
+
 def client_address() -> str | None:
     """The peer's IP address, or None when it has none (test client, Unix socket)."""
     try:
         return str(ipaddress.ip_address(request.remote_addr or ""))
     except ValueError:
         return None
+
+
+def direct_loopback() -> bool:
+    """True when the peer is this machine itself, not a client relayed by a trusted proxy."""
+    if via_proxy(request.scope):
+        return False
+    address = client_address()
+    return address is not None and ipaddress.ip_address(address).is_loopback
 
 
 def actor() -> Actor:

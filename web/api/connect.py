@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 import trio
 from quart import Blueprint, Response, g, request
 
+from cloudclaude.core.tls import curl_command
+from cloudclaude.domain.sessions import BOOTSTRAP_STEPS
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.hosts import Host
 from cloudclaude.model.tasks import Task
@@ -36,6 +38,7 @@ from web.api.common import (
     services,
     sh_lines,
 )
+from web.forwarded import via_proxy
 
 blueprint = Blueprint("api_connect", __name__)
 
@@ -61,7 +64,11 @@ def _quoted(value: str) -> str:
 
 
 def server_url() -> str:
-    """The base URL the client used, if its host part is a plain host name or address."""
+    """``web.public_url``, or else the base URL the client used if its host part is a plain
+    host name or address."""
+    public_url = services().live.current.web.public_url
+    if public_url:
+        return public_url.rstrip("/")
     host = request.host or ""
     name, _, port = host.rpartition(":") if not host.endswith("]") else (host, "", "")
     if not name:
@@ -71,12 +78,27 @@ def server_url() -> str:
     return f"{request.scheme}://{host}"
 
 
+def client_pin() -> str:
+    """The public-key pin clients check: the local CA's leaf, when this daemon ends TLS itself
+    for this request (through a proxy the client sees the proxy's certificate)."""
+    tls = services().tls
+    if tls is None or via_proxy(request.scope):
+        return ""
+    return tls.client_pin
+
+
+def curl_line(path: str) -> str:
+    """The one-liner that runs the script at ``path`` (pinned when there is a pin)."""
+    return f"{curl_command(client_pin())} {server_url()}{path} | sh"
+
+
 def _script(mode: str, short_id: str) -> Response:
     template = resources.files("web").joinpath("scripts/connect.sh").read_text()
     text = (
         template.replace("@SERVER@", _quoted(server_url()))
         .replace("@MODE@", _quoted(mode))
         .replace("@SHORT_ID@", _quoted(short_id))
+        .replace("@PIN@", _quoted(client_pin()))
     )
     return Response(text, mimetype="text/x-shellscript")
 
@@ -133,7 +155,8 @@ async def bootstrap_session() -> Response | tuple[Any, int]:
     if not username or not password:
         raise CloudClaudeError("auth_invalid", "username and password are needed")
     svc = services()
-    login = await svc.accounts.login(username, password, client_address())
+    # A bootstrap-scoped session: its token does the steps below and nothing else.
+    login = await svc.accounts.login(username, password, client_address(), scope="bootstrap")
     g.user = login.user  # from here the request acts as the signed-in user
     short_id = form.get("host") or None
     host = await svc.ssh_access.route(Login(login.user.username, short_id), login.user)
@@ -157,7 +180,7 @@ async def bootstrap_session() -> Response | tuple[Any, int]:
 
 async def _own_task(task_id: str) -> tuple[User, Task]:
     """The caller's own start task (anyone else's is not found); a failed one raises its code."""
-    user = await authenticate()
+    user = await authenticate(allowed=BOOTSTRAP_STEPS)
     task = await services().hosts.tasks.get(task_id)
     if task.host_id is None:
         raise CloudClaudeError("not_found", f"no task {task_id!r}")

@@ -59,7 +59,7 @@ def sh_error(error: CloudClaudeError) -> str:
 
 
 #: Paths that are not pages: they answer JSON (or ``key value`` lines) even to a browser.
-_NOT_PAGES = ("/v1/", "/healthz", "/metrics", "/entry/", "/static/")
+_NOT_PAGES = ("/v1/", "/healthz", "/metrics", "/entry/", "/static/", "/tls/")
 
 
 def is_page_request() -> bool:

@@ -7,14 +7,13 @@
 from __future__ import annotations
 
 import hmac
-import ipaddress
 from typing import Any
 
 from quart import Blueprint, Response, request
 
 from cloudclaude.core import health
 from cloudclaude.errors import CloudClaudeError
-from web.api.common import authenticate, services
+from web.api.common import authenticate, direct_loopback, services
 
 blueprint = Blueprint("api_health", __name__)
 
@@ -35,7 +34,7 @@ async def healthz() -> tuple[dict[str, Any], int]:
 
 
 async def _may_see_details() -> bool:
-    if _loopback(request.remote_addr):
+    if direct_loopback():
         return True
     if not request.headers.get("Authorization"):
         return False
@@ -46,15 +45,6 @@ async def _may_see_details() -> bool:
     return True
 
 
-def _loopback(address: str | None) -> bool:
-    if not address:
-        return False
-    try:
-        return ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        return False
-
-
 @blueprint.get("/metrics")
 async def metrics() -> Response:
     svc = services()
@@ -63,7 +53,7 @@ async def metrics() -> Response:
         given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(given.encode(), token.encode()):
             raise CloudClaudeError("metrics_forbidden", "a valid metrics token is required")
-    elif not _loopback(request.remote_addr):
+    elif not direct_loopback():
         raise CloudClaudeError("metrics_forbidden")
     await health.check_database(svc.db, svc.metrics)
     return Response(svc.metrics.render(), content_type="text/plain; version=0.0.4")

@@ -1,7 +1,8 @@
 """``GET /v1/admin/sse`` and ``GET /v1/user/sse``: live updates as server-sent events.
 
 ``?topics=hosts,tasks,audit`` picks topics (admins: all three; users: ``hosts``, ``tasks``, their
-own only). Every event is ``event: <topic>`` with the row's JSON view as ``data``.
+own only). Every event is ``event: <topic>`` with the row's JSON view as ``data``. A stream
+ends (``event: ended``) within a poll interval of its session ending.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from collections.abc import AsyncIterator
 
 from quart import Blueprint, Response, current_app, request
 
-from web.api.common import authenticate, services
+from cloudclaude.domain.sessions import SignedIn
+from web.api.common import authenticate, current_session, services
 from web.live import TOPICS, USER_TOPICS, ChangeFeed, StreamLimits, parse_topics, stream
 
 blueprint = Blueprint("api_live", __name__)
@@ -24,16 +26,21 @@ def _limits() -> StreamLimits:
 
 
 async def open_stream(
-    user_id: uuid.UUID, topics: tuple[str, ...], owner: uuid.UUID | None
+    signed_in: SignedIn, topics: tuple[str, ...], owner: uuid.UUID | None
 ) -> Response:
+    """The SSE response of ``signed_in``'s session; it closes when that session ends."""
     settings = services().live.current.web
     guard = contextlib.ExitStack()
-    guard.enter_context(_limits().opened(user_id, settings))  # 429 before the stream opens
+    guard.enter_context(_limits().opened(signed_in.user.id, settings))  # 429 before it opens
     feed = ChangeFeed(services(), topics, owner)
+    sessions = services().accounts.sessions
+
+    async def alive() -> bool:
+        return await sessions.alive(signed_in.session.id)
 
     async def body() -> AsyncIterator[bytes]:
         with guard:
-            async for chunk in stream(feed, settings):
+            async for chunk in stream(feed, settings, alive=alive):
                 yield chunk
 
     response = Response(body(), mimetype="text/event-stream")
@@ -44,13 +51,13 @@ async def open_stream(
 
 @blueprint.get("/v1/admin/sse")
 async def admin_stream() -> Response:
-    user = await authenticate("admin")
-    return await open_stream(user.id, parse_topics(request.args.get("topics"), TOPICS), None)
+    await authenticate("admin")
+    topics = parse_topics(request.args.get("topics"), TOPICS)
+    return await open_stream(current_session(), topics, None)
 
 
 @blueprint.get("/v1/user/sse")
 async def user_stream() -> Response:
     user = await authenticate()
-    return await open_stream(
-        user.id, parse_topics(request.args.get("topics"), USER_TOPICS), user.id
-    )
+    topics = parse_topics(request.args.get("topics"), USER_TOPICS)
+    return await open_stream(current_session(), topics, user.id)

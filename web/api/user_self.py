@@ -1,4 +1,9 @@
-"""``/v1/user``: what any signed-in user may do to their own account."""
+"""``/v1/user``: what any signed-in user may do to their own account.
+
+Changing the password needs the current one and ends every other session of the user (the
+one it was changed from goes on). Adding an SSH key needs ``current_password`` in the body or
+a sign-in within ``auth.recent_auth_s`` (``recent_auth_required`` otherwise).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,15 @@ from quart import Blueprint
 from cloudclaude.core.ids import parse_uuid
 from cloudclaude.model.views import key_view
 from web.api.admin_users import AddKeyBody
-from web.api.common import actor, authenticate, current_user, read_body, services
+from web.api.common import (
+    actor,
+    authenticate,
+    confirm_recent_auth,
+    current_session,
+    current_user,
+    read_body,
+    services,
+)
 
 blueprint = Blueprint("api_user", __name__, url_prefix="/v1/user")
 
@@ -30,7 +43,11 @@ class ChangePasswordBody:
 async def change_password() -> tuple[str, int]:
     body = await read_body(ChangePasswordBody)
     await services().accounts.change_own_password(
-        actor(), current_user(), body.current_password, body.new_password
+        actor(),
+        current_user(),
+        body.current_password,
+        body.new_password,
+        keep=current_session().session.id,
     )
     return "", 204
 
@@ -44,6 +61,7 @@ async def list_keys() -> dict[str, Any]:
 @blueprint.post("/ssh-keys")
 async def add_key() -> tuple[dict[str, Any], int]:
     body = await read_body(AddKeyBody)
+    await confirm_recent_auth(body.current_password)
     key = await services().accounts.add_key(actor(), current_user().id, body.public_key, body.name)
     return {"id": str(key.id), "fingerprint": key.fingerprint}, 201
 

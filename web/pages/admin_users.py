@@ -1,5 +1,9 @@
 """Admin pages for users: search and paging, create (password shown once), edit, disable,
-rotate the password, delete with confirmation, SSH keys."""
+rotate the password, delete with confirmation, SSH keys.
+
+Rotating a password and adding a key ask for the admin's own password unless they signed in a
+moment ago (``auth.recent_auth_s``).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from cloudclaude.errors import CloudClaudeError
 from web.api.common import actor, paging, services
 from web.pages.forms import date_field, errors_for, form_dict, int_field
 from web.pages.render import render
-from web.pages.session import page
+from web.pages.session import confirm_errors, confirm_recent, page
 
 blueprint = Blueprint("pages_admin_users", __name__, url_prefix="/admin/users")
 PAGE = 25
@@ -124,6 +128,12 @@ async def user_action(user_id: str, action: str) -> tuple[str, int] | Response:
         await accounts.update(actor(), uid, status=status)
         return await _detail(uid, notice=f"Account {status}.")
     if action == "rotate-password":
+        try:
+            await confirm_recent(await form_dict())
+        except CloudClaudeError as exc:
+            if (errors := confirm_errors(exc)) is None:
+                raise
+            return await _detail(uid, exc.http_status, errors=errors)
         generated = await accounts.set_password(actor(), uid, None)
         return await _detail(uid, notice="New password (shown once):", secret=generated or "")
     if action == "delete":
@@ -137,11 +147,13 @@ async def user_action(user_id: str, action: str) -> tuple[str, int] | Response:
     if action == "keys":
         data = await form_dict()
         try:
+            await confirm_recent(data)
             await accounts.add_key(
                 actor(), uid, data.get("public_key", ""), data.get("name") or None
             )
         except CloudClaudeError as exc:
-            return await _detail(uid, exc.http_status, errors=errors_for(exc))
+            errors = confirm_errors(exc) or errors_for(exc)
+            return await _detail(uid, exc.http_status, errors=errors)
         return await _detail(uid, notice="Key added.")
     raise CloudClaudeError("not_found", f"no action {action!r}")
 

@@ -1,4 +1,8 @@
-"""Sign-in and sign-out; admins and users share the form and land on their own home."""
+"""Sign-in and sign-out; admins and users share the form and land on their own home.
+
+Signing out deletes the session on the server too, so a copy of the cookie is signed out as
+well.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from quart import Blueprint, Response, redirect, request
 from werkzeug.sansio.response import Response as AnyResponse
 
 from cloudclaude.errors import CloudClaudeError
-from web.api.common import client_address, services
+from web.api.common import actor, client_address, current_session, services
 from web.pages.render import render
 from web.pages.session import (
     LOGIN_CSRF_COOKIE,
@@ -103,6 +107,7 @@ async def login() -> AnyResponse:
 @blueprint.post("/logout")
 @page()
 async def logout() -> AnyResponse:
+    await services().accounts.sessions.close(actor(), current_session())
     response = redirect("/login")
     clear_session(response)
     return response

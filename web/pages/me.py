@@ -1,5 +1,9 @@
 """A user's own pages: their boxes (status, start/stop/rebuild, how to connect), SSH keys,
-and their password."""
+and their password.
+
+Adding a key asks for the current password unless the user signed in a moment ago
+(``auth.recent_auth_s``); changing the password ends the user's other sessions, not this one.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,11 @@ from quart import Blueprint
 from cloudclaude.core.ids import parse_uuid
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.hosts import HostAction
-from web.api.common import actor, current_user, services
-from web.api.connect import server_url, ssh_target
+from web.api.common import actor, current_session, current_user, services
+from web.api.connect import curl_line, ssh_target
 from web.pages.forms import errors_for, form_dict
 from web.pages.render import is_htmx, render
-from web.pages.session import page
+from web.pages.session import confirm_errors, confirm_recent, page
 
 blueprint = Blueprint("pages_me", __name__, url_prefix="/me")
 ACTIONS: tuple[HostAction, ...] = ("start", "stop", "rebuild")
@@ -22,11 +26,10 @@ async def _hosts_page(status: int = 200, notice: str = "") -> tuple[str, int]:
     user = current_user()
     found = await services().hosts.list_hosts(limit=100, offset=0, user_id=user.id)
     ssh_host, ssh_port = ssh_target()
-    base = server_url()
     lines = {
         host.id: {
             "ssh": f"ssh -p {ssh_port} {user.username}+{host.short_id}@{ssh_host}",
-            "curl": f"curl -fsSL {base}/entry/{host.short_id} | sh",
+            "curl": curl_line(f"/entry/{host.short_id}"),
         }
         for host in found.items
     }
@@ -35,7 +38,7 @@ async def _hosts_page(status: int = 200, notice: str = "") -> tuple[str, int]:
         template,
         hosts=found.items,
         lines=lines,
-        bootstrap=f"curl -fsSL {base}/v1/bootstrap/script | sh",
+        bootstrap=curl_line("/v1/bootstrap/script"),
         notice=notice,
     )
     return html, status
@@ -77,11 +80,13 @@ async def keys() -> tuple[str, int]:
 async def add_key() -> tuple[str, int]:
     data = await form_dict()
     try:
+        await confirm_recent(data)
         await services().accounts.add_key(
             actor(), current_user().id, data.get("public_key", ""), data.get("name") or None
         )
     except CloudClaudeError as exc:
-        return await _keys_page(exc.http_status, errors=errors_for(exc))
+        errors = confirm_errors(exc) or errors_for(exc)
+        return await _keys_page(exc.http_status, errors=errors)
     return await _keys_page(notice="Key added.")
 
 
@@ -107,7 +112,11 @@ async def change_password() -> tuple[str, int]:
         return await render("me/password.html", errors=errors, notice=""), 422
     try:
         await services().accounts.change_own_password(
-            actor(), current_user(), data.get("current", ""), data.get("new_password", "")
+            actor(),
+            current_user(),
+            data.get("current", ""),
+            data.get("new_password", ""),
+            keep=current_session().session.id,
         )
     except CloudClaudeError as exc:
         if exc.http_status >= 500:

@@ -1,9 +1,13 @@
 """Cookie sessions and CSRF for the pages (the JSON API uses bearer tokens and has neither).
 
 A session is the same signed token the API hands out, kept in an HttpOnly, SameSite=Lax cookie
-(Secure when the page was served over TLS). Every state-changing page request carries a CSRF
-token: a digest of the session token, so only a page that could read our HTML knows it. The
-sign-in form, which has no session yet, uses a random double-submit cookie instead.
+(Secure when the page was served over TLS). It names a server-side session row
+(``cloudclaude.domain.sessions``): signing out deletes the row, and a password change, reset,
+disable, expiry or demotion ends it, after which the cookie no longer signs anyone in. Only
+``full`` sessions count here; a bootstrap token in the cookie is no session. Every
+state-changing page request carries a CSRF token: a digest of the session token, so only a page
+that could read our HTML knows it. The sign-in form, which has no session yet, uses a random
+double-submit cookie instead.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from werkzeug.sansio.response import Response
 
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.users import User
-from web.api.common import services
+from web.api.common import confirm_recent_auth, services
 
 SESSION_COOKIE = "cc_session"
 LOGIN_CSRF_COOKIE = "cc_login_csrf"
@@ -84,10 +88,12 @@ async def session_user() -> User | None:
     if not token:
         return None
     try:
-        user = await services().accounts.authenticate(token)
+        signed_in = await services().accounts.sessions.authenticate(token)
     except CloudClaudeError:
         return None
+    user = signed_in.user
     g.user = user
+    g.signed_in = signed_in
     g.csrf = csrf_for(token)
     return user
 
@@ -102,6 +108,23 @@ async def require(role: str | None) -> User:
     if role is not None and user.role != role:
         raise CloudClaudeError("forbidden", "this page is for admins")
     return user
+
+
+#: The form field of the signed-in user's own password, for changes that need recent auth.
+CURRENT_PASSWORD = "current_password"  # noqa: S105 (a field name)
+_CONFIRM_SLUGS = ("recent_auth_required", "current_password_wrong")
+
+
+async def confirm_recent(data: dict[str, str]) -> None:
+    """A sensitive change needs the session's password given recently or in the form."""
+    await confirm_recent_auth(data.get(CURRENT_PASSWORD) or None)
+
+
+def confirm_errors(error: CloudClaudeError) -> dict[str, str] | None:
+    """The error next to the form's current-password field, when that is what it is about."""
+    if error.error.slug not in _CONFIRM_SLUGS:
+        return None
+    return {CURRENT_PASSWORD: error.detail or error.error.message}
 
 
 def page(

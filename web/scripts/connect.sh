@@ -1,10 +1,12 @@
 #!/bin/sh
 # cloudclaude: log in to your box. Served by the cloudclaude server; run it as
-#   curl -fsSL SERVER/v1/bootstrap/script | sh        (your login password)
-#   curl -fsSL SERVER/entry/SHORT_ID | sh              (the box's SSH password)
+#   curl -fsSL -k --pinnedpubkey 'PIN' SERVER/v1/bootstrap/script | sh   (your login password)
+#   curl -fsSL -k --pinnedpubkey 'PIN' SERVER/entry/SHORT_ID | sh         (the box's SSH password)
 # POSIX sh (dash works). Needs curl and OpenSSH 8.4 or newer. The password is read from the
-# terminal without echo, sent once over HTTP (never placed in a command line, a shell string or
-# JSON), and ssh logs in with a one-time ticket; the proxy's host key is pinned.
+# terminal without echo, sent once over HTTPS (never placed in a command line, a shell string
+# or JSON), and ssh logs in with a one-time ticket; the proxy's host key is pinned. With a
+# certificate from the server's local CA, every call checks the server's public-key pin (PIN):
+# a server with another key gets no byte of the password.
 # Exit codes: 10 wrong password, 11 account disabled, 12 account expired, 13 no such box,
 # 14 start failed, 15 ssh not ready, 16 no exit assigned, 2 network or HTTP failure, 1 other;
 # after login, the exit status of the session.
@@ -12,10 +14,15 @@ set -u
 SERVER=@SERVER@
 MODE=@MODE@
 SHORT_ID=@SHORT_ID@
+PIN=@PIN@
 
 say() { printf 'cloudclaude: %s\n' "$*" >&2; }
 die() { code=$1; shift; say "$*"; exit "$code"; }
 field() { printf '%s\n' "$2" | sed -n "s/^$1 //p" | head -n 1; }
+# curl pinned to the server's key when it has one (-k only skips the name check the pin replaces).
+cc_curl() {
+    if [ -n "$PIN" ]; then curl -k --pinnedpubkey "$PIN" "$@"; else curl "$@"; fi
+}
 
 command -v curl >/dev/null 2>&1 || die 1 "curl is needed"
 command -v ssh >/dev/null 2>&1 || die 1 "the OpenSSH client (ssh) is needed"
@@ -51,7 +58,7 @@ if [ "$MODE" = bootstrap ]; then
         IFS= read -r user </dev/tty || user=""
     fi
     ask_secret "Password for $user: "
-    resp=$(printf '%s' "$secret" | curl -sS --data-urlencode "username=$user" \
+    resp=$(printf '%s' "$secret" | cc_curl -sS --data-urlencode "username=$user" \
         --data-urlencode "password@-" --data-urlencode "host=${CLOUDCLAUDE_HOST:-}" \
         "$SERVER/v1/bootstrap/sessions?format=sh")
     answer $? "$resp"
@@ -61,7 +68,7 @@ if [ "$MODE" = bootstrap ]; then
     [ -n "$task" ] && [ -n "$token" ] || die 2 "unexpected answer from $SERVER"
     seen=0
     while :; do
-        resp=$(printf 'header = "Authorization: Bearer %s"\n' "$token" | curl -sS -K - \
+        resp=$(printf 'header = "Authorization: Bearer %s"\n' "$token" | cc_curl -sS -K - \
             "$SERVER/v1/bootstrap/tasks/$task?format=sh&after=$seen&wait_s=10")
         answer $? "$resp"
         printf '%s\n' "$resp" | sed -n 's/^event /starting: /p' >&2
@@ -74,12 +81,12 @@ if [ "$MODE" = bootstrap ]; then
             *) die 2 "unexpected answer from $SERVER" ;;
         esac
     done
-    resp=$(printf 'header = "Authorization: Bearer %s"\n' "$token" | curl -sS -K - \
+    resp=$(printf 'header = "Authorization: Bearer %s"\n' "$token" | cc_curl -sS -K - \
         "$SERVER/v1/bootstrap/tasks/$task/handoff?format=sh")
     answer $? "$resp"
 else
     ask_secret "Password for box $SHORT_ID: "
-    resp=$(printf '%s' "$secret" | curl -sS --data-urlencode "password@-" \
+    resp=$(printf '%s' "$secret" | cc_curl -sS --data-urlencode "password@-" \
         "$SERVER/v1/entry/$SHORT_ID/auth?format=sh")
     answer $? "$resp"
     secret=""

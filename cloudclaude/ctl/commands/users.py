@@ -218,3 +218,21 @@ async def passwd(request: UsersPasswd, ctx: Context) -> Any:
     user = await accounts.get_by_username(request.username)
     generated = await accounts.set_password(ctx.actor, user.id, request.password)
     return {"username": request.username, "password": generated}
+
+
+@command(
+    "users.sign-out",
+    "end every session of a user (tokens, page cookies, live streams, terminals, SSH)",
+    NAME,
+)
+@attrs.frozen(kw_only=True)
+class UsersSignOut(Request):
+    username: str
+
+
+@handles(UsersSignOut)
+async def sign_out(request: UsersSignOut, ctx: Context) -> Any:
+    accounts = ctx.services.accounts
+    user = await accounts.get_by_username(request.username)
+    await accounts.sessions.end_every(ctx.actor, user)
+    return {"signed_out": request.username}

@@ -13,9 +13,12 @@ from cloudclaude.db.repos import Executor
 from cloudclaude.model.users import SshKey, User
 
 _USER_COLUMNS = (
-    "id, username, role, status, expires_at, max_hosts, last_login_at, created_at, updated_at"
+    "id, username, role, status, expires_at, max_hosts, last_login_at, created_at, updated_at,"
+    " session_epoch"
 )
 _KEY_COLUMNS = "id, user_id, name, public_key, fingerprint, created_at"
+#: The user columns, for repos that join ``users`` (``auth_sessions``).
+USER_COLUMNS = _USER_COLUMNS
 
 
 def _user(row: Record) -> User:
@@ -58,6 +61,12 @@ async def get(db: Executor, user_id: uuid.UUID, *, for_update: bool = False) -> 
     lock = " FOR UPDATE" if for_update else ""
     row = await db.fetchrow(f"SELECT {_USER_COLUMNS} FROM users WHERE id = $1{lock}", user_id)
     return _user(row) if row else None
+
+
+async def get_many(db: Executor, user_ids: list[uuid.UUID]) -> list[User]:
+    """The users among ``user_ids`` that exist (one query; the live-session watcher's)."""
+    rows = await db.fetch(f"SELECT {_USER_COLUMNS} FROM users WHERE id = ANY($1::uuid[])", user_ids)
+    return [_user(r) for r in rows]
 
 
 async def get_by_username(db: Executor, username: str) -> User | None:
