@@ -44,6 +44,10 @@ _TIMEZONE = re.compile(r"[A-Za-z0-9_+-]{1,64}(/[A-Za-z0-9_+-]{1,64}){0,3}")
 #: An OpenSSH public key line: printable ASCII, no control characters.
 _KEY = re.compile(r"[\x20-\x7e]{0,16384}")
 OUTPUT_LIMIT = 256 * 1024
+#: Where the box's own name resolves, as Debian's /etc/hosts has it. dockerd writes the
+#: container's /etc/hosts and, with no network, leaves the hostname out ("sudo: unable to
+#: resolve host"); ``ExtraHosts`` puts it back.
+SELF_ADDRESS = "127.0.1.1"
 
 ReportProgress = Callable[[str, int, str], Awaitable[None]]
 
@@ -101,9 +105,10 @@ def create_body(
         }
         for mount in extra_mounts
     ]
+    hostname = spec.hostname or f"box-{host_id[:8]}"
     return {
         "Image": image,
-        "Hostname": spec.hostname or f"box-{host_id[:8]}",
+        "Hostname": hostname,
         "Env": [
             f"BOX_USER={BOX_USER}",
             f"CLOUDCLAUDE_AUTHORIZED_KEY={spec.authorized_key}",
@@ -129,6 +134,7 @@ def create_body(
                 "net.ipv6.conf.default.disable_ipv6": "1",
             },
             "Dns": [dns] if dns else [],
+            "ExtraHosts": [f"{hostname}:{SELF_ADDRESS}"],
             "Mounts": mounts,
             "PublishAllPorts": False,
             "RestartPolicy": {"Name": "no"},

@@ -1,7 +1,9 @@
 """``cloudclaudectl``: operate a running daemon over its control socket.
 
 Exit codes: 0 success, 1 the daemon refused or failed the request (the error code is printed),
-2 bad command-line arguments, 3 the daemon cannot be reached.
+2 bad command-line arguments, 3 the daemon cannot be reached, 141 (128 + SIGPIPE, as a shell
+reports a tool killed by SIGPIPE) when the reader of the output went away, e.g.
+``cloudclaudectl audit tail | head -1``: the rest of the output is dropped, nothing is printed.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -23,6 +26,7 @@ from cloudclaude.errors import ErrorCode, system
 
 DEFAULT_SOCKET = "/run/cloudclaude/ctl.sock"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,7 +44,10 @@ def _parser() -> argparse.ArgumentParser:
         prog="cloudclaudectl",
         parents=[common],
         description="Operate a running cloudclaude daemon over its local control socket.",
-        epilog="Exit codes: 0 ok, 1 request failed, 2 usage error, 3 daemon unreachable.",
+        epilog=(
+            "Exit codes: 0 ok, 1 request failed, 2 usage error, 3 daemon unreachable,"
+            " 141 output pipe closed."
+        ),
     )
     parser.add_argument("--version", action="version", version=f"cloudclaudectl {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -82,6 +89,26 @@ def _code(error: ErrorCode) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; a reader that closed the pipe (``| head``) ends it quietly.
+
+    Python ignores SIGPIPE, so a closed pipe is a ``BrokenPipeError`` on a write or on the
+    final flush (which ``finally`` forces here, ``--help`` and ``--version`` included).
+    Standard output then points at /dev/null, so the interpreter's own flush at exit has
+    nothing left to complain about.
+    """
+    try:
+        try:
+            return _main(argv)
+        finally:
+            sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     try:
         request = request_of(args)

@@ -121,10 +121,27 @@ def cli(path: str, help: str, *args: ArgSpec, **fixed: Any) -> Cli:
     return Cli(words, help, args, fixed)
 
 
+def text(value: Any) -> str:
+    """A reply value as a person reads it: no Python reprs (``None``, ``True``, ``['a']``).
+
+    None and empty collections are ``-``, booleans ``yes``/``no``, lists ``a, b``, mappings
+    ``k=v k=v``; anything else is ``str(value)``.
+    """
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(text(v) for v in value) or "-"
+    if isinstance(value, dict):
+        return " ".join(f"{k}={text(v)}" for k, v in value.items()) or "-"
+    return str(value)
+
+
 def print_fields(data: Any) -> None:
     """The generic printer: one ``key: value`` line per field of the reply."""
     for key, value in data.items():
-        print(f"{key}: {value}")
+        print(f"{key}: {text(value)}")
 
 
 @attrs.frozen(eq=False)

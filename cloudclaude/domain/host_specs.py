@@ -5,9 +5,11 @@ Pure functions, so the rules can be tested without a database.
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 import uuid
+import zoneinfo
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -49,13 +51,37 @@ def check_limits(limits: HostLimits) -> None:
         raise CloudClaudeError("validation_failed", "; ".join(problems))
 
 
+#: Names in the zoneinfo directory that are no zone of their own: ``localtime`` is this
+#: machine's link to /etc/localtime (in the box it would point at itself).
+_NOT_ZONES = frozenset({"localtime", "posixrules"})
+
+
+@functools.cache
+def known_timezones() -> frozenset[str]:
+    """The tz database's zone names (read once; the box image installs the same tzdata)."""
+    return frozenset(zoneinfo.available_timezones() - _NOT_ZONES) | {"UTC", "Etc/UTC"}
+
+
 def check_timezone(timezone: str) -> None:
+    """A zone of the tz database (``Europe/Berlin``, ``UTC``); anything else is a 422, since
+    the box would silently run UTC. The shape is checked first: no path tricks reach a lookup."""
+    shown = repr(timezone[:64])
     if not _TIMEZONE.fullmatch(timezone) or ".." in timezone or len(timezone) > 64:
-        raise CloudClaudeError("validation_failed", f"timezone {timezone[:64]!r} is not Area/City")
+        raise CloudClaudeError(
+            "validation_failed", f"timezone {shown} is not a tz database name like Europe/Berlin"
+        )
+    if timezone not in known_timezones():
+        raise CloudClaudeError(
+            "validation_failed",
+            f"timezone {shown} is not in the tz database; use a name like Europe/Berlin,"
+            " America/New_York or UTC",
+        )
 
 
 def visible(host: Host | None, ref: object, owner: uuid.UUID | None = None) -> Host:
-    """The host, if it exists, is not deleted and (``owner`` set) belongs to that user."""
+    """The host, if it exists, is not deleted and (``owner`` set) belongs to that user.
+
+    Without ``owner`` an admin (or the system) asks, and is told the admin's fix."""
     if host is None or host.status == "deleted" or (owner and host.user_id != owner):
-        raise CloudClaudeError("host_not_found", f"no host {str(ref)[:64]!r}")
+        raise CloudClaudeError("host_not_found", f"no host {str(ref)[:64]!r}", admin=owner is None)
     return host

@@ -22,3 +22,6 @@ class ErrorCode:
     message: str
     cause: str
     fix: str
+    #: The fix told to an admin, when the one for a user does not fit them (a user is sent to
+    #: an admin; an admin can look for themselves). Empty: ``fix`` fits everyone.
+    admin_fix: str = ""

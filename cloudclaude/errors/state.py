@@ -53,6 +53,8 @@ HOST_NOT_FOUND = ErrorCode(
     message="No box found for this user.",
     cause="The user has no host, or the short id names none of theirs.",
     fix="Ask an admin to create a box for you, or check the short id.",
+    admin_fix="Check the host id or short id: the Hosts page and `cloudclaudectl hosts list`"
+    " show every host; a deleted host is gone.",
 )
 
 START_FAILED = ErrorCode(

@@ -32,8 +32,9 @@ BAD_REQUEST = ErrorCode(
     slug="bad_request",
     http_status=400,
     message="The request could not be read.",
-    cause="The body is not valid JSON, or a parameter is malformed.",
-    fix="Send a JSON object body with Content-Type: application/json.",
+    cause="The body is not valid JSON, or a header or a parameter is malformed.",
+    fix="Fix what the message names; a body must be a JSON object sent with"
+    " Content-Type: application/json.",
 )
 
 VALIDATION_FAILED = ErrorCode(
@@ -234,4 +235,13 @@ PLAIN_HTTP_TO_TLS = ErrorCode(
     cause="The client used http:// for a listener that only speaks TLS.",
     fix="Use https:// in the address (for the local CA, curl -k --pinnedpubkey with the pin"
     " the server printed).",
+)
+
+BAD_QUERY = ErrorCode(
+    code="SYSTEM_025",
+    slug="bad_query",
+    http_status=400,
+    message="A query parameter is malformed.",
+    cause="A parameter after the ? in the address is not a number, or is out of its range.",
+    fix="Fix the query parameter the message names (for example ?limit=50&offset=0).",
 )

@@ -112,7 +112,7 @@ async def test_non_finite_numbers_in_a_query_are_a_400(
         headers=bearer(login.token),
     )
     assert response.status_code == 400, await response.get_data(as_text=True)
-    assert (await response.get_json())["error"]["slug"] == "bad_request"
+    assert (await response.get_json())["error"]["slug"] == "bad_query"
 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "1e999"])
@@ -123,7 +123,7 @@ async def test_non_finite_paging_is_a_400(
         "/v1/admin/users", query_string={"limit": value}, headers=admin["headers"]
     )
     assert response.status_code == 400
-    assert (await response.get_json())["error"]["slug"] == "bad_request"
+    assert (await response.get_json())["error"]["slug"] == "bad_query"
 
 
 @pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999"])

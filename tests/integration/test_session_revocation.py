@@ -73,7 +73,7 @@ class Terminal(Browser):
         if not data:
             self.closed = self.closed or CloseConnection(code=1006)
             return []
-        self.ws.receive_data(data)
+        self.ws.receive_data(bytes(data))
         events = list(self.ws.events())
         for event in events:
             if isinstance(event, BytesMessage):

@@ -161,3 +161,10 @@ def test_the_embedded_agent_takes_extra_mounts_from_the_agent_settings() -> None
     assert agent_config(settings).extra_mounts == (ExtraMount("/srv/shared", "/shared"),)
     with pytest.raises(SettingsError, match="extra_mounts"):
         AgentSettings(extra_mounts="/:/host")
+
+
+@pytest.mark.parametrize(("spec", "name"), [({}, f"box-{HOST[:8]}"), ({"hostname": "dev"}, "dev")])
+def test_the_box_resolves_its_own_hostname(spec: dict[str, Any], name: str) -> None:
+    made = body(**spec)
+    assert made["Hostname"] == name
+    assert made["HostConfig"]["ExtraHosts"] == [f"{name}:127.0.1.1"]

@@ -61,6 +61,30 @@ def _wire(argv: list[str]) -> dict[str, Any]:
         ),
         ("exits bind h x", {"op": "exits.bind", "host": "h", "exit": "x"}),
         (
+            "hosts create bob --cpus 1.5 --memory-mb 1024 --disk-gb 5 --exit tokyo --start",
+            {
+                "op": "hosts.create",
+                "username": "bob",
+                "cpus": 1.5,
+                "memory_mb": 1024,
+                "disk_gb": 5,
+                "exit": "tokyo",
+                "start": True,
+            },
+        ),
+        (
+            "hosts create bob",
+            {
+                "op": "hosts.create",
+                "username": "bob",
+                "cpus": None,
+                "memory_mb": None,
+                "disk_gb": None,
+                "exit": None,
+                "start": False,
+            },
+        ),
+        (
             "exits create tokyo --kind trojan --port 443 --resolver 1.1.1.1 --resolver 8.8.8.8"
             " --set tls=true --set sni=a.b --set alter_id=null",
             {
@@ -141,6 +165,7 @@ HOST = {
     "id": "h-1",
     "egress_label": "tokyo",
     "egress_verified": False,
+    "owner": "bob",
 }
 
 
@@ -181,9 +206,12 @@ HOST = {
         (
             "hosts.list",
             {"items": [HOST, {**HOST, "egress_label": None}], "total": 2},
-            "SHORT_ID   STATUS    DESIRED   CPUS  MEM_MB EXIT                     ID\n"
-            "abcd2345   running   running      2    2048 tokyo (unverified)       h-1\n"
-            "abcd2345   running   running      2    2048 -                        h-1\n(2 of 2)\n",
+            "SHORT_ID   OWNER                STATUS    DESIRED   CPUS  MEM_MB EXIT"
+            "                     ID\n"
+            "abcd2345   bob                  running   running      2    2048 tokyo (unverified)"
+            "       h-1\n"
+            "abcd2345   bob                  running   running      2    2048 -"
+            "                        h-1\n(2 of 2)\n",
         ),
         (
             "exits.test",
@@ -206,7 +234,50 @@ HOST = {
             {"applied": [], "needs_restart": ["c"]},
             "applied: nothing\nneed a restart: c\n",
         ),
-        ("users.show", {"username": "bob", "ssh_keys": []}, "username: bob\nssh_keys: []\n"),
+        ("users.show", {"username": "bob", "ssh_keys": []}, "username: bob\nssh_keys: -\n"),
+        (
+            "users.show",
+            {"username": "bob", "expires_at": None, "ssh_keys": ["SHA256:a", "SHA256:b"]},
+            "username: bob\nexpires_at: -\nssh_keys: SHA256:a, SHA256:b\n",
+        ),
+        (
+            "exits.list",
+            {
+                "items": [
+                    {
+                        "label": "tokyo",
+                        "kind": "trojan",
+                        "server": "198.18.0.2",
+                        "port": 443,
+                        "expected_ip": None,
+                        "status": "failed",
+                        "last_verified_at": "2030-01-01T02:03:04.5+00:00",
+                        "egress_verified": True,
+                        "bound_hosts": 2,
+                        "id": "e-1",
+                    },
+                    {
+                        "label": "host",
+                        "kind": "direct",
+                        "server": None,
+                        "port": None,
+                        "expected_ip": None,
+                        "status": "unverified",
+                        "last_verified_at": None,
+                        "egress_verified": False,
+                        "bound_hosts": 0,
+                        "id": "e-2",
+                    },
+                ],
+                "total": 2,
+            },
+            "LABEL                KIND        SERVER                 EXPECTED_IP     LAST_CHECK"
+            "               AT_START HOSTS ID\n"
+            "tokyo                trojan      198.18.0.2:443         -               failed"
+            " 2030-01-01 02:03Z yes          2 e-1\n"
+            "host                 direct      -                      -               never"
+            "                    no           0 e-2\n(2 of 2)\n",
+        ),
     ],
 )
 def test_human_output(

@@ -33,6 +33,9 @@ SAMPLES: dict[type[Any], Any] = {
     daemon.Reload: daemon.Reload(),
     hosts.HostsList: hosts.HostsList(username="bob", status="running", limit=5),
     hosts.HostsShow: hosts.HostsShow(host="abcd2345"),
+    hosts.HostsCreate: hosts.HostsCreate(
+        username="bob", cpus=1.5, memory_mb=1024, disk_gb=5, exit="tokyo", start=True
+    ),
     hosts.HostsAction: hosts.HostsAction(host="abcd2345", action="delete", purge=True),
     tasks.TasksList: tasks.TasksList(status="failed", host="abcd2345", offset=3),
     tasks.TasksShow: tasks.TasksShow(task="5f0c1c2e-aaaa-bbbb-cccc-0123456789ab"),

@@ -54,4 +54,4 @@ def test_finite_numbers_are_read(text: str, value: float) -> None:
 def test_non_finite_or_no_numbers_are_bad_requests(text: str) -> None:
     with pytest.raises(CloudClaudeError) as caught:
         finite_number(text, "n")
-    assert caught.value.error.slug == "bad_request"
+    assert caught.value.error.slug == "bad_query"

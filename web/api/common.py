@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import ipaddress
 import json
 import math
+import types
+import typing
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
+import attrs
 import cattrs
 from quart import current_app, g, request
 
@@ -51,9 +56,9 @@ def finite_number(text: str, name: str) -> float:
     try:
         value = float(text)
     except ValueError as exc:
-        raise CloudClaudeError("bad_request", f"{name} must be a number") from exc
+        raise CloudClaudeError("bad_query", f"{name} must be a number") from exc
     if not math.isfinite(value):
-        raise CloudClaudeError("bad_request", f"{name} must be a finite number")
+        raise CloudClaudeError("bad_query", f"{name} must be a finite number")
     return value
 
 
@@ -70,15 +75,70 @@ async def read_json() -> dict[str, Any]:
     return data
 
 
+#: What a JSON value of a field's type looks like, in words a caller knows (not Python's).
+_PLAIN_TYPES: dict[object, str] = {
+    str: "a string",
+    int: "a whole number",
+    float: "a number",
+    bool: "true or false",
+    dt.datetime: "an ISO 8601 date or time such as 2030-12-31 or 2030-12-31T18:00:00Z",
+    dt.date: "an ISO 8601 date such as 2030-12-31",
+    uuid.UUID: "an id (a UUID)",
+    type(None): "null",
+}
+
+
+def plain_type(kind: object) -> str:
+    """``kind`` described for an API caller: ``dt.datetime | None`` is "an ISO 8601 date or
+    time such as … or null", never ``datetime`` or ``NoneType``."""
+    if kind in _PLAIN_TYPES:
+        return _PLAIN_TYPES[kind]
+    origin = typing.get_origin(kind)
+    args = typing.get_args(kind)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(plain_type(arg) for arg in args)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(json.dumps(arg) for arg in args)
+    if origin in (list, tuple, set, frozenset) and args:
+        return f"a list, each {plain_type(args[0])}"
+    if origin in (list, tuple, set, frozenset) or kind in (list, tuple, set, frozenset):
+        return "a list"
+    if origin is dict or kind is dict or (isinstance(kind, type) and attrs.has(kind)):
+        return "a JSON object"
+    return "a valid value"
+
+
+def _problem(exc: BaseException, kind: type | None) -> str:
+    """One field's failure in words (cattrs' default names Python types)."""
+    if isinstance(exc, KeyError):
+        return "is required"
+    if isinstance(exc, cattrs.ForbiddenExtraKeysError):
+        return f"has unknown fields: {', '.join(sorted(exc.extra_fields))}"
+    if isinstance(exc, ValueError | TypeError) and kind is not None:
+        return f"must be {plain_type(kind)}"
+    if isinstance(exc, AttributeError):
+        return "must be a JSON object"
+    return "is not valid"
+
+
+def _problems(exc: BaseException) -> list[str]:
+    if not isinstance(exc, cattrs.BaseValidationError):
+        return [str(exc)]
+    found = []
+    for line in cattrs.transform_error(exc, path="body", format_exception=_problem):
+        problem, _, path = line.rpartition(" @ ")
+        field = path.removeprefix("body.") if path != "body" else "the body"
+        found.append(f"{field} {problem}")
+    return found
+
+
 def structure(data: dict[str, Any], cls: type[T]) -> T:
+    """``data`` as ``cls``; every bad field is named in one 422 ("expires_at must be an ISO
+    8601 date or time …"), in words, never in Python type names."""
     try:
         return converter.structure(data, cls)
     except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
-        if isinstance(exc, cattrs.BaseValidationError):
-            problems = cattrs.transform_error(exc, path="body")
-        else:
-            problems = [str(exc)]
-        raise CloudClaudeError("validation_failed", "; ".join(problems)) from exc
+        raise CloudClaudeError("validation_failed", "; ".join(_problems(exc))) from exc
 
 
 async def read_body(cls: type[T]) -> T:
@@ -90,9 +150,9 @@ def paging(default_limit: int = 50, max_limit: int = 200) -> tuple[int, int]:
         limit = int(request.args.get("limit", default_limit))
         offset = int(request.args.get("offset", 0))
     except ValueError as exc:
-        raise CloudClaudeError("bad_request", "limit and offset must be integers") from exc
+        raise CloudClaudeError("bad_query", "limit and offset must be whole numbers") from exc
     if not 1 <= limit <= max_limit or offset < 0:
-        raise CloudClaudeError("bad_request", f"limit must be 1..{max_limit} and offset 0 or more")
+        raise CloudClaudeError("bad_query", f"limit must be 1..{max_limit} and offset 0 or more")
     return limit, offset
 
 

@@ -1,11 +1,17 @@
-"""Every API failure answers ``{"error": {code, slug, message, cause, fix}}``, never a traceback."""
+"""Every API failure answers ``{"error": {code, slug, message, cause, fix}}``, never a traceback.
+
+The fix is told to its reader: a signed-in admin gets the row's ``admin_fix`` where it has one
+(an admin is not sent to "ask an admin").
+"""
 
 from __future__ import annotations
 
+import attrs
 import structlog
 from quart import (
     Quart,
     Response,
+    g,
     has_request_context,
     jsonify,
     redirect,
@@ -32,7 +38,17 @@ _HTTP_SLUGS = {
 }
 
 
+def _for_reader(error: CloudClaudeError) -> CloudClaudeError:
+    """``error`` marked as read by an admin when the request's signed-in user is one."""
+    if has_request_context():
+        user = g.get("user")
+        if user is not None and getattr(user, "role", None) == "admin":
+            error.admin = True
+    return error
+
+
 def error_response(error: CloudClaudeError) -> Response:
+    error = _for_reader(error)
     if has_request_context() and request.args.get("format") == "sh":
         response = Response(sh_error(error), mimetype="text/plain")
     else:
@@ -51,7 +67,7 @@ def sh_error(error: CloudClaudeError) -> str:
         "slug": error.error.slug,
         "exit_code": error.error.exit_code,
         "message": error.detail or error.error.message,
-        "fix": error.error.fix,
+        "fix": error.fix,
     }
     return "".join(
         f"{k} {str(v).replace(chr(10), ' ').replace(chr(13), ' ')}\n" for k, v in fields.items()
@@ -72,7 +88,9 @@ async def respond(error: CloudClaudeError) -> AnyResponse:
         return error_response(error)
     if error.error.slug == "auth_required" and request.method == "GET":
         return redirect(url_for("pages_auth.login_form", next=request.full_path.rstrip("?")))
-    html = await render_template("error.html", error=error.error, detail=error.detail)
+    error = _for_reader(error)
+    shown = attrs.evolve(error.error, fix=error.fix)  # the page prints ``error.fix``
+    html = await render_template("error.html", error=shown, detail=error.detail)
     response = Response(html, status=error.http_status, mimetype="text/html")
     retry_after = error.extra.get("retry_after")
     if retry_after is not None:  # rate_limited, auth_busy: pages say when to retry too

@@ -5,12 +5,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from cloudclaude.core.timefmt import parse_when
+from cloudclaude.core.timefmt import parse_datetime, parse_when
 from cloudclaude.ctl.registry import arg
 from cloudclaude.errors import CloudClaudeError, system
 
 PAGING = (arg("--limit", type=int, default=50), arg("--offset", type=int, default=0))
 HOST = arg("host", help="host id or short id")
+
+
+def short_time(value: str | None) -> str:
+    """An ISO time from a reply as ``2026-11-28 02:47Z`` (UTC, to the minute); None is ``-``."""
+    if not value:
+        return "-"
+    return parse_datetime(value).astimezone(dt.UTC).strftime("%Y-%m-%d %H:%MZ")
 
 
 def print_total(data: dict[str, Any]) -> None:

@@ -8,7 +8,7 @@ import attrs
 import trio
 
 from cloudclaude.core.printable import escape_controls
-from cloudclaude.ctl.registry import Request, arg, command, group, handles
+from cloudclaude.ctl.registry import Request, arg, command, group, handles, text
 from cloudclaude.errors import CloudClaudeError, system
 from cloudclaude.model.views import audit_view
 
@@ -23,12 +23,16 @@ def print_status(data: dict[str, Any]) -> None:
     for name, state in data["components"].items():
         print(f"  {name:<10} {state}")
     db = data["database"]
-    print(f"  {'database':<10} {db['status']} ({db['latency_ms']} ms)")
+    why = "" if db["status"] == "ok" else f": {text(db.get('detail'))}"
+    print(f"  {'database':<10} {db['status']} ({text(db.get('latency_ms'))} ms){why}")
     agent = data["agent"]
     if agent["status"] == "ok":
-        about = f"{agent['mode']}, version {agent['version']} ({agent['latency_ms']} ms)"
+        about = (
+            f"{agent['mode']}, version {text(agent.get('version'))}"
+            f" ({text(agent.get('latency_ms'))} ms)"
+        )
     else:
-        about = f"{agent['mode']}: {agent.get('detail', '')}"
+        about = f"{agent['mode']}: {text(agent.get('detail'))}"
     print(f"  {'agent':<10} {agent['status']} {about}")
 
 
@@ -103,7 +107,7 @@ group("audit", "read the audit log")
 def print_event(event: dict[str, Any]) -> None:
     """One line per event; metadata (a failed sign-in's username) may come from anyone, so
     control characters are escaped and cannot drive the admin's terminal."""
-    meta = " ".join(f"{k}={v}" for k, v in event["metadata"].items())
+    meta = text(event["metadata"]) if event["metadata"] else ""
     line = f"{event['at']}  {event['type']:<28} {event['actor']:<22} {meta}"
     print(escape_controls(line), flush=True)
 

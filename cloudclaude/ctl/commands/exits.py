@@ -6,9 +6,16 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from cloudclaude.ctl.commands.common import HOST, PAGING, check_paging, print_queued, print_total
+from cloudclaude.ctl.commands.common import (
+    HOST,
+    PAGING,
+    check_paging,
+    print_queued,
+    print_total,
+    short_time,
+)
 from cloudclaude.ctl.exit_args import ExitFields
-from cloudclaude.ctl.registry import Request, arg, command, group, handles
+from cloudclaude.ctl.registry import Request, arg, command, group, handles, print_fields, text
 from cloudclaude.errors import CloudClaudeError, state
 from cloudclaude.model.views import binding_view, exit_view
 
@@ -20,19 +27,40 @@ group("exits", "exits (egress IPs) and host bindings")
 EXIT = arg("exit", help="exit id or label")
 
 
+def last_check(e: dict[str, Any]) -> str:
+    """The exit's last verification: its result and when (``never`` before the first).
+
+    ``status`` and ``last_verified_at`` are what the last check (``exits test``, or a bound
+    host's start) found; ``egress_verified`` only says whether a host start checks the exit
+    at all (it has a verify URL or DNS name), so it is shown apart, as ``CHECKED_AT_START``.
+    """
+    if e["status"] == "unverified" or not e["last_verified_at"]:
+        return "never"
+    return f"{e['status']} {short_time(e['last_verified_at'])}"
+
+
 def print_exits(data: dict[str, Any]) -> None:
     print(
-        f"{'LABEL':<20} {'KIND':<11} {'SERVER':<22} {'EXPECTED_IP':<15} {'VERIFIED':<8}"
-        f" {'HOSTS':>5} {'STATUS':<10} ID"
+        f"{'LABEL':<20} {'KIND':<11} {'SERVER':<22} {'EXPECTED_IP':<15} {'LAST_CHECK':<24}"
+        f" {'AT_START':<8} {'HOSTS':>5} ID"
     )
     for e in data["items"]:
         server = f"{e['server']}:{e['port']}" if e["server"] else "-"
         print(
-            f"{e['label']:<20} {e['kind']:<11} {server:<22} {e['expected_ip'] or '-':<15}"
-            f" {'yes' if e['egress_verified'] else 'no':<8} {e['bound_hosts']:>5}"
-            f" {e['status']:<10} {e['id']}"
+            f"{e['label']:<20} {e['kind']:<11} {server:<22} {text(e['expected_ip']):<15}"
+            f" {last_check(e):<24} {text(e['egress_verified']):<8} {e['bound_hosts']:>5}"
+            f" {e['id']}"
         )
     print_total(data)
+
+
+def print_exit(data: dict[str, Any]) -> None:
+    """One exit: its fields, then its last check and whether host starts check it."""
+    shown = {"egress_verified", "status", "last_verified_at", "detected_ip"}
+    print_fields({k: v for k, v in data.items() if k not in shown})
+    seen = f" (seen {data['detected_ip']})" if data.get("detected_ip") else ""
+    print(f"last_check: {last_check(data)}{seen}")
+    print(f"checked_at_start: {text(data['egress_verified'])}")
 
 
 def print_bound(data: dict[str, Any]) -> None:
@@ -57,7 +85,7 @@ async def list_exits(request: ExitsList, ctx: Context) -> Any:
     return {"items": [exit_view(e) for e in page.items], "total": page.total}
 
 
-@command("exits.show", "an exit and its hosts", EXIT)
+@command("exits.show", "an exit and its hosts", EXIT, printer=print_exit)
 @attrs.frozen(kw_only=True)
 class ExitsShow(Request):
     """``exit`` is an exit id or label."""
@@ -77,6 +105,7 @@ async def show(request: ExitsShow, ctx: Context) -> Any:
     "exits.create",
     "create an exit (secrets are masked)",
     ExitFields(arg("label", field=None, nargs="?", help="the exit's label (or give it in --file)")),
+    printer=print_exit,
 )
 @attrs.frozen(kw_only=True)
 class ExitsCreate(Request):
@@ -95,6 +124,7 @@ async def create(request: ExitsCreate, ctx: Context) -> Any:
     "change the given fields of an exit",
     EXIT,
     ExitFields(arg("--label", field=None, help="a new label")),
+    printer=print_exit,
 )
 @attrs.frozen(kw_only=True)
 class ExitsUpdate(Request):

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
+import trio
 
 from cloudclaude.ctl.commands.common import HOST, PAGING, check_paging, print_queued, print_total
-from cloudclaude.ctl.registry import Request, arg, cli, command, group, handles
-from cloudclaude.errors import CloudClaudeError, system
-from cloudclaude.model.hosts import HOST_STATUSES
+from cloudclaude.ctl.registry import Request, arg, cli, command, group, handles, text
+from cloudclaude.errors import CloudClaudeError, state, system
+from cloudclaude.model.hosts import HOST_STATUSES, Host
 from cloudclaude.model.views import host_view
 
 if TYPE_CHECKING:
     from cloudclaude.ctl.server import Context
+    from cloudclaude.model.tasks import Task
+
+#: How often ``hosts create --start`` looks at the create task it waits for.
+CREATE_POLL_S = 0.5
 
 group("hosts", "users' boxes")
 
@@ -28,14 +35,35 @@ def _exit_name(host: dict[str, Any]) -> str:
 
 def print_hosts(data: dict[str, Any]) -> None:
     print(
-        f"{'SHORT_ID':<10} {'STATUS':<9} {'DESIRED':<8} {'CPUS':>5} {'MEM_MB':>7} {'EXIT':<24} ID"
+        f"{'SHORT_ID':<10} {'OWNER':<20} {'STATUS':<9} {'DESIRED':<8} {'CPUS':>5} {'MEM_MB':>7}"
+        f" {'EXIT':<24} ID"
     )
     for h in data["items"]:
         print(
-            f"{h['short_id']:<10} {h['status']:<9} {h['desired_state']:<8}"
-            f" {h['cpus']:>5} {h['memory_mb']:>7} {_exit_name(h):<24} {h['id']}"
+            f"{h['short_id']:<10} {text(h.get('owner')):<20} {h['status']:<9}"
+            f" {h['desired_state']:<8} {h['cpus']:>5} {h['memory_mb']:>7} {_exit_name(h):<24}"
+            f" {h['id']}"
         )
     print_total(data)
+
+
+async def _owners(ctx: Context, hosts: Iterable[Host]) -> dict[uuid.UUID, str]:
+    """The username of each host's owner (each looked up once)."""
+    names: dict[uuid.UUID, str] = {}
+    for host in hosts:
+        if host.user_id not in names:
+            names[host.user_id] = (await ctx.services.accounts.get(host.user_id)).username
+    return names
+
+
+def _owned_view(host: Host, owner: str) -> dict[str, Any]:
+    """``host_view`` with ``owner``, the owner's username, right after ``user_id``."""
+    view: dict[str, Any] = {}
+    for key, value in host_view(host).items():
+        view[key] = value
+        if key == "user_id":
+            view["owner"] = owner
+    return view
 
 
 @command(
@@ -68,7 +96,9 @@ async def list_hosts(request: HostsList, ctx: Context) -> Any:
         status=status,
         user_id=owner.id if owner else None,
     )
-    return {"items": [host_view(h) for h in page.items], "total": page.total}
+    owners = await _owners(ctx, page.items)
+    items = [_owned_view(h, owners[h.user_id]) for h in page.items]
+    return {"items": items, "total": page.total}
 
 
 @command("hosts.show", "show a host", HOST)
@@ -83,7 +113,8 @@ class HostsShow(Request):
 async def show_host(request: HostsShow, ctx: Context) -> Any:
     host = await ctx.services.hosts.resolve(request.host)
     active = await ctx.services.tasks.active_for(host.id)
-    return {**host_view(host), "active_task": str(active.id) if active else None}
+    owner = await ctx.services.accounts.get(host.user_id)
+    return {**_owned_view(host, owner.username), "active_task": str(active.id) if active else None}
 
 
 @command(
@@ -126,3 +157,130 @@ async def act(request: HostsAction, ctx: Context) -> Any:
     host = await hosts.resolve(request.host)
     task = await hosts.act(ctx.actor, host.id, request.action, purge=request.purge)
     return {"host": host.short_id, "action": request.action, "task_id": str(task.id)}
+
+
+def print_created(data: dict[str, Any]) -> None:
+    """The new host, its tasks and its SSH password (shown once)."""
+    label = data["egress_label"]
+    exit_ = f"exit {label}" if label else "no exit (bind one before it starts)"
+    print(
+        f"host {data['short_id']} created for {data['owner']}: {data['cpus']:g} cpus,"
+        f" {data['memory_mb']} MB, {data['disk_gb']} GB, {exit_}"
+    )
+    print(f"  create task {data['task_id']}")
+    if data["start_task_id"]:
+        print(f"  start task {data['start_task_id']}")
+    print(f"  ssh password {data['ssh_password']} (shown once; stored only as a hash)")
+    last = data["start_task_id"] or data["task_id"]
+    print(f"  follow it with: cloudclaudectl tasks show {last}")
+
+
+def print_progress(event: dict[str, Any]) -> None:
+    """One step of the create task ``hosts create --start`` waits for."""
+    message = f" {event['progress_message']}" if event["progress_message"] else ""
+    print(
+        f"{event['kind']} task {event['status']} {event['progress_percent']}%{message}",
+        flush=True,
+    )
+
+
+@command(
+    "hosts.create",
+    "create a host for a user (through the same rules as the admin API)",
+    arg("user", field="username", help="the owner's username"),
+    arg("--cpus", type=float, help="CPUs (default: hosts.cpus)"),
+    arg("--memory-mb", type=int, help="memory in MB (default: hosts.memory_mb)"),
+    arg("--disk-gb", type=int, help="disk in GB (default: hosts.disk_gb)"),
+    arg(
+        "--exit",
+        metavar="EXIT",
+        help="exit id or label (default: the exit labelled egress.default_exit, if set)",
+    ),
+    arg(
+        "--start",
+        action="store_true",
+        help="queue a start once the create task has succeeded (the daemon waits for it,"
+        " even if this command is interrupted)",
+    ),
+    printer=print_created,
+    events=print_progress,
+)
+@attrs.frozen(kw_only=True)
+class HostsCreate(Request):
+    username: str
+    cpus: float | None = None
+    memory_mb: int | None = None
+    disk_gb: int | None = None
+    exit: str | None = None
+    start: bool = False
+
+
+@handles(HostsCreate)
+async def create_host(request: HostsCreate, ctx: Context) -> Any:
+    """``Hosts.create``, as ``POST /v1/admin/hosts`` calls it; with ``start``, the create task
+    is followed (each change an event) and a start queued once it has succeeded."""
+    svc = ctx.services
+    owner = await svc.accounts.get_by_username(request.username)
+    given: dict[str, Any] = {
+        name: value
+        for name, value in (
+            ("cpus", request.cpus),
+            ("memory_mb", request.memory_mb),
+            ("disk_gb", request.disk_gb),
+        )
+        if value is not None
+    }
+    defaults = svc.hosts.defaults
+    exit_id = (await svc.exits.resolve(request.exit)).id if request.exit else None
+    host, password, task = await svc.hosts.create(
+        ctx.actor,
+        user_id=owner.id,
+        limits=attrs.evolve(defaults, **given) if given else defaults,
+        egress_ip_id=exit_id,
+    )
+    started = await _start_when_created(ctx, host, task) if request.start else None
+    return {
+        **_owned_view(host, owner.username),
+        "ssh_password": password,
+        "task_id": str(task.id),
+        "start_task_id": str(started.id) if started else None,
+    }
+
+
+async def _start_when_created(ctx: Context, host: Host, task: Task) -> Task:
+    """Wait for the create ``task`` to end, streaming its progress; then queue a start."""
+    tasks = ctx.services.hosts.tasks
+    seen: tuple[str, int, str] | None = None
+    while True:
+        current = await tasks.get(str(task.id))
+        now = (current.status, current.progress_percent, current.progress_message)
+        if now != seen:
+            seen = now
+            await ctx.event(
+                {
+                    "task_id": str(current.id),
+                    "kind": current.kind,
+                    "status": current.status,
+                    "progress_percent": current.progress_percent,
+                    "progress_message": current.progress_message,
+                }
+            )
+        if not current.active:
+            break
+        with trio.move_on_after(CREATE_POLL_S):
+            await ctx.stopping.wait()
+        if ctx.stopping.is_set():
+            raise CloudClaudeError(
+                state.START_FAILED,
+                f"the daemon is stopping; host {host.short_id} was created, its create task"
+                f" {task.id} goes on: start the host with `cloudclaudectl hosts start"
+                f" {host.short_id}` once it has ended",
+            )
+    if current.status != "succeeded":
+        why = f" ({current.error_code}: {current.error_message})" if current.error_code else ""
+        raise CloudClaudeError(
+            state.START_FAILED,
+            f"host {host.short_id} was created, but its create task {task.id} ended"
+            f" {current.status}{why}; see `cloudclaudectl tasks show {task.id}`",
+        )
+    return await ctx.services.hosts.act(ctx.actor, host.id, "start")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from cloudclaude.ctl.commands.common import PAGING, check_paging, print_total
-from cloudclaude.ctl.registry import Request, arg, command, group, handles
+from cloudclaude.ctl.registry import Request, arg, command, group, handles, text
 from cloudclaude.model.views import task_view
 
 if TYPE_CHECKING:
@@ -20,10 +20,10 @@ STATUSES = ["pending", "running", "succeeded", "failed", "canceled"]
 
 
 def print_tasks(data: dict[str, Any]) -> None:
-    print(f"{'KIND':<8} {'STATUS':<10} {'PROGRESS':>8} {'CREATED':<33} ID")
+    print(f"{'KIND':<13} {'STATUS':<10} {'PROGRESS':>8} {'CREATED':<33} ID")
     for t in data["items"]:
         print(
-            f"{t['kind']:<8} {t['status']:<10} {t['progress_percent']:>7}%"
+            f"{t['kind']:<13} {t['status']:<10} {t['progress_percent']:>7}%"
             f" {t['created_at']:<33} {t['id']}"
         )
     print_total(data)
@@ -33,12 +33,12 @@ def print_task(data: dict[str, Any]) -> None:
     """A task's state, its error and its stage events."""
     print(
         f"task {data['id']}: {data['kind']} {data['status']}"
-        f" {data['progress_percent']}% {data['progress_message']}"
+        f" {data['progress_percent']}% {data['progress_message'] or ''}".rstrip()
     )
     if data["error_code"]:
-        print(f"error {data['error_code']}: {data['error_message']}")
+        print(f"error {data['error_code']}: {text(data['error_message'])}")
     for event in data.get("events", []):
-        print(f"  {event['seq']:>3} {event['at']}  {event['code']:<20} {event['message']}")
+        print(f"  {event['seq']:>3} {event['at']}  {event['code']:<20} {text(event['message'])}")
 
 
 @command(
