@@ -10,6 +10,9 @@ SYSTEM_PACKAGES := postgresql postgresql-client python3-venv python3-dev gcc cur
 DOCKER_PING := curl -fsS --max-time 2 --unix-socket /var/run/docker.sock http://docker/_ping
 # Headless Chromium for the browser tests (make test only; Playwright drives /usr/bin/chromium).
 BROWSER_PACKAGES := chromium fonts-liberation fonts-dejavu-core
+# Outside peers of the TLS tests (make test only): Caddy in front of the daemon with its
+# internal CA, and the testssl.sh audit of the live listener.
+TLS_TEST_PACKAGES := caddy testssl.sh
 # Front-end files: pinned in web/assets/package{,-lock}.json, installed from the npm registry
 # into a scratch node_modules under build/, and only the files below are copied into
 # web/static/vendor/ (git-ignored), served as /static/vendor/... Nothing comes from a CDN.
@@ -39,8 +42,8 @@ define apt-install
 	fi
 endef
 
-.PHONY: up test system-deps browser-deps node-deps web-assets dockerd image lint typing unit \
-	integration bench clean help
+.PHONY: up test system-deps browser-deps tls-test-deps node-deps web-assets dockerd image lint \
+	typing unit integration bench clean help
 
 help:
 	@echo "make up     install what is needed and run cloudclaude (Ctrl-C stops it)"
@@ -54,6 +57,9 @@ system-deps:
 
 browser-deps:
 	$(call apt-install,$(BROWSER_PACKAGES))
+
+tls-test-deps:
+	$(call apt-install,$(TLS_TEST_PACKAGES))
 
 web-assets: $(WEB_VENDOR)/.stamp
 
@@ -120,11 +126,11 @@ typing: $(VENV)/.installed-test
 unit: web-assets $(VENV)/.installed-test
 	$(BIN)/pytest tests/unit
 
-integration: dockerd web-assets browser-deps $(VENV)/.installed-test
+integration: dockerd web-assets browser-deps tls-test-deps $(VENV)/.installed-test
 	$(BIN)/pytest tests/integration
 
 # pytest exits 5 when it collected nothing: that is a broken suite, reported as such.
-test: dockerd web-assets browser-deps $(VENV)/.installed-test lint typing
+test: dockerd web-assets browser-deps tls-test-deps $(VENV)/.installed-test lint typing
 	@$(BIN)/pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is broken"; fi; \
 	exit $$rc

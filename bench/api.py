@@ -5,7 +5,12 @@ runs the real ``cloudclaude run`` as a subprocess against it, creates an admin w
 ``cloudclaudectl``, inserts 1,000 users and then measures, with one keep-alive HTTP client:
 
 - ``POST /v1/auth/login`` and ``GET /v1/admin/users?limit=50`` (p50/p95 over 500 requests);
-- the daemon's resident memory (VmRSS) when idle, before and after the load.
+- the daemon's resident memory (VmRSS) when idle, before and after the load;
+- ``GET /v1/admin/hosts?limit=50`` with 1,000 hosts in the database, over plain HTTP and over
+  TLS (the local CA's certificate), each with one kept-alive connection, in the same run: a
+  second daemon with ``web.tls = "auto"`` serves the same database next to the first one
+  (``web.tls = "off"``), and the two are sampled in alternating order, so drift in the
+  machine's load hits both alike. It prints p50/p95 of each and the ratio TLS ÷ plain.
 
 Baselines from the same run, so the figures read as ratios on any machine: ``GET /healthz`` (a
 trivial request through the same stack, one ``SELECT 1`` inside), a bare ``SELECT 1`` round
@@ -24,6 +29,7 @@ import secrets
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -37,6 +43,7 @@ import httpx
 import trio
 import trio_asyncio
 
+from bench.ratios import ratio, rotated
 from cloudclaude.core.settings import AuthSettings
 from cloudclaude.db.cluster import PrivateCluster
 from cloudclaude.db.pool import Database
@@ -49,6 +56,9 @@ IDLE_S = 5.0
 DATABASE = "cloudclaude"
 ADMIN = "benchadmin"
 LIST_P50_TARGET_MS = 10.0
+HOST_LIST = "/v1/admin/hosts?limit=50"
+#: The host list's transports, in the order the tables print them.
+TRANSPORTS = ("plain HTTP", "TLS")
 IDLE_RSS_TARGET_MB = 120.0
 VENV_BIN = Path(sys.executable).parent
 
@@ -84,10 +94,16 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def daemon(
-    cluster: PrivateCluster, root: Path, port: int, extra_env: Mapping[str, str] | None = None
+    cluster: PrivateCluster,
+    root: Path,
+    port: int,
+    extra_env: Mapping[str, str] | None = None,
+    *,
+    tls: bool = False,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """``cloudclaude run`` in its own session (Ctrl-C reaches only us; we send it SIGTERM).
 
+    Plain HTTP unless ``tls`` (then HTTPS with the local CA in ``root/tls``, see ``ca_file``).
     ``extra_env`` adds or overrides settings (``CLOUDCLAUDE_…`` variables).
     """
     env = {
@@ -102,6 +118,7 @@ def daemon(
         "CLOUDCLAUDE_SSH__PORT": "0",
         "CLOUDCLAUDE_RATE_LIMITS__LOGIN_PER_ADDRESS": "100000",
         "CLOUDCLAUDE_RATE_LIMITS__LOGIN_PER_USER": "100000",
+        **({} if tls else {"CLOUDCLAUDE_WEB__TLS": "off"}),
         **(extra_env or {}),
     }
     env.pop("CLOUDCLAUDE_CONFIG", None)
@@ -115,21 +132,35 @@ def daemon(
             start_new_session=True,
         )
     try:
-        wait_healthy(proc, f"http://127.0.0.1:{port}/healthz", log_path)
+        scheme = "https" if tls else "http"
+        ca = ca_file(root) if tls else None
+        wait_healthy(proc, f"{scheme}://127.0.0.1:{port}/healthz", log_path, ca)
         yield proc
     finally:
         stop(proc)
 
 
-def wait_healthy(proc: subprocess.Popen[bytes], url: str, log_path: Path) -> None:
+def ca_file(root: Path) -> Path:
+    """The local CA a daemon with state directory ``root`` signs its TLS certificate with."""
+    return root / "tls" / "ca.pem"
+
+
+def wait_healthy(
+    proc: subprocess.Popen[bytes], url: str, log_path: Path, ca: Path | None = None
+) -> None:
+    """Wait for ``url`` to answer 200 (over TLS verified against ``ca`` once it exists)."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             tail = log_path.read_text(errors="replace")[-3000:]
             raise RuntimeError(f"the daemon exited with {proc.returncode}:\n{tail}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url).status_code == 200:
-                return
+        if ca is None or ca.exists():
+            verify: ssl.SSLContext | bool = True
+            if ca is not None:
+                verify = ssl.create_default_context(cafile=str(ca))
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(url, verify=verify).status_code == 200:
+                    return
         time.sleep(0.1)
     raise RuntimeError(f"the daemon did not answer {url} within 60 s")
 
@@ -267,7 +298,81 @@ def run() -> None:
             )
             time.sleep(IDLE_S)
             rss_after = rss_mb(proc.pid)
+            print("measuring the host list over plain HTTP and TLS", flush=True)
+            hosts, host_total = host_list_plain_and_tls(cluster, root, port, password)
     report(results, total, rss_start, rss_after)
+    report_host_list(hosts, host_total)
+
+
+def host_list_plain_and_tls(
+    cluster: PrivateCluster, root: Path, plain_port: int, password: str
+) -> tuple[dict[str, list[float]], int]:
+    """Milliseconds of the host list at 1,000 hosts per transport, and the API's total.
+
+    Plain HTTP goes to the daemon on ``plain_port``; TLS to a second daemon started here on the
+    same database with its own state directory (so its own local CA). One client per
+    transport keeps its connection alive; each turn takes one sample of each transport, in
+    alternating order (``rotated``)."""
+    # bench.api_hosts builds on this module, so it is imported only when needed.
+    from bench.api_hosts import insert_hosts
+
+    trio.run(insert_hosts, cluster.dsn(DATABASE))
+    tls_root = root / "tls-daemon"
+    tls_root.mkdir()
+    tls_port = free_port()
+    with daemon(cluster, tls_root, tls_port, tls=True), contextlib.ExitStack() as stack:
+        verify = ssl.create_default_context(cafile=str(ca_file(tls_root)))
+        clients = {
+            "plain HTTP": httpx.Client(base_url=f"http://127.0.0.1:{plain_port}"),
+            "TLS": httpx.Client(base_url=f"https://127.0.0.1:{tls_port}", verify=verify),
+        }
+        for client in clients.values():
+            stack.enter_context(client)
+        ok = expect(200)
+        body = {"username": ADMIN, "password": password}
+        tokens = {
+            name: client.post("/v1/auth/login", json=body).json()["token"]
+            for name, client in clients.items()
+        }
+        headers = {name: {"Authorization": f"Bearer {token}"} for name, token in tokens.items()}
+
+        def host_list(name: str) -> None:
+            ok(clients[name].get(HOST_LIST, headers=headers[name]))
+
+        for _ in range(WARMUP):
+            for name in TRANSPORTS:
+                host_list(name)
+        samples: dict[str, list[float]] = {name: [] for name in TRANSPORTS}
+        for turn in range(REQUESTS):
+            for name in rotated(TRANSPORTS, turn):
+                start = time.perf_counter()
+                host_list(name)
+                samples[name].append((time.perf_counter() - start) * 1000)
+        listed = clients["TLS"].get("/v1/admin/hosts?limit=1", headers=headers["TLS"])
+        total = int(listed.json()["total"])
+    return samples, total
+
+
+def report_host_list(samples: dict[str, list[float]], total: int) -> None:
+    print()
+    print(f"GET {HOST_LIST}, {total} hosts in the database, one kept-alive connection each")
+    print(f"{'transport':<36} {'n':>5} {'p50 ms':>9} {'p95 ms':>9}")
+    for name in TRANSPORTS:
+        runs = samples[name]
+        print(f"{name:<36} {len(runs):>5} {p50(runs):>9.2f} {p95(runs):>9.2f}")
+    plain, tls = samples["plain HTTP"], samples["TLS"]
+    print(
+        f"ratio TLS / plain HTTP   p50 {ratio(p50(tls), p50(plain))}"
+        f"   p95 {ratio(p95(tls), p95(plain))}"
+    )
+    print()
+    print("targets")
+    for name in TRANSPORTS:
+        figure = p50(samples[name])
+        print(
+            f"  host list p50 < {LIST_P50_TARGET_MS:.0f} ms ({name:<10}) {figure:8.2f} ms"
+            f"  {verdict(figure < LIST_P50_TARGET_MS)}"
+        )
 
 
 def report(results: dict[str, list[float]], total: int, rss_start: float, rss_after: float) -> None:

@@ -69,7 +69,7 @@ def parse_topics(raw: str | None, allowed: tuple[str, ...]) -> tuple[str, ...]:
     unknown = [t for t in topics if t not in allowed]
     if unknown or not topics:
         raise CloudClaudeError(
-            "bad_request", f"topics must be a comma-separated subset of {', '.join(allowed)}"
+            "bad_query", f"topics must be a comma-separated subset of {', '.join(allowed)}"
         )
     return topics
 

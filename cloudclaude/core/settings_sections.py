@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from agent.config import parse_extra_mounts
+from cloudclaude.core.timefmt import known_timezones
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 #: Field metadata key marking a field as applied on reload (``settings_reload.diff`` reads it).
@@ -45,6 +46,11 @@ def _extra_mounts(_inst: Any, attribute: attrs.Attribute[Any], value: str) -> No
         parse_extra_mounts(value)
     except ValueError as exc:
         raise SettingsError(f"{attribute.name}: {exc}") from exc
+
+
+def _tz_name(_inst: Any, attribute: attrs.Attribute[Any], value: str) -> None:
+    if value not in known_timezones():
+        raise SettingsError(f"{attribute.name} must be a tz database name like UTC, got {value!r}")
 
 
 def _port(_inst: Any, attribute: attrs.Attribute[Any], value: int) -> None:
@@ -295,7 +301,7 @@ class HostDefaults:
     memory_mb: int = attrs.field(default=4096, validator=_positive)
     pids: int = attrs.field(default=1024, validator=_positive)
     disk_gb: int = attrs.field(default=20, validator=_positive)
-    timezone: str = "UTC"
+    timezone: str = attrs.field(default="UTC", validator=_tz_name)
 
 
 @attrs.frozen(kw_only=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import zoneinfo
 from typing import Any
 
 from cloudclaude.errors import CloudClaudeError
@@ -33,3 +35,14 @@ def iso(value: dt.datetime | None) -> str | None:
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+#: Names in the zoneinfo directory that are no zone of their own: ``localtime`` is this
+#: machine's link to /etc/localtime (in the box it would point at itself).
+_NOT_ZONES = frozenset({"localtime", "posixrules"})
+
+
+@functools.cache
+def known_timezones() -> frozenset[str]:
+    """The tz database's zone names (read once; the box image installs the same tzdata)."""
+    return frozenset(zoneinfo.available_timezones() - _NOT_ZONES) | {"UTC", "Etc/UTC"}

@@ -5,15 +5,14 @@ Pure functions, so the rules can be tested without a database.
 
 from __future__ import annotations
 
-import functools
 import re
 import secrets
 import uuid
-import zoneinfo
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from cloudclaude.core.timefmt import known_timezones
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.hosts import Host, HostLimits
 
@@ -49,17 +48,6 @@ def check_limits(limits: HostLimits) -> None:
     ]
     if problems:
         raise CloudClaudeError("validation_failed", "; ".join(problems))
-
-
-#: Names in the zoneinfo directory that are no zone of their own: ``localtime`` is this
-#: machine's link to /etc/localtime (in the box it would point at itself).
-_NOT_ZONES = frozenset({"localtime", "posixrules"})
-
-
-@functools.cache
-def known_timezones() -> frozenset[str]:
-    """The tz database's zone names (read once; the box image installs the same tzdata)."""
-    return frozenset(zoneinfo.available_timezones() - _NOT_ZONES) | {"UTC", "Etc/UTC"}
 
 
 def check_timezone(timezone: str) -> None:

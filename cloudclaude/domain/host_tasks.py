@@ -82,9 +82,7 @@ class HostTasks:
     ) -> tasks_repo.TaskPage:
         """Newest first, without their events."""
         if status is not None and status not in TASK_STATUSES:
-            raise CloudClaudeError(
-                "bad_request", f"status must be one of {', '.join(TASK_STATUSES)}"
-            )
+            raise CloudClaudeError("bad_query", f"status must be one of {', '.join(TASK_STATUSES)}")
         return await tasks_repo.list_tasks(
             self._db, limit=limit, offset=offset, status=status, host_id=host_id
         )

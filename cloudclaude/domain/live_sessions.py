@@ -12,7 +12,9 @@ each session that no longer holds is ended with a reason:
 - ``admin_role_removed``: the session needed the admin role, or was an admin's, and the user is
   no admin any more;
 - ``sessions_ended``: the user's ``session_epoch`` went up (password changed or reset, every
-  session ended by an admin).
+  session ended by an admin);
+- ``signed_out``: a web terminal's sign-in session (the page cookie it was opened with) was
+  signed out or expired.
 
 Ending a session calls its ``end`` callback once (the SSH proxy disconnects, the web terminal
 closes its WebSocket); the session's own close path audits it with the reason (``ended``).
@@ -26,7 +28,7 @@ from collections.abc import Callable
 
 import attrs
 
-from cloudclaude.db.repos import Executor
+from cloudclaude.db.repos import Executor, auth_sessions
 from cloudclaude.db.repos import users as users_repo
 from cloudclaude.model.users import Role, User
 
@@ -37,6 +39,7 @@ REASON_TEXTS = {
     "account_expired": "the account has expired",
     "admin_role_removed": "the admin role was removed",
     "sessions_ended": "the password was changed or reset, or every session was ended",
+    "signed_out": "you signed out",
 }
 
 
@@ -55,6 +58,8 @@ class LiveSession:
     channel: str
     #: Only an admin may keep it (an admin's terminal on another user's box).
     needs_admin: bool = False
+    #: The sign-in session it was opened from (a web terminal's cookie), if any.
+    auth_session: uuid.UUID | None = None
     #: Called once, from trio, with the reason; must not block.
     on_end: Callable[[str], None]
     #: The reason once ended (None while it holds).
@@ -94,6 +99,7 @@ class LiveSessions:
         on_end: Callable[[str], None],
         *,
         needs_admin: bool = False,
+        auth_session: uuid.UUID | None = None,
     ) -> LiveSession:
         session = LiveSession(
             user_id=user.id,
@@ -101,6 +107,7 @@ class LiveSessions:
             role=user.role,
             channel=channel,
             needs_admin=needs_admin,
+            auth_session=auth_session,
             on_end=on_end,
         )
         self._open.add(session)
@@ -128,9 +135,13 @@ class LiveSessions:
         if not live:
             return []
         users = {u.id: u for u in await users_repo.get_many(db, list({s.user_id for s in live}))}
+        sids = list({s.auth_session for s in live if s.auth_session is not None})
+        signed_in = await auth_sessions.existing(db, sids) if sids else set()
         due = []
         for session in live:
             reason = ended_why(session, users.get(session.user_id), now)
+            if reason is None and session.auth_session not in (None, *signed_in):
+                reason = "signed_out"
             if reason is not None:
                 due.append((session, reason))
         return due

@@ -27,10 +27,12 @@ from cloudclaude.core.settings import (
     RateLimitSettings,
     Settings,
 )
+from cloudclaude.ctl.server import CtlServer
 from cloudclaude.db.cluster import PrivateCluster
 from cloudclaude.db.pool import Database
 from cloudclaude.model.audit import Actor
 from tests.integration import boxes, pg
+from tests.integration.ctlserver import open_ctl_server
 
 if TYPE_CHECKING:
     from tests.integration.browser import Browser, BrowserThread
@@ -232,3 +234,10 @@ async def slow_watch_agent(boxes_state: Path, box_image: str) -> AsyncIterator[A
     config = attrs.evolve(boxes.agent_config(boxes_state), egress_watch_s=5.0)
     async with open_runtime(config) as dispatcher, embedded(dispatcher) as client:
         yield Agent("embedded", client)
+
+
+@pytest.fixture
+async def ctl(settings: Settings, services: Services) -> AsyncIterator[CtlServer]:
+    """The control server on a scratch socket, with the test's services."""
+    async with open_ctl_server(settings, services) as server:
+        yield server

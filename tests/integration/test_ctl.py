@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import struct
-import subprocess
-import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
-import attrs
 import pytest
 import trio
 
 from cloudclaude.app.wiring import Services
-from cloudclaude.core.settings import Settings
 from cloudclaude.ctl import messages as m
 from cloudclaude.ctl.client import CtlClient
 from cloudclaude.ctl.commands.daemon import AuditTail, KeysRotate, Reload, Status
@@ -44,31 +36,10 @@ from cloudclaude.ctl.commands.users import (
     UsersShow,
 )
 from cloudclaude.ctl.server import CtlServer
-from cloudclaude.db.repos import tasks as tasks_repo
 from cloudclaude.model.audit import Actor
 from cloudclaude.model.hosts import HostLimits
-from tests.integration import pg
+from tests.integration.ctlserver import ctl_run
 from tests.integration.processes import BIN, frame_exchange_as
-
-
-@pytest.fixture
-async def ctl(settings: Settings, services: Services) -> AsyncIterator[CtlServer]:
-    sock_dir = pg.scratch_dir("cc-ctl-")
-    sock_dir.chmod(0o777)
-    # World-connectable on purpose: only the peer-credential check may refuse a caller.
-    ctl_settings = attrs.evolve(
-        settings.ctl, socket=str(sock_dir / "ctl.sock"), socket_mode=0o777, group="nogroup-x"
-    )
-    stopping = trio.Event()
-    server = CtlServer(services, ctl_settings, stopping)
-    services.status.set("ctl", "running")
-    try:
-        async with trio.open_nursery() as nursery:
-            await nursery.start(server.run)
-            yield server
-            stopping.set()
-    finally:
-        shutil.rmtree(sock_dir, ignore_errors=True)
 
 
 async def _call(server: CtlServer, request: m.Request) -> m.Reply:
@@ -267,18 +238,6 @@ async def test_human_status_shows_every_component_and_the_agent(ctl: CtlServer) 
     assert "agent      ok embedded, version" in text
 
 
-async def _ctl_run(
-    server: CtlServer, *argv: str, stdin: bytes = b""
-) -> subprocess.CompletedProcess[bytes]:
-    return await trio.run_process(
-        [str(BIN / "cloudclaudectl"), "--socket", str(server.path), *argv],
-        stdin=stdin,
-        capture_stdout=True,
-        capture_stderr=True,
-        check=False,
-    )
-
-
 async def test_exits_commands(ctl: CtlServer, services: Services) -> None:
     created = await _call(
         ctl,
@@ -351,17 +310,17 @@ async def test_exits_cli_reads_fields_from_options_files_and_stdin(
         "dns_server": "198.18.0.53",
         "verify_url": "http://198.18.0.80/",
     }
-    made = await _ctl_run(
+    made = await ctl_run(
         ctl, "exits", "create", "osaka", "--file", "-", "--json", stdin=json.dumps(body).encode()
     )
     assert made.returncode == 0, made.stderr.decode()
     assert json.loads(made.stdout)["password"] == "••••99"
-    direct = await _ctl_run(
+    direct = await ctl_run(
         ctl, "exits", "create", "host", "--kind", "direct", "--dns-server", "198.18.0.53"
     )
     assert direct.returncode == 0, direct.stderr.decode()
     changes = ["--port", "9388", "--set", "verify_url=null", "--set", "verify_dns_name=whoami.test"]
-    changed = await _ctl_run(
+    changed = await ctl_run(
         ctl,
         "exits",
         "update",
@@ -379,159 +338,22 @@ async def test_exits_cli_reads_fields_from_options_files_and_stdin(
     host, _, _ = await services.hosts.create(
         Actor(name="test"), user_id=user.id, limits=HostLimits(disk_gb=1)
     )
-    bound = await _ctl_run(ctl, "exits", "bind", host.short_id, "host")
+    bound = await ctl_run(ctl, "exits", "bind", host.short_id, "host")
     assert bound.returncode == 0 and "exit host" in bound.stdout.decode()
-    hosts = await _ctl_run(ctl, "hosts", "list")
+    hosts = await ctl_run(ctl, "hosts", "list")
     line = next(ln for ln in hosts.stdout.decode().splitlines() if host.short_id in ln)
     assert "host (unverified)" in line
-    listed = await _ctl_run(ctl, "exits", "list")
+    listed = await ctl_run(ctl, "exits", "list")
     text = listed.stdout.decode()
     assert "osaka" in text and "198.18.0.3:9388" in text and "ss-password" not in text
 
-    refused = await _ctl_run(ctl, "exits", "create", "bad", "--kind", "socks5", "--port", "1")
+    refused = await ctl_run(ctl, "exits", "create", "bad", "--kind", "socks5", "--port", "1")
     assert refused.returncode == 1 and "NET_008" in refused.stderr.decode()
-    usage = await _ctl_run(ctl, "exits", "create", "x", "--set", "novalue")
+    usage = await ctl_run(ctl, "exits", "create", "x", "--set", "novalue")
     assert usage.returncode == 2 and "KEY=VALUE" in usage.stderr.decode()
-    busy = await _ctl_run(ctl, "exits", "delete", "host")
+    busy = await ctl_run(ctl, "exits", "delete", "host")
     assert busy.returncode == 1 and "NET_010" in busy.stderr.decode()
     found = await services.exits.exit_for_host(host.id)
     assert found is not None and found[1].kind == "direct"
     osaka = await services.exits.resolve("osaka")
     assert osaka.port == 9388
-
-
-def _json_documents(out: bytes) -> list[Any]:
-    """Every JSON document ``--json`` printed (events one a line, then the reply)."""
-    decoder, text, found, at = json.JSONDecoder(), out.decode(), [], 0
-    while (at := len(text) - len(text[at:].lstrip())) < len(text):
-        document, at = decoder.raw_decode(text, at)
-        found.append(document)
-    return found
-
-
-async def test_output_into_a_closed_pipe_ends_quietly(ctl: CtlServer, services: Services) -> None:
-    """A reader gone before the output is written (``| head`` at its end): status 141, as
-    for a tool SIGPIPE ends, and nothing on stderr; with enough output for ``head -1`` to
-    stop reading, through a real shell pipeline."""
-    for n in range(1000):
-        await services.audit.record(
-            "auth.failed", Actor(name="test"), username=f"filler-{n:04}" * 4
-        )
-    for argv in (["users", "list"], ["audit", "tail"], ["--json", "hosts", "list"], ["--help"]):
-        read_end, write_end = os.pipe()
-        os.close(read_end)
-        try:
-            result = await trio.run_process(
-                [str(BIN / "cloudclaudectl"), "--socket", str(ctl.path), *argv],
-                stdout=write_end,
-                capture_stderr=True,
-                check=False,
-            )
-        finally:
-            os.close(write_end)
-        # argparse itself ignores a failed write of --help (status 0); ours are 141.
-        status = 0 if argv == ["--help"] else 141
-        assert (result.returncode, result.stderr) == (status, b""), (argv, result.stderr)
-
-    ctl_bin = f"{BIN / 'cloudclaudectl'} --socket {ctl.path}"
-    for command in ("audit tail -n 1000", "--json audit tail -n 1000"):
-        piped = await trio.run_process(
-            ["bash", "-o", "pipefail", "-c", f"{ctl_bin} {command} | head -1"],
-            capture_stdout=True,
-            capture_stderr=True,
-            check=False,
-        )
-        assert piped.stderr == b"", piped.stderr.decode()
-        assert piped.returncode == 141 and len(piped.stdout.splitlines()) == 1, command
-    whole = await _ctl_run(ctl, "audit", "tail", "-n", "1000")
-    assert whole.returncode == 0 and len(whole.stdout.splitlines()) == 1000
-
-
-async def test_hosts_create_through_the_cli(ctl: CtlServer, services: Services) -> None:
-    owner, _ = await services.accounts.create(Actor(name="test"), username="newbox")
-    made = await _ctl_run(
-        ctl, "hosts", "create", "newbox", "--cpus", "1.5", "--memory-mb", "1024", "--disk-gb", "3"
-    )
-    assert made.returncode == 0, made.stderr.decode()
-    out = made.stdout.decode()
-    host = (await services.hosts.list_hosts(limit=10, offset=0, user_id=owner.id)).items[0]
-    assert (host.cpus, host.memory_mb, host.disk_gb, host.status) == (1.5, 1024, 3, "pending")
-    task = await services.hosts.tasks.active_for(host.id)
-    assert task is not None and task.kind == "create" and task.status == "pending"
-    assert out.startswith(f"host {host.short_id} created for newbox: 1.5 cpus, 1024 MB, 3 GB")
-    assert f"create task {task.id}" in out and "ssh password " in out
-    events = [e for e in await services.audit.recent(50) if e.host_id == host.id]
-    assert events and all(e.actor.startswith("ctl:uid=") for e in events)
-
-    listed = await _ctl_run(ctl, "hosts", "list")
-    line = next(ln for ln in listed.stdout.decode().splitlines() if host.short_id in ln)
-    assert line.split()[:3] == [host.short_id, "newbox", "pending"]
-    shown = await _ctl_run(ctl, "--json", "hosts", "show", host.short_id)
-    assert json.loads(shown.stdout)["owner"] == "newbox"
-
-    # One host is newbox's max_hosts: a coded error, no traceback.
-    refused = await _ctl_run(ctl, "hosts", "create", "newbox")
-    assert refused.returncode == 1 and "host_limit_reached" in refused.stderr.decode()
-    assert "Traceback" not in refused.stderr.decode()
-    await services.exits.create(
-        Actor(name="test"), {"label": "direct", "kind": "direct", "dns_server": "198.18.0.53"}
-    )
-    other, _ = await services.accounts.create(Actor(name="test"), username="jsonbox")
-    cases = [
-        (["nobody"], "not_found"),
-        (["jsonbox", "--exit", "nowhere"], "exit_not_found"),
-        (["jsonbox", "--cpus", "999"], "validation_failed"),
-    ]
-    for argv, slug in cases:
-        failed = await _ctl_run(ctl, "hosts", "create", *argv)
-        assert failed.returncode == 1 and slug in failed.stderr.decode(), (argv, failed.stderr)
-    as_json = await _ctl_run(ctl, "--json", "hosts", "create", "jsonbox", "--exit", "direct")
-    assert as_json.returncode == 0, as_json.stderr.decode()
-    data = json.loads(as_json.stdout)
-    assert data["owner"] == "jsonbox" and data["user_id"] == str(other.id)
-    assert data["egress_label"] == "direct" and data["start_task_id"] is None
-    row = await services.hosts.get(uuid.UUID(data["id"]))
-    assert row.short_id == data["short_id"] and row.egress and row.egress.label == "direct"
-    created = await services.hosts.tasks.get(data["task_id"])
-    assert created.kind == "create" and created.host_id == row.id
-
-
-async def _finish_create_task(services: Services, host_user: uuid.UUID, status: str) -> None:
-    """Play the task worker: wait for the user's create task, claim it and end it."""
-    while True:
-        page = await services.hosts.list_hosts(limit=1, offset=0, user_id=host_user)
-        if page.items:
-            break
-        await trio.sleep(0.05)
-    claimed = await tasks_repo.claim(services.db, "test-worker", 30)
-    assert claimed is not None and claimed.task.host_id == page.items[0].id
-    error = ("STATE_006", "no image") if status == "failed" else (None, None)
-    await tasks_repo.finish(services.db, claimed.task.id, "test-worker", status, *error)
-
-
-async def test_hosts_create_start_waits_for_the_create_task(
-    ctl: CtlServer, services: Services
-) -> None:
-    user, _ = await services.accounts.create(Actor(name="test"), username="startme")
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(_finish_create_task, services, user.id, "succeeded")
-        made = await _ctl_run(ctl, "--json", "hosts", "create", "startme", "--start")
-    assert made.returncode == 0, made.stderr.decode()
-    *progress, data = _json_documents(made.stdout)
-    assert progress[-1]["status"] == "succeeded" and progress[-1]["task_id"] == data["task_id"]
-    started = await services.hosts.tasks.get(data["start_task_id"])
-    assert started.kind == "start" and started.status == "pending"
-    host = await services.hosts.get(uuid.UUID(data["id"]))
-    assert host.desired_state == "running"
-    await services.hosts.tasks.cancel(Actor(name="test"), str(started.id))  # not claimed below
-
-    failing, _ = await services.accounts.create(Actor(name="test"), username="nostart")
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(_finish_create_task, services, failing.id, "failed")
-        failed = await _ctl_run(ctl, "hosts", "create", "nostart", "--start")
-    assert failed.returncode == 1
-    err = failed.stderr.decode()
-    assert "STATE_006 start_failed" in err and "ended failed" in err and "Traceback" not in err
-    assert "create task pending 0%" in failed.stdout.decode()
-    host = (await services.hosts.list_hosts(limit=1, offset=0, user_id=failing.id)).items[0]
-    assert await services.hosts.tasks.active_for(host.id) is None

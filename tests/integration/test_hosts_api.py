@@ -121,9 +121,9 @@ async def test_bad_input_gets_coded_errors(idle_stack: Stack) -> None:
         ("GET", f"/v1/admin/hosts/{uuid.uuid4()}", None, 404, "host_not_found"),
         ("POST", f"/v1/admin/hosts/{uuid.uuid4()}/start", None, 404, "host_not_found"),
         ("GET", "/v1/admin/hosts?limit=0", None, 400, "bad_query"),
-        ("GET", "/v1/admin/hosts?status=sleeping", None, 400, "bad_request"),
+        ("GET", "/v1/admin/hosts?status=sleeping", None, 400, "bad_query"),
         ("GET", "/v1/admin/events?limit=201", None, 400, "bad_query"),
-        ("GET", "/v1/admin/events?since=yesterday", None, 400, "bad_request"),
+        ("GET", "/v1/admin/events?since=yesterday", None, 400, "bad_query"),
         ("GET", f"/v1/admin/tasks/{uuid.uuid4()}", None, 404, "not_found"),
     ]
     for method, path, body, expected, slug in cases:

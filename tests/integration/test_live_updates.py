@@ -97,7 +97,7 @@ async def test_a_users_stream_carries_only_their_own_hosts_and_tasks(idle_stack:
 async def test_stream_limits_and_topics_are_enforced(idle_stack: Stack) -> None:
     _, alice = await idle_stack.user()
     status, body = await idle_stack.call("GET", "/v1/user/sse?topics=audit", headers=alice)
-    assert status == 400 and body["error"]["slug"] == "bad_request"
+    assert status == 400 and body["error"]["slug"] == "bad_query"
     status, _ = await idle_stack.call("GET", "/v1/admin/sse", headers=alice)
     assert status == 403
     limits = idle_stack.app.extensions.setdefault("cloudclaude_sse", StreamLimits())

@@ -108,16 +108,9 @@ class Terminal(Browser):
         return self.closed
 
 
-def client_tls(ssh_stack: SshStack) -> ssl.SSLContext:
-    """Trusting the web listener's certificate (from the local CA the stack made)."""
-    tls = ssh_stack.stack.services.tls
-    assert tls is not None and tls.local is not None
-    return ssl.create_default_context(cafile=str(tls.local.ca_cert))
-
-
 async def user_cookie(ssh_stack: SshStack, username: str, password: str = PASSWORD) -> str:
     base = ssh_stack.url
-    verify: ssl.SSLContext | bool = client_tls(ssh_stack) if base.startswith("https:") else True
+    verify: ssl.SSLContext | bool = ssh_stack.trust() if base.startswith("https:") else True
     async with httpx.AsyncClient(base_url=base, verify=verify) as client:
         form = await client.get("/login")
         token = _CSRF.search(form.text)
@@ -134,7 +127,7 @@ async def terminal(ssh_stack: SshStack, host_id: uuid.UUID, cookie: str) -> Asyn
     assert url.port is not None
     stream: trio.abc.Stream = await trio.open_tcp_stream(url.host, url.port)
     if url.scheme == "https":
-        stream = trio.SSLStream(stream, client_tls(ssh_stack), server_hostname=url.host)
+        stream = trio.SSLStream(stream, ssh_stack.trust(), server_hostname=url.host)
     try:
         term = Terminal(stream)
         netloc = f"{url.host}:{url.port}"
@@ -322,3 +315,31 @@ async def test_an_admin_on_another_users_box_is_closed_when_demoted(watched: Ssh
         assert "admin role was removed" in (closing.reason or ""), closing.reason
     meta = await closed_with(watched, owner.host_id, "terminal")
     assert meta["reason"] == "admin_role_removed"
+
+
+async def test_signing_out_of_the_page_closes_its_web_terminal(watched: SshStack) -> None:
+    """The terminal belongs to the sign-in it was opened from: /logout ends both."""
+    user = await user_with_password(watched)
+    cookie = await user_cookie(watched, user.username)
+    other_cookie = await user_cookie(watched, user.username)  # a second browser
+    async with (
+        terminal(watched, user.host_id, cookie) as term,
+        terminal(watched, user.host_id, other_cookie) as other,
+    ):
+        with trio.fail_after(60):
+            await term.read_until(1)
+            await other.read_until(1)
+        async with httpx.AsyncClient(base_url=watched.url, verify=watched.trust()) as client:
+            page = await client.get("/me", headers={"cookie": cookie})
+            csrf = _CSRF.search(page.text)
+            assert page.status_code == 200 and csrf is not None
+            out = await client.post(
+                "/logout", data={"csrf_token": csrf[1]}, headers={"cookie": cookie}
+            )
+            assert out.status_code in (302, 303), out.text
+        with trio.fail_after(30):
+            closing = await term.until_closed()
+        assert "you signed out" in (closing.reason or ""), closing.reason
+        meta = await closed_with(watched, user.host_id, "terminal")
+        assert meta["reason"] == "signed_out"
+        assert other.closed is None  # the other browser's terminal stays open

@@ -78,3 +78,45 @@ def tls_daemon(
             raise AssertionError(f"{exc}; the daemon's log:\n{log.read_text()[-3000:]}") from exc
         assert proc.poll() is None, log.read_text()
         yield running
+
+
+@attrs.frozen
+class PlainDaemon:
+    """A daemon run with ``web.tls = "off"``: plain HTTP, meant to sit behind a proxy."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+    state_dir: Path
+    log: Path
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ctl_socket(self) -> Path:
+        return self.state_dir / "ctl.sock"
+
+
+@contextmanager
+def plain_daemon(
+    database_url: str, state_dir: Path, env: Mapping[str, str] | None = None
+) -> Iterator[PlainDaemon]:
+    """``cloudclaude run`` with ``web.tls = "off"`` (plain HTTP on loopback) and ``env``."""
+    port = free_port()
+    log = state_dir / "daemon.log"
+    full_env = {
+        **daemon_env(database_url, state_dir, port),
+        "CLOUDCLAUDE_WEB__TLS": "off",
+        **(env or {}),
+    }
+    with daemon(["run"], full_env, log) as proc:
+        running = PlainDaemon(proc, port, state_dir, log)
+        try:
+            wait_for(
+                lambda: proc.poll() is not None or healthy(running.base), 60, "/healthz over HTTP"
+            )
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; the daemon's log:\n{log.read_text()[-3000:]}") from exc
+        assert proc.poll() is None, log.read_text()
+        yield running

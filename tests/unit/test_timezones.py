@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cloudclaude.domain.host_specs import check_timezone, known_timezones
+from cloudclaude.core.timefmt import known_timezones
+from cloudclaude.domain.host_specs import check_timezone
 from cloudclaude.errors import CloudClaudeError
 
 
@@ -40,3 +41,11 @@ def test_path_tricks_are_refused_before_any_lookup(zone: str) -> None:
 def test_the_zone_list_is_read_once() -> None:
     assert known_timezones() is known_timezones()
     assert "Europe/Berlin" in known_timezones() and "localtime" not in known_timezones()
+
+
+def test_a_default_time_zone_outside_the_tz_database_is_a_settings_error() -> None:
+    from cloudclaude.core.settings import HostDefaults, SettingsError
+
+    assert HostDefaults(timezone="Europe/Berlin").timezone == "Europe/Berlin"
+    with pytest.raises(SettingsError, match="tz database"):
+        HostDefaults(timezone="Mars/Olympus")

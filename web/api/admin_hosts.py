@@ -54,7 +54,7 @@ async def list_hosts() -> dict[str, Any]:
     limit, offset = paging()
     status = request.args.get("status") or None
     if status is not None and status not in HOST_STATUSES:
-        raise CloudClaudeError("bad_request", f"status must be one of {', '.join(HOST_STATUSES)}")
+        raise CloudClaudeError("bad_query", f"status must be one of {', '.join(HOST_STATUSES)}")
     user_id = request.args.get("user_id")
     page = await services().hosts.list_hosts(
         limit=limit,
@@ -95,7 +95,7 @@ async def show_host(host_id: str) -> dict[str, Any]:
 async def delete_host(host_id: str) -> tuple[dict[str, Any], int]:
     purge = request.args.get("purge", "false").lower()
     if purge not in ("true", "false", "1", "0"):
-        raise CloudClaudeError("bad_request", "purge must be true or false")
+        raise CloudClaudeError("bad_query", "purge must be true or false")
     task = await services().hosts.act(
         actor(), parse_uuid(host_id, "host"), "delete", purge=purge in ("true", "1")
     )
@@ -136,7 +136,7 @@ async def host_logs(host_id: str) -> dict[str, Any]:
     try:
         tail = int(request.args.get("tail", 200))
     except ValueError as exc:
-        raise CloudClaudeError("bad_request", "tail must be an integer") from exc
+        raise CloudClaudeError("bad_query", "tail must be an integer") from exc
     if not 1 <= tail <= 5000:
-        raise CloudClaudeError("bad_request", "tail must be 1..5000")
+        raise CloudClaudeError("bad_query", "tail must be 1..5000")
     return {"host_id": str(host.id), "text": await services().agent.host_logs(str(host.id), tail)}

@@ -49,7 +49,7 @@ async def cancel_task(task_id: str) -> dict[str, Any]:
 
 def _time(name: str) -> dt.datetime | None:
     value = request.args.get(name)
-    return parse_when(value, name, slug="bad_request") if value else None
+    return parse_when(value, name, slug="bad_query") if value else None
 
 
 @blueprint.get("/events")
@@ -57,7 +57,7 @@ async def list_events() -> dict[str, Any]:
     limit, offset = paging(max_limit=200)
     kind = request.args.get("type") or None
     if kind is not None and kind not in AUDIT_TYPES:
-        raise CloudClaudeError("bad_request", f"unknown event type {kind!r}")
+        raise CloudClaudeError("bad_query", f"unknown event type {kind!r}")
     user_id, host_id = request.args.get("user_id"), request.args.get("host_id")
     where = AuditFilter(
         type=kind,

@@ -57,12 +57,12 @@ async def task(task_id: str) -> str:
 
 def _uuid_arg(name: str) -> uuid.UUID | None:
     value = request.args.get(name, "").strip()
-    return parse_uuid(value, name, "bad_request") if value else None
+    return parse_uuid(value, name, "bad_query") if value else None
 
 
 def _time_arg(name: str) -> dt.datetime | None:
     value = request.args.get(name, "").strip()
-    return parse_when(value, name, slug="bad_request") if value else None
+    return parse_when(value, name, slug="bad_query") if value else None
 
 
 @blueprint.get("/audit")

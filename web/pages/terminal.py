@@ -28,7 +28,7 @@ import uuid
 
 import structlog
 import trio
-from quart import Blueprint, websocket
+from quart import Blueprint, g, websocket
 
 from cloudclaude.core.ids import parse_uuid
 from cloudclaude.core.timefmt import utcnow
@@ -147,7 +147,13 @@ async def terminal_ws(host_id: str) -> None:
     scope = trio.CancelScope()
     usage = TerminalUsage(user, host, websocket.remote_addr)
     await usage.opened()
-    live = svc.live_sessions.open(user, "terminal", lambda _: scope.cancel(), needs_admin=other)
+    live = svc.live_sessions.open(
+        user,
+        "terminal",
+        lambda _: scope.cancel(),
+        needs_admin=other,
+        auth_session=g.signed_in.session.id,  # signing out of the page closes it too
+    )
     try:
         with scope:
             async with (

@@ -63,6 +63,15 @@ async def alive(db: Executor, session_id: uuid.UUID) -> bool:
     return bool(value)
 
 
+async def existing(db: Executor, session_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of ``session_ids`` still have a row that has not expired (one query)."""
+    rows = await db.fetch(
+        "SELECT id FROM auth_sessions WHERE id = ANY($1::uuid[]) AND expires_at > now()",
+        session_ids,
+    )
+    return {row["id"] for row in rows}
+
+
 async def mark_authenticated(db: Executor, session_id: uuid.UUID) -> None:
     """The password was just given in this session (recent-auth starts again)."""
     await db.execute("UPDATE auth_sessions SET authenticated_at = now() WHERE id = $1", session_id)
