@@ -4,49 +4,22 @@ from its own address, and the self-signed certificate of the TLS exits and the T
 
 from __future__ import annotations
 
-import datetime
 import ipaddress
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from tests.integration.certs import self_signed
 from tests.integration.netsim_layout import DNS_IP, EXIT_NAME, EXIT_SERVERS, RECORDS, WHOAMI_IPS
 
 
 def make_certificate(directory: Path) -> tuple[Path, Path]:
     """A self-signed certificate for the exits and the TLS whoami (every name and address)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, EXIT_NAME)])
-    now = datetime.datetime.now(datetime.UTC)
     names: list[x509.GeneralName] = [x509.DNSName(name) for name in RECORDS]
     addresses = [*WHOAMI_IPS, *(server["server"] for server in EXIT_SERVERS.values())]
     names += [x509.IPAddress(ipaddress.IPv4Address(ip)) for ip in addresses]
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=7))
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "sim-cert.pem", directory / "sim-key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
+    return self_signed(directory, "sim", EXIT_NAME, names)
 
 
 def exit_server_config(cert: Path, key: Path, log: Path) -> dict[str, Any]:

@@ -8,7 +8,6 @@ openssl computing the pin on its own, and a raw socket speaking plain HTTP.
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
 import json
 import signal
@@ -19,10 +18,9 @@ from pathlib import Path
 
 import httpx
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from tests.integration.certs import self_signed
 from tests.integration.processes import wait_for
 from tests.integration.tlsdaemon import tls_daemon
 
@@ -165,30 +163,7 @@ def test_responses_carry_hsts_csp_and_secure_cookies(database_url: str, state_di
 
 def _operator_certificate(directory: Path, name: str) -> tuple[Path, Path]:
     """A certificate an operator might bring (self-signed here; only its reload matters)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / f"{name}.pem", directory / f"{name}.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
+    return self_signed(directory, name, name, [x509.DNSName("localhost")])
 
 
 def test_sighup_reloads_the_operators_certificate_in_place(
