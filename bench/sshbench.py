@@ -54,6 +54,7 @@ from cloudclaude.agent_client.handle import Agent
 from cloudclaude.app.supervisor import proxy_context
 from cloudclaude.app.wiring import build
 from cloudclaude.core.logging import configure
+from cloudclaude.core.private_files import write_private
 from cloudclaude.core.settings import (
     DatabaseSettings,
     LiveSettings,
@@ -66,7 +67,7 @@ from cloudclaude.db.pool import Database
 from cloudclaude.domain.hosts import Hosts
 from cloudclaude.model.audit import Actor
 from cloudclaude.model.hosts import HostLimits
-from cloudclaude.sshproxy.hostkey import known_hosts_line, write_private
+from cloudclaude.sshproxy.hostkey import known_hosts_line
 from cloudclaude.sshproxy.server import SshProxy
 from cloudclaude.tasks.workers import TaskWorkers
 from tests.integration.netsim import SimInternet

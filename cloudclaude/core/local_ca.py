@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 import socket
 from collections.abc import Iterable
 from pathlib import Path
@@ -25,6 +24,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from cloudclaude.core.private_files import write_private
 
 CA_LIFETIME = dt.timedelta(days=3650)
 LEAF_LIFETIME = dt.timedelta(days=365)
@@ -93,15 +94,6 @@ def _general_names(names: Iterable[str]) -> list[x509.GeneralName]:
     return out
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    """Write a key readable by its owner only, replacing any old file atomically."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-    tmp.replace(path)
-
-
 def _write_public(path: Path, data: bytes) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_bytes(data)
@@ -160,7 +152,7 @@ def _make_ca(files: LocalCaFiles, now: dt.datetime) -> None:
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    _write_private(files.ca_key, _pem_key(key))
+    write_private(files.ca_key, _pem_key(key))
     _write_public(files.ca_cert, cert.public_bytes(serialization.Encoding.PEM))
 
 
@@ -216,7 +208,7 @@ def _make_leaf(files: LocalCaFiles, leaf: LeafSpec, now: dt.datetime) -> None:
         .sign(ca_key, hashes.SHA256())
     )
     if not files.key.exists():
-        _write_private(files.key, _pem_key(key))
+        write_private(files.key, _pem_key(key))
     _write_public(files.cert, cert.public_bytes(serialization.Encoding.PEM))
     _make_crl(files, now, cert.not_valid_after_utc)
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import asyncssh
 
+from cloudclaude.core.private_files import write_private
 from cloudclaude.core.settings import Settings
 
 FILE_NAME = "ssh_host_ed25519_key"
@@ -24,16 +24,6 @@ def load_or_create(path: Path) -> asyncssh.SSHKey:
     path.parent.mkdir(parents=True, exist_ok=True)
     write_private(path, key.export_private_key())
     return key
-
-
-def write_private(path: Path, data: bytes) -> Path:
-    """A private key file: mode 0600 from the start, replaced atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-    return path
 
 
 def known_hosts_line(key: asyncssh.SSHKey, host: str, port: int) -> str:

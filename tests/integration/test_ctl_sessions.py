@@ -9,9 +9,6 @@ from cloudclaude.ctl.client import CtlClient
 from cloudclaude.ctl.commands.users import UsersAdd, UsersSignOut
 from cloudclaude.ctl.server import CtlServer
 from cloudclaude.errors import CloudClaudeError
-from tests.integration.test_ctl import ctl
-
-__all__ = ["ctl"]  # the control-socket fixture, shared with test_ctl
 
 
 async def test_users_sign_out_ends_every_session_of_the_user(

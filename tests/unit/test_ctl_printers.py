@@ -21,21 +21,11 @@ from cloudclaude.model.audit import AuditEvent
 from cloudclaude.model.exits import Binding, Exit, ExitRef
 from cloudclaude.model.hosts import Host
 from cloudclaude.model.tasks import Task, TaskEvent
-from cloudclaude.model.users import User
 from cloudclaude.model.views import audit_view, binding_view, exit_view, host_view, task_view
+from tests.fakes.records import make_user
 
 AT = dt.datetime(2030, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
-USER = User(
-    id=uuid.uuid4(),
-    username="bob",
-    role="user",
-    status="active",
-    expires_at=None,
-    max_hosts=1,
-    last_login_at=None,
-    created_at=AT,
-    updated_at=AT,
-)
+USER = make_user(AT, username="bob")
 
 
 def _host(**changes: Any) -> dict[str, Any]:

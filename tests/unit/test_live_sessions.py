@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import shlex
-import uuid
 from typing import Any
 
 import attrs
@@ -13,24 +12,13 @@ import attrs
 from cloudclaude.domain.live_sessions import LiveSessions, ended_why, ending_text
 from cloudclaude.model.users import User
 from cloudclaude.sshproxy.notice import notice_command
+from tests.fakes.records import make_user
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
 def user(**changes: Any) -> User:
-    base = User(
-        id=uuid.uuid4(),
-        username="alice",
-        role="user",
-        status="active",
-        expires_at=None,
-        max_hosts=1,
-        last_login_at=None,
-        created_at=NOW,
-        updated_at=NOW,
-        session_epoch=3,
-    )
-    return attrs.evolve(base, **changes)
+    return make_user(NOW, **{"session_epoch": 3, **changes})
 
 
 def test_a_session_holds_while_its_user_is_unchanged() -> None:

@@ -21,25 +21,14 @@ from cloudclaude.domain.sessions import (
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.sessions import AuthSession
 from cloudclaude.model.users import User
+from tests.fakes.records import make_user
 
 NOW = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
 USER_ID = uuid.UUID("12345678-1234-5678-1234-567812345678")
 
 
 def user(**changes: Any) -> User:
-    base = User(
-        id=USER_ID,
-        username="alice",
-        role="user",
-        status="active",
-        expires_at=None,
-        max_hosts=1,
-        last_login_at=None,
-        created_at=NOW,
-        updated_at=NOW,
-        session_epoch=3,
-    )
-    return attrs.evolve(base, **changes)
+    return make_user(NOW, **{"id": USER_ID, "session_epoch": 3, **changes})
 
 
 def session(**changes: Any) -> AuthSession:
