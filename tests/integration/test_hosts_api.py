@@ -68,7 +68,10 @@ async def test_users_see_and_touch_only_their_own_hosts(idle_stack: Stack) -> No
     await idle_stack.call("POST", f"/v1/admin/tasks/{host['task_id']}/cancel")
 
     status, mine = await idle_stack.call("GET", "/v1/user/hosts", headers=alice)
-    assert [h["id"] for h in mine["items"]] == [host["id"]]
+    assert [h["id"] for h in mine["items"]] == [host["id"]] and mine["total"] == 1
+    # A page past the end still counts what there is.
+    status, past = await idle_stack.call("GET", "/v1/user/hosts?offset=5", headers=alice)
+    assert status == 200 and past["items"] == [] and past["total"] == 1
     status, theirs = await idle_stack.call("GET", "/v1/user/hosts", headers=bob)
     assert theirs["items"] == [] and theirs["total"] == 0
     for method, path in [

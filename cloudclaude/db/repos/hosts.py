@@ -99,15 +99,18 @@ async def list_hosts(
     elif not include_deleted:
         clauses.append("status <> 'deleted'")
     where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-    total = await db.fetchval(f"SELECT count(*) FROM hosts{where}", *args)
+    count = f"SELECT count(*) FROM hosts{where}"
+    # The total rides along as an init plan (counted once), saving a round trip per page.
     rows = await db.fetch(
-        f"SELECT {_COLUMNS} FROM hosts{where} ORDER BY created_at DESC, id"
+        f"SELECT ({count}) AS total, {_COLUMNS} FROM hosts{where} ORDER BY created_at DESC, id"
         f" LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}",
         *args,
         limit,
         offset,
     )
-    return HostPage(items=[_host(r) for r in rows], total=int(total))
+    total = rows[0]["total"] if rows else await db.fetchval(count, *args)
+    items = [Host(**{k: v for k, v in r.items() if k != "total"}) for r in rows]
+    return HostPage(items=items, total=int(total))
 
 
 async def count_ever_owned(db: Executor, user_id: uuid.UUID) -> int:
