@@ -8,6 +8,9 @@ SYSTEM_PACKAGES := postgresql postgresql-client python3-venv python3-dev gcc cur
 	procps iproute2 util-linux systemd docker.io debootstrap e2fsprogs tar \
 	nftables iptables
 DOCKER_PING := curl -fsS --max-time 2 --unix-socket /var/run/docker.sock http://docker/_ping
+# Debian packages `make deb` needs, and the package test (a Debian 12 root booted with
+# systemd-nspawn, tests/integration/test_deb_package.py).
+DEB_PACKAGES := dpkg-dev python3-venv systemd-container debootstrap
 # Headless Chromium for the browser tests (make test only; Playwright drives /usr/bin/chromium).
 BROWSER_PACKAGES := chromium fonts-liberation fonts-dejavu-core
 # Outside peers of the TLS tests (make test only): Caddy in front of the daemon with its
@@ -42,13 +45,14 @@ define apt-install
 	fi
 endef
 
-.PHONY: up test system-deps browser-deps tls-test-deps node-deps web-assets dockerd image lint \
+.PHONY: up test deb deb-deps system-deps browser-deps tls-test-deps node-deps web-assets dockerd image lint \
 	typing unit integration bench clean help
 
 help:
 	@echo "make up     install what is needed and run cloudclaude (Ctrl-C stops it)"
 	@echo "make test   install test dependencies and run ruff, mypy and the whole test suite"
 	@echo "make image  build the box image (make up does this too)"
+	@echo "make deb    build dist/cloudclaude_<version>_amd64.deb (systemd units, venv in /opt)"
 	@echo "make web-assets  install the pinned htmx/xterm.js files into web/static/vendor/"
 	@echo "make bench  run the benchmarks in bench/"
 
@@ -60,6 +64,14 @@ browser-deps:
 
 tls-test-deps:
 	$(call apt-install,$(TLS_TEST_PACKAGES))
+
+deb-deps:
+	$(call apt-install,$(DEB_PACKAGES))
+
+# The package pins the versions this checkout's .venv tested when there is one.
+deb: deb-deps web-assets
+	$(if $(wildcard $(BIN)/pip),$(BIN)/pip freeze --exclude-editable > build/deb-constraints.txt;) \
+	CONSTRAINTS=$(if $(wildcard $(BIN)/pip),build/deb-constraints.txt) systemd/build-deb.sh dist
 
 web-assets: $(WEB_VENDOR)/.stamp
 
@@ -126,11 +138,11 @@ typing: $(VENV)/.installed-test
 unit: web-assets $(VENV)/.installed-test
 	$(BIN)/pytest tests/unit
 
-integration: dockerd web-assets browser-deps tls-test-deps $(VENV)/.installed-test
+integration: dockerd web-assets browser-deps tls-test-deps deb-deps $(VENV)/.installed-test
 	$(BIN)/pytest tests/integration
 
 # pytest exits 5 when it collected nothing: that is a broken suite, reported as such.
-test: dockerd web-assets browser-deps tls-test-deps $(VENV)/.installed-test lint typing
+test: dockerd web-assets browser-deps tls-test-deps deb-deps $(VENV)/.installed-test lint typing
 	@$(BIN)/pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is broken"; fi; \
 	exit $$rc

@@ -25,6 +25,7 @@ from cloudclaude.domain.host_tasks import HostTasks
 from cloudclaude.domain.hosts import Hosts
 from cloudclaude.domain.live_sessions import LiveSessions
 from cloudclaude.domain.resealing import reseal_all
+from cloudclaude.domain.user_deletion import UserDeleter
 from cloudclaude.sshproxy import hostkey
 from cloudclaude.sshproxy.access import SshAccess
 
@@ -50,6 +51,8 @@ class Services:
     ssh_access: SshAccess
     #: The SSH proxy's host key: the proxy serves with it, the bootstrap handoff pins it.
     ssh_host_key: asyncssh.SSHKey
+    #: Deleting users, with their hosts first when asked.
+    user_deletion: UserDeleter
     #: Open SSH sessions and web terminals, ended by the revocation watch when they no longer hold.
     live_sessions: LiveSessions = attrs.field(factory=LiveSessions)
     #: The web listener's certificate and its pin; None when it serves plain HTTP.
@@ -86,6 +89,7 @@ async def build(live: LiveSettings, db: Database, agent: Agent) -> Services:
         agent=agent,
         tickets=tickets,
         ssh_access=SshAccess(db, hosts, tickets, settings.rate_limits, metrics),
+        user_deletion=UserDeleter(db, hosts),
         ssh_host_key=await trio.to_thread.run_sync(hostkey.load_or_create, host_key_path),
         tls=await trio.to_thread.run_sync(open_server_tls, settings),
     )

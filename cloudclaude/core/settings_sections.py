@@ -8,6 +8,7 @@ need a restart. A validator raises ``SettingsError`` naming the field.
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -316,6 +317,23 @@ class EgressSettings:
     watch_interval_s: float = attrs.field(default=2.0, validator=_positive)
 
 
+#: An npm version: ``2.1.331`` or ``2.2.0-beta.1`` (no ranges, tags or URLs).
+_VERSION = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.]+)?")
+
+
+def _version(_inst: Any, attribute: attrs.Attribute[Any], value: str) -> None:
+    if not _VERSION.fullmatch(value):
+        raise SettingsError(f"{attribute.name} must be a version like 2.1.331, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class ImageSettings:
+    """Inputs of the box image besides ``image/`` (part of its content hash)."""
+
+    #: The Claude Code npm version the box image installs (``image/Dockerfile`` pins 2.1.331).
+    claude_code_version: str = attrs.field(default="2.1.331", validator=_version)
+
+
 @attrs.frozen(kw_only=True)
 class MetricsSettings:
     #: When set, /metrics answers any address that sends ``Authorization: Bearer <token>``.
@@ -343,6 +361,7 @@ class Settings:
     hosts: HostDefaults = HostDefaults()
     egress: EgressSettings = EgressSettings()
     metrics: MetricsSettings = MetricsSettings()
+    image: ImageSettings = ImageSettings()
     supervisor: SupervisorSettings = SupervisorSettings()
 
     @property

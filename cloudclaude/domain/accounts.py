@@ -1,4 +1,4 @@
-"""User accounts: create, change, delete, log in, SSH keys.
+"""User accounts: create, change, log in, SSH keys (deleting: ``domain.user_deletion``).
 
 The rules live here so the JSON API and the control socket behave the same. Every change
 writes its audit event on the same connection, inside the same transaction, so a change and
@@ -26,7 +26,6 @@ from cloudclaude.core.settings import AuthSettings, RateLimitSettings
 from cloudclaude.core.timefmt import iso, utcnow
 from cloudclaude.db.errors import UniqueViolation
 from cloudclaude.db.pool import Connection, Database
-from cloudclaude.db.repos import hosts as hosts_repo
 from cloudclaude.db.repos import users as users_repo
 from cloudclaude.domain import audit
 from cloudclaude.domain.sessions import FULL, Sessions, end_all
@@ -271,7 +270,7 @@ class Accounts:
                 raise CloudClaudeError(
                     "conflict", "the account's expiry has passed; set a new expiry to enable it"
                 )
-            await self._guard_last_admin(conn, before, after)
+            await guard_last_admin(conn, before, after)
             changed = {k: v for k, v in changes.items() if getattr(before, k) != v}
             if not changed:
                 return before
@@ -284,16 +283,6 @@ class Accounts:
                 meta["sessions_ended"] = True
             await audit.record(conn, "admin.user.updated", actor, user_id=user_id, meta=meta)
         return user
-
-    async def _guard_last_admin(self, conn: Connection, before: User, after: User) -> None:
-        was_admin = before.role == "admin" and before.effective_status(utcnow()) == "active"
-        still_admin = after.role == "admin" and after.effective_status(utcnow()) == "active"
-        if (
-            was_admin
-            and not still_admin
-            and not await users_repo.count_active_admins(conn, excluding=before.id)
-        ):
-            raise CloudClaudeError("last_admin")
 
     async def set_password(
         self, actor: Actor, user_id: uuid.UUID, password: str | None = None
@@ -328,21 +317,6 @@ class Accounts:
             await users_repo.update(conn, user.id, password_hash=new_hash)
             await end_all(conn, user.id, keep)
             await audit.record(conn, "user.password_changed", actor, user_id=user.id)
-
-    async def delete(self, actor: Actor, user_id: uuid.UUID) -> None:
-        async with self._db.transaction() as conn:
-            user = await users_repo.get(conn, user_id, for_update=True)
-            if user is None:
-                raise CloudClaudeError("not_found", "no such user")
-            await self._guard_last_admin(conn, user, attrs.evolve(user, status="disabled"))
-            hosts = await hosts_repo.count_ever_owned(conn, user_id)
-            if hosts:
-                raise CloudClaudeError(
-                    "conflict", f"the user still owns {hosts} host(s); delete them first"
-                )
-            await users_repo.delete(conn, user_id)
-            meta = {"username": user.username, "role": user.role}
-            await audit.record(conn, "admin.user.deleted", actor, user_id=user_id, meta=meta)
 
     # --- ssh keys -------------------------------------------------------------------------
 
@@ -386,6 +360,18 @@ class Accounts:
                 meta = {"username": user.username, "expires_at": iso(user.expires_at)}
                 await audit.record(conn, "user.expired", actor, user_id=user.id, meta=meta)
         return expired
+
+
+async def guard_last_admin(conn: Connection, before: User, after: User) -> None:
+    """``last_admin`` when the change from ``before`` to ``after`` leaves no active admin."""
+    was_admin = before.role == "admin" and before.effective_status(utcnow()) == "active"
+    still_admin = after.role == "admin" and after.effective_status(utcnow()) == "active"
+    if (
+        was_admin
+        and not still_admin
+        and not await users_repo.count_active_admins(conn, excluding=before.id)
+    ):
+        raise CloudClaudeError("last_admin")
 
 
 def _ends_sessions(before: User, after: User) -> bool:

@@ -26,7 +26,7 @@ from cloudclaude.db.errors import UniqueViolation
 from cloudclaude.db.pool import Connection, Database
 from cloudclaude.db.repos import hosts as hosts_repo
 from cloudclaude.db.repos import users as users_repo
-from cloudclaude.domain import audit, host_states, host_tasks, resealing
+from cloudclaude.domain import audit, host_states, host_tasks, resealing, rolls
 from cloudclaude.domain.exits import Exits
 from cloudclaude.domain.host_specs import (
     check_limits,
@@ -69,6 +69,8 @@ class Hosts:
         self._agent = agent
         #: Looking up, listing and canceling the tasks hosts run.
         self.tasks = host_tasks.HostTasks(db)
+        #: Rolling hosts forward to the current box image.
+        self.rolls = rolls.Rolls(db, self, agent)
         self._hasher = hasher
         self._server_key = server_key
         self._defaults = defaults

@@ -150,3 +150,14 @@ SEALED_SECRET_UNREADABLE = ErrorCode(
     " another row (sealed secrets are bound to the row that owns them).",
     fix="Restore the right server key, or recreate the host or set the secret again.",
 )
+
+USER_HAS_HOSTS = ErrorCode(
+    code="STATE_016",
+    slug="user_has_hosts",
+    http_status=409,
+    message="The user still has hosts that are not deleted.",
+    cause="A user is deleted only once every host of theirs is deleted (deleted hosts never"
+    " count: their rows stay for the audit trail).",
+    fix="Pass with_hosts=true (cloudclaudectl users delete NAME --with-hosts) to delete their"
+    " hosts first, or delete the hosts yourself.",
+)

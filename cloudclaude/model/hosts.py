@@ -60,6 +60,10 @@ class Host:
     egress: ExitRef | None = attrs.field(default=None, converter=as_exit_ref)
     #: Only these domains (and subdomains) are reachable; empty: every destination.
     allowed_domains: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    #: Rebuild at the next stop (``cloudclaudectl hosts roll`` on a running host).
+    roll_pending: bool = False
+    #: Built from another image than the current box image.
+    image_outdated: bool = False
 
     @property
     def limits(self) -> HostLimits:

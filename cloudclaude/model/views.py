@@ -58,6 +58,8 @@ def host_view(host: Host) -> dict[str, Any]:
         "status": host.status,
         "desired_state": host.desired_state,
         "image_ref": host.image_ref,
+        "image_outdated": host.image_outdated,
+        "roll_pending": host.roll_pending,
         "cpus": host.cpus,
         "memory_mb": host.memory_mb,
         "pids": host.pids,

@@ -18,6 +18,7 @@ from cloudclaude.agent_client.client import AgentError
 from cloudclaude.agent_client.handle import Agent
 from cloudclaude.core.settings import TaskSettings
 from cloudclaude.core.timefmt import utcnow
+from cloudclaude.db.repos import box_image
 from cloudclaude.db.repos import hosts as hosts_repo
 from cloudclaude.domain.host_specs import visible
 from cloudclaude.errors import CloudClaudeError, net, state
@@ -65,6 +66,13 @@ class HostOps:
         return visible(await hosts_repo.get(ctx.db, ctx.host_id), ctx.host_id)
 
     async def _ensure_container(self, ctx: TaskContext, host: Host, base: int, span: int) -> None:
+        # The image the agent makes boxes from now (it builds one when its inputs changed, as
+        # ``create_host`` would): recorded as current, so hosts on another one show outdated.
+        async def building(progress: m.Progress) -> None:  # a progress line, never an event
+            await ctx.progress(base, f"{progress.stage}: {progress.message}")
+
+        ready = await self.agent.ensure_image(on_progress=building)
+        await box_image.record(ctx.db, ready.image)
         state = await self.agent.create_host(
             str(host.id), box_spec(host), on_progress=ctx.agent_progress(base, span)
         )
@@ -137,8 +145,13 @@ class HostOps:
             # No container: already as stopped as it gets.
             if exc.code != state.CONTAINER_MISSING.code:
                 raise
-        await ctx.event("container.stopped", "", 90)
-        await ctx.set_host("stopped", error_code=None, error_message=None)
+        await ctx.event("container.stopped", "", 60 if host.roll_pending else 90)
+        if host.roll_pending:
+            # ``hosts roll`` asked for a rebuild at this stop: a new container, home kept.
+            await self.agent.remove_host(str(host.id), purge=False)
+            await ctx.event("container.removed", "rolled to the current image, home kept", 70)
+            await self._ensure_container(ctx, host, 70, 25)
+        await ctx.set_host("stopped", error_code=None, error_message=None, roll_pending=False)
         await ctx.event("host.stopped", "", 100)
 
     async def rebuild(self, ctx: TaskContext) -> None:
@@ -147,11 +160,12 @@ class HostOps:
         await ctx.set_host("stopping")
         await self.agent.remove_host(str(host.id), purge=False)
         await ctx.event("container.removed", "home volume kept", 20)
+        await ctx.set_host(roll_pending=False)
         if host.desired_state == "running":
             await self.start(ctx)
             return
         await self._ensure_container(ctx, host, 25, 70)
-        await ctx.set_host("stopped", error_code=None, error_message=None)
+        await ctx.set_host("stopped", error_code=None, error_message=None, roll_pending=False)
         await ctx.event("host.rebuilt", "stopped", 100)
 
     async def delete(self, ctx: TaskContext) -> None:

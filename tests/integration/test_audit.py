@@ -26,7 +26,7 @@ async def test_each_user_change_writes_its_event(services: Services) -> None:
     await accounts.update(ACTOR, user.id, max_hosts=4)
     await accounts.update(ACTOR, user.id, max_hosts=4)  # no change: no event
     await accounts.set_password(ACTOR, user.id)
-    await accounts.delete(ACTOR, user.id)
+    await services.user_deletion.delete(ACTOR, user.id)
     assert await _types(services.db) == [
         "admin.user.created",
         "admin.user.updated",

@@ -61,6 +61,28 @@ def _wire(argv: list[str]) -> dict[str, Any]:
         ),
         ("exits bind h x", {"op": "exits.bind", "host": "h", "exit": "x"}),
         (
+            "hosts roll --all --now --parallel 3",
+            {
+                "op": "hosts.roll",
+                "hosts": [],
+                "all": True,
+                "username": None,
+                "now": True,
+                "parallel": 3,
+            },
+        ),
+        (
+            "hosts roll abcd efgh",
+            {
+                "op": "hosts.roll",
+                "hosts": ["abcd", "efgh"],
+                "all": False,
+                "username": None,
+                "now": False,
+                "parallel": None,
+            },
+        ),
+        (
             "hosts create bob --cpus 1.5 --memory-mb 1024 --disk-gb 5 --exit tokyo --start",
             {
                 "op": "hosts.create",
@@ -205,13 +227,13 @@ HOST = {
         ("users.passwd", {"username": "bob", "password": None}, "bob: done\n"),
         (
             "hosts.list",
-            {"items": [HOST, {**HOST, "egress_label": None}], "total": 2},
+            {"items": [HOST, {**HOST, "egress_label": None, "image_outdated": True}], "total": 2},
             "SHORT_ID   OWNER                STATUS    DESIRED   CPUS  MEM_MB EXIT"
-            "                     ID\n"
+            "                     IMAGE    ID\n"
             "abcd2345   bob                  running   running      2    2048 tokyo (unverified)"
-            "       h-1\n"
+            "       current  h-1\n"
             "abcd2345   bob                  running   running      2    2048 -"
-            "                        h-1\n(2 of 2)\n",
+            "                        outdated h-1\n(2 of 2)\n",
         ),
         (
             "exits.test",

@@ -217,7 +217,20 @@ REPLIES: dict[str, tuple[list[Any], list[Any]]] = {
     "users.enable": ([USER_VIEW], []),
     "users.expire": ([USER_VIEW], []),
     "users.passwd": ([{"username": "bob", "password": None}], []),
-    "users.delete": ([{"deleted": "bob"}], []),
+    "users.delete": (
+        [
+            {"username": "bob", "deleted": True, "tasks": []},
+            {
+                "username": "bob",
+                "deleted": False,
+                "tasks": [
+                    {"id": "t1", "status": "running", "error_code": None},
+                    {"id": "t2", "status": "failed", "error_code": "STATE_004"},
+                ],
+            },
+        ],
+        [],
+    ),
     "users.sign-out": ([{"signed_out": "bob"}], []),
     "hosts.list": ([{"items": HOSTS, "total": 3}], []),
     "hosts.show": ([{**h, "active_task": None} for h in HOSTS], []),
@@ -233,6 +246,29 @@ REPLIES: dict[str, tuple[list[Any], list[Any]]] = {
         [PROGRESS, {**PROGRESS, "status": "succeeded", "progress_percent": 100}],
     ),
     "hosts.action": ([QUEUED], []),
+    "hosts.roll": (
+        [
+            {
+                "image": "cloudclaude-box:ab12",
+                "rebuilt": [],
+                "failed": [],
+                "deferred": [],
+                "skipped": [],
+            },
+            {
+                "image": "cloudclaude-box:ab12",
+                "rebuilt": ["abcd"],
+                "failed": ["efgh"],
+                "deferred": ["ijkl"],
+                "skipped": ["mnop"],
+            },
+        ],
+        [
+            {"event": "plan", "image": "cloudclaude-box:ab12", "hosts": 2},
+            {"event": "host", "host": "abcd", "what": "rebuilding", "detail": "task t1"},
+            {"event": "host", "host": "abcd", "what": "40%", "detail": ""},
+        ],
+    ),
     "tasks.list": ([{"items": [_task(), FAILED_TASK], "total": 2}], []),
     "tasks.show": ([_task(), FAILED_TASK], []),
     "tasks.cancel": ([FAILED_TASK], []),

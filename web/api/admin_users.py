@@ -15,8 +15,10 @@ import attrs
 from quart import Blueprint, request
 
 from cloudclaude.core.ids import parse_uuid
+from cloudclaude.domain.user_deletion import MAX_WAIT_S
+from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.users import User
-from cloudclaude.model.views import key_view, user_view
+from cloudclaude.model.views import key_view, task_view, user_view
 from web.api.common import (
     actor,
     authenticate,
@@ -162,9 +164,38 @@ async def rotate_password(user_id: str) -> dict[str, Any]:
 
 
 @blueprint.delete("/<user_id>")
-async def delete_user(user_id: str) -> tuple[str, int]:
-    await services().accounts.delete(actor(), parse_uuid(user_id, "user"))
-    return "", 204
+async def delete_user(user_id: str) -> tuple[str | dict[str, Any], int]:
+    """204 once the user is gone. ``with_hosts=true`` first queues a delete task for each of
+    their live hosts and waits up to ``wait_s`` (0..120, default 0) for them: 202 with the
+    tasks while some host is not deleted yet; repeat the same request (no task is queued
+    twice) once they ended; a host busy with another task is 409 ``host_busy``. Without it,
+    live hosts are 409 ``user_has_hosts``."""
+    with_hosts = _flag("with_hosts")
+    raw_wait = request.args.get("wait_s", "0")
+    try:
+        wait_s = float(raw_wait)
+    except ValueError as exc:
+        raise CloudClaudeError("bad_query", "wait_s must be a number of seconds") from exc
+    if not 0 <= wait_s <= MAX_WAIT_S:
+        raise CloudClaudeError("bad_query", f"wait_s must be 0..{MAX_WAIT_S:g}")
+    done = await services().user_deletion.delete(
+        actor(), parse_uuid(user_id, "user"), with_hosts=with_hosts, wait_s=wait_s
+    )
+    if done.deleted:
+        return "", 204
+    body = {
+        "user_deleted": False,
+        "tasks": [task_view(t, with_events=False) for t in done.tasks],
+        "next": "repeat this request once the tasks have ended",
+    }
+    return body, 202
+
+
+def _flag(name: str) -> bool:
+    value = request.args.get(name, "false").lower()
+    if value not in ("true", "false", "1", "0"):
+        raise CloudClaudeError("bad_query", f"{name} must be true or false")
+    return value in ("true", "1")
 
 
 @blueprint.get("/<user_id>/ssh-keys")

@@ -1,5 +1,5 @@
 """Admin pages for users: search and paging, create (password shown once), edit, disable,
-rotate the password, delete with confirmation, SSH keys.
+rotate the password, delete with confirmation (and, when asked, their boxes first), SSH keys.
 
 Rotating a password and adding a key ask for the admin's own password unless they signed in a
 moment ago (``auth.recent_auth_s``).
@@ -21,6 +21,8 @@ from web.pages.session import confirm_errors, confirm_recent, page
 
 blueprint = Blueprint("pages_admin_users", __name__, url_prefix="/admin/users")
 PAGE = 25
+#: How long the confirm form waits for the boxes' delete tasks before answering.
+DELETE_WAIT_S = 15.0
 
 
 async def _list(
@@ -142,8 +144,7 @@ async def user_action(user_id: str, action: str) -> tuple[str, int] | Response:
         if data.get("confirm") != shown.username:
             errors = {"confirm": f"type {shown.username} to confirm"}
             return await _detail(uid, 422, errors=errors)
-        await accounts.delete(actor(), uid)
-        return redirect("/admin/users")
+        return await _delete(uid, with_hosts=data.get("with_hosts") in ("1", "on", "true"))
     if action == "keys":
         data = await form_dict()
         try:
@@ -156,6 +157,26 @@ async def user_action(user_id: str, action: str) -> tuple[str, int] | Response:
             return await _detail(uid, exc.http_status, errors=errors)
         return await _detail(uid, notice="Key added.")
     raise CloudClaudeError("not_found", f"no action {action!r}")
+
+
+async def _delete(uid: uuid.UUID, *, with_hosts: bool) -> tuple[str, int] | Response:
+    """Delete the user (``with_hosts``: their boxes first, waiting a little for them)."""
+    try:
+        done = await services().user_deletion.delete(
+            actor(), uid, with_hosts=with_hosts, wait_s=DELETE_WAIT_S if with_hosts else 0
+        )
+    except CloudClaudeError as exc:
+        if exc.http_status != 409:
+            raise
+        return await _detail(uid, exc.http_status, errors={"confirm": exc.detail or ""})
+    if done.deleted:
+        return redirect("/admin/users")
+    left = sum(1 for t in done.tasks if t.status != "succeeded")
+    notice = (
+        f"Deleting {left} box(es); the user stays until they are gone."
+        " Delete the user again (with the boxes) once their tasks have finished."
+    )
+    return await _detail(uid, 202, notice=notice)
 
 
 @blueprint.post("/<user_id>/keys/<key_id>/delete")

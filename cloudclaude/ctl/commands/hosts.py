@@ -33,16 +33,23 @@ def _exit_name(host: dict[str, Any]) -> str:
     return label if host.get("egress_verified") else f"{label} (unverified)"
 
 
+def _image_state(host: dict[str, Any]) -> str:
+    """``outdated`` (built from an older image), ``rolling`` (rebuilt at its next stop)."""
+    if host.get("roll_pending"):
+        return "rolling"
+    return "outdated" if host.get("image_outdated") else "current"
+
+
 def print_hosts(data: dict[str, Any]) -> None:
     print(
         f"{'SHORT_ID':<10} {'OWNER':<20} {'STATUS':<9} {'DESIRED':<8} {'CPUS':>5} {'MEM_MB':>7}"
-        f" {'EXIT':<24} ID"
+        f" {'EXIT':<24} {'IMAGE':<8} ID"
     )
     for h in data["items"]:
         print(
             f"{h['short_id']:<10} {text(h.get('owner')):<20} {h['status']:<9}"
             f" {h['desired_state']:<8} {h['cpus']:>5} {h['memory_mb']:>7} {_exit_name(h):<24}"
-            f" {h['id']}"
+            f" {_image_state(h):<8} {h['id']}"
         )
     print_total(data)
 
@@ -52,7 +59,12 @@ async def _owners(ctx: Context, hosts: Iterable[Host]) -> dict[uuid.UUID, str]:
     names: dict[uuid.UUID, str] = {}
     for host in hosts:
         if host.user_id not in names:
-            names[host.user_id] = (await ctx.services.accounts.get(host.user_id)).username
+            try:
+                names[host.user_id] = (await ctx.services.accounts.get(host.user_id)).username
+            except CloudClaudeError as exc:  # a deleted host outlives its deleted owner
+                if exc.error.slug != "not_found":
+                    raise
+                names[host.user_id] = "(deleted)"
     return names
 
 
@@ -284,3 +296,69 @@ async def _start_when_created(ctx: Context, host: Host, task: Task) -> Task:
             f" {current.status}{why}; see `cloudclaudectl tasks show {task.id}`",
         )
     return await ctx.services.hosts.act(ctx.actor, host.id, "start")
+
+
+def print_roll(data: dict[str, Any]) -> None:
+    print(
+        f"image {data['image']}: {len(data['rebuilt'])} rebuilt, {len(data['failed'])} failed,"
+        f" {len(data['deferred'])} at their next stop, {len(data['skipped'])} skipped"
+    )
+    for name in ("failed", "deferred", "skipped"):
+        if data[name]:
+            print(f"  {name}: {' '.join(data[name])}")
+    if data["failed"] or data["skipped"]:
+        print("  run the same roll again to pick up what is left")
+
+
+def print_roll_event(event: dict[str, Any]) -> None:
+    if event["event"] == "plan":
+        print(f"rolling {event['hosts']} host(s) to {event['image']}", flush=True)
+        return
+    detail = f" {event['detail']}" if event["detail"] else ""
+    print(f"{event['host']}: {event['what']}{detail}", flush=True)
+
+
+def _refs(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
+@command(
+    "hosts.roll",
+    "rebuild hosts built from an older box image (stopped ones now, running ones at their"
+    " next stop, or now with --now); homes are kept; run again to resume",
+    arg("hosts", nargs="*", metavar="HOST", help="hosts (id or short id) to roll"),
+    arg("--all", field="all", action="store_true", help="every outdated host"),
+    arg("--user", field="username", help="this user's outdated hosts"),
+    arg("--now", action="store_true", help="rebuild running hosts now (they start again)"),
+    arg("--parallel", type=int, help="rebuilds at a time (default 1)"),
+    printer=print_roll,
+    events=print_roll_event,
+)
+@attrs.frozen(kw_only=True)
+class HostsRoll(Request):
+    hosts: tuple[str, ...] = attrs.field(default=(), converter=_refs)
+    all: bool = False
+    username: str | None = None
+    now: bool = False
+    parallel: int | None = None
+
+
+@handles(HostsRoll)
+async def roll_hosts(request: HostsRoll, ctx: Context) -> Any:
+    chosen = sum((bool(request.hosts), request.all, request.username is not None))
+    if chosen != 1:
+        raise CloudClaudeError(
+            system.VALIDATION_FAILED, "name hosts, or give exactly one of --all and --user"
+        )
+    owner = None
+    if request.username is not None:
+        owner = (await ctx.services.accounts.get_by_username(request.username)).id
+    result = await ctx.services.hosts.rolls.roll(
+        ctx.actor,
+        user_id=owner,
+        refs=request.hosts,
+        now=request.now,
+        parallel=request.parallel or 1,
+        progress=ctx.event,
+    )
+    return result.as_dict()

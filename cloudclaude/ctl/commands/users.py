@@ -10,7 +10,7 @@ import attrs
 from cloudclaude.core.timefmt import utcnow
 from cloudclaude.ctl.commands.common import PAGING, check_paging, print_total, when
 from cloudclaude.ctl.registry import Request, arg, command, group, handles
-from cloudclaude.model.views import user_view
+from cloudclaude.model.views import task_view, user_view
 
 if TYPE_CHECKING:
     from cloudclaude.ctl.server import Context
@@ -156,18 +156,57 @@ async def enable(request: UsersEnable, ctx: Context) -> Any:
     return await _set_status(ctx, request.username, "active")
 
 
-@command("users.delete", "delete a user", NAME)
+def print_deleted(data: dict[str, Any]) -> None:
+    """The user is gone, or which of their hosts' delete tasks are still running."""
+    if data["deleted"]:
+        print(f"{data['username']}: deleted")
+        return
+    print(f"{data['username']}: not deleted yet; their hosts' delete tasks:")
+    for task in data["tasks"]:
+        print(f"  {task['id']} {task['status']} {task['error_code'] or ''}".rstrip())
+    print("  run the same command again once they have ended")
+
+
+@command(
+    "users.delete",
+    "delete a user",
+    NAME,
+    arg(
+        "--with-hosts",
+        action="store_true",
+        help="delete the user's hosts first (as delete tasks), then the user",
+    ),
+    arg(
+        "--wait",
+        field="wait_s",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="with --with-hosts: how long to wait for the hosts' delete tasks (default: 120)",
+    ),
+    printer=print_deleted,
+)
 @attrs.frozen(kw_only=True)
 class UsersDelete(Request):
     username: str
+    with_hosts: bool = False
+    wait_s: float = 120.0
 
 
 @handles(UsersDelete)
 async def delete(request: UsersDelete, ctx: Context) -> Any:
-    accounts = ctx.services.accounts
-    user = await accounts.get_by_username(request.username)
-    await accounts.delete(ctx.actor, user.id)
-    return {"deleted": request.username}
+    user = await ctx.services.accounts.get_by_username(request.username)
+    done = await ctx.services.user_deletion.delete(
+        ctx.actor,
+        user.id,
+        with_hosts=request.with_hosts,
+        wait_s=request.wait_s if request.with_hosts else 0.0,
+    )
+    return {
+        "username": done.username,
+        "deleted": done.deleted,
+        "tasks": [task_view(t, with_events=False) for t in done.tasks],
+    }
 
 
 @command(

@@ -13,9 +13,14 @@ from cloudclaude.db.repos import Executor
 from cloudclaude.model.hosts import Host, HostLimits
 
 _COLUMNS = (
-    "id, short_id, user_id, status, desired_state, image_ref, cpus, memory_mb, pids, disk_gb,"
+    # A deleted host whose owner was deleted keeps who owned it in ``former_user_id``.
+    "id, short_id, COALESCE(user_id, former_user_id) AS user_id, status, desired_state,"
+    " image_ref, cpus, memory_mb, pids, disk_gb,"
     " timezone, box_public_key, error_code, error_message, last_activity_at, last_used_at,"
-    " idle_stop_after_s, allowed_domains, created_at, updated_at,"
+    " idle_stop_after_s, allowed_domains, created_at, updated_at, roll_pending,"
+    # Built from another image than the current one (``box_image``, migration 0009).
+    " (image_ref IS NOT NULL AND image_ref <> COALESCE((SELECT ref FROM box_image), image_ref))"
+    "  AS image_outdated,"
     # The bound exit, if any, as one JSON object (``model.exits.ExitRef``).
     " (SELECT jsonb_build_object('id', e.id, 'label', e.label, 'kind', e.kind,"
     "  'verified', e.verify_url IS NOT NULL OR e.verify_dns_name IS NOT NULL)"
@@ -113,9 +118,23 @@ async def list_hosts(
     return HostPage(items=items, total=int(total))
 
 
-async def count_ever_owned(db: Executor, user_id: uuid.UUID) -> int:
-    """Every host row of the user, deleted ones too."""
-    return int(await db.fetchval("SELECT count(*) FROM hosts WHERE user_id = $1", user_id))
+async def live_for_user(db: Executor, user_id: uuid.UUID) -> list[Host]:
+    """The user's hosts that are not deleted, locked (``FOR UPDATE``), oldest first."""
+    rows = await db.fetch(
+        f"SELECT {_COLUMNS} FROM hosts WHERE user_id = $1 AND status <> 'deleted'"
+        " ORDER BY created_at, id FOR UPDATE",
+        user_id,
+    )
+    return [_host(r) for r in rows]
+
+
+async def keep_former_owner(db: Executor, user_id: uuid.UUID) -> int:
+    """Record the owner on each of the user's deleted hosts (before the user row goes)."""
+    result = await db.execute(
+        "UPDATE hosts SET former_user_id = user_id WHERE user_id = $1 AND status = 'deleted'",
+        user_id,
+    )
+    return int(result.split()[-1])
 
 
 async def count_for_user(db: Executor, user_id: uuid.UUID) -> int:
