@@ -28,6 +28,7 @@ UNITS = (
     "cloudclaude.service",
     "cloudclaude-agent.socket",
     "cloudclaude-agent.service",
+    "cloudclaude-image.service",
 )
 
 
@@ -103,6 +104,16 @@ def test_daemon_unit_runs_unprivileged_from_the_production_venv() -> None:
     assert service["CapabilityBoundingSet"] == ""
     assert service["NoNewPrivileges"] == "yes"
     assert "MemoryDenyWriteExecute" not in service  # argon2-cffi needs W+X memory
+
+
+def test_image_unit_builds_through_the_agent_unprivileged() -> None:
+    """The package's background image build: as cloudclaude, no capabilities, one shot."""
+    service = _service_section("cloudclaude-image.service")
+    assert service["Type"] == "oneshot"
+    assert service["User"] == "cloudclaude"
+    assert service["CapabilityBoundingSet"] == ""
+    assert service["NoNewPrivileges"] == "yes"
+    assert service["ExecStart"].startswith(f"{PRODUCTION_BIN}cloudclaude image build")
 
 
 def test_sysusers_and_tmpfiles_create_the_users_and_directories(scratch: Path) -> None:
