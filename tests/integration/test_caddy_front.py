@@ -30,7 +30,7 @@ import httpx
 import pytest
 
 from tests.integration.processes import ctl, free_port, stop, wait_for
-from tests.integration.tlsdaemon import PlainDaemon, plain_daemon
+from tests.integration.tlsdaemon import RunningDaemon, plain_daemon
 
 CADDY = "/usr/bin/caddy"
 PSQL = "/usr/lib/postgresql/15/bin/psql"
@@ -132,7 +132,7 @@ def caddy_front(upstream: int, port: int, root: Path) -> Iterator[Caddy]:
 @attrs.frozen
 class Front:
     caddy: Caddy
-    daemon: PlainDaemon
+    daemon: RunningDaemon
 
     def via_caddy(self) -> httpx.Client:
         """A client reaching the daemon through Caddy, from ``PROXIED_CLIENT``."""
@@ -179,7 +179,7 @@ def error_code(response: httpx.Response) -> str:
     return str(response.json()["error"]["code"])
 
 
-def add_user(server: PlainDaemon, name: str, password: str) -> None:
+def add_user(server: RunningDaemon, name: str, password: str) -> None:
     added = ctl(server.ctl_socket, "users", "add", name, "--password-stdin", stdin=password + "\n")
     assert added.returncode == 0, added.stdout + added.stderr
 

@@ -1,7 +1,9 @@
-"""A real daemon process serving TLS from its local CA, for the TLS, Caddy and audit tests."""
+"""A real daemon process on a loopback port, for the TLS, Caddy and audit tests: serving TLS from
+its local CA (the default), or plain HTTP (``web.tls = "off"``) to sit behind a proxy."""
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 import subprocess
 from collections.abc import Iterator, Mapping
@@ -14,15 +16,16 @@ from tests.integration.processes import daemon, free_port, healthy, wait_for
 
 
 @attrs.frozen
-class TlsDaemon:
+class RunningDaemon:
     proc: subprocess.Popen[bytes]
     port: int
     state_dir: Path
     log: Path
+    tls: bool = True
 
     @property
     def base(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def ca(self) -> Path:
@@ -34,8 +37,8 @@ class TlsDaemon:
         return ssl.create_default_context(cafile=str(self.ca))
 
     @property
-    def cert(self) -> Path:
-        return self.state_dir / "tls" / "server.pem"
+    def ctl_socket(self) -> Path:
+        return self.state_dir / "ctl.sock"
 
 
 def daemon_env(database_url: str, state_dir: Path, port: int) -> dict[str, str]:
@@ -52,71 +55,46 @@ def daemon_env(database_url: str, state_dir: Path, port: int) -> dict[str, str]:
 
 
 @contextmanager
-def tls_daemon(
-    database_url: str, state_dir: Path, env: Mapping[str, str] | None = None
-) -> Iterator[TlsDaemon]:
-    """``cloudclaude run`` with the default web settings (TLS from the local CA) and ``env``.
+def _serving(
+    database_url: str, state_dir: Path, env: Mapping[str, str], *, tls: bool
+) -> Iterator[RunningDaemon]:
+    """``cloudclaude run`` with ``env``, once its /healthz answers (its log on a timeout).
 
-    With ``web.tls_cert`` in ``env`` there is no local CA: readiness is checked unverified."""
-    operator_cert = "CLOUDCLAUDE_WEB__TLS_CERT" in (env or {})
+    Over TLS it is checked against the local CA, or unverified when ``env`` brings an
+    operator's certificate (there is no local CA then)."""
+    operator_cert = "CLOUDCLAUDE_WEB__TLS_CERT" in env
     port = free_port()
     log = state_dir / "daemon.log"
-    full_env = {**daemon_env(database_url, state_dir, port), **(env or {})}
+    full_env = {**daemon_env(database_url, state_dir, port), **env}
     with daemon(["run"], full_env, log) as proc:
-        running = TlsDaemon(proc, port, state_dir, log)
+        running = RunningDaemon(proc, port, state_dir, log, tls)
 
         def ready() -> bool:
             if proc.poll() is not None:
                 return True
-            if operator_cert:
+            if not tls or operator_cert:
                 return healthy(running.base, False)
             return running.ca.exists() and healthy(running.base, running.verify())
 
         try:
-            wait_for(ready, 60, "/healthz over TLS")
+            wait_for(ready, 60, "/healthz")
         except AssertionError as exc:
             raise AssertionError(f"{exc}; the daemon's log:\n{log.read_text()[-3000:]}") from exc
         assert proc.poll() is None, log.read_text()
         yield running
 
 
-@attrs.frozen
-class PlainDaemon:
-    """A daemon run with ``web.tls = "off"``: plain HTTP, meant to sit behind a proxy."""
-
-    proc: subprocess.Popen[bytes]
-    port: int
-    state_dir: Path
-    log: Path
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ctl_socket(self) -> Path:
-        return self.state_dir / "ctl.sock"
+def tls_daemon(
+    database_url: str, state_dir: Path, env: Mapping[str, str] | None = None
+) -> contextlib.AbstractContextManager[RunningDaemon]:
+    """The default web settings (TLS from the local CA), plus ``env``."""
+    return _serving(database_url, state_dir, env or {}, tls=True)
 
 
-@contextmanager
 def plain_daemon(
     database_url: str, state_dir: Path, env: Mapping[str, str] | None = None
-) -> Iterator[PlainDaemon]:
-    """``cloudclaude run`` with ``web.tls = "off"`` (plain HTTP on loopback) and ``env``."""
-    port = free_port()
-    log = state_dir / "daemon.log"
-    full_env = {
-        **daemon_env(database_url, state_dir, port),
-        "CLOUDCLAUDE_WEB__TLS": "off",
-        **(env or {}),
-    }
-    with daemon(["run"], full_env, log) as proc:
-        running = PlainDaemon(proc, port, state_dir, log)
-        try:
-            wait_for(
-                lambda: proc.poll() is not None or healthy(running.base), 60, "/healthz over HTTP"
-            )
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}; the daemon's log:\n{log.read_text()[-3000:]}") from exc
-        assert proc.poll() is None, log.read_text()
-        yield running
+) -> contextlib.AbstractContextManager[RunningDaemon]:
+    """``web.tls = "off"`` (plain HTTP on loopback, behind a proxy), plus ``env``."""
+    return _serving(
+        database_url, state_dir, {"CLOUDCLAUDE_WEB__TLS": "off", **(env or {})}, tls=False
+    )

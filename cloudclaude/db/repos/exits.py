@@ -141,33 +141,3 @@ async def record_verification(
         detected_ip,
         at,
     )
-
-
-async def ids_with_credentials_version(db: Executor, version: int) -> list[uuid.UUID]:
-    """Exits whose sealed credentials start with the format byte ``version``."""
-    rows = await db.fetch(
-        "SELECT id FROM egress_ips WHERE credentials_enc IS NOT NULL"
-        " AND length(credentials_enc) > 0 AND get_byte(credentials_enc, 0) = $1",
-        version,
-    )
-    return [r["id"] for r in rows]
-
-
-async def sealed_credentials_for_update(db: Executor, exit_id: uuid.UUID) -> bytes | None:
-    value = await db.fetchval(
-        "SELECT credentials_enc FROM egress_ips WHERE id = $1 FOR UPDATE", exit_id
-    )
-    return bytes(value) if value is not None else None
-
-
-async def replace_sealed_credentials(
-    db: Executor, exit_id: uuid.UUID, old: bytes, new: bytes
-) -> bool:
-    """Set the sealed credentials only if they are still ``old`` (compare and set)."""
-    result = await db.execute(
-        "UPDATE egress_ips SET credentials_enc = $3 WHERE id = $1 AND credentials_enc = $2",
-        exit_id,
-        old,
-        new,
-    )
-    return bool(result == "UPDATE 1")

@@ -266,31 +266,3 @@ async def touch_used(db: Executor, host_id: uuid.UUID, at: dt.datetime) -> None:
         host_id,
         at,
     )
-
-
-async def ids_with_box_key_version(db: Executor, version: int) -> list[uuid.UUID]:
-    """Hosts whose sealed box private key starts with the format byte ``version``."""
-    rows = await db.fetch(
-        "SELECT id FROM hosts WHERE box_private_key_enc IS NOT NULL"
-        " AND length(box_private_key_enc) > 0 AND get_byte(box_private_key_enc, 0) = $1",
-        version,
-    )
-    return [r["id"] for r in rows]
-
-
-async def sealed_box_key_for_update(db: Executor, host_id: uuid.UUID) -> bytes | None:
-    value = await db.fetchval(
-        "SELECT box_private_key_enc FROM hosts WHERE id = $1 FOR UPDATE", host_id
-    )
-    return bytes(value) if value is not None else None
-
-
-async def replace_sealed_box_key(db: Executor, host_id: uuid.UUID, old: bytes, new: bytes) -> bool:
-    """Set the sealed box key only if it is still ``old`` (compare and set)."""
-    result = await db.execute(
-        "UPDATE hosts SET box_private_key_enc = $3 WHERE id = $1 AND box_private_key_enc = $2",
-        host_id,
-        old,
-        new,
-    )
-    return bool(result == "UPDATE 1")
