@@ -65,31 +65,33 @@ class HostOps:
     async def _host(self, ctx: TaskContext) -> Host:
         return visible(await hosts_repo.get(ctx.db, ctx.host_id), ctx.host_id)
 
-    async def _ensure_container(self, ctx: TaskContext, host: Host, base: int, span: int) -> None:
-        # The image the agent makes boxes from now (it builds one when its inputs changed, as
-        # ``create_host`` would): recorded as current, so hosts on another one show outdated.
-        async def building(progress: m.Progress) -> None:  # a progress line, never an event
-            await ctx.progress(base, f"{progress.stage}: {progress.message}")
-
-        ready = await self.agent.ensure_image(on_progress=building)
-        await box_image.record(ctx.db, ready.image)
+    async def _ensure_container(
+        self, ctx: TaskContext, host: Host, base: int, span: int, *, fresh: bool
+    ) -> None:
+        """The host's container, made unless it exists. ``fresh``: there was none, so the
+        agent makes it from its current image (building that first when its inputs changed),
+        which is recorded as current: hosts on another image show outdated. Starting an
+        existing container costs no image work."""
         state = await self.agent.create_host(
             str(host.id), box_spec(host), on_progress=ctx.agent_progress(base, span)
         )
+        if fresh:
+            await box_image.record(ctx.db, state.image)
         await ctx.set_host(image_ref=state.image, home_volume=str(host.id))
         await ctx.event("container.created", state.container_id[:12], base + span)
 
     async def create(self, ctx: TaskContext) -> None:
         host = await self._host(ctx)
-        await self._ensure_container(ctx, host, 5, 85)
+        await self._ensure_container(ctx, host, 5, 85, fresh=True)
         await ctx.set_host("stopped", error_code=None, error_message=None)
         await ctx.event("host.created", "stopped", 100)
 
-    async def start(self, ctx: TaskContext) -> None:
+    async def start(self, ctx: TaskContext, *, fresh: bool = False) -> None:
+        """Start the host; ``fresh``: its container was just removed (a rebuild)."""
         host = await self._host(ctx)
         bound = await self.egress.binding(host.id)  # no exit, no start: nothing is created
         await ctx.set_host("starting", error_code=None, error_message=None)
-        await self._ensure_container(ctx, host, 5, 35)
+        await self._ensure_container(ctx, host, 5, 35, fresh=fresh)
         ctx.check_cancel()
         await self.agent.start_host(str(host.id))
         await ctx.event("container.started", "", 45)
@@ -150,7 +152,7 @@ class HostOps:
             # ``hosts roll`` asked for a rebuild at this stop: a new container, home kept.
             await self.agent.remove_host(str(host.id), purge=False)
             await ctx.event("container.removed", "rolled to the current image, home kept", 70)
-            await self._ensure_container(ctx, host, 70, 25)
+            await self._ensure_container(ctx, host, 70, 25, fresh=True)
         await ctx.set_host("stopped", error_code=None, error_message=None, roll_pending=False)
         await ctx.event("host.stopped", "", 100)
 
@@ -162,9 +164,9 @@ class HostOps:
         await ctx.event("container.removed", "home volume kept", 20)
         await ctx.set_host(roll_pending=False)
         if host.desired_state == "running":
-            await self.start(ctx)
+            await self.start(ctx, fresh=True)
             return
-        await self._ensure_container(ctx, host, 25, 70)
+        await self._ensure_container(ctx, host, 25, 70, fresh=True)
         await ctx.set_host("stopped", error_code=None, error_message=None, roll_pending=False)
         await ctx.event("host.rebuilt", "stopped", 100)
 

@@ -22,18 +22,9 @@ from cloudclaude.domain.resealing import reseal_all
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.audit import Actor
 from tests.integration.conftest import random_name
+from tests.integration.test_exits_api import SOCKS
 
 ACTOR = Actor(name="test")
-SOCKS = {
-    "kind": "socks5",
-    "server": "198.18.0.2",
-    "port": 1080,
-    "username": "alice",
-    "password": "socks-password-42",
-    "expected_ip": "198.18.0.2",
-    "dns_server": "198.18.0.53",
-    "verify_url": "http://198.18.0.80/ip",
-}
 
 
 def seal_v1(key: bytes, purpose: str, plaintext: bytes) -> bytes:
