@@ -5,10 +5,12 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
 
 import attrs
 
+from agent import errors
 from agent.protocol import messages as m
 
 ReportProgress = Callable[[str, int, str], Awaitable[None]]
@@ -20,6 +22,18 @@ class SocketReply:
 
     reply: m.PortOpened
     sock: socket.socket
+
+
+#: The socket passed with the request being handled (``m.TAKES_SOCKET`` requests only).
+passed_socket: ContextVar[socket.socket | None] = ContextVar("passed_socket", default=None)
+
+
+def the_passed_socket() -> socket.socket:
+    """The socket that came with this request; the server closes it after the handler."""
+    sock = passed_socket.get()
+    if sock is None:
+        raise errors.AgentError(errors.PROTOCOL_ERROR, "this request needs a socket passed with it")
+    return sock
 
 
 Handler = Callable[[Any, ReportProgress], Awaitable[m.Reply | SocketReply]]

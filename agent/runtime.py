@@ -19,11 +19,12 @@ import trio
 
 from agent import errors
 from agent.config import AgentConfig
-from agent.dispatch import Dispatcher, Handler, ReportProgress, SocketReply
+from agent.dispatch import Dispatcher, Handler, ReportProgress, SocketReply, the_passed_socket
 from agent.egress.gateways import Gateways
 from agent.egress.verify import Probe, observe
 from agent.ops.containers import Containers
 from agent.ops.docker import Docker
+from agent.ops.home_archive import HomeArchives
 from agent.ops.images import Images
 from agent.ops.names import check_wire_host_id
 from agent.ops.ports import open_port, socket_in_box
@@ -53,6 +54,7 @@ class Runtime:
             dns=lambda: self.gateways.dns_address,
         )
         self.gateways = Gateways(config, self.containers)
+        self.archives = HomeArchives(self.docker, self.containers, self.volumes, config.disk_limits)
 
     def operations(self) -> dict[type[Any], Handler]:
         """Every request the agent serves, and its handler: nothing else is on the wire."""
@@ -76,6 +78,8 @@ class Runtime:
             m.ListGateways: self.list_gateways,
             m.SweepGateways: self.sweep_gateways,
             m.EgressCounters: self.egress_counters,
+            m.ExportHome: self.export_home,
+            m.ImportHome: self.import_home,
         }
 
     def register(self, dispatcher: Dispatcher) -> None:
@@ -187,6 +191,14 @@ class Runtime:
 
     async def egress_counters(self, request: m.EgressCounters, _p: ReportProgress) -> m.Reply:
         return m.CountersReply(id=request.id, dropped=await self.gateways.counters())
+
+    async def export_home(self, request: m.ExportHome, _p: ReportProgress) -> m.Reply:
+        frozen = await self.archives.export(request.host_id, the_passed_socket())
+        return m.HomeArchived(id=request.id, frozen=frozen)
+
+    async def import_home(self, request: m.ImportHome, _p: ReportProgress) -> m.Reply:
+        await self.archives.import_(request.host_id, request.disk_gb, the_passed_socket())
+        return m.HomeArchived(id=request.id, frozen=False)
 
 
 def _host_checked(handler: Handler) -> Handler:

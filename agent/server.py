@@ -15,10 +15,10 @@ import socket
 import trio
 
 from agent import errors, logconfig
-from agent.dispatch import AGENT_VERSION, Dispatcher, Handler, SocketReply
+from agent.dispatch import AGENT_VERSION, Dispatcher, Handler, SocketReply, passed_socket
 from agent.protocol import messages as m
 from agent.protocol.codec import DecodeError, decode, encode
-from agent.protocol.fdpassing import SocketHandoff, send_frame_with_fd
+from agent.protocol.fdpassing import FdFrameReader, SocketHandoff, send_frame_with_fd
 from agent.protocol.framing import MAX_FRAME, FrameError, FrameReader, send_frame
 
 log = logconfig.get("agent")
@@ -40,10 +40,16 @@ class Connection:
     ) -> None:
         self._stream = stream
         self._slots = trio.Semaphore(max_in_flight)
+        self._max_in_flight = max_in_flight
         self._handoff = handoff
         self._dispatcher = dispatcher
         self._idle_timeout_s = idle_timeout_s
-        self._reader = FrameReader(stream, max_frame)
+        raw = getattr(stream, "socket", None)
+        self._reader: FrameReader | FdFrameReader
+        if raw is not None and raw.family == socket.AF_UNIX:
+            self._reader = FdFrameReader(raw, max_frame)  # a request may carry a socket
+        else:
+            self._reader = FrameReader(stream, max_frame)
         self._send_lock = trio.Lock()
 
     async def send(self, message: m.Message) -> None:
@@ -60,6 +66,8 @@ class Connection:
         except (FrameError, trio.BrokenResourceError, trio.ClosedResourceError):
             pass  # broken during hello: nothing to answer
         finally:
+            if isinstance(self._reader, FdFrameReader):
+                self._reader.close_fds()
             await trio.aclose_forcefully(self._stream)
 
     async def _read_requests(self, nursery: trio.Nursery) -> None:
@@ -76,6 +84,8 @@ class Connection:
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 nursery.cancel_scope.cancel()
                 return
+            if idle.cancelled_caught and self._slots.value < self._max_in_flight:
+                continue  # a long request (a home's transfer) is still running: not idle
             if idle.cancelled_caught:
                 log.info("agent_connection_idle", idle_timeout_s=self._idle_timeout_s)
                 nursery.cancel_scope.cancel()
@@ -117,24 +127,53 @@ class Connection:
         return False
 
     async def _accept(self, body: bytes, nursery: trio.Nursery) -> None:
+        fds = self._reader.take_fds() if isinstance(self._reader, FdFrameReader) else []
         try:
             request = decode(m.converter, body, m.Message)
         except DecodeError as exc:
+            _close_fds(fds)
             await self._try_send(_protocol_error(exc.request_id, str(exc)))
             return
         handler = self._dispatcher.handler_for(request)
+        request_id = getattr(request, "id", None)
         if handler is None:
-            request_id = getattr(request, "id", None)
+            _close_fds(fds)
             name = m.op_name(type(request))
             await self._try_send(_protocol_error(request_id, f"'{name}' is not a request"))
             return
+        sock = self._passed(request, fds)
+        if type(request) in m.TAKES_SOCKET and sock is None:
+            name = m.op_name(type(request))
+            await self._try_send(_protocol_error(request_id, f"'{name}' needs one socket"))
+            return
         await self._slots.acquire()  # released by _run; reading waits meanwhile
-        nursery.start_soon(self._run, handler, request)
+        nursery.start_soon(self._run, handler, request, sock)
 
-    async def _run(self, handler: Handler, request: m.Request) -> None:
+    def _passed(self, request: m.Request, fds: list[int]) -> socket.socket | None:
+        """The one socket a ``TAKES_SOCKET`` request carries; any other fd is closed."""
+        if type(request) not in m.TAKES_SOCKET:
+            _close_fds(fds)
+            return None
+        if self._handoff is not None and not fds:
+            return self._handoff.take(request.id)
+        if len(fds) != 1:
+            _close_fds(fds)
+            return None
+        try:
+            return socket.socket(fileno=fds[0])
+        except OSError:  # not a socket
+            _close_fds(fds)
+            return None
+
+    async def _run(
+        self, handler: Handler, request: m.Request, sock: socket.socket | None = None
+    ) -> None:
+        passed_socket.set(sock)  # this task's own context
         try:
             await self._answer(handler, request)
         finally:
+            if sock is not None:
+                sock.close()
             self._slots.release()
 
     async def _answer(self, handler: Handler, request: m.Request) -> None:
@@ -178,6 +217,11 @@ class Connection:
     async def _try_send(self, message: m.Message) -> None:
         with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
             await self.send(message)
+
+
+def _close_fds(fds: list[int]) -> None:
+    for fd in fds:
+        socket.close(fd)
 
 
 def _protocol_error(request_id: int | None, message: str) -> m.ErrorReply:

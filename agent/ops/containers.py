@@ -144,6 +144,16 @@ def create_body(
     }
 
 
+def disk_gb_of(info: dict[str, Any]) -> int:
+    """The disk size a container was made with (its label), within the agent's bounds."""
+    labels = (info.get("Config") or {}).get("Labels") or {}
+    try:
+        disk_gb = int(labels.get(DISK_LABEL, "0") or 0)
+    except ValueError:
+        disk_gb = 0
+    return max(1, min(disk_gb, MAX_DISK_GB))
+
+
 def is_ours(info: dict[str, Any], host_id: str, instance: str) -> bool:
     """Whether ``info`` is the container this agent instance made for ``host_id``."""
     labels = (info.get("Config") or {}).get("Labels") or {}
@@ -242,8 +252,7 @@ class Containers:
         info = await self.require(host_id)
         if (info.get("State") or {}).get("Running"):
             return host_state(host_id, info)
-        disk_gb = int((info.get("Config") or {}).get("Labels", {}).get(DISK_LABEL, "0") or 0)
-        await self.volumes.ensure(host_id, max(1, min(disk_gb, MAX_DISK_GB)))
+        await self.volumes.ensure(host_id, disk_gb_of(info))
         await self.volumes.attach_layer(host_id, info)
         await self.docker.start(str(info["Id"]))
         return await self.inspect(host_id)

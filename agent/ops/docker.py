@@ -228,6 +228,14 @@ class Docker:
         with contextlib.suppress(NotModified):  # already running
             await self.call("POST", f"/containers/{name}/start")
 
+    async def pause(self, name: str) -> None:
+        """Freeze every process of a running container (the cgroup freezer)."""
+        await self.call("POST", f"/containers/{name}/pause")
+
+    async def unpause(self, name: str) -> None:
+        with contextlib.suppress(Conflict):  # not paused (any more)
+            await self.call("POST", f"/containers/{name}/unpause")
+
     async def stop(self, name: str, grace_s: int) -> None:
         """Stop, waiting up to ``grace_s`` for the box to exit before dockerd kills it."""
         deadline = self.limits.call_s + grace_s

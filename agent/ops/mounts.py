@@ -148,11 +148,20 @@ class CommandFailed(errors.AgentError):
         return NO_SPACE in self.stderr
 
 
-async def run(argv: list[str], *, deadline_s: float, code: str, ok: tuple[int, ...] = (0,)) -> None:
+async def run(
+    argv: list[str],
+    *,
+    deadline_s: float,
+    code: str,
+    ok: tuple[int, ...] = (0,),
+    stdin: int = subprocess.DEVNULL,
+    stdout: int = subprocess.DEVNULL,
+) -> None:
     """Run ``argv`` (never a shell) to its end within ``deadline_s``, exiting with one of
     ``ok``; else ``CommandFailed``.
 
-    Past the deadline the command is killed. Its stdout is discarded; its stderr is read to the
+    Past the deadline the command is killed. Its stdin and stdout are null unless fds are
+    given (a home's tar reads or writes a passed socket); its stderr is read to the
     end but only its first ``STDERR_MAX`` bytes are kept (a box names the files a copy of its
     layer complains about).
     """
@@ -161,7 +170,7 @@ async def run(argv: list[str], *, deadline_s: float, code: str, ok: tuple[int, .
     with trio.move_on_after(deadline_s) as scope:
         try:
             process = await trio.lowlevel.open_process(
-                argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+                argv, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE
             )
         except OSError as exc:
             raise CommandFailed(code, f"{argv[0]} could not run: {exc}") from exc

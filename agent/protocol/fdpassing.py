@@ -72,3 +72,32 @@ async def receive_frame_with_fds(
                 raise FrameTooLarge(length, max_frame)
             needed = HEADER.size + length
     return bytes(data[HEADER.size :]), fds
+
+
+class FdFrameReader:
+    """Frames read with ``recvmsg`` (so an fd sent with a frame is kept until ``take_fds``).
+
+    The agent reads its Unix-socket connections this way: a request that carries a socket
+    (``TAKES_SOCKET``) finds it here; fds that arrive with any other frame are closed.
+    """
+
+    def __init__(self, sock: trio.socket.SocketType, max_frame: int) -> None:
+        self._sock = sock
+        self._max_frame = max_frame
+        self._fds: list[int] = []
+
+    async def receive_frame(self) -> bytes | None:
+        self.close_fds()
+        try:
+            body, self._fds = await receive_frame_with_fds(self._sock, self._max_frame)
+        except OSError as exc:
+            raise trio.BrokenResourceError(str(exc)) from exc
+        return body
+
+    def take_fds(self) -> list[int]:
+        fds, self._fds = self._fds, []
+        return fds
+
+    def close_fds(self) -> None:
+        for fd in self.take_fds():
+            socket.close(fd)

@@ -3,8 +3,9 @@
 A connection starts with ``Hello``/``HelloReply``; then every request carries an ``id`` that its
 replies repeat, so several requests run at once on one connection. Long operations send
 ``Progress`` replies before their final one. The classes live by domain (``session_messages``,
-``host_messages``, ``egress_messages``); this module joins them into the unions the codec
-tags, and re-exports every name, so callers write ``m.BoxSpec`` whatever the domain.
+``host_messages``, ``egress_messages``, ``backup_messages``); this module joins them into the
+unions the codec tags, and re-exports every name, so callers write ``m.BoxSpec`` whatever the
+domain.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Any
 
 from cattrs.strategies import configure_tagged_union
 
+from agent.protocol.backup_messages import OPS as BACKUP_OPS
+from agent.protocol.backup_messages import TAKES_SOCKET, ExportHome, HomeArchived, ImportHome
 from agent.protocol.codec import strict_converter
 from agent.protocol.egress_messages import (
     EXIT_KINDS,
@@ -71,6 +74,7 @@ from agent.protocol.session_messages import (
 __all__ = [
     "EXIT_KINDS",
     "PROTOCOL_VERSION",
+    "TAKES_SOCKET",
     "ActivityReply",
     "BoxSpec",
     "CountersReply",
@@ -82,10 +86,12 @@ __all__ = [
     "EnsureImage",
     "ErrorReply",
     "ExitSpec",
+    "ExportHome",
     "GatewayList",
     "GatewaySpec",
     "Hello",
     "HelloReply",
+    "HomeArchived",
     "HostActivity",
     "HostList",
     "HostLogs",
@@ -93,6 +99,7 @@ __all__ = [
     "HostState",
     "HostStats",
     "ImageReady",
+    "ImportHome",
     "InspectHost",
     "ListGateways",
     "ListHosts",
@@ -141,6 +148,8 @@ Request = (
     | ListGateways
     | SweepGateways
     | EgressCounters
+    | ExportHome
+    | ImportHome
 )
 Reply = (
     Pong
@@ -157,10 +166,11 @@ Reply = (
     | VerifyReply
     | GatewayList
     | CountersReply
+    | HomeArchived
     | Done
 )
 
-_OPS: dict[type[Any], str] = {**SESSION_OPS, **HOST_OPS, **EGRESS_OPS}
+_OPS: dict[type[Any], str] = {**SESSION_OPS, **HOST_OPS, **EGRESS_OPS, **BACKUP_OPS}
 
 converter = strict_converter()
 # One union holds every message, so each side decodes any frame with one call.

@@ -21,7 +21,7 @@ import trio.testing
 from agent.dispatch import Dispatcher
 from agent.protocol import messages as m
 from agent.protocol.codec import DecodeError, decode, encode
-from agent.protocol.fdpassing import SocketHandoff, receive_frame_with_fds
+from agent.protocol.fdpassing import SocketHandoff, receive_frame_with_fds, send_frame_with_fd
 from agent.protocol.framing import MAX_FRAME, FrameError, FrameReader, encode_frame, send_frame
 from agent.server import Connection
 from cloudclaude.errors import system
@@ -66,16 +66,21 @@ class AgentClient:
         except (FrameError, DecodeError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             await trio.aclose_forcefully(stream)
             raise AgentConnectionLost(f"the agent connection broke during hello: {exc}") from exc
+        failure: Exception | None = None
         async with trio.open_nursery() as nursery:
             nursery.start_soon(client._read_replies)
             try:
                 yield client
+            except Exception as exc:  # re-raised below, not wrapped in the nursery's group
+                failure = exc
             finally:
                 # Close first, shielded, then cancel: a checkpoint inside an already cancelled
                 # scope would raise Cancelled here and swallow the body's own exception.
                 with trio.CancelScope(shield=True):
                     await trio.aclose_forcefully(stream)
                 nursery.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
 
     async def _send(self, message: m.Message) -> None:
         async with self._send_lock:
@@ -112,29 +117,45 @@ class AgentClient:
         for waiter in self._waiters.values():
             waiter.close()
 
-    async def request(self, request: m.Request, on_progress: OnProgress | None = None) -> Any:
-        """Send ``request`` (its id is assigned here) and return the final reply."""
+    async def request(
+        self,
+        request: m.Request,
+        on_progress: OnProgress | None = None,
+        *,
+        sock: socket.socket | None = None,
+    ) -> Any:
+        """Send ``request`` (its id is assigned here) and return the final reply.
+
+        ``sock`` goes with a ``TAKES_SOCKET`` request (embedded mode: handed over in-process;
+        the caller keeps its own copy).
+        """
         if self._lost is not None:
             raise AgentConnectionLost(self._lost)
         request_id = next(self._ids)
         request = attrs.evolve(request, id=request_id)
+        if sock is not None:
+            if self._handoff is None:
+                raise AgentError(
+                    system.PROTOCOL_ERROR.code, "this agent connection cannot carry sockets"
+                )
+            self._handoff.put(request_id, sock.dup())
         send, receive = trio.open_memory_channel[m.Message](math.inf)
         self._waiters[request_id] = send
         try:
             await self._send(request)
             async for reply in receive:
-                if isinstance(reply, m.Progress):
-                    if on_progress is not None:
-                        await on_progress(reply)
-                    continue
-                if isinstance(reply, m.ErrorReply):
-                    raise AgentError(reply.code, reply.message)
-                return reply
+                final = await _final(reply, on_progress)
+                if final is not None:
+                    return final
             raise AgentConnectionLost(self._lost or "the agent connection closed")
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             raise AgentConnectionLost(f"cannot reach the agent: {exc}") from exc
         finally:
             del self._waiters[request_id]
+            if sock is not None and self._handoff is not None:
+                leftover = self._handoff.take(request_id)  # never taken: a refused request
+                if leftover is not None:
+                    leftover.close()
 
     async def ping(self) -> m.Pong:
         reply: m.Pong = await self.request(m.Ping(id=0))
@@ -156,6 +177,17 @@ class AgentClient:
 
 
 HELLO = m.Hello(protocol_version=m.PROTOCOL_VERSION, client="cloudclaude")
+
+
+async def _final(reply: m.Message, on_progress: OnProgress | None) -> m.Message | None:
+    """The final reply (an error raised), or None after passing a progress report on."""
+    if isinstance(reply, m.Progress):
+        if on_progress is not None:
+            await on_progress(reply)
+        return None
+    if isinstance(reply, m.ErrorReply):
+        raise AgentError(reply.code, reply.message)
+    return reply
 
 
 def _hello_reply(reply: m.Message | None) -> m.HelloReply:
@@ -192,6 +224,32 @@ async def open_port_over_unix(path: str, host_id: str, port: int) -> socket.sock
     if isinstance(reply, m.ErrorReply):
         raise AgentError(reply.code, reply.message)
     raise AgentConnectionLost(f"the agent answered port.open with {reply!r} and {len(fds)} fds")
+
+
+async def request_with_socket_over_unix(
+    path: str, request: m.Request, sock: socket.socket, on_progress: OnProgress | None = None
+) -> Any:
+    """Socket mode: one short connection for one ``TAKES_SOCKET`` request, ``sock`` attached
+    to its frame (SCM_RIGHTS); the final reply comes when the agent is done with it."""
+    try:
+        stream = await trio.open_unix_socket(path)
+    except OSError as exc:
+        raise AgentConnectionLost(f"cannot connect to {path}: {exc}") from exc
+    async with stream:
+        reader = FrameReader(stream)
+        try:
+            await stream.send_all(_frame(HELLO))
+            body = await reader.receive_frame()
+            _hello_reply(None if body is None else decode(m.converter, body, m.Message))
+            body = encode(m.converter, attrs.evolve(request, id=1), m.Message)
+            await send_frame_with_fd(stream.socket, body, sock.fileno())
+            while (body := await reader.receive_frame()) is not None:
+                final = await _final(decode(m.converter, body, m.Message), on_progress)
+                if final is not None:
+                    return final
+        except (OSError, FrameError, trio.BrokenResourceError) as exc:
+            raise AgentConnectionLost(f"the agent connection broke: {exc}") from exc
+    raise AgentConnectionLost("the agent closed the connection before it answered")
 
 
 def _frame(message: m.Message) -> bytes:

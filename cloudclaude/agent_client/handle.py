@@ -29,6 +29,7 @@ from cloudclaude.agent_client.client import (
     OnProgress,
     embedded,
     open_port_over_unix,
+    request_with_socket_over_unix,
 )
 from cloudclaude.core.settings import Settings
 
@@ -187,6 +188,23 @@ class Agent:
             if self.mode != "socket":
                 raise AgentConnectionLost("no agent is configured (agent.mode = none)")
             return await open_port_over_unix(self._socket, host_id, port)
+
+    async def export_home(self, host_id: str, sock: socket.socket) -> bool:
+        """Write the host's home as a tar into ``sock``; True when the box was frozen for it."""
+        reply: m.HomeArchived = await self._with_socket(m.ExportHome(id=0, host_id=host_id), sock)
+        return reply.frozen
+
+    async def import_home(self, host_id: str, disk_gb: int, sock: socket.socket) -> None:
+        """Read a tar from ``sock`` into the new, empty home of a host with no container."""
+        await self._with_socket(m.ImportHome(id=0, host_id=host_id, disk_gb=disk_gb), sock)
+
+    async def _with_socket(self, request: m.Request, sock: socket.socket) -> Any:
+        async with self._timed(m.op_name(type(request))):
+            if self._client is not None:
+                return await self._client.request(request, sock=sock)
+            if self.mode != "socket":
+                raise AgentConnectionLost("no agent is configured (agent.mode = none)")
+            return await request_with_socket_over_unix(self._socket, request, sock)
 
 
 def agent_config(settings: Settings) -> AgentConfig:
