@@ -71,7 +71,7 @@ class AgentClient:
             nursery.start_soon(client._read_replies)
             try:
                 yield client
-            except Exception as exc:  # re-raised below, not wrapped in the nursery's group
+            except Exception as exc:  # noqa: BLE001 (re-raised below, not wrapped in a group)
                 failure = exc
             finally:
                 # Close first, shielded, then cancel: a checkpoint inside an already cancelled
