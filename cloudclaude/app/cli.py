@@ -22,6 +22,7 @@ from cloudclaude import __version__
 from cloudclaude.app import supervisor, wiring
 from cloudclaude.core import logging as cc_logging
 from cloudclaude.core import settings as settings_mod
+from cloudclaude.core.groups import leaves
 from cloudclaude.core.serverkey import ServerKeyError
 from cloudclaude.core.settings import LiveSettings, Settings
 from cloudclaude.db import migrate
@@ -72,6 +73,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--config", help="TOML settings file")
     c.add_argument("--force", action="store_true", help="rebuild even when inputs are unchanged")
+    p = sub.add_parser(
+        "restore",
+        help="as root, with the daemon stopped: rebuild this installation from a backup"
+        " (database, server keys, every home)",
+    )
+    p.add_argument(
+        "backup", nargs="?", default="latest", help="backup id or prefix (default latest)"
+    )
+    p.add_argument("--config", help="TOML settings file")
+    p.add_argument("--list", action="store_true", help="list the complete backups and exit")
+    p.add_argument("--repository", help="restic repository (overrides backup.repository)")
+    p.add_argument("--password-file", help="its password file (overrides backup.password_file)")
     return parser
 
 
@@ -131,6 +144,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             from cloudclaude.app import image_build
 
             return image_build.run(settings, force=args.force)
+        if args.command == "restore":
+            from cloudclaude.app import restore
+
+            backup = attrs.evolve(
+                settings.backup,
+                repository=args.repository or settings.backup.repository,
+                password_file=args.password_file or settings.backup.password_file,
+            )
+            settings = attrs.evolve(settings, backup=backup)
+            return restore.run(settings, args.backup, listing=args.list)
         if args.command == "up":
             from cloudclaude.app import up
 
@@ -144,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit:
         raise
     except BaseException as exc:  # every failure becomes one log line and exit 1
-        errors = _leaves(exc)
+        errors = leaves(exc)
         if all(isinstance(e, KeyboardInterrupt) for e in errors):
             return EXIT_OK
         if all(isinstance(e, _STARTUP_ERRORS) for e in errors):
@@ -175,13 +198,6 @@ _STARTUP_ERRORS = (
     trio.TooSlowError,
     OSError,
 )
-
-
-def _leaves(exc: BaseException) -> list[BaseException]:
-    """The exceptions inside (nested) exception groups, or ``exc`` itself."""
-    if isinstance(exc, BaseExceptionGroup):
-        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
-    return [exc]
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import trio_asyncio
 
 from cloudclaude.agent_client.handle import open_agent
 from cloudclaude.app import systemd, wiring
+from cloudclaude.background.backup_schedule import BackupSchedule
 from cloudclaude.background.egress_watch import EgressWatch
 from cloudclaude.background.expiry import ExpiryScanner
 from cloudclaude.background.idle import IdleScanner
@@ -225,6 +226,7 @@ async def run(
             IdleScanner(services.hosts, agent, live, stopping, services.metrics),
             EgressWatch(agent, services.hosts, live, stopping, services.metrics),
             RevocationWatch(db, services.live_sessions, live, stopping, services.metrics),
+            BackupSchedule(services.backups, live, stopping),
             WebServer(create_app(live, services), settings.web, stopping, services.tls),
             SshProxy(proxy_context(services), services.ssh_host_key, stopping),
             CtlServer(services, settings.ctl, stopping),

@@ -71,8 +71,8 @@ def run(settings: Settings, config_path: str | None) -> int:
     signal.signal(signal.SIGTERM, _stop)
     user = daemon_user.ensure()
     daemon_exe = runtime_venv.ensure(say=_say)
-    state, agent_state = _lay_out(settings, user)
-    cluster = PrivateCluster(state / "postgres", state / "run" / "postgres", owner=user.name)
+    _state, agent_state = _lay_out(settings, user)
+    cluster = private_cluster(settings, user)
     agent = daemon = None
     try:
         if cluster.ensure_initialised():
@@ -97,6 +97,21 @@ def run(settings: Settings, config_path: str | None) -> int:
             agent.stop(30)
         cluster.stop()
         print("stopped the daemon, the agent and the private PostgreSQL cluster", file=sys.stderr)
+
+
+def private_cluster(settings: Settings, user: daemon_user.DaemonUser) -> PrivateCluster:
+    """The PostgreSQL cluster ``up`` keeps in the state directory (``database.url`` unset)."""
+    state = settings.state_path
+    return PrivateCluster(state / "postgres", state / "run" / "postgres", owner=user.name)
+
+
+def in_process_agent(settings: Settings) -> Settings:
+    """As root with a socket-mode agent configured: an agent in this process instead, keeping
+    its state where ``up``'s agent keeps it (so tools run with no agent running)."""
+    if os.geteuid() != 0 or settings.agent.mode != "socket":
+        return settings
+    agent = attrs.evolve(settings.agent, mode="embedded", state_dir=str(agent_state_dir(settings)))
+    return attrs.evolve(settings, agent=agent)
 
 
 def _say(text: str) -> None:

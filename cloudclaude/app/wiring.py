@@ -20,6 +20,8 @@ from cloudclaude.core.tls import ServerTls, open_server_tls
 from cloudclaude.db.pool import Database
 from cloudclaude.domain.accounts import Accounts
 from cloudclaude.domain.audit import AuditLog
+from cloudclaude.domain.backup_manifest import state_files
+from cloudclaude.domain.backups import Backups
 from cloudclaude.domain.exits import Exits
 from cloudclaude.domain.host_tasks import HostTasks
 from cloudclaude.domain.hosts import Hosts
@@ -53,6 +55,8 @@ class Services:
     ssh_host_key: asyncssh.SSHKey
     #: Deleting users, with their hosts first when asked.
     user_deletion: UserDeleter
+    #: Backups into restic, on demand (ctl) and on ``backup.schedule``.
+    backups: Backups
     #: Open SSH sessions and web terminals, ended by the revocation watch when they no longer hold.
     live_sessions: LiveSessions = attrs.field(factory=LiveSessions)
     #: The web listener's certificate and its pin; None when it serves plain HTTP.
@@ -90,6 +94,9 @@ async def build(live: LiveSettings, db: Database, agent: Agent) -> Services:
         tickets=tickets,
         ssh_access=SshAccess(db, hosts, tickets, settings.rate_limits, metrics),
         user_deletion=UserDeleter(db, hosts),
+        backups=Backups(
+            db, agent, live, lambda: state_files(live.current.state_path, host_key_path)
+        ),
         ssh_host_key=await trio.to_thread.run_sync(hostkey.load_or_create, host_key_path),
         tls=await trio.to_thread.run_sync(open_server_tls, settings),
     )

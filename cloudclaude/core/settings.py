@@ -8,18 +8,21 @@ type raises ``SettingsError`` naming the key (the CLI turns it into exit code 2)
 Fields marked ``reloadable`` are applied on SIGHUP (``diff`` says which changed); the others need
 a restart.
 
-The names live in ``settings_sections`` (the section classes and ``SettingsError``),
+The names live in ``settings_checks`` (``SettingsError`` and the field validators),
+``settings_sections`` (the section classes),
 ``settings_loading`` (``load`` and the environment overlay) and ``settings_reload`` (``diff``,
 ``merge_reloadable``, ``LiveSettings``); import them from here.
 """
 
 from __future__ import annotations
 
+from cloudclaude.core.settings_checks import SettingsError, parse_networks
 from cloudclaude.core.settings_loading import CONFIG_ENV, ENV_PREFIX, load
 from cloudclaude.core.settings_reload import LiveSettings, SettingsDiff, diff, merge_reloadable
 from cloudclaude.core.settings_sections import (
     AgentSettings,
     AuthSettings,
+    BackupSettings,
     CtlSettings,
     DatabaseSettings,
     EgressSettings,
@@ -30,12 +33,11 @@ from cloudclaude.core.settings_sections import (
     RateLimitSettings,
     ScannerSettings,
     Settings,
-    SettingsError,
     SshSettings,
     SupervisorSettings,
     TaskSettings,
     WebSettings,
-    parse_networks,
+    daily_times,
 )
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     "ENV_PREFIX",
     "AgentSettings",
     "AuthSettings",
+    "BackupSettings",
     "CtlSettings",
     "DatabaseSettings",
     "EgressSettings",
@@ -60,6 +63,7 @@ __all__ = [
     "SupervisorSettings",
     "TaskSettings",
     "WebSettings",
+    "daily_times",
     "diff",
     "load",
     "merge_reloadable",

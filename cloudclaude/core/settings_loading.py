@@ -18,7 +18,8 @@ from typing import Any, Literal
 
 import attrs
 
-from cloudclaude.core.settings_sections import Settings, SettingsError
+from cloudclaude.core.settings_checks import SettingsError
+from cloudclaude.core.settings_sections import Settings
 
 ENV_PREFIX = "CLOUDCLAUDE_"
 CONFIG_ENV = "CLOUDCLAUDE_CONFIG"

@@ -12,8 +12,9 @@ from typing import Any
 
 import attrs
 
+from cloudclaude.core.settings_checks import RELOADABLE
 from cloudclaude.core.settings_loading import load
-from cloudclaude.core.settings_sections import RELOADABLE, Settings
+from cloudclaude.core.settings_sections import Settings
 
 
 @attrs.frozen

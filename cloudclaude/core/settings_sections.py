@@ -7,87 +7,14 @@ need a restart. A validator raises ``SettingsError`` naming the field.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import attrs
 
-from agent.config import parse_extra_mounts
-from cloudclaude.core.timefmt import known_timezones
-
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-#: Field metadata key marking a field as applied on reload (``settings_reload.diff`` reads it).
-RELOADABLE = "reloadable"
-
-
-class SettingsError(Exception):
-    """A config file or environment variable is unknown, mistyped or out of range."""
-
-
-def reloadable(default: Any) -> Any:
-    """A field with ``default`` that a reload applies without a restart."""
-    return attrs.field(default=default, metadata={RELOADABLE: True})
-
-
-def _positive(_inst: Any, attribute: attrs.Attribute[Any], value: float) -> None:
-    if value <= 0:
-        raise SettingsError(f"{attribute.name} must be greater than 0, got {value!r}")
-
-
-def _not_negative(_inst: Any, attribute: attrs.Attribute[Any], value: float) -> None:
-    if value < 0:
-        raise SettingsError(f"{attribute.name} must be 0 or more, got {value!r}")
-
-
-def _extra_mounts(_inst: Any, attribute: attrs.Attribute[Any], value: str) -> None:
-    try:
-        parse_extra_mounts(value)
-    except ValueError as exc:
-        raise SettingsError(f"{attribute.name}: {exc}") from exc
-
-
-def _tz_name(_inst: Any, attribute: attrs.Attribute[Any], value: str) -> None:
-    if value not in known_timezones():
-        raise SettingsError(f"{attribute.name} must be a tz database name like UTC, got {value!r}")
-
-
-def _port(_inst: Any, attribute: attrs.Attribute[Any], value: int) -> None:
-    if not 0 <= value <= 65535:
-        raise SettingsError(f"{attribute.name} must be a TCP port (0-65535), got {value!r}")
-
-
-def _both_or_neither(other: str) -> Any:
-    def check(inst: Any, attribute: attrs.Attribute[Any], value: str) -> None:
-        if bool(value) != bool(getattr(inst, other)):
-            raise SettingsError(f"{attribute.name} and {other} must be set together")
-
-    return check
-
-
-def _public_url(_inst: Any, attribute: attrs.Attribute[Any], value: str) -> None:
-    if not value:
-        return
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
-        raise SettingsError(
-            f"{attribute.name} must be an http(s) address like https://cc.example.com,"
-            f" got {value!r}"
-        )
-
-
-def parse_networks(value: str) -> list[IPNetwork]:
-    """Comma-separated addresses or networks (``10.0.0.0/8, 127.0.0.1``)."""
-    return [ipaddress.ip_network(part.strip()) for part in value.split(",") if part.strip()]
-
-
-def _networks(_inst: Any, attribute: attrs.Attribute[Any], value: str) -> None:
-    try:
-        parse_networks(value)
-    except ValueError as exc:
-        raise SettingsError(f"{attribute.name}: {exc}") from exc
+from cloudclaude.core import settings_checks as check
+from cloudclaude.core.settings_checks import RELOADABLE, SettingsError, reloadable
 
 
 @attrs.frozen(kw_only=True)
@@ -100,30 +27,30 @@ class LogSettings:
 @attrs.frozen(kw_only=True)
 class WebSettings:
     host: str = "0.0.0.0"
-    port: int = attrs.field(default=8080, validator=_port)
-    max_body_bytes: int = attrs.field(default=1_048_576, validator=_positive)
+    port: int = attrs.field(default=8080, validator=check.port)
+    max_body_bytes: int = attrs.field(default=1_048_576, validator=check.positive)
     #: Live-update streams (SSE) open at once, in all and per user.
-    sse_max_streams: int = attrs.field(default=200, validator=_positive)
-    sse_max_streams_per_user: int = attrs.field(default=5, validator=_positive)
+    sse_max_streams: int = attrs.field(default=200, validator=check.positive)
+    sse_max_streams_per_user: int = attrs.field(default=5, validator=check.positive)
     #: How often a stream looks for changes, and sends a heartbeat comment when idle.
-    sse_poll_s: float = attrs.field(default=1.0, validator=_positive)
-    sse_heartbeat_s: float = attrs.field(default=15.0, validator=_positive)
+    sse_poll_s: float = attrs.field(default=1.0, validator=check.positive)
+    sse_heartbeat_s: float = attrs.field(default=15.0, validator=check.positive)
     #: Concurrent HTTP connections; past it new ones are closed at once.
-    max_connections: int = attrs.field(default=1000, validator=_positive)
+    max_connections: int = attrs.field(default=1000, validator=check.positive)
     #: ``auto``: TLS with ``tls_cert``/``tls_key``, or without them a certificate from the
     #: local CA in ``<state_dir>/tls``. ``off``: plain HTTP, only behind a proxy ending TLS.
     tls: Literal["auto", "off"] = "auto"
     #: A PEM certificate chain and its key (reloaded on SIGHUP); both or neither.
-    tls_cert: str = attrs.field(default="", validator=_both_or_neither("tls_key"))
+    tls_cert: str = attrs.field(default="", validator=check.both_or_neither("tls_key"))
     tls_key: str = ""
     #: More names or addresses for the local CA's certificate (comma-separated).
     tls_names: str = ""
     #: The base address users reach the daemon at (``https://cc.example.com``) when it is not
     #: this machine's name and ``port``: the scripts, pages and one-liners print it.
-    public_url: str = attrs.field(default="", validator=_public_url)
+    public_url: str = attrs.field(default="", validator=check.public_url)
     #: Reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For,
     #: -Proto and -Host headers are believed. A request through one never counts as loopback.
-    trusted_proxies: str = attrs.field(default="", validator=_networks)
+    trusted_proxies: str = attrs.field(default="", validator=check.networks)
 
 
 def _cipher_list(_inst: Any, attribute: attrs.Attribute[Any], value: str) -> None:
@@ -137,11 +64,11 @@ class SshSettings:
     """The SSH proxy (DESIGN.md section 8)."""
 
     host: str = "0.0.0.0"
-    port: int = attrs.field(default=2222, validator=_port)
+    port: int = attrs.field(default=2222, validator=check.port)
     #: Host name and port the bootstrap and entry scripts connect to; empty/0 means the host
     #: name the HTTP client used and ``port``.
     public_host: str = ""
-    public_port: int = attrs.field(default=0, validator=_port)
+    public_port: int = attrs.field(default=0, validator=check.port)
     #: The proxy's own host key; empty means ``<state_dir>/ssh_host_ed25519_key``.
     host_key: str = ""
     #: Ciphers offered to clients, in order. Clients pick by their own preference, so offering
@@ -151,19 +78,19 @@ class SshSettings:
         default="aes128-gcm@openssh.com,aes256-gcm@openssh.com", validator=_cipher_list
     )
     #: A bootstrap ticket's lifetime (single use).
-    ticket_ttl_s: float = attrs.field(default=60.0, validator=_positive)
+    ticket_ttl_s: float = attrs.field(default=60.0, validator=check.positive)
     #: How long a connection may take to authenticate.
-    login_timeout_s: float = attrs.field(default=60.0, validator=_positive)
+    login_timeout_s: float = attrs.field(default=60.0, validator=check.positive)
     #: How long a connection to a stopped host waits for it to start.
-    autostart_timeout_s: float = attrs.field(default=300.0, validator=_positive)
+    autostart_timeout_s: float = attrs.field(default=300.0, validator=check.positive)
     #: SSH traffic marks the host active at most this often (idle detection).
-    activity_interval_s: float = attrs.field(default=30.0, validator=_positive)
+    activity_interval_s: float = attrs.field(default=30.0, validator=check.positive)
     #: Connections not yet authenticated; past it new ones are closed at once.
-    max_unauthenticated: int = attrs.field(default=100, validator=_positive)
+    max_unauthenticated: int = attrs.field(default=100, validator=check.positive)
     #: How often live SSH sessions and web terminals are checked against their user's state
     #: (sessions ended, disabled, expired, deleted, demoted); such sessions close.
     revocation_check_s: float = attrs.field(
-        default=2.0, validator=_positive, metadata={RELOADABLE: True}
+        default=2.0, validator=check.positive, metadata={RELOADABLE: True}
     )
 
 
@@ -180,73 +107,77 @@ class CtlSettings:
 class DatabaseSettings:
     #: ``postgresql://…``; empty means the private cluster that ``cloudclaude up`` manages.
     url: str = ""
-    pool_min: int = attrs.field(default=1, validator=_positive)
-    pool_max: int = attrs.field(default=10, validator=_positive)
-    connect_timeout_s: float = attrs.field(default=10.0, validator=_positive)
+    pool_min: int = attrs.field(default=1, validator=check.positive)
+    pool_max: int = attrs.field(default=10, validator=check.positive)
+    connect_timeout_s: float = attrs.field(default=10.0, validator=check.positive)
 
 
 @attrs.frozen(kw_only=True)
 class AuthSettings:
-    token_ttl_s: int = attrs.field(default=12 * 3600, validator=_positive)
-    argon2_time_cost: int = attrs.field(default=3, validator=_positive)
-    argon2_memory_kib: int = attrs.field(default=65_536, validator=_positive)
-    argon2_parallelism: int = attrs.field(default=1, validator=_positive)
+    token_ttl_s: int = attrs.field(default=12 * 3600, validator=check.positive)
+    argon2_time_cost: int = attrs.field(default=3, validator=check.positive)
+    argon2_memory_kib: int = attrs.field(default=65_536, validator=check.positive)
+    argon2_parallelism: int = attrs.field(default=1, validator=check.positive)
     #: Concurrent hashes; each takes ``argon2_memory_kib`` of memory.
-    hash_concurrency: int = attrs.field(default=2, validator=_positive)
+    hash_concurrency: int = attrs.field(default=2, validator=check.positive)
     #: Hashes waiting for a slot; past it callers get ``auth_busy`` (503, Retry-After).
-    hash_queue_max: int = attrs.field(default=32, validator=_positive)
+    hash_queue_max: int = attrs.field(default=32, validator=check.positive)
     #: Adding an SSH key, resetting a password or rotating a host's SSH password needs the
     #: current password, or a session whose password was given within this many seconds.
-    recent_auth_s: float = attrs.field(default=300.0, validator=_positive)
+    recent_auth_s: float = attrs.field(default=300.0, validator=check.positive)
 
 
 @attrs.frozen(kw_only=True)
 class RateLimitSettings:
-    window_s: float = attrs.field(default=60.0, validator=_positive, metadata={RELOADABLE: True})
+    window_s: float = attrs.field(
+        default=60.0, validator=check.positive, metadata={RELOADABLE: True}
+    )
     #: Login attempts (successful or not) from one source address per window.
     login_per_address: int = attrs.field(
-        default=30, validator=_positive, metadata={RELOADABLE: True}
+        default=30, validator=check.positive, metadata={RELOADABLE: True}
     )
     #: Failed logins for one username per window, from any address.
-    login_per_user: int = attrs.field(default=5, validator=_positive, metadata={RELOADABLE: True})
+    login_per_user: int = attrs.field(
+        default=5, validator=check.positive, metadata={RELOADABLE: True}
+    )
     #: Cap of the slow-down once one username's failures from all addresses pass
     #: ``login_per_user`` (failures per username and address are the hard limit).
     login_slowdown_max_s: float = attrs.field(
-        default=5.0, validator=_positive, metadata={RELOADABLE: True}
+        default=5.0, validator=check.positive, metadata={RELOADABLE: True}
     )
 
 
 @attrs.frozen(kw_only=True)
 class ScannerSettings:
     expiry_period_s: float = attrs.field(
-        default=60.0, validator=_positive, metadata={RELOADABLE: True}
+        default=60.0, validator=check.positive, metadata={RELOADABLE: True}
     )
     #: How often the reconciler compares the database with what the agent reports.
     reconcile_period_s: float = attrs.field(
-        default=30.0, validator=_positive, metadata={RELOADABLE: True}
+        default=30.0, validator=check.positive, metadata={RELOADABLE: True}
     )
     #: Repairs of one host within ``reconcile_window_s`` before it is left ``failed``.
     reconcile_max_repairs: int = attrs.field(
-        default=3, validator=_positive, metadata={RELOADABLE: True}
+        default=3, validator=check.positive, metadata={RELOADABLE: True}
     )
     reconcile_window_s: float = attrs.field(
-        default=3600.0, validator=_positive, metadata={RELOADABLE: True}
+        default=3600.0, validator=check.positive, metadata={RELOADABLE: True}
     )
     #: Stop a running host after this long without activity (0: never); hosts may override.
     idle_stop_after_s: float = attrs.field(
-        default=1800.0, validator=_not_negative, metadata={RELOADABLE: True}
+        default=1800.0, validator=check.not_negative, metadata={RELOADABLE: True}
     )
     #: How often the idle scanner looks at running hosts.
     idle_period_s: float = attrs.field(
-        default=60.0, validator=_positive, metadata={RELOADABLE: True}
+        default=60.0, validator=check.positive, metadata={RELOADABLE: True}
     )
     #: CPU seconds the whole box must use between two looks to count as activity.
     idle_box_cpu_s: float = attrs.field(
-        default=1.0, validator=_positive, metadata={RELOADABLE: True}
+        default=1.0, validator=check.positive, metadata={RELOADABLE: True}
     )
     #: CPU seconds Claude Code must use between two looks to count as activity.
     idle_claude_cpu_s: float = attrs.field(
-        default=0.5, validator=_positive, metadata={RELOADABLE: True}
+        default=0.5, validator=check.positive, metadata={RELOADABLE: True}
     )
 
 
@@ -275,34 +206,34 @@ class AgentSettings:
     #: Host directories every box gets, comma-separated ``SOURCE:TARGET[:ro|:rw]`` (read-only
     #: unless ``:rw``): the agent's own config, never a request (cloudclaude-agent
     #: ``--extra-mount``).
-    extra_mounts: str = attrs.field(default="", validator=_extra_mounts)
+    extra_mounts: str = attrs.field(default="", validator=check.extra_mounts)
 
 
 @attrs.frozen(kw_only=True)
 class TaskSettings:
     #: Tasks run at once (each holds one host's operation).
-    workers: int = attrs.field(default=4, validator=_positive)
+    workers: int = attrs.field(default=4, validator=check.positive)
     #: A running task's lease; renewed every third of it, reclaimed when it runs out.
-    lease_s: float = attrs.field(default=30.0, validator=_positive)
+    lease_s: float = attrs.field(default=30.0, validator=check.positive)
     #: Fallback poll when no notification arrives (the listener may be reconnecting).
-    poll_s: float = attrs.field(default=5.0, validator=_positive)
+    poll_s: float = attrs.field(default=5.0, validator=check.positive)
     #: Attempts per task for retryable failures (agent or database unavailable).
-    max_attempts: int = attrs.field(default=3, validator=_positive)
+    max_attempts: int = attrs.field(default=3, validator=check.positive)
     #: First retry delay; doubled per attempt.
-    retry_base_s: float = attrs.field(default=2.0, validator=_positive)
+    retry_base_s: float = attrs.field(default=2.0, validator=check.positive)
     #: How long a start waits for the box's sshd to answer.
-    ssh_ready_timeout_s: float = attrs.field(default=60.0, validator=_positive)
+    ssh_ready_timeout_s: float = attrs.field(default=60.0, validator=check.positive)
 
 
 @attrs.frozen(kw_only=True)
 class HostDefaults:
     """Limits of a new host when the admin gives none."""
 
-    cpus: float = attrs.field(default=2.0, validator=_positive)
-    memory_mb: int = attrs.field(default=4096, validator=_positive)
-    pids: int = attrs.field(default=1024, validator=_positive)
-    disk_gb: int = attrs.field(default=20, validator=_positive)
-    timezone: str = attrs.field(default="UTC", validator=_tz_name)
+    cpus: float = attrs.field(default=2.0, validator=check.positive)
+    memory_mb: int = attrs.field(default=4096, validator=check.positive)
+    pids: int = attrs.field(default=1024, validator=check.positive)
+    disk_gb: int = attrs.field(default=20, validator=check.positive)
+    timezone: str = attrs.field(default="UTC", validator=check.tz_name)
 
 
 @attrs.frozen(kw_only=True)
@@ -312,9 +243,9 @@ class EgressSettings:
     #: Label of the exit a new host is bound to when its creator names none; empty: none.
     default_exit: str = reloadable("")
     #: How long each verification step may take.
-    verify_timeout_s: float = attrs.field(default=10.0, validator=_positive)
+    verify_timeout_s: float = attrs.field(default=10.0, validator=check.positive)
     #: How often the daemon asks the agent for tripped kill switches.
-    watch_interval_s: float = attrs.field(default=2.0, validator=_positive)
+    watch_interval_s: float = attrs.field(default=2.0, validator=check.positive)
 
 
 #: An npm version: ``2.1.331`` or ``2.2.0-beta.1`` (no ranges, tags or URLs).
@@ -334,6 +265,42 @@ class ImageSettings:
     claude_code_version: str = attrs.field(default="2.1.331", validator=_version)
 
 
+#: ``backup.schedule``: daily times in UTC, ``HH:MM`` comma-separated (``"03:00,15:00"``).
+_DAILY_TIME = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
+
+
+def daily_times(value: str) -> list[tuple[int, int]]:
+    """``backup.schedule`` as (hour, minute) pairs, sorted; [] for an empty schedule."""
+    parts = [part.strip() for part in value.split(",") if part.strip()]
+    if not all(_DAILY_TIME.fullmatch(part) for part in parts):
+        raise SettingsError(f"backup.schedule must be HH:MM times (UTC) like 03:00, got {value!r}")
+    return sorted({(int(part[:2]), int(part[3:])) for part in parts})
+
+
+@attrs.frozen(kw_only=True)
+class BackupSettings:
+    """Backups with restic: the database, the server's keys and every home (one manifest)."""
+
+    #: A restic repository: a directory (default ``<state_dir>/backups``) or a restic URL such
+    #: as ``s3:host/bucket`` or ``sftp:user@host:/path``.
+    repository: str = ""
+    #: The repository's password, in a file only the daemon reads (default
+    #: ``<state_dir>/backup-password``, made on first use). Keep a copy elsewhere: without it
+    #: no backup can be read.
+    password_file: str = ""
+    #: ``KEY=VALUE`` lines passed to restic (object storage credentials); empty: none.
+    environment_file: str = ""
+    #: Daily backup times in UTC (``"03:00"``, ``"03:00,15:00"``); empty: only on demand.
+    schedule: str = reloadable("")
+    #: Complete backups kept; older ones are forgotten and pruned after each new one.
+    keep: int = attrs.field(default=7, validator=check.positive, metadata={RELOADABLE: True})
+    #: The restic program.
+    restic: str = "restic"
+
+    def __attrs_post_init__(self) -> None:
+        daily_times(self.schedule)
+
+
 @attrs.frozen(kw_only=True)
 class MetricsSettings:
     #: When set, /metrics answers any address that sends ``Authorization: Bearer <token>``.
@@ -342,7 +309,7 @@ class MetricsSettings:
 
 @attrs.frozen(kw_only=True)
 class SupervisorSettings:
-    grace_s: float = attrs.field(default=10.0, validator=_positive)
+    grace_s: float = attrs.field(default=10.0, validator=check.positive)
 
 
 @attrs.frozen(kw_only=True)
@@ -362,6 +329,7 @@ class Settings:
     egress: EgressSettings = EgressSettings()
     metrics: MetricsSettings = MetricsSettings()
     image: ImageSettings = ImageSettings()
+    backup: BackupSettings = BackupSettings()
     supervisor: SupervisorSettings = SupervisorSettings()
 
     @property

@@ -51,8 +51,7 @@ HOME_ARCHIVE_FAILED = ErrorCode(
     message="A host's home could not be written to or read from a backup.",
     cause="tar failed or ran past its deadline on the host's home (a full disk, a broken"
     " stream, an unreadable file).",
-    fix="See the agent log for tar's message; free disk space and run the backup or restore"
-    " again.",
+    fix="See the agent log for tar's message; free disk space and run the backup or restore again.",
 )
 
 HOME_NOT_EMPTY = ErrorCode(
@@ -94,4 +93,13 @@ BACKUP_CORRUPT = ErrorCode(
     cause="A part's size or SHA-256 differs from what the manifest recorded, or the"
     " manifest itself cannot be read.",
     fix="Run `restic check --read-data` on the repository, then restore an older backup.",
+)
+
+BACKUP_RUNNING = ErrorCode(
+    code="DISK_009",
+    slug="backup_running",
+    http_status=409,
+    message="A backup is being made already.",
+    cause="Backups run one at a time (a scheduled one, or another `backup create`).",
+    fix="Wait for it to finish (`cloudclaudectl backup list`), then run yours.",
 )

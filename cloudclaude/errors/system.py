@@ -245,3 +245,13 @@ BAD_QUERY = ErrorCode(
     cause="A parameter after the ? in the address is not a number, or is out of its range.",
     fix="Fix the query parameter the message names (for example ?limit=50&offset=0).",
 )
+
+RESTORE_REFUSED = ErrorCode(
+    code="SYSTEM_026",
+    slug="restore_refused",
+    http_status=409,
+    message="A restore cannot run now.",
+    cause="The daemon is running (its control socket answers), or the restore was not run as root.",
+    fix="Stop the daemon (systemctl stop cloudclaude, or stop `make up`) and run"
+    " `cloudclaude restore` as root.",
+)

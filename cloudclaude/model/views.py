@@ -6,6 +6,7 @@ from typing import Any
 
 from cloudclaude.core.timefmt import iso, utcnow
 from cloudclaude.model.audit import AuditEvent
+from cloudclaude.model.backups import Backup
 from cloudclaude.model.exits import Binding, Exit
 from cloudclaude.model.hosts import Host
 from cloudclaude.model.tasks import Task
@@ -142,3 +143,19 @@ def task_view(task: Task, *, with_events: bool = True) -> dict[str, Any]:
             for e in task.events
         ]
     return out
+
+
+def backup_view(backup: Backup) -> dict[str, Any]:
+    return {
+        "id": str(backup.id),
+        "trigger": backup.trigger,
+        "actor": backup.actor,
+        "status": backup.status,
+        "started_at": iso(backup.started_at),
+        "finished_at": iso(backup.finished_at),
+        "size_bytes": backup.size_bytes,
+        "homes": backup.homes,
+        "skipped": backup.skipped,
+        "error_code": backup.error_code,
+        "error_message": backup.error_message,
+    }

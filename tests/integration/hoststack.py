@@ -100,8 +100,10 @@ class Stack:
 
 
 async def open_stack(
-    settings: Settings, db: Database, boxes_state: Path, *, workers: bool
+    settings: Settings, db: Database, boxes_state: Path, *, workers: bool, fresh: bool = True
 ) -> AsyncIterator[Stack]:
+    """``fresh``: make the admin and the simulated exit; else the database has them (a
+    restored one)."""
     settings = attrs.evolve(
         with_sim_exit(settings),
         agent=attrs.evolve(settings.agent, state_dir=str(boxes_state)),
@@ -111,11 +113,12 @@ async def open_stack(
     live = LiveSettings(settings)  # one instance: a test may change settings for everything
     async with open_agent(settings) as agent, trio.open_nursery() as nursery:
         services = await build(live, db, agent)
-        await add_sim_exit(services)
         app = create_app(live, services)
-        await services.accounts.create(
-            Actor(name="test"), username="root-admin", role="admin", password=ADMIN_PASSWORD
-        )
+        if fresh:
+            await add_sim_exit(services)
+            await services.accounts.create(
+                Actor(name="test"), username="root-admin", role="admin", password=ADMIN_PASSWORD
+            )
         login = await services.accounts.login("root-admin", ADMIN_PASSWORD, "127.0.0.1")
         stopping = trio.Event()
         runner = None

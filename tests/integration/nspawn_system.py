@@ -44,6 +44,7 @@ INCLUDES = (
     "postgresql",
     "procps",
     "python3",
+    "restic",
     "systemd-sysv",
     "tar",
     "util-linux",

@@ -85,10 +85,10 @@ class SshStack:
 
 
 async def open_ssh_stack(
-    settings: Settings, db: Any, boxes_state: Path, workdir: Path
+    settings: Settings, db: Any, boxes_state: Path, workdir: Path, *, fresh: bool = True
 ) -> AsyncIterator[SshStack]:
     settings = attrs.evolve(settings, ssh=attrs.evolve(settings.ssh, host="127.0.0.1", port=0))
-    async for stack in open_stack(settings, db, boxes_state, workers=True):
+    async for stack in open_stack(settings, db, boxes_state, workers=True, fresh=fresh):
         stopping = trio.Event()
         proxy = SshProxy(proxy_context(stack.services), stack.services.ssh_host_key, stopping)
         tls = stack.services.tls  # served like production: TLS from the local CA

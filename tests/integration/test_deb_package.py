@@ -200,6 +200,22 @@ def test_cloudclaudectl_for_admin_group_only(system: System, install_output: str
     assert "alice" in listed
 
 
+def test_the_unprivileged_daemon_makes_a_backup(system: System, install_output: str) -> None:
+    """pg_dump as the role cloudclaude and restic, under the unit's sandbox, into the default
+    repository; the password file is made 0600 for the daemon only."""
+    made = system.run("cloudclaudectl", "backup", "create", check=False)
+    assert made.returncode == 0, made.stderr
+    assert "succeeded" in made.stdout, made.stdout
+    listed = system.run("cloudclaudectl", "backup", "list").stdout
+    assert " succeeded " in listed
+    password = system.sh("stat -c '%U %a' /var/lib/cloudclaude/backup-password").strip()
+    assert password == "cloudclaude 600"
+    assert "cloudclaude-manifest" in system.sh(
+        "RESTIC_PASSWORD_FILE=/var/lib/cloudclaude/backup-password"
+        " restic -r /var/lib/cloudclaude/backups snapshots --json"
+    )
+
+
 def test_agent_is_socket_activated(system: System, install_output: str) -> None:
     system.run("systemctl", "stop", "cloudclaude.service", "cloudclaude-agent.service")
     assert _active(system, "cloudclaude-agent.service") == "inactive"

@@ -164,7 +164,17 @@ def test_no_daemon_exits_3(tmp_path: Any, capsys: pytest.CaptureFixture[str]) ->
 def test_help_lists_the_commands_in_order() -> None:
     sub = next(a for a in cli._parser()._actions if isinstance(a, argparse._SubParsersAction))
     listed = [choice.dest for choice in sub._choices_actions]
-    assert listed == ["status", "users", "audit", "keys", "hosts", "tasks", "exits", "reload"]
+    assert listed == [
+        "status",
+        "users",
+        "audit",
+        "keys",
+        "hosts",
+        "tasks",
+        "exits",
+        "backup",
+        "reload",
+    ]
 
 
 TASK = {

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from cloudclaude.ctl import messages
-from cloudclaude.ctl.commands import daemon, exits, hosts, tasks, users
+from cloudclaude.ctl.commands import backups, daemon, exits, hosts, tasks, users
 from cloudclaude.ctl.messages import ProtocolError, Reply
 from cloudclaude.ctl.registry import REGISTRY
 
@@ -51,6 +51,8 @@ SAMPLES: dict[type[Any], Any] = {
     exits.ExitsTest: exits.ExitsTest(exit="x"),
     exits.ExitsBind: exits.ExitsBind(host="abcd2345", exit="x"),
     exits.ExitsUnbind: exits.ExitsUnbind(host="abcd2345"),
+    backups.BackupCreate: backups.BackupCreate(),
+    backups.BackupList: backups.BackupList(limit=3),
 }
 
 

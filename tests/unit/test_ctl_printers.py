@@ -179,6 +179,35 @@ PROGRESS = {
 }
 
 #: op → the replies its printer gets, then the events its events printer gets.
+BACKUPS = [
+    {
+        "id": str(uuid.uuid4()),
+        "trigger": "manual",
+        "actor": "ctl:root",
+        "status": "succeeded",
+        "started_at": "2026-11-28T03:00:00+00:00",
+        "finished_at": "2026-11-28T03:01:00+00:00",
+        "size_bytes": 123456789,
+        "homes": 2,
+        "skipped": 0,
+        "error_code": None,
+        "error_message": None,
+    },
+    {
+        "id": str(uuid.uuid4()),
+        "trigger": "schedule",
+        "actor": "system",
+        "status": "failed",
+        "started_at": "2026-11-27T03:00:00+00:00",
+        "finished_at": None,
+        "size_bytes": 0,
+        "homes": 0,
+        "skipped": 0,
+        "error_code": "DISK_006",
+        "error_message": "restic backup of database.pgdump failed: no space left",
+    },
+]
+
 REPLIES: dict[str, tuple[list[Any], list[Any]]] = {
     "status": (
         [
@@ -280,6 +309,11 @@ REPLIES: dict[str, tuple[list[Any], list[Any]]] = {
     "exits.test": ([{"exit": "tokyo", "action": "test", "task_id": "t"}], []),
     "exits.bind": ([BINDING], []),
     "exits.unbind": ([BINDING], []),
+    "backup.create": (
+        [BACKUPS[0]],
+        [{"step": "database: pg_dump"}, {"step": "home 1/2: host abcd2345"}],
+    ),
+    "backup.list": ([{"items": BACKUPS}, {"items": []}], []),
 }
 
 #: What a Python repr looks like: None/True/False as words, a list or dict literal.

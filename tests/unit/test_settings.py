@@ -176,9 +176,14 @@ def test_reread_applies_adjust(tmp_path: Path) -> None:
 
 def test_every_name_is_importable_from_the_settings_module() -> None:
     """The split into sections, loading and reload keeps ``cloudclaude.core.settings`` whole."""
-    from cloudclaude.core import settings_loading, settings_reload, settings_sections
+    from cloudclaude.core import (
+        settings_checks,
+        settings_loading,
+        settings_reload,
+        settings_sections,
+    )
 
-    parts = (settings_sections, settings_loading, settings_reload)
+    parts = (settings_checks, settings_sections, settings_loading, settings_reload)
     public = {
         name
         for part in parts
@@ -186,6 +191,7 @@ def test_every_name_is_importable_from_the_settings_module() -> None:
         if not name.startswith("_")
         and getattr(value, "__module__", part.__name__) == part.__name__
         and (isinstance(value, type) or callable(value) or name.isupper())
+        and name in getattr(part, "__all__", [name])
     }
     public -= {"RELOADABLE", "reloadable"}  # how section fields are declared, not API
     assert public == set(settings.__all__)

@@ -28,6 +28,7 @@ async def dashboard() -> str:
     running = await svc.tasks.page(limit=20, offset=0, status="running")
     pending = await svc.tasks.page(limit=20, offset=0, status="pending")
     events = await svc.audit.recent(10)
+    backup = svc.live.current.backup
     return await render(
         "admin/dashboard.html",
         counts=[(status, counts.get(status, 0)) for status in HOST_STATUSES if status != "deleted"],
@@ -35,6 +36,9 @@ async def dashboard() -> str:
         tasks=[*running.items, *pending.items],
         events=events,
         users=await services().accounts.count(),
+        backups=await svc.backups.recent(5),
+        backup_schedule=backup.schedule,
+        backup_keep=backup.keep,
     )
 
 

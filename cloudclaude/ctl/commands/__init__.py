@@ -9,7 +9,7 @@ in its body or for type checking only, so ``cloudclaudectl`` loads none of them.
 
 from __future__ import annotations
 
-from cloudclaude.ctl.commands import daemon, exits, hosts, tasks, users  # noqa: F401
+from cloudclaude.ctl.commands import backups, daemon, exits, hosts, tasks, users  # noqa: F401
 
 #: Top-level words in the order ``cloudclaudectl --help`` lists them (unlisted words follow).
-LISTING = ("status", "users", "audit", "keys", "hosts", "tasks", "exits", "reload")
+LISTING = ("status", "users", "audit", "keys", "hosts", "tasks", "exits", "backup", "reload")
