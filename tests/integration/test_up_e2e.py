@@ -278,6 +278,11 @@ def test_a_box_started_under_up_goes_through_the_socket_agent(
         [singbox] = _singbox_of(host["id"])
         confined = proc_status(singbox)
         assert "0" not in confined["Uid"].split() and confined["NoNewPrivs"] == "1"
+        # A backup as production makes it: the unprivileged daemon's pg_dump of the private
+        # cluster and restic, the home through the root agent's socket (passed by SCM_RIGHTS).
+        backup = ctl(sock, "backup", "create")
+        assert backup.returncode == 0, backup.stderr
+        assert "home 1/1" in backup.stdout and "succeeded" in backup.stdout, backup.stdout
     finally:
         gone = _api(base, token, "DELETE", f"/v1/admin/hosts/{host['id']}?purge=true")
         _task_done(base, token, gone["task_id"])
