@@ -90,11 +90,13 @@ class Hosts:
         limits: HostLimits,
         timezone: str | None = None,
         egress_ip_id: uuid.UUID | None = None,
+        start: bool = False,
     ) -> tuple[Host, str, Task]:
         """The new host (``pending``), its SSH password (shown once) and its create task.
 
         The host is bound to ``egress_ip_id``, else to the ``egress.default_exit`` exit when
-        that is set, else to none (it cannot start until an admin binds one).
+        that is set, else to none (it cannot start until an admin binds one). ``start``: the
+        create task starts it too (its desired state is ``running`` from the outset).
         """
         check_limits(limits)
         timezone = timezone or self._defaults.timezone
@@ -118,7 +120,11 @@ class Hosts:
             )
             if await self._exits.bind_new_host(conn, actor, host, egress_ip_id) is not None:
                 host = await hosts_repo.get(conn, host.id) or host
-            task = await self._enqueue(conn, actor, host, "create", {})
+            if start:
+                host = await hosts_repo.update(conn, host.id, desired_state="running") or host
+            task = await self._enqueue(
+                conn, actor, host, "create", {"start": True} if start else {}
+            )
         return host, password, task
 
     async def _insert(

@@ -81,9 +81,14 @@ class HostOps:
         await ctx.event("container.created", state.container_id[:12], base + span)
 
     async def create(self, ctx: TaskContext) -> None:
+        """Make the container; with the ``start`` parameter (``start: true``) start it too."""
         host = await self._host(ctx)
         await self._ensure_container(ctx, host, 5, 85, fresh=True)
         await ctx.set_host("stopped", error_code=None, error_message=None)
+        if ctx.task.params.get("start"):
+            await ctx.event("host.created", "starting it now", 100)
+            await self.start(ctx)
+            return
         await ctx.event("host.created", "stopped", 100)
 
     async def start(self, ctx: TaskContext, *, fresh: bool = False) -> None:

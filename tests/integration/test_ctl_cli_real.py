@@ -129,7 +129,7 @@ async def test_hosts_create_through_the_cli(ctl: CtlServer, services: Services) 
     assert as_json.returncode == 0, as_json.stderr.decode()
     data = json.loads(as_json.stdout)
     assert data["owner"] == "jsonbox" and data["user_id"] == str(other.id)
-    assert data["egress_label"] == "direct" and data["start_task_id"] is None
+    assert data["egress_label"] == "direct"
     row = await services.hosts.get(uuid.UUID(data["id"]))
     assert row.short_id == data["short_id"] and row.egress and row.egress.label == "direct"
     created = await services.hosts.tasks.get(data["task_id"])
@@ -149,7 +149,7 @@ async def _finish_create_task(services: Services, host_user: uuid.UUID, status: 
     await tasks_repo.finish(services.db, claimed.task.id, "test-worker", status, *error)
 
 
-async def test_hosts_create_start_waits_for_the_create_task(
+async def test_hosts_create_start_follows_the_create_and_start_task(
     ctl: CtlServer, services: Services
 ) -> None:
     user, _ = await services.accounts.create(Actor(name="test"), username="startme")
@@ -159,11 +159,10 @@ async def test_hosts_create_start_waits_for_the_create_task(
     assert made.returncode == 0, made.stderr.decode()
     *progress, data = _json_documents(made.stdout)
     assert progress[-1]["status"] == "succeeded" and progress[-1]["task_id"] == data["task_id"]
-    started = await services.hosts.tasks.get(data["start_task_id"])
-    assert started.kind == "start" and started.status == "pending"
+    task = await services.hosts.tasks.get(data["task_id"])
+    assert task.kind == "create" and task.params == {"start": True}  # it starts the host too
     host = await services.hosts.get(uuid.UUID(data["id"]))
     assert host.desired_state == "running"
-    await services.hosts.tasks.cancel(Actor(name="test"), str(started.id))  # not claimed below
 
     failing, _ = await services.accounts.create(Actor(name="test"), username="nostart")
     async with trio.open_nursery() as nursery:

@@ -158,3 +158,19 @@ async def test_rotating_the_ssh_password_returns_a_new_one_once(idle_stack: Stac
     )
     private = await idle_stack.services.hosts.box_private_key(host_id_of(host))
     assert private.startswith(b"-----BEGIN OPENSSH PRIVATE KEY-----")
+
+
+async def test_start_true_makes_a_running_host_in_one_task(stack: Stack) -> None:
+    user_id, _ = await stack.user()
+    status, host = await stack.call(
+        "POST", "/v1/admin/hosts", json={"user_id": user_id, "disk_gb": 1, "start": True}
+    )
+    assert status == 201, host
+    assert host["desired_state"] == "running"
+    task = await stack.wait_task(host["task_id"])
+    assert task["status"] == "succeeded" and task["kind"] == "create", task
+    stages = [e["code"] for e in task["events"]]
+    assert "container.created" in stages and stages[-1] == "host.running", stages
+    assert await stack.host_status(host["id"]) == "running"
+    _, bad = await stack.call("POST", "/v1/admin/hosts", json={"user_id": user_id, "start": "yes"})
+    assert bad["error"]["code"] == "SYSTEM_004", bad

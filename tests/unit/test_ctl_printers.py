@@ -168,7 +168,6 @@ CREATED = {
     **HOSTS[0],
     "ssh_password": "pw-abc",
     "task_id": str(uuid.uuid4()),
-    "start_task_id": None,
 }
 PROGRESS = {
     "task_id": CREATED["task_id"],
@@ -269,7 +268,6 @@ REPLIES: dict[str, tuple[list[Any], list[Any]]] = {
             {
                 **HOSTS[1],
                 **{k: CREATED[k] for k in ("ssh_password", "task_id")},
-                "start_task_id": str(uuid.uuid4()),
             },
         ],
         [PROGRESS, {**PROGRESS, "status": "succeeded", "progress_percent": 100}],

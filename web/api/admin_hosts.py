@@ -41,6 +41,8 @@ class CreateHostBody:
     timezone: str | None = None
     #: The host's exit; absent: ``egress.default_exit`` if set, else none.
     egress_ip_id: str | None = None
+    #: Start it once made (one task: create, then start).
+    start: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -82,6 +84,7 @@ async def create_host() -> tuple[dict[str, Any], int]:
         egress_ip_id=(
             parse_uuid(body.egress_ip_id, "exit", "exit_not_found") if body.egress_ip_id else None
         ),
+        start=body.start,
     )
     return {**host_view(host), "ssh_password": password, "task_id": str(task.id)}, 201
 

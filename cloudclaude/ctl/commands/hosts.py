@@ -180,11 +180,8 @@ def print_created(data: dict[str, Any]) -> None:
         f" {data['memory_mb']} MB, {data['disk_gb']} GB, {exit_}"
     )
     print(f"  create task {data['task_id']}")
-    if data["start_task_id"]:
-        print(f"  start task {data['start_task_id']}")
     print(f"  ssh password {data['ssh_password']} (shown once; stored only as a hash)")
-    last = data["start_task_id"] or data["task_id"]
-    print(f"  follow it with: cloudclaudectl tasks show {last}")
+    print(f"  follow it with: cloudclaudectl tasks show {data['task_id']}")
 
 
 def print_progress(event: dict[str, Any]) -> None:
@@ -211,8 +208,8 @@ def print_progress(event: dict[str, Any]) -> None:
     arg(
         "--start",
         action="store_true",
-        help="queue a start once the create task has succeeded (the daemon waits for it,"
-        " even if this command is interrupted)",
+        help="start it once made (one task: create, then start; it goes on if this command"
+        " is interrupted), following its progress",
     ),
     printer=print_created,
     events=print_progress,
@@ -229,8 +226,8 @@ class HostsCreate(Request):
 
 @handles(HostsCreate)
 async def create_host(request: HostsCreate, ctx: Context) -> Any:
-    """``Hosts.create``, as ``POST /v1/admin/hosts`` calls it; with ``start``, the create task
-    is followed (each change an event) and a start queued once it has succeeded."""
+    """``Hosts.create``, as ``POST /v1/admin/hosts`` calls it; with ``start``, the task creates
+    and starts the host, and is followed here (each change an event)."""
     svc = ctx.services
     owner = await svc.accounts.get_by_username(request.username)
     given: dict[str, Any] = {
@@ -249,18 +246,15 @@ async def create_host(request: HostsCreate, ctx: Context) -> Any:
         user_id=owner.id,
         limits=attrs.evolve(defaults, **given) if given else defaults,
         egress_ip_id=exit_id,
+        start=request.start,
     )
-    started = await _start_when_created(ctx, host, task) if request.start else None
-    return {
-        **_owned_view(host, owner.username),
-        "ssh_password": password,
-        "task_id": str(task.id),
-        "start_task_id": str(started.id) if started else None,
-    }
+    if request.start:
+        await _follow(ctx, host, task)
+    return {**_owned_view(host, owner.username), "ssh_password": password, "task_id": str(task.id)}
 
 
-async def _start_when_created(ctx: Context, host: Host, task: Task) -> Task:
-    """Wait for the create ``task`` to end, streaming its progress; then queue a start."""
+async def _follow(ctx: Context, host: Host, task: Task) -> None:
+    """Wait for the create-and-start ``task`` to end, streaming its progress."""
     tasks = ctx.services.hosts.tasks
     seen: tuple[str, int, str] | None = None
     while True:
@@ -284,18 +278,17 @@ async def _start_when_created(ctx: Context, host: Host, task: Task) -> Task:
         if ctx.stopping.is_set():
             raise CloudClaudeError(
                 state.START_FAILED,
-                f"the daemon is stopping; host {host.short_id} was created, its create task"
-                f" {task.id} goes on: start the host with `cloudclaudectl hosts start"
-                f" {host.short_id}` once it has ended",
+                f"the daemon is stopping; host {host.short_id} was created, its task"
+                f" {task.id} goes on when the daemon is back: follow it with"
+                f" `cloudclaudectl tasks show {task.id}`",
             )
     if current.status != "succeeded":
         why = f" ({current.error_code}: {current.error_message})" if current.error_code else ""
         raise CloudClaudeError(
             state.START_FAILED,
-            f"host {host.short_id} was created, but its create task {task.id} ended"
+            f"host {host.short_id} was made, but its create-and-start task {task.id} ended"
             f" {current.status}{why}; see `cloudclaudectl tasks show {task.id}`",
         )
-    return await ctx.services.hosts.act(ctx.actor, host.id, "start")
 
 
 def print_roll(data: dict[str, Any]) -> None:
@@ -353,12 +346,17 @@ async def roll_hosts(request: HostsRoll, ctx: Context) -> Any:
     owner = None
     if request.username is not None:
         owner = (await ctx.services.accounts.get_by_username(request.username)).id
-    result = await ctx.services.hosts.rolls.roll(
+    # Imported here: asyncssh is for the daemon that serves the command, not the CLI.
+    from cloudclaude.sshproxy.notice import box_notifier
+
+    services = ctx.services
+    result = await services.hosts.rolls.roll(
         ctx.actor,
         user_id=owner,
         refs=request.hosts,
         now=request.now,
         parallel=request.parallel or 1,
         progress=ctx.event,
+        notifier=box_notifier(services.agent, services.hosts) if request.now else None,
     )
     return result.as_dict()
