@@ -90,13 +90,17 @@ class Runtime:
             dispatcher.register(request_type, handler)
 
     async def ensure_image(self, request: m.EnsureImage, progress: ReportProgress) -> m.Reply:
-        built = await self.images.ensure(progress, force=request.force)
+        built = await self.images.ensure(
+            progress, force=request.force, claude_code_version=request.claude_code_version
+        )
         return m.ImageReady(
             id=request.id, image=built.image, image_id=built.image_id, built=built.built
         )
 
     async def create_host(self, request: m.CreateHost, progress: ReportProgress) -> m.Reply:
-        state, _created = await self.containers.create(request.host_id, request.spec, progress)
+        state, _created = await self.containers.create(
+            request.host_id, request.spec, progress, request.claude_code_version
+        )
         return m.HostReply(id=request.id, host=state)
 
     async def start_host(self, request: m.StartHost, _progress: ReportProgress) -> m.Reply:

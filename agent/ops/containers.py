@@ -20,6 +20,7 @@ from typing import Any
 from agent import errors
 from agent.config import BOX_HOME, ExtraMount
 from agent.ops.docker import Docker
+from agent.ops.images import check_version
 from agent.ops.names import HOST_LABEL, INSTANCE_LABEL, MANAGED_LABEL, container_name, labels
 from agent.ops.volumes import HomeVolumes
 from agent.protocol import messages as m
@@ -188,7 +189,7 @@ class Containers:
         self,
         docker: Docker,
         volumes: HomeVolumes,
-        ensure_image: Callable[[ReportProgress], Awaitable[str]],
+        ensure_image: Callable[[ReportProgress, str], Awaitable[str]],
         instance: str = "default",
         *,
         extra_mounts: tuple[ExtraMount, ...] = (),
@@ -223,15 +224,19 @@ class Containers:
         return info
 
     async def create(
-        self, host_id: str, spec: m.BoxSpec, progress: ReportProgress
+        self, host_id: str, spec: m.BoxSpec, progress: ReportProgress, claude_code_version: str = ""
     ) -> tuple[m.HostState, bool]:
-        """Create the container (and its home volume) unless it exists; True when created."""
+        """Create the container (and its home volume) unless it exists; True when created.
+
+        A new container runs the image of ``claude_code_version`` ("" is the Dockerfile's pin).
+        """
         validate_spec(spec)
+        check_version(claude_code_version)
         name = container_name(host_id)
         existing = await self.find(host_id)
         if existing is not None:
             return host_state(host_id, existing), False
-        image = await self._ensure_image(progress)  # only the image this agent built
+        image = await self._ensure_image(progress, claude_code_version)  # built by this agent
         home = await self.volumes.ensure(host_id, spec.disk_gb)
         await progress("volume.ready", 60, f"disk image of {spec.disk_gb} GB mounted")
         body = create_body(

@@ -1,9 +1,12 @@
 """The box image: built from ``image/`` over the Engine API, offline when it has to be.
 
 The tag is a hash of everything that goes into the build (the files of ``image/``, the CA bundle
-copied in, the base image's id), so ``ensure`` with unchanged inputs is a no-op and a changed
-input makes a new image. When the base image is absent and none is configured, it is made from
-Debian with ``debootstrap --variant=minbase`` and imported, since no registry may be reachable.
+copied in, the base image's id, a Claude Code version other than the one the Dockerfile pins),
+so ``ensure`` with unchanged inputs is a no-op and a changed input makes a new image. The
+version is the one build input a caller gives: checked to be a plain npm version, then passed
+as the ``CLAUDE_CODE_VERSION`` build argument. When the base image is absent and none is
+configured, it is made from Debian with ``debootstrap --variant=minbase`` and imported, since
+no registry may be reachable.
 Progress goes to the caller (build steps, debootstrap stages).
 """
 
@@ -18,7 +21,7 @@ import re
 import shutil
 import subprocess
 import tarfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 
 import attrs
@@ -31,6 +34,12 @@ from agent.ops.docker import Docker, DockerError
 ReportProgress = Callable[[str, int, str], Awaitable[None]]
 CA_NAME = "build-ca.crt"
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)")
+#: A Claude Code npm version: ``2.1.331``, ``2.2.0-beta.1`` (no ranges, tags, URLs or words).
+VERSION = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+([-.+][0-9A-Za-z.]+)?")
+MAX_VERSION = 64
+VERSION_ARG = "CLAUDE_CODE_VERSION"
+#: The Dockerfile's ``ARG CLAUDE_CODE_VERSION=<pin>`` (the pin may be absent).
+_PIN = re.compile(rb"^ARG CLAUDE_CODE_VERSION(?:=(\S*))?[ \t]*$", re.MULTILINE)
 
 
 @attrs.frozen(kw_only=True)
@@ -57,11 +66,46 @@ def context_files(config: AgentConfig) -> dict[str, bytes]:
     return files
 
 
-def content_tag(files: dict[str, bytes], base: str, base_id: str) -> str:
+def check_version(version: str) -> None:
+    """Refuse a ``claude_code_version`` that is not a plain version ("" is the pin)."""
+    if version and (len(version) > MAX_VERSION or not VERSION.fullmatch(version)):
+        raise errors.AgentError(
+            errors.VALIDATION_FAILED,
+            f"claude_code_version must be a version like 2.1.331, got {version[:80]!r}",
+        )
+
+
+def build_args(files: dict[str, bytes], claude_code_version: str) -> dict[str, str]:
+    """The build arguments besides ``BASE``: the Claude Code version unless it is the pin.
+
+    The pinned version (or none) gives no argument, so it builds, and tags, the same image
+    as before the version was an input. A Dockerfile that declares no ``CLAUDE_CODE_VERSION``
+    cannot install another version: refused rather than built without it.
+    """
+    check_version(claude_code_version)
+    if not claude_code_version:
+        return {}
+    declared = _PIN.search(files.get("Dockerfile", b""))
+    if declared is None:
+        raise errors.AgentError(
+            errors.VALIDATION_FAILED,
+            f"claude_code_version is {claude_code_version} but the image's Dockerfile declares"
+            f" no ARG {VERSION_ARG}",
+        )
+    if (declared[1] or b"").decode() == claude_code_version:
+        return {}
+    return {VERSION_ARG: claude_code_version}
+
+
+def content_tag(
+    files: dict[str, bytes], base: str, base_id: str, args: Mapping[str, str] | None = None
+) -> str:
     digest = hashlib.sha256()
     for name in sorted(files):
         digest.update(name.encode() + b"\0" + hashlib.sha256(files[name]).digest())
     digest.update(f"\0BASE={base}\0{base_id}".encode())
+    for name, value in sorted((args or {}).items()):
+        digest.update(f"\0ARG {name}={value}".encode())
     return digest.hexdigest()[:16]
 
 
@@ -82,8 +126,11 @@ class Images:
         self.config = config
         self._lock = trio.Lock()
 
-    async def ensure(self, progress: ReportProgress, *, force: bool = False) -> BuiltImage:
-        """The current box image, built first when absent (one build at a time)."""
+    async def ensure(
+        self, progress: ReportProgress, *, force: bool = False, claude_code_version: str = ""
+    ) -> BuiltImage:
+        """The box image of these inputs, built first when absent (one build at a time)."""
+        check_version(claude_code_version)
         async with self._lock:
             base = self.config.default_base
             base_info = await self.docker.image(base)
@@ -93,11 +140,12 @@ class Images:
                 if base_info is None:
                     raise errors.AgentError(errors.IMAGE_BUILD_FAILED, f"{base} did not appear")
             files = await trio.to_thread.run_sync(context_files, self.config)
-            tag = f"{self.config.image_repo}:{content_tag(files, base, str(base_info['Id']))}"
+            args = build_args(files, claude_code_version)
+            tag = f"{self.config.image_repo}:{content_tag(files, base, str(base_info['Id']), args)}"
             existing = await self.docker.image(tag)
             built = existing is None or force
             if built:
-                await self._build(files, base, tag, progress)
+                await self._build(files, {"BASE": base, **args}, tag, progress)
                 existing = await self.docker.image(tag)
                 if existing is None:
                     raise errors.AgentError(errors.IMAGE_BUILD_FAILED, f"{tag} did not appear")
@@ -120,15 +168,15 @@ class Images:
                     with contextlib.suppress(DockerError):  # in use: keep it
                         await self.docker.call("DELETE", f"/images/{old}")
 
-    async def current(self, progress: ReportProgress) -> str:
-        return (await self.ensure(progress)).image
+    async def current(self, progress: ReportProgress, claude_code_version: str = "") -> str:
+        return (await self.ensure(progress, claude_code_version=claude_code_version)).image
 
     async def _build(
-        self, files: dict[str, bytes], base: str, tag: str, progress: ReportProgress
+        self, files: dict[str, bytes], args: dict[str, str], tag: str, progress: ReportProgress
     ) -> None:
         params = {
             "t": [tag, f"{self.config.image_repo}:latest"],
-            "buildargs": json.dumps({"BASE": base}),
+            "buildargs": json.dumps(args),
             "rm": "1",
             "forcerm": "1",
         }

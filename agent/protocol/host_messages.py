@@ -18,10 +18,15 @@ import attrs
 
 @attrs.frozen(kw_only=True)
 class EnsureImage:
-    """Build the box image unless one from the same inputs exists (progress while building)."""
+    """Build the box image unless one from the same inputs exists (progress while building).
+
+    ``claude_code_version`` is the one build input a caller gives (``image.claude_code_version``):
+    an npm version checked by the agent, empty for the version ``image/Dockerfile`` pins.
+    """
 
     id: int
     force: bool = False
+    claude_code_version: str = ""
 
 
 @attrs.frozen(kw_only=True)
@@ -55,11 +60,15 @@ class BoxSpec:
 
 @attrs.frozen(kw_only=True)
 class CreateHost:
-    """Create the container and home volume if absent (never replaces a container)."""
+    """Create the container and home volume if absent (never replaces a container).
+
+    A new container runs the image of these inputs (``EnsureImage``), built first if absent.
+    """
 
     id: int
     host_id: str
     spec: BoxSpec
+    claude_code_version: str = ""
 
 
 @attrs.frozen(kw_only=True)

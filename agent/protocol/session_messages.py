@@ -10,7 +10,9 @@ from typing import Any
 import attrs
 
 #: 2: no caller-chosen image, mounts or resolver in ``BoxSpec``; no ``host.exec``.
-PROTOCOL_VERSION = 2
+#: 3: ``home.export`` / ``home.import`` (a socket passed with the request); the Claude Code
+#: version in ``image.ensure`` and ``host.create``.
+PROTOCOL_VERSION = 3
 
 
 @attrs.frozen(kw_only=True)

@@ -35,12 +35,25 @@ from cloudclaude.core.settings import Settings
 
 
 class Agent:
-    """The daemon's one way to the agent, whatever the mode."""
+    """The daemon's one way to the agent, whatever the mode.
 
-    def __init__(self, mode: str, client: AgentClient | None = None, socket: str = "") -> None:
+    ``claude_code_version`` (``image.claude_code_version``; "" for the version the agent's
+    Dockerfile pins) goes with every image request and every create: a new container runs the
+    image of the settings, and ``ensure_image`` names the same image the creates use.
+    """
+
+    def __init__(
+        self,
+        mode: str,
+        client: AgentClient | None = None,
+        socket: str = "",
+        *,
+        claude_code_version: str = "",
+    ) -> None:
         self.mode = mode
         self._client = client
         self._socket = socket
+        self.claude_code_version = claude_code_version
         #: Set by the daemon's wiring; None in tools that keep no metrics.
         self.latency: Histogram | None = None
 
@@ -78,15 +91,17 @@ class Agent:
     async def ensure_image(
         self, *, force: bool = False, on_progress: OnProgress | None = None
     ) -> m.ImageReady:
-        reply: m.ImageReady = await self.request(m.EnsureImage(id=0, force=force), on_progress)
+        request = m.EnsureImage(id=0, force=force, claude_code_version=self.claude_code_version)
+        reply: m.ImageReady = await self.request(request, on_progress)
         return reply
 
     async def create_host(
         self, host_id: str, spec: m.BoxSpec, on_progress: OnProgress | None = None
     ) -> m.HostState:
-        reply: m.HostReply = await self.request(
-            m.CreateHost(id=0, host_id=host_id, spec=spec), on_progress
+        request = m.CreateHost(
+            id=0, host_id=host_id, spec=spec, claude_code_version=self.claude_code_version
         )
+        reply: m.HostReply = await self.request(request, on_progress)
         return reply.host
 
     async def start_host(self, host_id: str) -> m.HostState:
@@ -231,6 +246,7 @@ def instance_of(state_dir: Path) -> str:
 
 @asynccontextmanager
 async def open_agent(settings: Settings) -> AsyncIterator[Agent]:
+    version = settings.image.claude_code_version
     if settings.agent.mode == "embedded":
         # Imported here only: the runtime pulls pyroute2 and the Docker operations, which a
         # daemon talking to a separate agent (socket mode) must never load.
@@ -240,6 +256,6 @@ async def open_agent(settings: Settings) -> AsyncIterator[Agent]:
             open_runtime(agent_config(settings)) as dispatcher,
             embedded(dispatcher) as client,
         ):
-            yield Agent("embedded", client)
+            yield Agent("embedded", client, claude_code_version=version)
     else:
-        yield Agent(settings.agent.mode, socket=settings.agent.socket)
+        yield Agent(settings.agent.mode, socket=settings.agent.socket, claude_code_version=version)

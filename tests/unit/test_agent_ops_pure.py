@@ -11,8 +11,16 @@ import pytest
 
 from agent import errors
 from agent.config import AgentConfig
-from agent.ops.docker import demultiplex
-from agent.ops.images import CA_NAME, content_tag, context_files, context_tar
+from agent.ops.docker import Docker, demultiplex
+from agent.ops.images import (
+    CA_NAME,
+    Images,
+    build_args,
+    check_version,
+    content_tag,
+    context_files,
+    context_tar,
+)
 from agent.ops.names import check_host_id, container_name
 
 
@@ -47,6 +55,61 @@ def test_the_tag_changes_with_any_input_and_only_then(tmp_path: Path) -> None:
     assert content_tag(files, "base:1", "sha256:b") != tag
     (tmp_path / "box-init").write_text("#!/bin/sh\necho changed\n")
     assert content_tag(context_files(config), "base:1", "sha256:a") != tag
+
+
+PINNED = {"Dockerfile": b"FROM x\nARG CLAUDE_CODE_VERSION=2.1.331\nRUN true\n"}
+
+
+def test_another_claude_code_version_is_another_image_and_the_pin_the_same() -> None:
+    tag = content_tag(PINNED, "base:1", "sha256:a")
+    assert build_args(PINNED, "") == build_args(PINNED, "2.1.331") == {}
+    newer = build_args(PINNED, "2.1.332")
+    assert newer == {"CLAUDE_CODE_VERSION": "2.1.332"}
+    assert content_tag(PINNED, "base:1", "sha256:a", {}) == tag
+    assert content_tag(PINNED, "base:1", "sha256:a", newer) != tag
+    assert content_tag(PINNED, "base:1", "sha256:a", newer) == content_tag(
+        PINNED, "base:1", "sha256:a", build_args(PINNED, "2.1.332")
+    )
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["latest", "^2.1.0", "2.1", "2.1.331 && curl x", "2.1.331;x", "2.1.331\n", "1.2.3-" + "a" * 60],
+)
+def test_a_claude_code_version_must_be_a_plain_version(bad: str) -> None:
+    with pytest.raises(errors.AgentError) as refused:
+        check_version(bad)
+    assert refused.value.code == errors.VALIDATION_FAILED
+    with pytest.raises(errors.AgentError):
+        build_args(PINNED, bad)
+
+
+async def test_a_bad_version_is_refused_before_docker_is_asked(tmp_path: Path) -> None:
+    docker = Docker(str(tmp_path / "no-dockerd.sock"))
+    try:
+        with pytest.raises(errors.AgentError) as refused:
+            await Images(docker, AgentConfig()).ensure(_quiet, claude_code_version="latest")
+    finally:
+        await docker.aclose()
+    assert refused.value.code == errors.VALIDATION_FAILED
+
+
+async def _quiet(_stage: str, _percent: int, _message: str) -> None:
+    return None
+
+
+@pytest.mark.parametrize("good", ["2.1.332", "2.2.0-beta.1", "10.0.0+build.5", "1.2.3.4"])
+def test_plain_versions_are_accepted(good: str) -> None:
+    check_version(good)
+
+
+def test_a_version_the_dockerfile_cannot_take_is_refused() -> None:
+    with pytest.raises(errors.AgentError) as refused:
+        build_args({"Dockerfile": b"FROM x\n"}, "2.1.332")
+    assert refused.value.code == errors.VALIDATION_FAILED
+    assert build_args({"Dockerfile": b"FROM x\n"}, "") == {}
+    declared = {"Dockerfile": b"FROM x\nARG CLAUDE_CODE_VERSION\n"}
+    assert build_args(declared, "2.1.332") == {"CLAUDE_CODE_VERSION": "2.1.332"}
 
 
 def test_the_context_tar_keeps_scripts_executable(tmp_path: Path) -> None:

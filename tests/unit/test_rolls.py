@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
 
 from agent.config import AgentConfig
-from cloudclaude.app.image_build import pinned_claude_code, version_mismatch
-from cloudclaude.core.settings import AgentSettings, ImageSettings, Settings, SettingsError
+from agent.ops.images import build_args, context_files
+from agent.protocol import messages as m
+from cloudclaude.agent_client.handle import Agent
+from cloudclaude.core.settings import ImageSettings, SettingsError
 from cloudclaude.domain.rolls import Planned, plan
 from cloudclaude.model.hosts import Host, HostStatus
 
@@ -102,12 +103,24 @@ def test_the_claude_code_version_is_a_plain_version() -> None:
             ImageSettings(claude_code_version=bad)
 
 
-def test_image_build_refuses_a_version_the_image_does_not_pin(tmp_path: Path) -> None:
-    (tmp_path / "Dockerfile").write_text("FROM x\nARG CLAUDE_CODE_VERSION=2.1.331\nRUN true\n")
-    agent = AgentSettings(image_dir=str(tmp_path))
-    assert pinned_claude_code(tmp_path) == "2.1.331"
-    assert version_mismatch(Settings(agent=agent)) is None
-    newer = Settings(agent=agent, image=ImageSettings(claude_code_version="2.2.0"))
-    assert "pins 2.1.331" in (version_mismatch(newer) or "")
-    # The image of this tree pins the setting's default.
-    assert pinned_claude_code(Path(AgentConfig().image_dir)) == ImageSettings().claude_code_version
+def test_the_default_version_builds_the_image_the_dockerfile_pins() -> None:
+    # No extra build argument: the same content hash, so upgrading leaves hosts current.
+    files = context_files(AgentConfig())
+    assert build_args(files, ImageSettings().claude_code_version) == {}
+    assert build_args(files, "2.2.0") == {"CLAUDE_CODE_VERSION": "2.2.0"}
+
+
+async def test_the_daemons_agent_sends_the_setting_with_image_requests_and_creates() -> None:
+    sent: list[Any] = []
+
+    class Recording(Agent):
+        async def request(self, request: Any, on_progress: Any = None) -> Any:
+            sent.append(request)
+            if isinstance(request, m.EnsureImage):
+                return m.ImageReady(id=0, image="i", image_id="x", built=False)
+            return m.HostReply(id=0, host=m.HostState(host_id="h", exists=True))
+
+    agent = Recording("embedded", claude_code_version="2.2.0")
+    await agent.ensure_image()
+    await agent.create_host("h", m.BoxSpec())
+    assert [r.claude_code_version for r in sent] == ["2.2.0", "2.2.0"]
