@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from pathlib import Path
 
 import asyncssh
@@ -235,3 +236,28 @@ async def test_a_wrong_proxy_host_key_stops_before_the_ticket_is_sent(ssh_stack:
         assert Rogue.attempts == []
     finally:
         server.close()
+
+
+async def test_after_the_session_the_host_key_is_offered_for_known_hosts(
+    ssh_stack: SshStack,
+) -> None:
+    user = await ssh_stack.user_with_host(start=False, key=False)
+    known_hosts = ssh_stack.client.workdir / ".ssh" / "known_hosts"
+    fingerprint = ssh_stack.stack.services.ssh_host_key.get_fingerprint("sha256")
+    for answer in (b"n", b"y"):
+        async with trio.open_nursery() as nursery:
+            session = await curl_sh(nursery, ssh_stack, f"/entry/{user.short_id}")
+            await session.expect(f"Password for box {user.short_id}: ")
+            await session.send(user.password.encode() + b"\r")
+            await session.expect(r"0:claude")
+            await session.send(b"\x021")  # the shell window
+            await session.send(b"tmux detach-client\r")  # the ssh session ends, the box goes on
+            await session.expect("detached")
+            await session.expect("host key is " + re.escape(fingerprint))  # a pattern
+            await session.send(answer + b"\r")
+            assert await exit_code(session) == 0
+        if answer == b"n":
+            assert not known_hosts.exists()
+    lines = known_hosts.read_text().splitlines()
+    assert len(lines) == 1 and lines[0] == ssh_stack.client.known_hosts.read_text().strip()
+    assert "added the host key" in session.text()

@@ -142,6 +142,7 @@ async def _handoff(user: User, host: Host) -> Response | tuple[Any, int]:
             ("port", ssh_port),
             ("user", f"{user.username}+{host.short_id}"),
             ("known_hosts", known_hosts_line(svc.ssh_host_key, ssh_host, ssh_port)),
+            ("fingerprint", svc.ssh_host_key.get_fingerprint("sha256")),
             ("ticket", ticket),
             ("expires_in", round(svc.tickets.ttl_s)),
         ]

@@ -7,6 +7,9 @@
 # or JSON), and ssh logs in with a one-time ticket; the proxy's host key is pinned. With a
 # certificate from the server's local CA, every call checks the server's public-key pin (PIN):
 # a server with another key gets no byte of the password.
+# After a session that ended well it offers to add the proxy's host key (its fingerprint shown) to
+# ~/.ssh/known_hosts, so plain ssh, scp and sshfs trust it too; CLOUDCLAUDE_KNOWN_HOSTS=yes adds
+# it without asking, =no never asks.
 # Exit codes: 10 wrong password, 11 account disabled, 12 account expired, 13 no such box,
 # 14 start failed, 15 ssh not ready, 16 no exit assigned, 2 network or HTTP failure, 1 other;
 # after login, the exit status of the session.
@@ -40,6 +43,26 @@ answer() {
         case "$exit_code" in ''|*[!0-9]*) exit_code=1 ;; esac
         exit "$exit_code"
     fi
+}
+
+# The proxy's host key into ~/.ssh/known_hosts, if the user wants it and it is not there yet.
+offer_known_host() {
+    [ -n "${HOME:-}" ] || return 0
+    file="$HOME/.ssh/known_hosts"
+    grep -qxF "$known" "$file" 2>/dev/null && return 0
+    case "${CLOUDCLAUDE_KNOWN_HOSTS:-ask}" in
+        yes) ;;
+        no) return 0 ;;
+        *)
+            printf "The server's SSH host key is %s.\nAdd it to %s so plain ssh trusts it?" \
+                "$fingerprint" "$file" >/dev/tty
+            printf ' [y/N] ' >/dev/tty
+            IFS= read -r reply </dev/tty || reply=""
+            case "$reply" in y|Y|yes|YES) ;; *) return 0 ;; esac
+            ;;
+    esac
+    (umask 077 && mkdir -p "$HOME/.ssh" && printf '%s\n' "$known" >>"$file") \
+        && say "added the host key to $file" || say "could not write $file"
 }
 
 ask_secret() {
@@ -96,6 +119,7 @@ host=$(field host "$resp")
 port=$(field port "$resp")
 login=$(field user "$resp")
 known=$(field known_hosts "$resp")
+fingerprint=$(field fingerprint "$resp")
 ticket=$(field ticket "$resp")
 [ -n "$host" ] && [ -n "$port" ] && [ -n "$login" ] && [ -n "$known" ] && [ -n "$ticket" ] \
     || die 2 "unexpected answer from $SERVER"
@@ -114,4 +138,5 @@ CLOUDCLAUDE_TICKET=$ticket SSH_ASKPASS="$tmp/askpass" SSH_ASKPASS_REQUIRE=force 
     -o NumberOfPasswordPrompts=1 -o ServerAliveInterval=30 \
     "$login@$host" </dev/tty
 status=$?
+[ "$status" -eq 0 ] && offer_known_host  # only after a session that ended well
 exit "$status"
