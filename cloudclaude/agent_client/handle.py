@@ -252,10 +252,16 @@ async def open_agent(settings: Settings) -> AsyncIterator[Agent]:
         # daemon talking to a separate agent (socket mode) must never load.
         from agent.runtime import open_runtime
 
+        failure: Exception | None = None
         async with (
             open_runtime(agent_config(settings)) as dispatcher,
             embedded(dispatcher) as client,
         ):
-            yield Agent("embedded", client, claude_code_version=version)
+            try:
+                yield Agent("embedded", client, claude_code_version=version)
+            except Exception as exc:  # noqa: BLE001 (re-raised below, not wrapped in a group)
+                failure = exc
+        if failure is not None:
+            raise failure
     else:
         yield Agent(settings.agent.mode, socket=settings.agent.socket, claude_code_version=version)

@@ -33,6 +33,7 @@ from cloudclaude.domain import audit
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.audit import Actor
 from cloudclaude.model.hosts import Host, HostStatus
+from cloudclaude.model.images import ImageBuild
 
 if TYPE_CHECKING:  # domain.hosts builds ``Rolls``: no import cycle at run time
     from cloudclaude.domain.hosts import Hosts
@@ -120,6 +121,10 @@ class Rolls:
 
     async def current_image(self) -> str | None:
         return await box_image.current(self._db)
+
+    async def last_build(self) -> ImageBuild | None:
+        """The box image's last build (``cloudclaude image build``), running or ended."""
+        return await box_image.last_build(self._db)
 
     async def refresh_image(self) -> str:
         """Ask the agent for the image of the current inputs (it builds one when they

@@ -93,7 +93,8 @@ async def test_outdated_hosts_are_shown_and_rolled_keeping_their_home(
     version = await exec_in_host(host_id, ["claude", "--version"], user="claude")
     assert "2.1.331" in version.stdout, version
 
-    # Running, --now: rebuilt at once and running again (no notice yet: see Rolls.roll).
+    # Running, --now: rebuilt at once and running again (the tmux notice before it is tested in
+    # test_image_version_roll.py).
     await hosts_repo.update(db, host_id_of(host), image_ref=OLDER)
     now = await stack.services.hosts.rolls.roll(Actor(name="test"), now=True, parallel=2)
     assert now.rebuilt == [host["short_id"]] and not now.deferred, now
