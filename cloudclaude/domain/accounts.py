@@ -193,6 +193,11 @@ class Accounts:
     async def count(self) -> int:
         return await users_repo.count(self._db)
 
+    async def usernames(self, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+        """id → username for the users among ``user_ids`` that exist, in one query."""
+        found = await users_repo.get_many(self._db, list(set(user_ids))) if user_ids else []
+        return {user.id: user.username for user in found}
+
     async def count_admins(self) -> int:
         return await users_repo.count_admins(self._db)
 

@@ -26,7 +26,7 @@ import attrs
 from cloudclaude.db.repos import Executor
 from cloudclaude.db.repos import hosts as hosts_repo
 from cloudclaude.errors import CloudClaudeError
-from cloudclaude.model.hosts import HOST_STATUSES, Host, HostStatus
+from cloudclaude.model.hosts import HOST_STATUSES, Host, HostAction, HostStatus
 
 _LIVE: frozenset[HostStatus] = frozenset(s for s in HOST_STATUSES if s != "deleted")
 
@@ -110,4 +110,29 @@ async def compare_and_set(
         check(source, status)
     return await hosts_repo.write(
         db, host_id, fields={**fields, "status": status}, from_statuses=sorted(expect)
+    )
+
+
+#: What a person may ask of a host, and where each action leads: action → (the status its task
+#: first moves the host to, the statuses in which it has nothing to do). The buttons a host
+#: offers follow from this and ``TRANSITIONS``: no Start on a running host, nothing on a
+#: deleted one. (Actions are still checked by their tasks; this only decides what is offered.)
+ACTION_STEPS: Mapping[HostAction, tuple[HostStatus, frozenset[HostStatus]]] = {
+    "start": ("starting", frozenset({"starting", "running", "degraded"})),
+    "stop": ("stopping", frozenset({"pending", "stopping", "stopped"})),
+    "rebuild": ("stopping", frozenset({"stopping"})),
+    "verify_egress": (
+        "running",
+        frozenset({"pending", "starting", "stopping", "stopped", "failed"}),
+    ),
+    "delete": ("deleting", frozenset({"deleting"})),
+}
+
+
+def offered_actions(status: HostStatus) -> frozenset[HostAction]:
+    """The actions that make sense for a host in ``status`` (what its page offers)."""
+    return frozenset(
+        action
+        for action, (step, idle) in ACTION_STEPS.items()
+        if status not in idle and allowed(status, step)
     )

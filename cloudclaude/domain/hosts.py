@@ -187,6 +187,10 @@ class Hosts:
             pass
         return visible(await hosts_repo.get_by_short_id(self._db, ref), ref)
 
+    async def short_ids(self, host_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+        """id → short id for the hosts among ``host_ids`` (pages show names, not ids)."""
+        return await hosts_repo.short_ids(self._db, host_ids) if host_ids else {}
+
     async def list_hosts(
         self,
         *,

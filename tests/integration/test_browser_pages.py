@@ -6,15 +6,24 @@ go to test-artifacts/screenshots/."""
 from __future__ import annotations
 
 import re
+import uuid
+from collections.abc import AsyncIterator
 
 import attrs
+import pytest
 import trio
 
+from cloudclaude.core.settings import WebSettings
+from cloudclaude.domain import host_states
+from cloudclaude.model.audit import Actor
+from cloudclaude.model.hosts import HostLimits, HostStatus
 from tests.integration.box_exec import exec_in_host
 from tests.integration.browser import Browser, Page
 from tests.integration.conftest import ADMIN_PASSWORD
+from tests.integration.hoststack import Stack
 from tests.integration.netsim import SimInternet
 from tests.integration.sshstack import SshStack
+from web.server import WebServer
 
 
 async def sign_in(browser: Browser, base: str, username: str, password: str, **kw: object) -> Page:
@@ -155,4 +164,164 @@ async def test_an_exit_is_created_and_tested_with_steps_streaming_in(
     for code in ("egress.probe", "egress.http", "egress.address", "egress.dns", "egress.verified"):
         assert code in steps, steps
     await page.screenshot("admin-exit-test")
+    assert not page.errors, page.errors
+
+
+# --- admin pages for people (issue 20): no task runs, so each queued action stays queued ---
+
+ACTOR = Actor(name="test")
+#: The phone width the layout check uses.
+PHONE = 390
+
+
+@attrs.frozen
+class Served:
+    url: str
+    stack: Stack
+
+
+@pytest.fixture
+async def served(idle_stack: Stack) -> AsyncIterator[Served]:
+    """The pages over TLS on a loopback port, without task workers (tasks stay pending)."""
+    stopping = trio.Event()
+    tls = idle_stack.services.tls
+    web = WebServer(idle_stack.app, WebSettings(host="127.0.0.1", port=0), stopping, tls)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(web.run)
+        try:
+            yield Served(web.binds[0], idle_stack)
+        finally:
+            stopping.set()
+
+
+async def stopped_host(stack: Stack, username: str) -> tuple[uuid.UUID, str]:
+    """A user with one host, its create task canceled and the host ``stopped``."""
+    services = stack.services
+    user, _ = await services.accounts.create(ACTOR, username=username, password="pw-" * 4)
+    host, _, task = await services.hosts.create(ACTOR, user_id=user.id, limits=HostLimits())
+    await services.hosts.tasks.cancel(ACTOR, str(task.id))
+    await move(stack, host.id, "stopped")
+    return host.id, host.short_id
+
+
+async def move(stack: Stack, host_id: uuid.UUID, status: HostStatus) -> None:
+    current = (await stack.services.hosts.get(host_id)).status
+    assert await host_states.compare_and_set(stack.services.db, host_id, [current], status)
+
+
+async def task_count(stack: Stack, host_id: uuid.UUID) -> int:
+    return (await stack.services.tasks.page(limit=100, offset=0, host_id=host_id)).total
+
+
+async def settle(stack: Stack, host_id: uuid.UUID) -> None:
+    """Cancel the host's queued task, as if it had run (no worker runs it here)."""
+    active = await stack.services.hosts.tasks.active_for(host_id)
+    if active is not None:
+        await stack.services.hosts.tasks.cancel(ACTOR, str(active.id))
+
+
+@pytest.mark.parametrize("javascript", [True, False])
+async def test_a_refused_form_shows_its_409_next_to_the_field(
+    served: Served, browser: Browser, javascript: bool
+) -> None:
+    base, services = served.url, served.stack.services
+    full, _ = await services.accounts.create(ACTOR, username="full", password="pw-" * 4)
+    await services.accounts.update(ACTOR, full.id, max_hosts=0)
+    page = await sign_in(browser, base, "root-admin", ADMIN_PASSWORD, javascript=javascript)
+    await page.wait_for_text("Dashboard")
+    await page.goto(f"{base}/admin/users")
+    await page.fill("#username", "root-admin")  # taken
+    await page.click("#create-user button[type=submit]")
+    await page.wait_for_selector("#username + .field-error")
+    assert "root-admin" in await page.text("#username + .field-error")
+    assert await page.evaluate("document.activeElement.id") == "username"  # scrolled to, focused
+    await page.screenshot(f"admin-users-409{'' if javascript else '-no-js'}")
+
+    await page.goto(f"{base}/admin/hosts")
+    await page.select("#user_id", str(full.id))
+    await page.click("#create-host button[type=submit]")
+    await page.wait_for_selector("#user_id + .field-error")
+    assert "max_hosts" in await page.text("#user_id + .field-error")
+    assert await page.evaluate("document.activeElement.id") == "user_id"
+    await page.screenshot(f"admin-hosts-409{'' if javascript else '-no-js'}")
+    assert not page.errors, page.errors
+
+
+async def test_an_action_then_a_reload_queues_one_task(served: Served, browser: Browser) -> None:
+    base, stack = served.url, served.stack
+    host_id, _ = await stopped_host(stack, "prguser")
+    page = await sign_in(browser, base, "root-admin", ADMIN_PASSWORD)
+    await page.wait_for_text("Dashboard")
+    here = f"{base}/admin/hosts/{host_id}"
+    await page.goto(here)
+    before = await task_count(stack, host_id)
+    await page.click(f"form[action='/admin/hosts/{host_id}/start'] button")
+    await page.wait_for_text("Start queued.")
+    assert (await page.url()).startswith(f"{here}?done=start")  # a GET address, not the POST
+    await page.reload()
+    await page.wait_for_text("Start queued.")
+    assert "did not happen" not in await page.text("main")
+    assert await task_count(stack, host_id) == before + 1
+    await page.goto(f"{here}/start")  # the action's address opened: the host, not a 405
+    assert await page.url() == here
+    assert not page.errors, page.errors
+
+
+async def test_buttons_follow_the_status_and_rebuild_asks_first(
+    served: Served, browser: Browser
+) -> None:
+    base, stack = served.url, served.stack
+    host_id, _ = await stopped_host(stack, "stateuser")
+    page = await sign_in(browser, base, "root-admin", ADMIN_PASSWORD)
+    await page.wait_for_text("Dashboard")
+    here = f"{base}/admin/hosts/{host_id}"
+    await page.goto(here)
+    buttons = await page.text("#host-actions")
+    assert "Start" in buttons and "Stop" not in buttons and "Verify egress" not in buttons
+    await move(stack, host_id, "running")
+    await page.reload()
+    buttons = await page.text("#host-actions")
+    assert "Start" not in buttons and "Stop" in buttons and "Verify egress" in buttons
+    await page.screenshot("admin-host-running-buttons")
+
+    before = await task_count(stack, host_id)
+    await page.click("#rebuild-link")
+    await page.wait_for_text("everything outside the home is lost")
+    assert await task_count(stack, host_id) == before  # asking is not doing
+    await page.screenshot("admin-host-rebuild-confirm")
+    await page.click("#rebuild-host button[type=submit]")
+    await page.wait_for_text("Rebuild queued.")
+    latest = await stack.services.tasks.page(limit=1, offset=0, host_id=host_id)
+    assert latest.items[0].kind == "rebuild" and latest.total == before + 1
+    await settle(stack, host_id)
+    assert not page.errors, page.errors
+
+
+async def test_the_admin_pages_fit_a_phone(served: Served, browser: Browser) -> None:
+    base, stack = served.url, served.stack
+    host_id, _ = await stopped_host(stack, "phoneuser")
+    page = await sign_in(browser, base, "root-admin", ADMIN_PASSWORD, width=PHONE, height=844)
+    await page.wait_for_text("Dashboard")
+    user = await stack.services.accounts.get_by_username("phoneuser")
+    paths = {
+        "": "dashboard",
+        "/users": "users",
+        f"/users/{user.id}": "user",
+        "/hosts": "hosts",
+        f"/hosts/{host_id}": "host",
+        "/exits": "exits",
+        "/tasks": "tasks",
+        "/audit": "audit",
+    }
+    for path, name in paths.items():
+        await page.goto(f"{base}/admin{path}")
+        width = await page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE, (path, width)
+        box = await page.evaluate(
+            "(() => { const r = document.querySelector('header.top .who button')"
+            ".getBoundingClientRect(); return [r.left, r.right, r.top, r.bottom]; })()"
+        )
+        left, right, top, bottom = box
+        assert left >= 0 and right <= PHONE and top >= 0 and top < bottom <= 844, (path, box)
+        await page.screenshot(f"admin-{name}-{PHONE}")
     assert not page.errors, page.errors

@@ -156,11 +156,15 @@ async def test_the_confirm_form_offers_to_delete_the_boxes(
     assert refused.status_code == 409
     assert "with_hosts" in await refused.get_data(as_text=True)
     queued = await admin.post(f"/admin/users/{user_id}/delete", form={**form, "with_hosts": "1"})
-    assert queued.status_code == 202
-    assert "Deleting 1 box(es)" in await queued.get_data(as_text=True)
+    assert queued.status_code == 302  # POST-redirect-GET: a reload deletes nothing again
+    assert queued.headers["Location"].endswith(f"/admin/users/{user_id}?done=deleting")
+    shown = await admin.get(queued.headers["Location"])
+    assert "Deleting their boxes" in await shown.get_data(as_text=True)
     await _finish_deletion(services, host)
     done = await admin.post(f"/admin/users/{user_id}/delete", form={**form, "with_hosts": "1"})
-    assert done.status_code == 302 and done.headers["Location"].endswith("/admin/users")
+    assert done.status_code == 302 and done.headers["Location"].endswith(
+        "/admin/users?done=deleted"
+    )
     assert await users_repo.get(services.db, user_id) is None
     # A user without boxes is not offered the box deletion.
     other, _ = await services.accounts.create(ACTOR, username=random_name(), password=PASSWORD)

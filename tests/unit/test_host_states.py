@@ -67,3 +67,15 @@ def test_sources_are_the_inverse_of_the_table() -> None:
     assert host_states.sources("degraded") == {"running", "degraded"}
     assert host_states.sources("deleted") == {"deleting"}
     assert "pending" not in host_states.sources("running")
+
+
+def test_a_host_offers_only_the_actions_its_status_allows() -> None:
+    offered = host_states.offered_actions
+    assert "start" not in offered("running") and "stop" in offered("running")
+    assert "stop" not in offered("stopped") and "start" in offered("stopped")
+    assert "verify_egress" in offered("degraded") and "verify_egress" not in offered("stopped")
+    assert offered("deleted") == frozenset() and offered("deleting") == frozenset()
+    for status in HOST_STATUSES:  # each offered action's first step is a legal move
+        for action in offered(status):
+            step, _ = host_states.ACTION_STEPS[action]
+            assert host_states.allowed(status, step)

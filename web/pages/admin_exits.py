@@ -96,7 +96,8 @@ async def create_exit() -> tuple[str, int] | Response:
     except CloudClaudeError as exc:
         if kind not in KINDS:
             raise
-        return await _form(kind, exc.http_status, data=data, errors=errors_for(exc))
+        errors = errors_for(exc, allowed_fields(kind))
+        return await _form(kind, exc.http_status, data=data, errors=errors)
     return redirect(f"/admin/exits/{created.id}")
 
 
@@ -109,7 +110,7 @@ async def show_exit(exit_id: str) -> tuple[str, int]:
 
 @blueprint.post("/exits/<exit_id>")
 @page("admin")
-async def edit_exit(exit_id: str) -> tuple[str, int]:
+async def edit_exit(exit_id: str) -> tuple[str, int] | Response:
     exits = services().exits
     shown = await exits.get(parse_uuid(exit_id, "exit", "exit_not_found"))
     data = await form_dict()
@@ -118,16 +119,36 @@ async def edit_exit(exit_id: str) -> tuple[str, int]:
         changes.pop("kind")
         updated = await exits.patch(actor(), shown.id, changes)
     except CloudClaudeError as exc:
-        errors = errors_for(exc)
+        errors = errors_for(exc, allowed_fields(shown.kind))
         return await _form(shown.kind, exc.http_status, shown=shown, data=data, errors=errors)
-    return await _form(updated.kind, shown=updated)
+    return redirect(f"/admin/exits/{updated.id}?done=saved")
 
 
 @blueprint.post("/exits/<exit_id>/delete")
 @page("admin")
-async def delete_exit(exit_id: str) -> Response:
-    await services().exits.delete(actor(), parse_uuid(exit_id, "exit", "exit_not_found"))
+async def delete_exit(exit_id: str) -> tuple[str, int] | Response:
+    exits = services().exits
+    uid = parse_uuid(exit_id, "exit", "exit_not_found")
+    try:
+        await exits.delete(actor(), uid)
+    except CloudClaudeError as exc:
+        if exc.http_status >= 500 or exc.error.slug == "exit_not_found":
+            raise
+        shown = await exits.get(uid)  # e.g. still bound to a host: said at the delete form
+        return await _form(
+            shown.kind,
+            exc.http_status,
+            shown=shown,
+            errors={"delete": str(exc.detail or exc.error.message)},
+        )
     return redirect("/admin/exits")
+
+
+@blueprint.get("/exits/<exit_id>/<action>")
+@page("admin")
+async def exit_action_address(exit_id: str, action: str) -> Response:
+    """An action's address opened (a reload, a bookmark): the exit's page, not a 405."""
+    return redirect(f"/admin/exits/{parse_uuid(exit_id, 'exit', 'exit_not_found')}")
 
 
 @blueprint.post("/exits/<exit_id>/test")
@@ -154,10 +175,15 @@ async def change_host_exit(host_id: str) -> Response:
     svc = services()
     host = await svc.hosts.get(parse_uuid(host_id, "host"))
     data = await form_dict()
-    target = parse_uuid(data.get("egress_ip_id", ""), "exit", "exit_not_found")
-    await svc.exits.get(target)  # an unknown exit fails before the old binding goes
-    current = await svc.exits.binding_of(host.id)
-    if current is not None:
-        await svc.exits.unbind(actor(), current.id)
-    await svc.exits.bind(actor(), host.id, target)
-    return redirect(f"/admin/hosts/{host.id}")
+    try:
+        target = parse_uuid(data.get("egress_ip_id", ""), "exit", "exit_not_found")
+        await svc.exits.get(target)  # an unknown exit fails before the old binding goes
+        current = await svc.exits.binding_of(host.id)
+        if current is not None:
+            await svc.exits.unbind(actor(), current.id)
+        await svc.exits.bind(actor(), host.id, target)
+    except CloudClaudeError as exc:  # said at the exit form of the host's page
+        if exc.http_status >= 500:
+            raise
+        return redirect(f"/admin/hosts/{host.id}?failed=exit&error={exc.error.code}#exit")
+    return redirect(f"/admin/hosts/{host.id}?done=exit#exit")

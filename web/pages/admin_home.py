@@ -12,6 +12,7 @@ from cloudclaude.core.timefmt import parse_when
 from cloudclaude.model.audit import AuditFilter
 from cloudclaude.model.hosts import HOST_STATUSES
 from web.api.common import paging, services
+from web.pages.names import look_up
 from web.pages.render import is_htmx, render
 from web.pages.session import page
 
@@ -28,15 +29,22 @@ async def dashboard() -> str:
     running = await svc.tasks.page(limit=20, offset=0, status="running")
     pending = await svc.tasks.page(limit=20, offset=0, status="pending")
     events = await svc.audit.recent(10)
+    in_flight = [*running.items, *pending.items]
+    names = await look_up(  # one query per kind for every row on the page
+        user_ids=[*(h.user_id for h in failing), *(e.user_id for e in events)],
+        host_ids=[*(t.host_id for t in in_flight), *(e.host_id for e in events)],
+    )
     backup = svc.live.current.backup
     return await render(
         "admin/dashboard.html",
         counts=[(status, counts.get(status, 0)) for status in HOST_STATUSES if status != "deleted"],
         failing=failing,
-        tasks=[*running.items, *pending.items],
+        tasks=in_flight,
         events=events,
+        names=names,
         users=await services().accounts.count(),
         backups=await svc.backups.recent(5),
+        image_build=await svc.hosts.rolls.last_build(),
         backup_schedule=backup.schedule,
         backup_keep=backup.keep,
     )
@@ -47,16 +55,20 @@ async def dashboard() -> str:
 async def tasks() -> str:
     limit, offset = paging(PAGE)
     found = await services().tasks.page(limit=limit, offset=offset)
+    names = await look_up(
+        user_ids=[t.requested_by for t in found.items], host_ids=[t.host_id for t in found.items]
+    )
     template = "admin/_tasks_table.html" if is_htmx() else "admin/tasks.html"
-    return await render(template, page=found, limit=limit, offset=offset)
+    return await render(template, page=found, limit=limit, offset=offset, names=names)
 
 
 @blueprint.get("/tasks/<task_id>")
 @page("admin")
 async def task(task_id: str) -> str:
     found = await services().hosts.tasks.get(task_id)
+    names = await look_up(user_ids=[found.requested_by], host_ids=[found.host_id])
     template = "admin/_task_live.html" if is_htmx() else "admin/task.html"
-    return await render(template, task=found)
+    return await render(template, task=found, names=names)
 
 
 def _uuid_arg(name: str) -> uuid.UUID | None:
@@ -81,9 +93,13 @@ async def audit() -> str:
         until=_time_arg("until"),
     )
     found = await services().audit.page(flt, limit=limit, offset=offset)
+    names = await look_up(
+        user_ids=[e.user_id for e in found.items], host_ids=[e.host_id for e in found.items]
+    )
     return await render(
         "admin/audit.html",
         events=found.items,
+        names=names,
         total=found.total,
         limit=limit,
         offset=offset,

@@ -2,7 +2,11 @@
 rotate the password, delete with confirmation (and, when asked, their boxes first), SSH keys.
 
 Rotating a password and adding a key ask for the admin's own password unless they signed in a
-moment ago (``auth.recent_auth_s``).
+moment ago (``auth.recent_auth_s``). Changes are POST-redirect-GET: the user's page then says
+what happened, so a reload repeats nothing, and a GET of an action's address redirects to the
+user's page. A failed form comes back with all its errors, each next to its field. Forms that
+show a password once (create, rotate) answer with the page itself; with JavaScript they are
+htmx swaps that leave no history entry, so a reload is a plain GET.
 """
 
 from __future__ import annotations
@@ -12,17 +16,31 @@ import uuid
 from quart import Blueprint, redirect, request
 from werkzeug.sansio.response import Response
 
+from cloudclaude.auth.passwords import check_policy
 from cloudclaude.core.ids import parse_uuid
+from cloudclaude.domain.accounts import MAX_HOSTS_LIMIT, check_username
 from cloudclaude.errors import CloudClaudeError
 from web.api.common import actor, paging, services
-from web.pages.forms import date_field, errors_for, form_dict, int_field
+from web.pages.forms import FormCheck, date_field, errors_for, form_dict, int_field
 from web.pages.render import render
-from web.pages.session import confirm_errors, confirm_recent, page
+from web.pages.session import CURRENT_PASSWORD, confirm_errors, confirm_recent, page
 
 blueprint = Blueprint("pages_admin_users", __name__, url_prefix="/admin/users")
 PAGE = 25
 #: How long the confirm form waits for the boxes' delete tasks before answering.
 DELETE_WAIT_S = 15.0
+#: The create form's fields (an error about anything else shows at the top of the form).
+USER_FIELDS = ("username", "role", "max_hosts", "expires_at", "password")
+#: What the user's page says after a change (``?done=``).
+DONE = {
+    "saved": "Saved.",
+    "disabled": "Account disabled.",
+    "active": "Account enabled.",
+    "key-added": "Key added.",
+    "key-removed": "Key removed.",
+    "deleting": "Deleting their boxes; the user stays until they are gone."
+    " Delete the user again (with the boxes) once their tasks have finished.",
+}
 
 
 async def _list(
@@ -44,6 +62,7 @@ async def _list(
         form=form or {},
         errors=errors or {},
         created=created,
+        notice="User deleted." if status == 200 and request.args.get("done") == "deleted" else "",
     )
     return html, status
 
@@ -54,21 +73,36 @@ async def users() -> tuple[str, int]:
     return await _list()
 
 
+def _check_max_hosts(check: FormCheck, data: dict[str, str], default: int | None) -> int | None:
+    value = check.read("max_hosts", lambda: int_field(data, "max_hosts", default))
+    if value is not None and not 0 <= value <= MAX_HOSTS_LIMIT:
+        check.errors["max_hosts"] = f"must be 0..{MAX_HOSTS_LIMIT}"
+    return value
+
+
 @blueprint.post("")
 @page("admin")
 async def create_user() -> tuple[str, int]:
     data = await form_dict()
+    check = FormCheck()  # every field's problem at once, before the account is made
+    check.read("username", lambda: check_username(data.get("username", "")))
+    max_hosts = _check_max_hosts(check, data, 1)
+    expires_at = check.read("expires_at", lambda: date_field(data, "expires_at"))
+    if data.get("password"):
+        check.read("password", lambda: check_policy(data["password"]))
+    if check.errors:
+        return await _list(422, form=data, errors=check.errors)
     try:
         user, generated = await services().accounts.create(
             actor(),
             username=data.get("username", ""),
             role=data.get("role") or "user",
             password=data.get("password") or None,
-            expires_at=date_field(data, "expires_at"),
-            max_hosts=int_field(data, "max_hosts", 1) or 0,
+            expires_at=expires_at,
+            max_hosts=max_hosts or 0,
         )
     except CloudClaudeError as exc:
-        return await _list(exc.http_status, form=data, errors=errors_for(exc))
+        return await _list(exc.http_status, form=data, errors=errors_for(exc, USER_FIELDS))
     # The generated password is shown this once and never stored in the clear.
     return await _list(201, created=(user.username, generated or ""))
 
@@ -84,6 +118,8 @@ async def _detail(
     svc = services()
     user = await svc.accounts.get(user_id)
     hosts = await svc.hosts.list_hosts(limit=100, offset=0, user_id=user_id)
+    if not notice and status == 200:
+        notice = DONE.get(request.args.get("done", ""), "")
     html = await render(
         "admin/user.html",
         shown=user,
@@ -96,6 +132,10 @@ async def _detail(
     return html, status
 
 
+def _done(uid: uuid.UUID, what: str) -> Response:
+    return redirect(f"/admin/users/{uid}?done={what}")
+
+
 @blueprint.get("/<user_id>")
 @page("admin")
 async def user(user_id: str) -> tuple[str, int]:
@@ -104,20 +144,31 @@ async def user(user_id: str) -> tuple[str, int]:
 
 @blueprint.post("/<user_id>")
 @page("admin")
-async def update_user(user_id: str) -> tuple[str, int]:
+async def update_user(user_id: str) -> tuple[str, int] | Response:
     uid = parse_uuid(user_id, "user")
     data = await form_dict()
+    check = FormCheck()
+    max_hosts = _check_max_hosts(check, data, None)
+    expires_at = check.read("expires_at", lambda: date_field(data, "expires_at"))
+    if check.errors:
+        return await _detail(uid, 422, errors=check.errors)
     try:
         await services().accounts.update(
-            actor(),
-            uid,
-            max_hosts=int_field(data, "max_hosts"),
-            expires_at=date_field(data, "expires_at"),
-            set_expires_at=True,
+            actor(), uid, max_hosts=max_hosts, expires_at=expires_at, set_expires_at=True
         )
     except CloudClaudeError as exc:
-        return await _detail(uid, exc.http_status, errors=errors_for(exc))
-    return await _detail(uid, notice="Saved.")
+        errors = errors_for(exc, ("max_hosts", "expires_at"))
+        return await _detail(
+            uid, exc.http_status, errors={k or "update": v for k, v in errors.items()}
+        )
+    return _done(uid, "saved")
+
+
+@blueprint.get("/<user_id>/<action>")
+@page("admin")
+async def user_action_address(user_id: str, action: str) -> Response:
+    """An action's address opened (a reload, a bookmark): the user's page, not a 405."""
+    return redirect(f"/admin/users/{parse_uuid(user_id, 'user')}")
 
 
 @blueprint.post("/<user_id>/<action>")
@@ -128,7 +179,7 @@ async def user_action(user_id: str, action: str) -> tuple[str, int] | Response:
     if action in ("disable", "enable"):
         status = "disabled" if action == "disable" else "active"
         await accounts.update(actor(), uid, status=status)
-        return await _detail(uid, notice=f"Account {status}.")
+        return _done(uid, status)
     if action == "rotate-password":
         try:
             await confirm_recent(await form_dict())
@@ -146,17 +197,25 @@ async def user_action(user_id: str, action: str) -> tuple[str, int] | Response:
             return await _detail(uid, 422, errors=errors)
         return await _delete(uid, with_hosts=data.get("with_hosts") in ("1", "on", "true"))
     if action == "keys":
-        data = await form_dict()
-        try:
-            await confirm_recent(data)
-            await accounts.add_key(
-                actor(), uid, data.get("public_key", ""), data.get("name") or None
-            )
-        except CloudClaudeError as exc:
-            errors = confirm_errors(exc) or errors_for(exc)
-            return await _detail(uid, exc.http_status, errors=errors)
-        return await _detail(uid, notice="Key added.")
-    raise CloudClaudeError("not_found", f"no action {action!r}")
+        return await _add_key(uid)
+    raise CloudClaudeError("not_found", f"no action {action[:32]!r}")
+
+
+async def _add_key(uid: uuid.UUID) -> tuple[str, int] | Response:
+    data = await form_dict()
+    try:
+        await confirm_recent(data)
+        await services().accounts.add_key(
+            actor(), uid, data.get("public_key", ""), data.get("name") or None
+        )
+    except CloudClaudeError as exc:
+        if (confirm := confirm_errors(exc)) is not None:  # the key form's own password field
+            errors = {"key_current_password": confirm[CURRENT_PASSWORD]}
+        else:
+            found = errors_for(exc, ("public_key",))
+            errors = {k or "keys": v for k, v in found.items()}
+        return await _detail(uid, exc.http_status, errors=errors)
+    return _done(uid, "key-added")
 
 
 async def _delete(uid: uuid.UUID, *, with_hosts: bool) -> tuple[str, int] | Response:
@@ -170,18 +229,19 @@ async def _delete(uid: uuid.UUID, *, with_hosts: bool) -> tuple[str, int] | Resp
             raise
         return await _detail(uid, exc.http_status, errors={"confirm": exc.detail or ""})
     if done.deleted:
-        return redirect("/admin/users")
-    left = sum(1 for t in done.tasks if t.status != "succeeded")
-    notice = (
-        f"Deleting {left} box(es); the user stays until they are gone."
-        " Delete the user again (with the boxes) once their tasks have finished."
-    )
-    return await _detail(uid, 202, notice=notice)
+        return redirect("/admin/users?done=deleted")
+    return _done(uid, "deleting")
+
+
+@blueprint.get("/<user_id>/keys/<key_id>/delete")
+@page("admin")
+async def delete_key_address(user_id: str, key_id: str) -> Response:
+    return redirect(f"/admin/users/{parse_uuid(user_id, 'user')}")
 
 
 @blueprint.post("/<user_id>/keys/<key_id>/delete")
 @page("admin")
-async def delete_key(user_id: str, key_id: str) -> tuple[str, int]:
+async def delete_key(user_id: str, key_id: str) -> Response:
     uid = parse_uuid(user_id, "user")
     await services().accounts.delete_key(actor(), uid, parse_uuid(key_id, "key"))
-    return await _detail(uid, notice="Key removed.")
+    return _done(uid, "key-removed")

@@ -96,6 +96,15 @@ async def login() -> AnyResponse:
         if exc.error.slug in ("auth_invalid", "account_disabled", "account_expired"):
             status = exc.http_status
             return await _form(status, exc.error.message, username, next_)
+        if exc.error.slug == "rate_limited":  # the lock-out says how long it lasts
+            wait = int(exc.extra.get("retry_after") or 1)
+            problem = (
+                f"Too many sign-in attempts. Try again in {wait} second{'s' if wait != 1 else ''}"
+                f" ({exc.error.code} {exc.error.slug})."
+            )
+            locked = await _form(exc.http_status, problem, username, next_)
+            locked.headers["Retry-After"] = str(wait)
+            return locked
         raise
     response = redirect(next_ or home_of(result.user.role))
     ttl = services().live.current.auth.token_ttl_s

@@ -84,6 +84,14 @@ async def get_by_short_id(db: Executor, short_id: str) -> Host | None:
     return _host(row) if row else None
 
 
+async def short_ids(db: Executor, host_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """id → short id of the hosts among ``host_ids`` (deleted ones too), in one query."""
+    rows = await db.fetch(
+        "SELECT id, short_id FROM hosts WHERE id = ANY($1::uuid[])", list(set(host_ids))
+    )
+    return {row["id"]: row["short_id"] for row in rows}
+
+
 async def list_hosts(
     db: Executor,
     *,
