@@ -339,11 +339,17 @@ class Hosts:
             )
         return True
 
-    async def rotate_ssh_password(self, actor: Actor, host_id: uuid.UUID) -> str:
+    async def rotate_ssh_password(
+        self, actor: Actor, host_id: uuid.UUID, *, owner: uuid.UUID | None = None
+    ) -> str:
+        """A new SSH password for the box (its entry link's password), returned once.
+
+        ``owner``: the user asking for their own box (another user's is a 404)."""
         password = generate()
         password_hash = await self._hasher.hash(password)
         async with self._db.transaction() as conn:
-            host = visible(await hosts_repo.get(conn, host_id, for_update=True), host_id)
+            found = await hosts_repo.get(conn, host_id, for_update=True)
+            host = visible(found, host_id, owner)
             await hosts_repo.update(conn, host_id, ssh_password_hash=password_hash)
             await audit.record_for_host(
                 conn, "admin.host.action", actor, host, action="rotate-ssh-password"

@@ -37,6 +37,7 @@ SAMPLES: dict[type[Any], Any] = {
         username="bob", cpus=1.5, memory_mb=1024, disk_gb=5, exit="tokyo", start=True
     ),
     hosts.HostsAction: hosts.HostsAction(host="abcd2345", action="delete", purge=True),
+    hosts.HostsRotateSshPassword: hosts.HostsRotateSshPassword(host="abcd2345"),
     hosts.HostsRoll: hosts.HostsRoll(hosts=("abcd2345",), now=True, parallel=2),
     tasks.TasksList: tasks.TasksList(status="failed", host="abcd2345", offset=3),
     tasks.TasksShow: tasks.TasksShow(task="5f0c1c2e-aaaa-bbbb-cccc-0123456789ab"),

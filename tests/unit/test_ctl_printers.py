@@ -273,6 +273,7 @@ REPLIES: dict[str, tuple[list[Any], list[Any]]] = {
         [PROGRESS, {**PROGRESS, "status": "succeeded", "progress_percent": 100}],
     ),
     "hosts.action": ([QUEUED], []),
+    "hosts.rotate-ssh-password": ([{"host": "abcd2345", "ssh_password": "pw-123"}], []),
     "hosts.roll": (
         [
             {

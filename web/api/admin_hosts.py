@@ -14,7 +14,7 @@ from cloudclaude.model.views import host_view
 from web.api.common import (
     actor,
     authenticate,
-    confirm_recent_auth,
+    confirm_from_body,
     page_body,
     paging,
     read_body,
@@ -43,12 +43,6 @@ class CreateHostBody:
     egress_ip_id: str | None = None
     #: Start it once made (one task: create, then start).
     start: bool = False
-
-
-@attrs.frozen(kw_only=True)
-class ConfirmBody:
-    #: The admin's own password (recent-auth), unless they signed in a moment ago.
-    current_password: str | None = None
 
 
 @blueprint.get("")
@@ -109,8 +103,7 @@ async def delete_host(host_id: str) -> tuple[dict[str, Any], int]:
 async def host_action(host_id: str, action: str) -> tuple[dict[str, Any], int]:
     hosts = services().hosts
     if action == "rotate-ssh-password":
-        confirm = await read_body(ConfirmBody) if await request.get_data() else ConfirmBody()
-        await confirm_recent_auth(confirm.current_password)
+        await confirm_from_body()
         password = await hosts.rotate_ssh_password(actor(), parse_uuid(host_id, "host"))
         return {"ssh_password": password}, 200
     if action == "verify-egress":

@@ -208,6 +208,18 @@ async def confirm_recent_auth(password: str | None) -> None:
     await services().accounts.sessions.confirm_recent(actor(), current_session(), password)
 
 
+@attrs.frozen(kw_only=True)
+class ConfirmBody:
+    #: The caller's own password (recent-auth), unless they signed in a moment ago.
+    current_password: str | None = None
+
+
+async def confirm_from_body() -> None:
+    """``confirm_recent_auth`` with the optional JSON body ``{"current_password": …}``."""
+    confirm = await read_body(ConfirmBody) if await request.get_data() else ConfirmBody()
+    await confirm_recent_auth(confirm.current_password)
+
+
 def client_address() -> str | None:
     """The peer's IP address, or None when it has none (test client, Unix socket)."""
     try:

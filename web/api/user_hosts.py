@@ -10,7 +10,15 @@ from cloudclaude.core.ids import parse_uuid
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.hosts import HostAction
 from cloudclaude.model.views import host_view
-from web.api.common import actor, authenticate, current_user, page_body, paging, services
+from web.api.common import (
+    actor,
+    authenticate,
+    confirm_from_body,
+    current_user,
+    page_body,
+    paging,
+    services,
+)
 
 blueprint = Blueprint("api_user_hosts", __name__, url_prefix="/v1/user/hosts")
 ACTIONS: tuple[HostAction, ...] = ("start", "stop", "rebuild")
@@ -32,6 +40,16 @@ async def my_hosts() -> dict[str, Any]:
 async def my_host(host_id: str) -> dict[str, Any]:
     host = await services().hosts.get(parse_uuid(host_id, "host"), owner=current_user().id)
     return host_view(host)
+
+
+@blueprint.post("/<host_id>/rotate-ssh-password")
+async def rotate_my_ssh_password(host_id: str) -> dict[str, Any]:
+    """A new SSH password for one's own box (what its entry link asks), shown once."""
+    await confirm_from_body()
+    password = await services().hosts.rotate_ssh_password(
+        actor(), parse_uuid(host_id, "host"), owner=current_user().id
+    )
+    return {"ssh_password": password}
 
 
 @blueprint.post("/<host_id>/<action>")

@@ -184,6 +184,8 @@ async def confirm_rebuild(host_id: str) -> str:
         host=shown,
         confirm=REBUILD_CONFIRM,
         offered=offered_actions(shown.status),
+        back=f"/admin/hosts/{shown.id}",
+        post=f"/admin/hosts/{shown.id}/rebuild",
     )
 
 

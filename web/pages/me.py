@@ -7,24 +7,49 @@ Adding a key asks for the current password unless the user signed in a moment ag
 
 from __future__ import annotations
 
-from quart import Blueprint
+import uuid
+
+from quart import Blueprint, redirect, request
+from werkzeug.sansio.response import Response
 
 from cloudclaude.core.ids import parse_uuid
-from cloudclaude.errors import CloudClaudeError
+from cloudclaude.domain.host_states import offered_actions
+from cloudclaude.errors import CloudClaudeError, by_code
 from cloudclaude.model.hosts import HostAction
+from cloudclaude.sshproxy.hostkey import known_hosts_line
 from web.api.common import actor, current_session, current_user, services
 from web.api.connect import curl_line, ssh_target
+from web.pages.admin_hosts import REBUILD_CONFIRM
 from web.pages.forms import errors_for, form_dict
 from web.pages.render import is_htmx, render
 from web.pages.session import confirm_errors, confirm_recent, page
 
 blueprint = Blueprint("pages_me", __name__, url_prefix="/me")
 ACTIONS: tuple[HostAction, ...] = ("start", "stop", "rebuild")
+#: What the page says after a queued action (``?done=``).
+DONE: dict[str, str] = {name: f"{name.capitalize()} queued." for name in ACTIONS}
 
 
-async def _hosts_page(status: int = 200, notice: str = "") -> tuple[str, int]:
+def _failed_notice() -> str:
+    """``?failed=ACTION&error=CODE`` after a refused action: the registry's words for it."""
+    action, code = request.args.get("failed", ""), request.args.get("error", "")
+    if action not in ACTIONS or not code:
+        return ""
+    entry = by_code(code)
+    if entry is None:
+        return ""
+    return f"{action.capitalize()} did not happen: {entry.message} ({entry.code} {entry.slug})"
+
+
+async def _hosts_page(
+    status: int = 200,
+    *,
+    rotated: tuple[uuid.UUID, str] | None = None,
+    errors: dict[uuid.UUID, dict[str, str]] | None = None,
+) -> tuple[str, int]:
+    svc = services()
     user = current_user()
-    found = await services().hosts.list_hosts(limit=100, offset=0, user_id=user.id)
+    found = await svc.hosts.list_hosts(limit=100, offset=0, user_id=user.id)
     ssh_host, ssh_port = ssh_target()
     lines = {
         host.id: {
@@ -33,13 +58,19 @@ async def _hosts_page(status: int = 200, notice: str = "") -> tuple[str, int]:
         }
         for host in found.items
     }
-    template = "me/_hosts.html" if is_htmx() else "me/hosts.html"
+    template = "me/_hosts.html" if is_htmx() and request.method == "GET" else "me/hosts.html"
     html = await render(
         template,
         hosts=found.items,
         lines=lines,
+        offered={host.id: offered_actions(host.status) for host in found.items},
         bootstrap=curl_line("/v1/bootstrap/script"),
-        notice=notice,
+        fingerprint=svc.ssh_host_key.get_fingerprint("sha256"),
+        known_hosts=known_hosts_line(svc.ssh_host_key, ssh_host, ssh_port),
+        notice=DONE.get(request.args.get("done", ""), "") if status == 200 else "",
+        failed=_failed_notice() if status == 200 else "",
+        rotated=rotated,
+        errors=errors or {},
     )
     return html, status
 
@@ -50,15 +81,67 @@ async def hosts() -> tuple[str, int]:
     return await _hosts_page()
 
 
+@blueprint.get("/hosts/<host_id>/rebuild")
+@page()
+async def confirm_rebuild(host_id: str) -> str:
+    """The rebuild's confirm step on one's own box: what is lost, and the button."""
+    shown = await services().hosts.get(parse_uuid(host_id, "host"), owner=current_user().id)
+    return await render(
+        "admin/host_rebuild.html",
+        host=shown,
+        confirm=REBUILD_CONFIRM,
+        offered=offered_actions(shown.status),
+        back="/me",
+        post=f"/me/hosts/{shown.id}/rebuild",
+    )
+
+
+@blueprint.get("/hosts/<host_id>/<action>")
+@page()
+async def host_action_address(host_id: str, action: str) -> Response:
+    """An action's address opened (a reload, a bookmark): the boxes page, not a 405."""
+    return redirect("/me")
+
+
+@blueprint.post("/hosts/<host_id>/rotate-ssh-password")
+@page()
+async def rotate_ssh_password(host_id: str) -> tuple[str, int]:
+    """A new password for the box's entry link, shown once on the page that answers."""
+    uid = parse_uuid(host_id, "host")
+    data = await form_dict()
+    try:
+        await confirm_recent(data)
+        password = await services().hosts.rotate_ssh_password(actor(), uid, owner=current_user().id)
+    except CloudClaudeError as exc:
+        if exc.http_status >= 500:
+            raise
+        errors = confirm_errors(exc) or {"current_password": exc.detail or exc.error.message}
+        return await _hosts_page(exc.http_status, errors={uid: errors})
+    return await _hosts_page(rotated=(uid, password))
+
+
 @blueprint.post("/hosts/<host_id>/<action>")
 @page()
-async def host_action(host_id: str, action: str) -> tuple[str, int]:
+async def host_action(host_id: str, action: str) -> Response:
+    """POST-redirect-GET: a reload of the answer never queues the action again."""
     if action not in ACTIONS:
-        raise CloudClaudeError("not_found", f"no action {action!r}")
+        raise CloudClaudeError("not_found", f"no action {action[:32]!r}")
+    uid = parse_uuid(host_id, "host")
     user = current_user()
     # ``owner`` makes another user's host a 404, as if it did not exist.
-    await services().hosts.act(actor(), parse_uuid(host_id, "host"), action, owner=user.id)
-    return await _hosts_page(202, f"{action} queued.")
+    shown = await services().hosts.get(uid, owner=user.id)
+    data = await form_dict()
+    if action == "rebuild" and data.get("confirm") != REBUILD_CONFIRM:
+        return redirect(f"/me/hosts/{uid}/rebuild")  # the confirm step first
+    if action not in offered_actions(shown.status):
+        return redirect(f"/me?failed={action}&error=STATE_013#host-{shown.short_id}")
+    try:
+        await services().hosts.act(actor(), uid, action, owner=user.id)
+    except CloudClaudeError as exc:
+        if exc.http_status >= 500:
+            raise
+        return redirect(f"/me?failed={action}&error={exc.error.code}#host-{shown.short_id}")
+    return redirect(f"/me?done={action}#host-{shown.short_id}")
 
 
 async def _keys_page(

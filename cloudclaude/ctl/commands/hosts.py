@@ -171,6 +171,30 @@ async def act(request: HostsAction, ctx: Context) -> Any:
     return {"host": host.short_id, "action": request.action, "task_id": str(task.id)}
 
 
+def print_rotated(data: dict[str, Any]) -> None:
+    print(f"host {data['host']}: new ssh password {data['ssh_password']}")
+    print("(shown once; stored only as a hash; the old one no longer works)")
+
+
+@command(
+    "hosts.rotate-ssh-password",
+    "give a host a new SSH password (what its entry link asks); prints it once",
+    HOST,
+    printer=print_rotated,
+)
+@attrs.frozen(kw_only=True)
+class HostsRotateSshPassword(Request):
+    host: str
+
+
+@handles(HostsRotateSshPassword)
+async def rotate_ssh_password(request: HostsRotateSshPassword, ctx: Context) -> Any:
+    hosts = ctx.services.hosts
+    host = await hosts.resolve(request.host)
+    password = await hosts.rotate_ssh_password(ctx.actor, host.id)
+    return {"host": host.short_id, "ssh_password": password}
+
+
 def print_created(data: dict[str, Any]) -> None:
     """The new host, its tasks and its SSH password (shown once)."""
     label = data["egress_label"]
