@@ -120,6 +120,7 @@ async def create_host() -> tuple[str, int]:
             limits=limits,
             timezone=data.get("timezone") or None,
             egress_ip_id=uuid_field(data, "egress_ip_id"),
+            start=data.get("start") == "on",
         )
     except CloudClaudeError as exc:
         errors = errors_for(exc, HOST_FIELDS)
