@@ -27,6 +27,7 @@ from cloudclaude.domain.host_tasks import HostTasks
 from cloudclaude.domain.hosts import Hosts
 from cloudclaude.domain.live_sessions import LiveSessions
 from cloudclaude.domain.resealing import reseal_all
+from cloudclaude.domain.self_service import SelfService
 from cloudclaude.domain.user_deletion import UserDeleter
 from cloudclaude.sshproxy import hostkey
 from cloudclaude.sshproxy.access import SshAccess
@@ -57,6 +58,8 @@ class Services:
     user_deletion: UserDeleter
     #: Backups into restic, on demand (ctl) and on ``backup.schedule``.
     backups: Backups
+    #: Users making and deleting their own boxes (``users.self_service``).
+    self_service: SelfService
     #: Open SSH sessions and web terminals, ended by the revocation watch when they no longer hold.
     live_sessions: LiveSessions = attrs.field(factory=LiveSessions)
     #: The web listener's certificate and its pin; None when it serves plain HTTP.
@@ -94,6 +97,7 @@ async def build(live: LiveSettings, db: Database, agent: Agent) -> Services:
         tickets=tickets,
         ssh_access=SshAccess(db, hosts, tickets, settings.rate_limits, metrics),
         user_deletion=UserDeleter(db, hosts),
+        self_service=SelfService(db, hosts, exits, live),
         backups=Backups(
             db, agent, live, lambda: state_files(live.current.state_path, host_key_path)
         ),

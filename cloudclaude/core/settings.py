@@ -36,8 +36,10 @@ from cloudclaude.core.settings_sections import (
     SshSettings,
     SupervisorSettings,
     TaskSettings,
+    UsersSettings,
     WebSettings,
     daily_times,
+    host_presets,
 )
 
 __all__ = [
@@ -62,9 +64,11 @@ __all__ = [
     "SshSettings",
     "SupervisorSettings",
     "TaskSettings",
+    "UsersSettings",
     "WebSettings",
     "daily_times",
     "diff",
+    "host_presets",
     "load",
     "merge_reloadable",
     "parse_networks",

@@ -301,6 +301,38 @@ class BackupSettings:
         daily_times(self.schedule)
 
 
+def host_presets(value: str) -> list[tuple[str, float, int, int]]:
+    """``users.presets`` as (name, cpus, memory_mb, disk_gb); [] for an empty setting."""
+    presets = []
+    for part in (p.strip() for p in value.split(",") if p.strip()):
+        fields = part.split(":")
+        problem = SettingsError(f"users.presets: {part!r} is not name:cpus:memory_mb:disk_gb")
+        if len(fields) != 4 or not re.fullmatch(r"[a-z0-9-]{1,32}", fields[0]):
+            raise problem
+        try:
+            cpus, memory, disk = float(fields[1]), int(fields[2]), int(fields[3])
+        except ValueError as exc:
+            raise problem from exc
+        if min(cpus, memory, disk) <= 0:
+            raise problem
+        presets.append((fields[0], cpus, memory, disk))
+    return presets
+
+
+@attrs.frozen(kw_only=True)
+class UsersSettings:
+    """What users may do for themselves."""
+
+    #: Users make, start, stop, rebuild and delete their own boxes, up to their max_hosts.
+    self_service: bool = reloadable(True)
+    #: The sizes they choose from, ``name:cpus:memory_mb:disk_gb`` comma-separated; empty: one
+    #: preset "standard" with the ``hosts.*`` defaults.
+    presets: str = reloadable("")
+
+    def __attrs_post_init__(self) -> None:
+        host_presets(self.presets)
+
+
 @attrs.frozen(kw_only=True)
 class MetricsSettings:
     #: When set, /metrics answers any address that sends ``Authorization: Bearer <token>``.
@@ -330,6 +362,7 @@ class Settings:
     metrics: MetricsSettings = MetricsSettings()
     image: ImageSettings = ImageSettings()
     backup: BackupSettings = BackupSettings()
+    users: UsersSettings = UsersSettings()
     supervisor: SupervisorSettings = SupervisorSettings()
 
     @property

@@ -158,3 +158,13 @@ TOKEN_SCOPE_DENIED = ErrorCode(
     cause="The token came from POST /v1/bootstrap/sessions, which grants nothing else.",
     fix="Sign in with POST /v1/auth/login for a full token.",
 )
+
+SELF_SERVICE_OFF = ErrorCode(
+    code="AUTH_017",
+    slug="self_service_off",
+    http_status=403,
+    message="Users cannot make or delete their own boxes here.",
+    cause="users.self_service is off on this server.",
+    fix="Ask an admin to make the box for you.",
+    admin_fix="Turn users.self_service on, or make the box on the Hosts page.",
+)

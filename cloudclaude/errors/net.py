@@ -146,3 +146,14 @@ PORT_UNREACHABLE = ErrorCode(
     cause="The service inside the box (sshd for port 22) is not listening yet or has stopped.",
     fix="Wait for the host to finish starting, or restart it.",
 )
+
+EXIT_NOT_ALLOWED = ErrorCode(
+    code="NET_016",
+    slug="exit_not_allowed",
+    http_status=403,
+    message="You may not use that exit for your boxes.",
+    cause="An exit other than the default one, or one the admin allowed for you, was chosen.",
+    fix="Choose one of the exits your page offers, or ask an admin to allow this one.",
+    admin_fix="Allow it for the user (PUT /v1/admin/users/ID/exits or cloudclaudectl users"
+    " exits NAME EXIT…).",
+)

@@ -28,6 +28,7 @@ SAMPLES: dict[type[Any], Any] = {
     users.UsersPasswd: users.UsersPasswd(username="bob", password="pw-1234567890"),
     users.UsersDelete: users.UsersDelete(username="bob"),
     users.UsersSignOut: users.UsersSignOut(username="bob"),
+    users.UsersExits: users.UsersExits(username="bob", exits=("tokyo",), clear=True),
     daemon.AuditTail: daemon.AuditTail(limit=3, follow=True),
     daemon.KeysRotate: daemon.KeysRotate(),
     daemon.Reload: daemon.Reload(),

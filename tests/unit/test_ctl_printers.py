@@ -273,6 +273,13 @@ REPLIES: dict[str, tuple[list[Any], list[Any]]] = {
         [PROGRESS, {**PROGRESS, "status": "succeeded", "progress_percent": 100}],
     ),
     "hosts.action": ([QUEUED], []),
+    "users.exits": (
+        [
+            {"username": "bob", "exits": []},
+            {"username": "bob", "exits": [{"id": "x", "label": "tokyo", "kind": "socks5"}]},
+        ],
+        [],
+    ),
     "hosts.rotate-ssh-password": ([{"host": "abcd2345", "ssh_password": "pw-123"}], []),
     "hosts.roll": (
         [

@@ -30,6 +30,7 @@ from web.api.common import (
     services,
     structure,
 )
+from web.api.user_hosts import exit_choice
 
 blueprint = Blueprint("api_admin_users", __name__, url_prefix="/v1/admin/users")
 
@@ -196,6 +197,26 @@ def _flag(name: str) -> bool:
     if value not in ("true", "false", "1", "0"):
         raise CloudClaudeError("bad_query", f"{name} must be true or false")
     return value in ("true", "1")
+
+
+@blueprint.get("/<user_id>/exits")
+async def allowed_exits(user_id: str) -> dict[str, Any]:
+    """The exits the user may choose for their own boxes (the default one first)."""
+    found = await services().self_service.allowed_exits(parse_uuid(user_id, "user"))
+    return {"exits": [exit_choice(e) for e in found]}
+
+
+@blueprint.put("/<user_id>/exits")
+async def set_allowed_exits(user_id: str) -> dict[str, Any]:
+    """``{"exits": [id or label, …]}``: the exits allowed besides the default one."""
+    body = await read_json()
+    refs = body.get("exits")
+    if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs) or len(refs) > 100:
+        raise CloudClaudeError("validation_failed", "exits: a list of exit ids or labels")
+    found = await services().self_service.set_allowed_exits(
+        actor(), parse_uuid(user_id, "user"), refs
+    )
+    return {"exits": [exit_choice(e) for e in found]}
 
 
 @blueprint.get("/<user_id>/ssh-keys")

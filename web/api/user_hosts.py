@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 from quart import Blueprint
 
 from cloudclaude.core.ids import parse_uuid
 from cloudclaude.errors import CloudClaudeError
+from cloudclaude.model.exits import Exit
 from cloudclaude.model.hosts import HostAction
 from cloudclaude.model.views import host_view
 from web.api.common import (
@@ -17,6 +19,7 @@ from web.api.common import (
     current_user,
     page_body,
     paging,
+    read_body,
     services,
 )
 
@@ -34,6 +37,59 @@ async def my_hosts() -> dict[str, Any]:
     limit, offset = paging()
     page = await services().hosts.list_hosts(limit=limit, offset=offset, user_id=current_user().id)
     return page_body([host_view(h) for h in page.items], page.total, limit, offset)
+
+
+@attrs.frozen(kw_only=True)
+class NewHostBody:
+    #: One of ``GET /v1/user/hosts/options``'s presets (default: its first).
+    preset: str | None = None
+    #: One of its exits (default: ``egress.default_exit``).
+    exit_id: str | None = None
+    #: Start it once made (one task: create, then start).
+    start: bool = True
+
+
+def exit_choice(exit_: Exit) -> dict[str, Any]:
+    """What a user sees of an exit they may choose: no server, no secrets."""
+    return {"id": str(exit_.id), "label": exit_.label, "kind": exit_.kind}
+
+
+@blueprint.get("/options")
+async def new_host_options() -> dict[str, Any]:
+    """What the user may choose for a box of their own, and how many more they may make."""
+    found = await services().self_service.options(current_user())
+    return {
+        "self_service": found.enabled,
+        "room": found.room,
+        "presets": [
+            {"name": p.name, "cpus": p.limits.cpus, "memory_mb": p.limits.memory_mb,
+             "disk_gb": p.limits.disk_gb}
+            for p in found.presets
+        ],
+        "exits": [exit_choice(e) for e in found.exits],
+    }  # fmt: skip
+
+
+@blueprint.post("")
+async def make_my_host() -> tuple[dict[str, Any], int]:
+    body = await read_body(NewHostBody)
+    host, password, task = await services().self_service.create(
+        actor(),
+        current_user(),
+        preset=body.preset,
+        exit_id=parse_uuid(body.exit_id, "exit", "exit_not_found") if body.exit_id else None,
+        start=body.start,
+    )
+    return {**host_view(host), "ssh_password": password, "task_id": str(task.id)}, 201
+
+
+@blueprint.delete("/<host_id>")
+async def delete_my_host(host_id: str) -> tuple[dict[str, Any], int]:
+    """Delete one's own box and its home."""
+    task = await services().self_service.delete(
+        actor(), current_user(), parse_uuid(host_id, "host")
+    )
+    return {"task_id": str(task.id)}, 202
 
 
 @blueprint.get("/<host_id>")

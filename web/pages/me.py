@@ -20,7 +20,7 @@ from cloudclaude.sshproxy.hostkey import known_hosts_line
 from web.api.common import actor, current_session, current_user, services
 from web.api.connect import curl_line, ssh_target
 from web.pages.admin_hosts import REBUILD_CONFIRM
-from web.pages.forms import errors_for, form_dict
+from web.pages.forms import errors_for, form_dict, uuid_field
 from web.pages.render import is_htmx, render
 from web.pages.session import confirm_errors, confirm_recent, page
 
@@ -28,12 +28,13 @@ blueprint = Blueprint("pages_me", __name__, url_prefix="/me")
 ACTIONS: tuple[HostAction, ...] = ("start", "stop", "rebuild")
 #: What the page says after a queued action (``?done=``).
 DONE: dict[str, str] = {name: f"{name.capitalize()} queued." for name in ACTIONS}
+DONE["delete"] = "Delete queued: the box and its home go."
 
 
 def _failed_notice() -> str:
     """``?failed=ACTION&error=CODE`` after a refused action: the registry's words for it."""
     action, code = request.args.get("failed", ""), request.args.get("error", "")
-    if action not in ACTIONS or not code:
+    if action not in (*ACTIONS, "delete") or not code:
         return ""
     entry = by_code(code)
     if entry is None:
@@ -46,9 +47,13 @@ async def _hosts_page(
     *,
     rotated: tuple[uuid.UUID, str] | None = None,
     errors: dict[uuid.UUID, dict[str, str]] | None = None,
+    made: tuple[str, str] | None = None,
+    new_errors: dict[str, str] | None = None,
+    form: dict[str, str] | None = None,
 ) -> tuple[str, int]:
     svc = services()
     user = current_user()
+    options = await svc.self_service.options(user)
     found = await svc.hosts.list_hosts(limit=100, offset=0, user_id=user.id)
     ssh_host, ssh_port = ssh_target()
     lines = {
@@ -71,6 +76,10 @@ async def _hosts_page(
         failed=_failed_notice() if status == 200 else "",
         rotated=rotated,
         errors=errors or {},
+        options=options,
+        made=made,
+        new_errors=new_errors or {},
+        form=form or {},
     )
     return html, status
 
@@ -101,6 +110,49 @@ async def confirm_rebuild(host_id: str) -> str:
 async def host_action_address(host_id: str, action: str) -> Response:
     """An action's address opened (a reload, a bookmark): the boxes page, not a 405."""
     return redirect("/me")
+
+
+@blueprint.post("/hosts")
+@page()
+async def make_host() -> tuple[str, int]:
+    """A box of one's own (``users.self_service``); its SSH password is shown once here."""
+    data = await form_dict()
+    try:
+        exit_id = uuid_field(data, "exit_id")
+        host, password, _task = await services().self_service.create(
+            actor(),
+            current_user(),
+            preset=data.get("preset") or None,
+            exit_id=exit_id,
+            start=data.get("start") == "on",
+        )
+    except CloudClaudeError as exc:
+        if exc.http_status >= 500:
+            raise
+        field = {"exit_not_allowed": "exit_id", "exit_not_found": "exit_id"}.get(
+            exc.error.slug, "preset"
+        )
+        problem = f"{exc.detail or exc.error.message} ({exc.error.code})"
+        return await _hosts_page(exc.http_status, new_errors={field: problem}, form=data)
+    return await _hosts_page(201, made=(host.short_id, password))
+
+
+@blueprint.post("/hosts/<host_id>/delete")
+@page()
+async def delete_host(host_id: str) -> Response:
+    """Delete one's own box and its home, once its short id is typed."""
+    uid = parse_uuid(host_id, "host")
+    shown = await services().hosts.get(uid, owner=current_user().id)
+    data = await form_dict()
+    if data.get("confirm", "").strip() != shown.short_id:
+        return redirect(f"/me?failed=delete&error=SYSTEM_004#host-{shown.short_id}")
+    try:
+        await services().self_service.delete(actor(), current_user(), uid)
+    except CloudClaudeError as exc:
+        if exc.http_status >= 500:
+            raise
+        return redirect(f"/me?failed=delete&error={exc.error.code}#host-{shown.short_id}")
+    return redirect("/me?done=delete")
 
 
 @blueprint.post("/hosts/<host_id>/rotate-ssh-password")

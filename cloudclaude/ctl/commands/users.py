@@ -275,3 +275,40 @@ async def sign_out(request: UsersSignOut, ctx: Context) -> Any:
     user = await accounts.get_by_username(request.username)
     await accounts.sessions.end_every(ctx.actor, user)
     return {"signed_out": request.username}
+
+
+def _exits_tuple(value: Any) -> tuple[str, ...]:
+    return tuple(value or ())
+
+
+def print_exits(data: dict[str, Any]) -> None:
+    labels = [f"{e['label']} ({e['kind']})" for e in data["exits"]]
+    print(f"{data['username']} may choose: {', '.join(labels) or '-'}")
+
+
+@command(
+    "users.exits",
+    "show, or with EXIT… (or --clear) set, the exits a user may choose for their own boxes"
+    " besides egress.default_exit",
+    NAME,
+    arg("exits", nargs="*", metavar="EXIT", help="exit ids or labels"),
+    arg("--clear", action="store_true", help="allow no exit but the default one"),
+    printer=print_exits,
+)
+@attrs.frozen(kw_only=True)
+class UsersExits(Request):
+    username: str
+    exits: tuple[str, ...] = attrs.field(default=(), converter=_exits_tuple)
+    clear: bool = False
+
+
+@handles(UsersExits)
+async def user_exits(request: UsersExits, ctx: Context) -> Any:
+    svc = ctx.services
+    user = await svc.accounts.get_by_username(request.username)
+    if request.exits or request.clear:
+        found = await svc.self_service.set_allowed_exits(ctx.actor, user.id, list(request.exits))
+    else:
+        found = await svc.self_service.allowed_exits(user.id)
+    exits = [{"id": str(e.id), "label": e.label, "kind": e.kind} for e in found]
+    return {"username": user.username, "exits": exits}
