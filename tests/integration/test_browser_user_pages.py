@@ -12,6 +12,7 @@ from tests.integration.test_browser_pages import (  # noqa: F401 (the served fix
     sign_in,
     stopped_host,
 )
+from tests.integration.test_pages import ACTOR
 
 DESKTOP = 1280
 USER_PAGES = {"/me": "me-hosts", "/me/keys": "me-keys", "/me/password": "me-password"}
@@ -55,4 +56,25 @@ async def test_copy_falls_back_to_selecting_the_text(
     assert said in ("copied", "press Ctrl-C"), said
     assert await page.evaluate("window.getSelection().toString()") == code
     await page.screenshot("me-copy-fallback")
+    assert not page.errors, page.errors
+
+
+async def test_a_user_makes_boxes_on_their_page_up_to_the_limit(
+    served: Served,  # noqa: F811 (the fixture imported above)
+    browser: Browser,
+) -> None:
+    services = served.stack.services
+    user, _ = await services.accounts.create(ACTOR, username="maker", password="pw-" * 4)
+    await services.accounts.update(ACTOR, user.id, max_hosts=2)
+    page = await sign_in(browser, served.url, "maker", "pw-" * 4)
+    await page.wait_for_text("My boxes")
+    for made in (1, 2):
+        await page.click("#new-box button[type=submit]")
+        await page.wait_for_selector("#made-password")
+        boxes = await services.hosts.list_hosts(limit=5, offset=0, user_id=user.id)
+        assert boxes.total == made
+    # At the limit the form gives way to a note; the boxes are listed.
+    assert await page.count("#new-box") == 0 and await page.count("#no-room") == 1
+    assert await page.count("#my-hosts .card") == 2
+    await page.screenshot("me-self-service-full")
     assert not page.errors, page.errors
