@@ -77,6 +77,14 @@ def state_dir() -> Iterator[Path]:
 
 
 @pytest.fixture
+def backup_dir() -> Iterator[Path]:
+    """A scratch directory for a backup repository and its password (outside any state dir)."""
+    path = pg.scratch_dir("cc-backup-")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
 def settings(database_url: str, state_dir: Path) -> Settings:
     return Settings(
         state_dir=str(state_dir),

@@ -37,13 +37,6 @@ from tests.integration.test_exits_api import SOCKS
 ACTOR = Actor(name="test")
 
 
-@pytest.fixture
-def backup_dir() -> Iterator[Path]:
-    path = pg.scratch_dir("cc-backup-")
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
 @attrs.frozen
 class Made:
     username: str

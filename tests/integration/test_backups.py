@@ -5,8 +5,6 @@ live daemon or for a backup that is not there (real restic, PostgreSQL, dockerd,
 from __future__ import annotations
 
 import os
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
@@ -19,7 +17,6 @@ from cloudclaude.domain import backup_manifest
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.audit import Actor, AuditFilter
 from cloudclaude.model.backups import Backup
-from tests.integration import pg
 from tests.integration.conftest import random_name
 from tests.integration.ctlserver import ctl_run, open_ctl_server
 from tests.integration.hoststack import Stack
@@ -29,24 +26,19 @@ from tests.integration.test_pages import PASSWORD, sign_in
 ACTOR = Actor(name="test")
 
 
-@pytest.fixture
-def repo_dir() -> Iterator[Path]:
-    path = pg.scratch_dir("cc-backup-")
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
 def use_backup(stack: Stack, backup: BackupSettings) -> None:
     stack.live.current = attrs.evolve(stack.live.current, backup=backup)
 
 
-async def test_a_failed_backup_is_recorded_audited_and_shown(stack: Stack, repo_dir: Path) -> None:
+async def test_a_failed_backup_is_recorded_audited_and_shown(
+    stack: Stack, backup_dir: Path
+) -> None:
     # A repository restic cannot make: a file stands where its directory would be.
-    (repo_dir / "blocked").write_text("not a directory")
+    (backup_dir / "blocked").write_text("not a directory")
     use_backup(
         stack,
         BackupSettings(
-            repository=str(repo_dir / "blocked" / "repo"), password_file=str(repo_dir / "pw")
+            repository=str(backup_dir / "blocked" / "repo"), password_file=str(backup_dir / "pw")
         ),
     )
     async with open_ctl_server(stack.live.current, stack.services) as ctl:
@@ -67,10 +59,10 @@ async def test_a_failed_backup_is_recorded_audited_and_shown(stack: Stack, repo_
     assert "Backups" in page and "DISK_006" in page and "badge failed" in page
 
 
-async def test_only_the_newest_complete_backups_are_kept(stack: Stack, repo_dir: Path) -> None:
+async def test_only_the_newest_complete_backups_are_kept(stack: Stack, backup_dir: Path) -> None:
     await stack.running_host()  # a home to take, frozen while read
     backup = BackupSettings(
-        repository=str(repo_dir / "repo"), password_file=str(repo_dir / "pw"), keep=2
+        repository=str(backup_dir / "repo"), password_file=str(backup_dir / "pw"), keep=2
     )
     use_backup(stack, backup)
     made = [await stack.services.backups.create(ACTOR) for _ in range(3)]
@@ -111,7 +103,7 @@ async def test_only_the_newest_complete_backups_are_kept(stack: Stack, repo_dir:
     # A backup that is not there, and a live daemon, are refused with their codes.
     missing = await trio.run_process(
         [str(BIN / "cloudclaude"), "restore", "0000-not-a-backup", *args],
-        env={**env, "CLOUDCLAUDE_CTL__SOCKET": str(repo_dir / "none.sock")},
+        env={**env, "CLOUDCLAUDE_CTL__SOCKET": str(backup_dir / "none.sock")},
         capture_stdout=True, capture_stderr=True, check=False,
     )  # fmt: skip
     assert missing.returncode == 1 and b"DISK_007" in missing.stderr, missing.stderr
