@@ -136,3 +136,23 @@ async def test_cloudclaudectl_sets_the_exits_a_user_may_choose(
     assert cleared.returncode == 0 and "may choose: -" in cleared.stdout.decode()
     missing = await ctl_run(ctl, "users", "exits", "dana", "nowhere")
     assert missing.returncode == 1 and b"exit_not_found" in missing.stderr
+
+
+async def test_the_admin_ticks_the_exits_on_the_users_page(
+    app: QuartTrio, services: Services, dana: dict[str, Any]
+) -> None:
+    await services.accounts.create(ACTOR, username="boss2", role="admin", password=PASSWORD)
+    client, csrf = await sign_in(app, "boss2")
+    exit_ = dana["exit"]
+    here = f"/admin/users/{dana['user'].id}"
+    page = await (await client.get(here)).get_data(as_text=True)
+    assert 'id="user-exits"' in page and exit_.label in page
+    saved = await client.post(f"{here}/exits", form={"csrf_token": csrf, "exit": str(exit_.id)})
+    assert saved.status_code == 302 and saved.headers["Location"] == f"{here}?done=exits"
+    allowed = await services.self_service.allowed_exits(dana["user"].id)
+    assert [e.id for e in allowed] == [exit_.id]
+    shown = await (await client.get(f"{here}?done=exits")).get_data(as_text=True)
+    assert "Exits for their own boxes saved." in shown and "checked" in shown
+    cleared = await client.post(f"{here}/exits", form={"csrf_token": csrf})
+    assert cleared.status_code == 302
+    assert await services.self_service.allowed_exits(dana["user"].id) == []

@@ -38,6 +38,7 @@ DONE = {
     "active": "Account enabled.",
     "key-added": "Key added.",
     "key-removed": "Key removed.",
+    "exits": "Exits for their own boxes saved.",
     "deleting": "Deleting their boxes; the user stays until they are gone."
     " Delete the user again (with the boxes) once their tasks have finished.",
 }
@@ -120,10 +121,15 @@ async def _detail(
     hosts = await svc.hosts.list_hosts(limit=100, offset=0, user_id=user_id)
     if not notice and status == 200:
         notice = DONE.get(request.args.get("done", ""), "")
+    every_exit = await svc.exits.list_exits(limit=200, offset=0)
+    allowed = {e.id for e in await svc.self_service.allowed_exits(user_id)}
     html = await render(
         "admin/user.html",
         shown=user,
         hosts=hosts.items,
+        exits=every_exit.items,
+        allowed=allowed,
+        default_exit=svc.live.current.egress.default_exit,
         keys=await svc.accounts.list_keys(user_id),
         notice=notice,
         secret=secret,
@@ -198,6 +204,10 @@ async def user_action(user_id: str, action: str) -> tuple[str, int] | Response:
         return await _delete(uid, with_hosts=data.get("with_hosts") in ("1", "on", "true"))
     if action == "keys":
         return await _add_key(uid)
+    if action == "exits":
+        chosen = [str(v) for k, v in (await request.form).items(multi=True) if k == "exit"]
+        await services().self_service.set_allowed_exits(actor(), uid, chosen)
+        return _done(uid, "exits")
     raise CloudClaudeError("not_found", f"no action {action[:32]!r}")
 
 
