@@ -230,3 +230,18 @@ async def test_an_exit_error_is_shown_next_to_its_field(
     assert shown is not None and "must be a number" in shown[1], html
     listing = await page_text(admin, "/admin/exits")
     assert listing.index('href="/admin/exits/new"') < listing.index("<table>")  # new at the top
+
+
+async def test_the_audit_log_filters_by_username_and_short_id(
+    app: QuartTrio, services: Services, owner: dict[str, Any]
+) -> None:
+    host = owner["host"]
+    admin, _ = await sign_in(app, "pageadmin")
+    by_user = visible_text(await page_text(admin, "/admin/audit?user=alice"))
+    everything = visible_text(await page_text(admin, "/admin/audit"))
+    assert "alice" in by_user and "of 2" in by_user and "of 2" not in everything
+    by_host = visible_text(await page_text(admin, f"/admin/audit?host={host.short_id}"))
+    assert host.short_id in by_host
+    unknown = await admin.get("/admin/audit?user=nobody-here")
+    assert unknown.status_code == 400
+    assert "SYSTEM_025" in await unknown.get_data(as_text=True)

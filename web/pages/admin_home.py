@@ -9,6 +9,7 @@ from quart import Blueprint, request
 
 from cloudclaude.core.ids import parse_uuid
 from cloudclaude.core.timefmt import parse_when
+from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.audit import AuditFilter
 from cloudclaude.model.hosts import HOST_STATUSES
 from web.api.common import paging, services
@@ -76,6 +77,38 @@ def _uuid_arg(name: str) -> uuid.UUID | None:
     return parse_uuid(value, name, "bad_query") if value else None
 
 
+async def _user_arg() -> uuid.UUID | None:
+    """``?user=`` a username or an id (``?user_id=`` an id, as links give it)."""
+    value = (request.args.get("user") or "").strip()
+    if not value:
+        return _uuid_arg("user_id")
+    if _looks_like_uuid(value):
+        return uuid.UUID(value)
+    try:
+        return (await services().accounts.get_by_username(value)).id
+    except CloudClaudeError as exc:
+        raise CloudClaudeError("bad_query", f"user: no user {value[:64]!r}") from exc
+
+
+async def _host_arg() -> uuid.UUID | None:
+    """``?host=`` a short id or an id (``?host_id=`` an id, as links give it)."""
+    value = (request.args.get("host") or "").strip()
+    if not value:
+        return _uuid_arg("host_id")
+    try:
+        return (await services().hosts.resolve(value)).id
+    except CloudClaudeError as exc:
+        raise CloudClaudeError("bad_query", f"host: no host {value[:64]!r}") from exc
+
+
+def _looks_like_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _time_arg(name: str) -> dt.datetime | None:
     value = request.args.get(name, "").strip()
     return parse_when(value, name, slug="bad_query") if value else None
@@ -87,8 +120,8 @@ async def audit() -> str:
     limit, offset = paging(PAGE)
     flt = AuditFilter(
         type=request.args.get("type", "").strip() or None,
-        user_id=_uuid_arg("user_id"),
-        host_id=_uuid_arg("host_id"),
+        user_id=await _user_arg(),
+        host_id=await _host_arg(),
         since=_time_arg("since"),
         until=_time_arg("until"),
     )
