@@ -91,7 +91,10 @@ class Runtime:
 
     async def ensure_image(self, request: m.EnsureImage, progress: ReportProgress) -> m.Reply:
         built = await self.images.ensure(
-            progress, force=request.force, claude_code_version=request.claude_code_version
+            progress,
+            force=request.force,
+            claude_code_version=request.claude_code_version,
+            extra_packages=request.extra_packages,
         )
         return m.ImageReady(
             id=request.id, image=built.image, image_id=built.image_id, built=built.built
@@ -99,7 +102,11 @@ class Runtime:
 
     async def create_host(self, request: m.CreateHost, progress: ReportProgress) -> m.Reply:
         state, _created = await self.containers.create(
-            request.host_id, request.spec, progress, request.claude_code_version
+            request.host_id,
+            request.spec,
+            progress,
+            request.claude_code_version,
+            request.extra_packages,
         )
         return m.HostReply(id=request.id, host=state)
 
@@ -197,11 +204,11 @@ class Runtime:
         return m.CountersReply(id=request.id, dropped=await self.gateways.counters())
 
     async def export_home(self, request: m.ExportHome, _p: ReportProgress) -> m.Reply:
-        frozen = await self.archives.export(request.host_id, the_passed_socket())
+        frozen = await self.archives.export(request.host_id, the_passed_socket)
         return m.HomeArchived(id=request.id, frozen=frozen)
 
     async def import_home(self, request: m.ImportHome, _p: ReportProgress) -> m.Reply:
-        await self.archives.import_(request.host_id, request.disk_gb, the_passed_socket())
+        await self.archives.import_(request.host_id, request.disk_gb, the_passed_socket)
         return m.HomeArchived(id=request.id, frozen=False)
 
 

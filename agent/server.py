@@ -141,11 +141,9 @@ class Connection:
             name = m.op_name(type(request))
             await self._try_send(_protocol_error(request_id, f"'{name}' is not a request"))
             return
+        # A request without the socket it needs is refused by its handler, after the checks
+        # every request gets (a bad host id is refused as such first).
         sock = self._passed(request, fds)
-        if type(request) in m.TAKES_SOCKET and sock is None:
-            name = m.op_name(type(request))
-            await self._try_send(_protocol_error(request_id, f"'{name}' needs one socket"))
-            return
         await self._slots.acquire()  # released by _run; reading waits meanwhile
         nursery.start_soon(self._run, handler, request, sock)
 

@@ -20,7 +20,7 @@ from typing import Any
 from agent import errors
 from agent.config import BOX_HOME, ExtraMount
 from agent.ops.docker import Docker
-from agent.ops.images import check_version
+from agent.ops.images import check_packages, check_version
 from agent.ops.names import HOST_LABEL, INSTANCE_LABEL, MANAGED_LABEL, container_name, labels
 from agent.ops.volumes import HomeVolumes
 from agent.protocol import messages as m
@@ -189,7 +189,7 @@ class Containers:
         self,
         docker: Docker,
         volumes: HomeVolumes,
-        ensure_image: Callable[[ReportProgress, str], Awaitable[str]],
+        ensure_image: Callable[[ReportProgress, str, str], Awaitable[str]],
         instance: str = "default",
         *,
         extra_mounts: tuple[ExtraMount, ...] = (),
@@ -224,19 +224,27 @@ class Containers:
         return info
 
     async def create(
-        self, host_id: str, spec: m.BoxSpec, progress: ReportProgress, claude_code_version: str = ""
+        self,
+        host_id: str,
+        spec: m.BoxSpec,
+        progress: ReportProgress,
+        claude_code_version: str = "",
+        extra_packages: str = "",
     ) -> tuple[m.HostState, bool]:
         """Create the container (and its home volume) unless it exists; True when created.
 
-        A new container runs the image of ``claude_code_version`` ("" is the Dockerfile's pin).
+        A new container runs the image of ``claude_code_version`` ("" is the Dockerfile's pin)
+        and ``extra_packages`` ("" for none).
         """
         validate_spec(spec)
         check_version(claude_code_version)
+        check_packages(extra_packages)
         name = container_name(host_id)
         existing = await self.find(host_id)
         if existing is not None:
             return host_state(host_id, existing), False
-        image = await self._ensure_image(progress, claude_code_version)  # built by this agent
+        # Only an image this agent built.
+        image = await self._ensure_image(progress, claude_code_version, extra_packages)
         home = await self.volumes.ensure(host_id, spec.disk_gb)
         await progress("volume.ready", 60, f"disk image of {spec.disk_gb} GB mounted")
         body = create_body(
@@ -309,12 +317,15 @@ class Containers:
         cpus = cpu.get("online_cpus") or 1
         percent = 100.0 * cpu_delta / system_delta * cpus if system_delta > 0 else 0.0
         memory = raw.get("memory_stats") or {}
+        used, total = await self.volumes.usage(host_id)
         return m.StatsReply(
             id=0,
             cpu_percent=round(percent, 2),
             memory_bytes=int(memory.get("usage", 0)),
             memory_limit_bytes=int(memory.get("limit", 0)),
             pids=int((raw.get("pids_stats") or {}).get("current", 0)),
+            disk_used_bytes=used,
+            disk_total_bytes=total,
         )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import trio
@@ -27,6 +28,8 @@ from agent.ops.mounts import run
 from agent.ops.volumes import HomeVolumes
 
 TAR = "tar"
+#: The socket that came with the request (raises when none did).
+Passed = Callable[[], socket.socket]
 _COMMON = ("--numeric-owner", "--sparse", "--file=-")
 
 
@@ -39,9 +42,11 @@ class HomeArchives:
         self._volumes = volumes
         self._limits = limits
 
-    async def export(self, host_id: str, sock: socket.socket) -> bool:
-        """Write the home's tar into ``sock``; True when the box was running (and frozen)."""
+    async def export(self, host_id: str, passed: Passed) -> bool:
+        """Write the home's tar into the passed socket; True when the box was running (and
+        frozen). The container is checked first (this agent's own), then the socket."""
         info = await self._containers.require(host_id)
+        sock = passed()
         home = await self._volumes.ensure(host_id, disk_gb_of(info))
         running = bool((info.get("State") or {}).get("Running"))
         container = str(info["Id"])
@@ -56,8 +61,9 @@ class HomeArchives:
                     await self._docker.unpause(container)
         return running
 
-    async def import_(self, host_id: str, disk_gb: int, sock: socket.socket) -> None:
-        """Read a tar from ``sock`` into the new, empty home of a host with no container."""
+    async def import_(self, host_id: str, disk_gb: int, passed: Passed) -> None:
+        """Read a tar from the passed socket into the new, empty home of a host with no
+        container."""
         if not 1 <= disk_gb <= MAX_DISK_GB:
             raise errors.AgentError(errors.VALIDATION_FAILED, f"disk_gb {disk_gb} is out of range")
         if await self._containers.find(host_id) is not None:
@@ -65,6 +71,7 @@ class HomeArchives:
                 errors.HOME_NOT_EMPTY,
                 f"host {host_id} already has a container; only a new host's home is restored",
             )
+        sock = passed()
         home = await self._volumes.ensure(host_id, disk_gb)
         if await trio.to_thread.run_sync(_has_files, home):
             raise errors.AgentError(

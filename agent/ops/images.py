@@ -1,12 +1,13 @@
 """The box image: built from ``image/`` over the Engine API, offline when it has to be.
 
 The tag is a hash of everything that goes into the build (the files of ``image/``, the CA bundle
-copied in, the base image's id, a Claude Code version other than the one the Dockerfile pins),
-so ``ensure`` with unchanged inputs is a no-op and a changed input makes a new image. The
-version is the one build input a caller gives: checked to be a plain npm version, then passed
-as the ``CLAUDE_CODE_VERSION`` build argument. When the base image is absent and none is
-configured, it is made from Debian with ``debootstrap --variant=minbase`` and imported, since
-no registry may be reachable.
+copied in, the base image's id, a Claude Code version other than the one the Dockerfile pins,
+extra Debian packages when there are any), so ``ensure`` with unchanged inputs is a no-op and a
+changed input makes a new image. The version and the packages are the build inputs a caller
+gives: checked (a plain npm version; Debian package names), then passed as the
+``CLAUDE_CODE_VERSION`` and ``EXTRA_PACKAGES`` build arguments. When the base image is absent
+and none is configured, it is made from Debian with ``debootstrap --variant=minbase`` and
+imported, since no registry may be reachable.
 Progress goes to the caller (build steps, debootstrap stages).
 """
 
@@ -30,6 +31,7 @@ import trio
 from agent import errors
 from agent.config import AgentConfig
 from agent.ops.docker import Docker, DockerError
+from agent.packages import packages_arg
 
 ReportProgress = Callable[[str, int, str], Awaitable[None]]
 CA_NAME = "build-ca.crt"
@@ -40,6 +42,8 @@ MAX_VERSION = 64
 VERSION_ARG = "CLAUDE_CODE_VERSION"
 #: The Dockerfile's ``ARG CLAUDE_CODE_VERSION=<pin>`` (the pin may be absent).
 _PIN = re.compile(rb"^ARG CLAUDE_CODE_VERSION(?:=(\S*))?[ \t]*$", re.MULTILINE)
+PACKAGES_ARG = "EXTRA_PACKAGES"
+_PACKAGES = re.compile(rb"^ARG EXTRA_PACKAGES(?:=\S*)?[ \t]*$", re.MULTILINE)
 
 
 @attrs.frozen(kw_only=True)
@@ -75,14 +79,39 @@ def check_version(version: str) -> None:
         )
 
 
-def build_args(files: dict[str, bytes], claude_code_version: str) -> dict[str, str]:
-    """The build arguments besides ``BASE``: the Claude Code version unless it is the pin.
+def check_packages(extra_packages: str) -> str:
+    """``extra_packages`` in canonical form (sorted, unique, space-separated); bad names refused."""
+    try:
+        return packages_arg(extra_packages)
+    except ValueError as exc:
+        raise errors.AgentError(errors.VALIDATION_FAILED, f"extra_packages {exc}") from exc
 
-    The pinned version (or none) gives no argument, so it builds, and tags, the same image
-    as before the version was an input. A Dockerfile that declares no ``CLAUDE_CODE_VERSION``
-    cannot install another version: refused rather than built without it.
+
+def build_args(
+    files: dict[str, bytes], claude_code_version: str, extra_packages: str = ""
+) -> dict[str, str]:
+    """The build arguments besides ``BASE``: the Claude Code version unless it is the pin, the
+    extra packages unless there are none.
+
+    The pinned version (or none) and no packages give no argument, so they build, and tag, the
+    same image as before these were inputs. A Dockerfile that declares no such ``ARG`` cannot
+    honour it: refused rather than built without it.
     """
     check_version(claude_code_version)
+    packages = check_packages(extra_packages)
+    args = _version_args(files, claude_code_version)
+    if packages:
+        if _PACKAGES.search(files.get("Dockerfile", b"")) is None:
+            raise errors.AgentError(
+                errors.VALIDATION_FAILED,
+                f"extra_packages is {packages!r} but the image's Dockerfile declares"
+                f" no ARG {PACKAGES_ARG}",
+            )
+        args[PACKAGES_ARG] = packages
+    return args
+
+
+def _version_args(files: dict[str, bytes], claude_code_version: str) -> dict[str, str]:
     if not claude_code_version:
         return {}
     declared = _PIN.search(files.get("Dockerfile", b""))
@@ -127,10 +156,16 @@ class Images:
         self._lock = trio.Lock()
 
     async def ensure(
-        self, progress: ReportProgress, *, force: bool = False, claude_code_version: str = ""
+        self,
+        progress: ReportProgress,
+        *,
+        force: bool = False,
+        claude_code_version: str = "",
+        extra_packages: str = "",
     ) -> BuiltImage:
         """The box image of these inputs, built first when absent (one build at a time)."""
         check_version(claude_code_version)
+        check_packages(extra_packages)
         async with self._lock:
             base = self.config.default_base
             base_info = await self.docker.image(base)
@@ -140,7 +175,7 @@ class Images:
                 if base_info is None:
                     raise errors.AgentError(errors.IMAGE_BUILD_FAILED, f"{base} did not appear")
             files = await trio.to_thread.run_sync(context_files, self.config)
-            args = build_args(files, claude_code_version)
+            args = build_args(files, claude_code_version, extra_packages)
             tag = f"{self.config.image_repo}:{content_tag(files, base, str(base_info['Id']), args)}"
             existing = await self.docker.image(tag)
             built = existing is None or force
@@ -168,8 +203,13 @@ class Images:
                     with contextlib.suppress(DockerError):  # in use: keep it
                         await self.docker.call("DELETE", f"/images/{old}")
 
-    async def current(self, progress: ReportProgress, claude_code_version: str = "") -> str:
-        return (await self.ensure(progress, claude_code_version=claude_code_version)).image
+    async def current(
+        self, progress: ReportProgress, claude_code_version: str = "", extra_packages: str = ""
+    ) -> str:
+        built = await self.ensure(
+            progress, claude_code_version=claude_code_version, extra_packages=extra_packages
+        )
+        return built.image
 
     async def _build(
         self, files: dict[str, bytes], args: dict[str, str], tag: str, progress: ReportProgress

@@ -147,6 +147,10 @@ class HomeVolumes:
         async with self._mounting(host_id):
             await layers.attach(self.disk_path(host_id), layer, self.limits)
 
+    async def usage(self, host_id: str) -> tuple[int, int]:
+        """Bytes used and total of the host's mounted disk image (read-only; 0, 0 unmounted)."""
+        return await trio.to_thread.run_sync(_usage, self.disk_path(host_id))
+
     async def unmount(self, host_id: str) -> None:
         """Undo every mount of the image; the container is gone, so its layer is deleted."""
         async with self._locks[host_id]:
@@ -273,3 +277,12 @@ def _delete(image: Path, disk: Path, home: Path) -> bool:
 def _make_sparse(image: Path, size: int) -> None:
     with open(image, "ab") as handle:
         handle.truncate(size)
+
+
+def _usage(disk: Path) -> tuple[int, int]:
+    """``statvfs`` of the image's mount only: an unmounted path would report the host's disk."""
+    if mount_at(read_mounts(), disk) is None:
+        return 0, 0
+    st = os.statvfs(disk)
+    total = st.f_blocks * st.f_frsize
+    return total - st.f_bfree * st.f_frsize, total

@@ -17,6 +17,9 @@ import trio
 from agent.protocol.framing import HEADER, FrameTooLarge, IncompleteFrame, encode_frame
 
 _FD_SPACE = socket.CMSG_SPACE(array.array("i", [0]).itemsize * 4)
+#: After an oversized frame, at most this much input (and this long) is read and dropped.
+DRAIN_MAX = 1 << 20
+DRAIN_S = 0.2
 
 
 class SocketHandoff:
@@ -90,9 +93,24 @@ class FdFrameReader:
         self.close_fds()
         try:
             body, self._fds = await receive_frame_with_fds(self._sock, self._max_frame)
+        except FrameTooLarge:
+            await self._drain()
+            raise
         except OSError as exc:
             raise trio.BrokenResourceError(str(exc)) from exc
         return body
+
+    async def _drain(self) -> None:
+        """Read what the peer already sent (bounded), so the close that follows is seen as a
+        close: a Unix socket closed with unread input makes the peer's read fail."""
+        left = DRAIN_MAX
+        with trio.move_on_after(DRAIN_S):
+            while left > 0:
+                with trio.move_on_after(0.01) as idle:
+                    chunk = await self._sock.recv(min(65536, left))
+                if idle.cancelled_caught or not chunk:
+                    return
+                left -= len(chunk)
 
     def take_fds(self) -> list[int]:
         fds, self._fds = self._fds, []

@@ -20,13 +20,16 @@ import attrs
 class EnsureImage:
     """Build the box image unless one from the same inputs exists (progress while building).
 
-    ``claude_code_version`` is the one build input a caller gives (``image.claude_code_version``):
-    an npm version checked by the agent, empty for the version ``image/Dockerfile`` pins.
+    The build inputs a caller gives: ``claude_code_version`` (``image.claude_code_version``), an
+    npm version checked by the agent, empty for the version ``image/Dockerfile`` pins; and
+    ``extra_packages`` (``image.extra_packages``), Debian package names separated by spaces or
+    commas, each checked by the agent, empty for none.
     """
 
     id: int
     force: bool = False
     claude_code_version: str = ""
+    extra_packages: str = ""
 
 
 @attrs.frozen(kw_only=True)
@@ -69,6 +72,7 @@ class CreateHost:
     host_id: str
     spec: BoxSpec
     claude_code_version: str = ""
+    extra_packages: str = ""
 
 
 @attrs.frozen(kw_only=True)
@@ -157,6 +161,10 @@ class StatsReply:
     memory_bytes: int
     memory_limit_bytes: int
     pids: int
+    #: The box's disk image (home and writable layer), from ``statvfs`` on its mount on the
+    #: host; 0 and 0 when the image is not mounted.
+    disk_used_bytes: int = 0
+    disk_total_bytes: int = 0
 
 
 @attrs.frozen(kw_only=True)

@@ -12,7 +12,9 @@ import attrs
 #: 2: no caller-chosen image, mounts or resolver in ``BoxSpec``; no ``host.exec``.
 #: 3: ``home.export`` / ``home.import`` (a socket passed with the request); the Claude Code
 #: version in ``image.ensure`` and ``host.create``.
-PROTOCOL_VERSION = 3
+#: 4: the extra Debian packages in ``image.ensure`` and ``host.create``; disk use in
+#: ``host.stats``.
+PROTOCOL_VERSION = 4
 
 
 @attrs.frozen(kw_only=True)

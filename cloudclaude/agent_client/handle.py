@@ -38,8 +38,9 @@ class Agent:
     """The daemon's one way to the agent, whatever the mode.
 
     ``claude_code_version`` (``image.claude_code_version``; "" for the version the agent's
-    Dockerfile pins) goes with every image request and every create: a new container runs the
-    image of the settings, and ``ensure_image`` names the same image the creates use.
+    Dockerfile pins) and ``extra_packages`` (``image.extra_packages``; "" for none) go with
+    every image request and every create: a new container runs the image of the settings, and
+    ``ensure_image`` names the same image the creates use.
     """
 
     def __init__(
@@ -49,11 +50,13 @@ class Agent:
         socket: str = "",
         *,
         claude_code_version: str = "",
+        extra_packages: str = "",
     ) -> None:
         self.mode = mode
         self._client = client
         self._socket = socket
         self.claude_code_version = claude_code_version
+        self.extra_packages = extra_packages
         #: Set by the daemon's wiring; None in tools that keep no metrics.
         self.latency: Histogram | None = None
 
@@ -91,7 +94,12 @@ class Agent:
     async def ensure_image(
         self, *, force: bool = False, on_progress: OnProgress | None = None
     ) -> m.ImageReady:
-        request = m.EnsureImage(id=0, force=force, claude_code_version=self.claude_code_version)
+        request = m.EnsureImage(
+            id=0,
+            force=force,
+            claude_code_version=self.claude_code_version,
+            extra_packages=self.extra_packages,
+        )
         reply: m.ImageReady = await self.request(request, on_progress)
         return reply
 
@@ -99,7 +107,11 @@ class Agent:
         self, host_id: str, spec: m.BoxSpec, on_progress: OnProgress | None = None
     ) -> m.HostState:
         request = m.CreateHost(
-            id=0, host_id=host_id, spec=spec, claude_code_version=self.claude_code_version
+            id=0,
+            host_id=host_id,
+            spec=spec,
+            claude_code_version=self.claude_code_version,
+            extra_packages=self.extra_packages,
         )
         reply: m.HostReply = await self.request(request, on_progress)
         return reply.host
@@ -246,7 +258,7 @@ def instance_of(state_dir: Path) -> str:
 
 @asynccontextmanager
 async def open_agent(settings: Settings) -> AsyncIterator[Agent]:
-    version = settings.image.claude_code_version
+    version, packages = settings.image.claude_code_version, settings.image.extra_packages
     if settings.agent.mode == "embedded":
         # Imported here only: the runtime pulls pyroute2 and the Docker operations, which a
         # daemon talking to a separate agent (socket mode) must never load.
@@ -258,10 +270,17 @@ async def open_agent(settings: Settings) -> AsyncIterator[Agent]:
             embedded(dispatcher) as client,
         ):
             try:
-                yield Agent("embedded", client, claude_code_version=version)
+                yield Agent(
+                    "embedded", client, claude_code_version=version, extra_packages=packages
+                )
             except Exception as exc:  # noqa: BLE001 (re-raised below, not wrapped in a group)
                 failure = exc
         if failure is not None:
             raise failure
     else:
-        yield Agent(settings.agent.mode, socket=settings.agent.socket, claude_code_version=version)
+        yield Agent(
+            settings.agent.mode,
+            socket=settings.agent.socket,
+            claude_code_version=version,
+            extra_packages=packages,
+        )

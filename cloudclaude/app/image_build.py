@@ -5,11 +5,12 @@ does so before it starts anything), the command runs the agent's build in-proces
 agent's own state directory, so no agent needs to be running yet; otherwise it asks the
 configured one. Unchanged inputs make it a no-op that says so.
 
-``image.claude_code_version`` goes to the agent as a build input (the ``CLAUDE_CODE_VERSION``
-build argument of ``image/Dockerfile``, part of the image's content hash): another version is
-another image. With ``database.url`` set (the package's background build), the build's
-progress is kept in the database for the dashboard and the image it ends with is recorded as
-current, so hosts made from another one show "image outdated" at once.
+``image.claude_code_version`` and ``image.extra_packages`` go to the agent as build inputs (the
+``CLAUDE_CODE_VERSION`` and ``EXTRA_PACKAGES`` build arguments of ``image/Dockerfile``, part of
+the image's content hash): another version, or other packages, make another image. With
+``database.url`` set (the package's background build), the build's progress is kept in the
+database for the dashboard and the image it ends with is recorded as current, so hosts made
+from another one show "image outdated" at once.
 """
 
 from __future__ import annotations
@@ -98,8 +99,10 @@ async def build(settings: Settings, *, force: bool) -> int:
             return 1
         await report.ended(ready.image, None)
     verb = "built" if ready.built else "up to date (inputs unchanged)"
-    version = settings.image.claude_code_version
-    print(f"box image {ready.image} (Claude Code {version}) {verb}; also tagged :latest")
+    inputs = f"Claude Code {settings.image.claude_code_version}"
+    if settings.image.extra_packages:
+        inputs += f"; extra packages: {settings.image.extra_packages}"
+    print(f"box image {ready.image} ({inputs}) {verb}; also tagged :latest")
     return 0
 
 

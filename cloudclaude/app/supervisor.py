@@ -24,6 +24,7 @@ from cloudclaude.app import systemd, wiring
 from cloudclaude.background.backup_schedule import BackupSchedule
 from cloudclaude.background.egress_watch import EgressWatch
 from cloudclaude.background.expiry import ExpiryScanner
+from cloudclaude.background.host_stats import StatsSampler
 from cloudclaude.background.idle import IdleScanner
 from cloudclaude.background.reconciler import Reconciler
 from cloudclaude.background.revocation import RevocationWatch
@@ -224,6 +225,7 @@ async def run(
             Reconciler(agent, services.hosts, services.audit, live, services.metrics, stopping),
             ExpiryScanner(services.accounts, services.hosts, live, stopping, services.metrics),
             IdleScanner(services.hosts, agent, live, stopping, services.metrics),
+            StatsSampler(services.hosts, agent, services.usage, live, stopping),
             EgressWatch(agent, services.hosts, live, stopping, services.metrics),
             RevocationWatch(db, services.live_sessions, live, stopping, services.metrics),
             BackupSchedule(services.backups, live, stopping),

@@ -24,6 +24,7 @@ from cloudclaude.domain.backup_manifest import state_files
 from cloudclaude.domain.backups import Backups
 from cloudclaude.domain.exits import Exits
 from cloudclaude.domain.host_tasks import HostTasks
+from cloudclaude.domain.host_usage import HostUsage
 from cloudclaude.domain.hosts import Hosts
 from cloudclaude.domain.live_sessions import LiveSessions
 from cloudclaude.domain.resealing import reseal_all
@@ -62,6 +63,8 @@ class Services:
     self_service: SelfService
     #: Open SSH sessions and web terminals, ended by the revocation watch when they no longer hold.
     live_sessions: LiveSessions = attrs.field(factory=LiveSessions)
+    #: The last hour of running hosts' CPU, memory and disk use (the stats sampler fills it).
+    usage: HostUsage = attrs.field(factory=HostUsage)
     #: The web listener's certificate and its pin; None when it serves plain HTTP.
     tls: ServerTls | None = None
     #: Re-reads the settings and applies what may change at run time (set by the supervisor).

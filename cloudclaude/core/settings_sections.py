@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import attrs
 
+from agent.packages import parse_packages
 from cloudclaude.core import settings_checks as check
 from cloudclaude.core.settings_checks import RELOADABLE, SettingsError, reloadable
 
@@ -179,6 +180,10 @@ class ScannerSettings:
     idle_claude_cpu_s: float = attrs.field(
         default=0.5, validator=check.positive, metadata={RELOADABLE: True}
     )
+    #: How often running hosts' CPU, memory and disk use is sampled for the admin's charts.
+    stats_period_s: float = attrs.field(
+        default=30.0, validator=check.positive, metadata={RELOADABLE: True}
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -257,12 +262,22 @@ def _version(_inst: Any, attribute: attrs.Attribute[Any], value: str) -> None:
         raise SettingsError(f"{attribute.name} must be a version like 2.1.331, got {value!r}")
 
 
+def _packages(_inst: Any, attribute: attrs.Attribute[Any], value: str) -> None:
+    try:
+        parse_packages(value)
+    except ValueError as exc:
+        raise SettingsError(f"image.{attribute.name} {exc}") from exc
+
+
 @attrs.frozen(kw_only=True)
 class ImageSettings:
     """Inputs of the box image besides ``image/`` (part of its content hash)."""
 
     #: The Claude Code npm version the box image installs (``image/Dockerfile`` pins 2.1.331).
     claude_code_version: str = attrs.field(default="2.1.331", validator=_version)
+    #: More Debian packages in every box, space- or comma-separated (``"postgresql-client
+    #: graphviz"``); empty: none. Part of the image's content hash when set.
+    extra_packages: str = attrs.field(default="", validator=_packages)
 
 
 #: ``backup.schedule``: daily times in UTC, ``HH:MM`` comma-separated (``"03:00,15:00"``).

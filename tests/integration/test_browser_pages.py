@@ -13,6 +13,7 @@ import attrs
 import pytest
 import trio
 
+from cloudclaude.background.host_stats import StatsSampler
 from cloudclaude.core.settings import WebSettings
 from cloudclaude.domain import host_states
 from cloudclaude.model.audit import Actor
@@ -66,6 +67,17 @@ async def test_admin_starts_a_host_and_the_user_types_in_its_terminal(
     with trio.fail_after(180):
         await admin.wait_for_selector("#host-status[data-status=running]")
     await admin.screenshot("admin-host-running")
+    services = stack.services
+    sampler = StatsSampler(services.hosts, services.agent, services.usage, stack.live, trio.Event())
+    for _ in range(3):  # the sampler's rounds, sooner than every stats_period_s
+        await sampler.sample_once()
+        await trio.sleep(0.5)
+    await admin.reload()
+    await admin.wait_for_selector("#usage-memory svg.chart")
+    await admin.screenshot("admin-host-usage")
+    await admin.goto(f"{base}/admin")
+    await admin.wait_for_selector("#running-boxes")
+    await admin.screenshot("admin-dashboard-running")
     shots = {
         "exits": "admin-exits",
         "tasks": "admin-tasks",
@@ -87,7 +99,7 @@ async def test_admin_starts_a_host_and_the_user_types_in_its_terminal(
         await me.screenshot(f"user-{name}")
     await me.goto(f"{base}/me/hosts/{host.id}/terminal")
     with trio.fail_after(60):
-        await me.wait_for_text("connected", "#term-state")
+        await me.wait_for_selector("#term-state[data-state=connected]")
         await me.wait_for_text("0:claude", ".xterm-rows")  # tmux is drawn
     # Terminal answers (tmux asks xterm for its attributes) already counted as activity; from
     # now on every keystroke may count.
@@ -121,6 +133,23 @@ async def test_admin_starts_a_host_and_the_user_types_in_its_terminal(
     assert not me.errors, me.errors
     after = (await stack.services.hosts.get(host.id)).last_activity_at
     assert after is not None and after > before  # typing counts as activity
+
+    # A dropped connection says so and comes back by itself, into the same tmux session.
+    assert await me.evaluate("window.ccTerminal.states") == ["connecting", "connected"]
+    await me.evaluate("window.ccTerminal.ws.close()")
+    with trio.fail_after(30):
+        await me.wait_for_js("window.ccTerminal.states.length === 5")
+        await me.wait_for_selector("#term-state[data-state=connected]")
+    states = await me.evaluate("window.ccTerminal.states")
+    assert states[2:] == ["reconnecting", "reconnecting", "connected"], states
+    assert await me.evaluate("window.ccTerminal.attempts") == 2
+    assert not await me.run(lambda page: page.locator("#term-reconnect").is_visible())
+    await me.type("echo back-again\n", ".xterm-rows")
+    with trio.fail_after(30):
+        while (await me.text(".xterm-rows")).count("back-again") < 2:
+            await trio.sleep(0.1)
+    await me.screenshot("user-terminal-reconnected")
+    assert not me.errors, me.errors
 
 
 async def test_the_create_user_form_works_without_javascript(

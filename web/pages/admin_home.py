@@ -16,9 +16,12 @@ from web.api.common import paging, services
 from web.pages.names import look_up
 from web.pages.render import is_htmx, render
 from web.pages.session import page
+from web.pages.usage import box_rows, server_use
 
 blueprint = Blueprint("pages_admin_home", __name__, url_prefix="/admin")
 PAGE = 25
+#: Running boxes listed on the dashboard (the totals count them all).
+BOX_ROWS = 50
 
 
 @blueprint.get("")
@@ -31,8 +34,13 @@ async def dashboard() -> str:
     pending = await svc.tasks.page(limit=20, offset=0, status="pending")
     events = await svc.audit.recent(10)
     in_flight = [*running.items, *pending.items]
+    boxes = await svc.hosts.running_hosts()
     names = await look_up(  # one query per kind for every row on the page
-        user_ids=[*(h.user_id for h in failing), *(e.user_id for e in events)],
+        user_ids=[
+            *(h.user_id for h in failing),
+            *(e.user_id for e in events),
+            *(h.user_id for h in boxes[:BOX_ROWS]),
+        ],
         host_ids=[*(t.host_id for t in in_flight), *(e.host_id for e in events)],
     )
     backup = svc.live.current.backup
@@ -43,6 +51,9 @@ async def dashboard() -> str:
         tasks=in_flight,
         events=events,
         names=names,
+        boxes=box_rows(boxes[:BOX_ROWS], svc.usage),
+        more_boxes=max(0, len(boxes) - BOX_ROWS),
+        use=await server_use(svc.usage, boxes),
         users=await services().accounts.count(),
         backups=await svc.backups.recent(5),
         image_build=await svc.hosts.rolls.last_build(),

@@ -24,6 +24,7 @@ from web.pages.forms import FormCheck, errors_for, float_field, form_dict, int_f
 from web.pages.names import look_up
 from web.pages.render import is_htmx, render
 from web.pages.session import page
+from web.pages.usage import host_gauges
 
 blueprint = Blueprint("pages_admin_hosts", __name__, url_prefix="/admin")
 PAGE = 25
@@ -150,7 +151,13 @@ async def _host_page(
     found = await svc.tasks.page(limit=10, offset=0, host_id=host.id)
     latest = await svc.hosts.tasks.get(str(found.items[0].id)) if found.items else None
     offered = offered_actions(host.status)
-    live = {"host": host, "latest": latest, "offered": offered}
+    live = {
+        "host": host,
+        "latest": latest,
+        "offered": offered,
+        "gauges": host_gauges(host, svc.usage),
+        "stats_period_s": max(5, round(svc.live.current.scanners.stats_period_s)),
+    }
     if is_htmx() and request.method == "GET":  # a live refresh of the status and the task
         return await render("admin/_host_live.html", **live), status
     owner = await svc.accounts.get(host.user_id)
