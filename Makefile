@@ -55,6 +55,7 @@ help:
 	@echo "make deb    build dist/cloudclaude_<version>_amd64.deb (systemd units, venv in /opt)"
 	@echo "make web-assets  install the pinned htmx/xterm.js files into web/static/vendor/"
 	@echo "make bench  run the benchmarks in bench/"
+	@echo "make fuzz   send 10^5 fuzzed frames to the agent and ctl sockets and print the figures"
 
 system-deps:
 	$(call apt-install,$(SYSTEM_PACKAGES))
@@ -156,6 +157,12 @@ bench: dockerd $(VENV)/.installed-test
 	$(BIN)/python -m bench.bootstrap
 	$(BIN)/python -m bench.ssh_throughput
 	$(BIN)/python -m bench.ssh_latency
+
+# Hypothesis-drawn and mutated frames to a real agent and a real daemon's ctl socket
+# (bench/fuzz_sockets.py; make test runs 10,000 of them in tests/integration/test_socket_fuzz.py).
+.PHONY: fuzz
+fuzz: $(VENV)/.installed-test
+	$(BIN)/python -m bench.fuzz_sockets --frames 100000
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(WEB_NODE) $(WEB_VENDOR)

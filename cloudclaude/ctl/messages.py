@@ -65,7 +65,24 @@ class Codec:
             request: Request = codec.decode(self.converter, body, self.union)
         except codec.DecodeError as exc:
             raise ProtocolError(str(exc)) from exc
+        if _unstorable(attrs.asdict(request)):  # PostgreSQL text cannot hold it: refused here
+            raise ProtocolError("a string in the request has a NUL or a lone surrogate")
         return request
+
+
+def _unstorable(value: Any) -> bool:
+    """A string that is not valid UTF-8 text for PostgreSQL (a NUL, a lone surrogate)."""
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return True
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_unstorable(k) or _unstorable(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_unstorable(v) for v in value)
+    return False
 
 
 CODEC = Codec(REGISTRY)
