@@ -6,6 +6,7 @@ mounted disk images) is removed at the end of the run and before the next one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import socket
@@ -19,7 +20,7 @@ import httpx
 import trio
 
 from agent.config import AgentConfig
-from agent.ops.docker import Docker
+from agent.ops.docker import Docker, DockerError
 from agent.ops.images import Images
 from agent.ops.mounts import deepest_first, read_mounts
 from agent.ops.names import HOST_LABEL, MANAGED_LABEL
@@ -127,3 +128,17 @@ def read_banner(sock: socket.socket) -> bytes:
     sock.settimeout(10)
     with sock:
         return sock.recv(256)
+
+
+async def back_to_the_runs_image(agent: Any, other_image: str) -> None:
+    """After a test built ``other_image`` from changed inputs (its settings already put back):
+    ``:latest`` on the run's image again (a no-op build) and ``other_image`` removed."""
+    await agent.ensure_image()
+    if not other_image:
+        return
+    docker = Docker(DOCKER_SOCKET)
+    try:
+        with contextlib.suppress(DockerError):
+            await docker.call("DELETE", f"/images/{other_image}")
+    finally:
+        await docker.aclose()

@@ -8,29 +8,18 @@ keeps the first build's cache), then removes that image again, also on failure, 
 
 from __future__ import annotations
 
-import contextlib
 import time
 
 import trio
 
-from agent.ops.docker import Docker, DockerError
 from tests.integration.box_exec import exec_in_host
-from tests.integration.boxes import DOCKER_SOCKET
+from tests.integration.boxes import back_to_the_runs_image
 from tests.integration.hoststack import Stack
 
 #: A tiny Debian package the image does not have (``bc``, about 100 kB).
 PACKAGE = "bc"
 #: What the second build may take (measured here: 6 s, mostly ``apt-get update``).
 BUILD_BUDGET_S = 600
-
-
-async def _remove_image(tag: str) -> None:
-    docker = Docker(DOCKER_SOCKET)
-    try:
-        with contextlib.suppress(DockerError):
-            await docker.call("DELETE", f"/images/{tag}")
-    finally:
-        await docker.aclose()
 
 
 async def test_an_extra_package_makes_another_image_that_new_boxes_run(
@@ -67,6 +56,4 @@ async def test_an_extra_package_makes_another_image_that_new_boxes_run(
             agent.extra_packages = ""
             if after_id:
                 await agent.remove_host(after_id, purge=True)  # it runs the new image
-            await agent.ensure_image()  # :latest back on the run's image (no build)
-            if new_image:
-                await _remove_image(new_image)
+            await back_to_the_runs_image(agent, new_image)

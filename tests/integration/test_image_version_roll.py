@@ -8,20 +8,18 @@ and puts ``:latest`` back on the run's box image.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import time
 from typing import Any
 
 import trio
 
-from agent.ops.docker import Docker, DockerError
 from cloudclaude.core.settings import ImageSettings
 from cloudclaude.db.pool import Database
 from cloudclaude.db.repos import hosts as hosts_repo
 from cloudclaude.domain.rolls import NOTICE
 from tests.integration.box_exec import exec_in_host
-from tests.integration.boxes import DOCKER_SOCKET
+from tests.integration.boxes import back_to_the_runs_image
 from tests.integration.ctlserver import ctl_run, open_ctl_server
 from tests.integration.hoststack import Stack, host_id_of
 
@@ -41,15 +39,6 @@ async def _shown(stack: Stack, host_id: str) -> dict[str, Any]:
     status, host = await stack.call("GET", f"/v1/admin/hosts/{host_id}")
     assert status == 200, host
     return dict(host)
-
-
-async def _remove_image(tag: str) -> None:
-    docker = Docker(DOCKER_SOCKET)
-    try:
-        with contextlib.suppress(DockerError):
-            await docker.call("DELETE", f"/images/{tag}")
-    finally:
-        await docker.aclose()
 
 
 async def test_a_new_claude_code_version_rolls_a_host_forward_keeping_its_home(
@@ -100,9 +89,7 @@ async def test_a_new_claude_code_version_rolls_a_host_forward_keeping_its_home(
         with trio.CancelScope(shield=True):
             agent.claude_code_version = pinned
             await agent.remove_host(host_id, purge=True)  # it runs the new image
-            await agent.ensure_image()  # :latest back on the run's image (no build)
-            if new_image:
-                await _remove_image(new_image)
+            await back_to_the_runs_image(agent, new_image)
 
 
 async def test_roll_now_shows_a_notice_in_the_boxs_tmux_before_the_rebuild(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -14,7 +13,7 @@ from agent.ops.images import Images, build_args, check_packages, content_tag, co
 from agent.packages import MAX_PACKAGES, packages_arg, parse_packages
 from agent.protocol import messages as m
 from agent.protocol.codec import decode, encode
-from cloudclaude.agent_client.handle import Agent, open_agent
+from cloudclaude.agent_client.handle import open_agent
 from cloudclaude.core import settings
 from cloudclaude.core.settings import AgentSettings, ImageSettings, Settings, SettingsError
 
@@ -142,23 +141,6 @@ def test_the_requests_carry_the_packages_on_the_wire() -> None:
         == m.CreateHost(id=2, host_id="h", spec=m.BoxSpec()).extra_packages
         == ""
     )
-
-
-async def test_the_daemons_agent_sends_the_setting_with_image_requests_and_creates() -> None:
-    sent: list[Any] = []
-
-    class Recording(Agent):
-        async def request(self, request: Any, on_progress: Any = None) -> Any:
-            sent.append(request)
-            if isinstance(request, m.EnsureImage):
-                return m.ImageReady(id=0, image="i", image_id="x", built=False)
-            return m.HostReply(id=0, host=m.HostState(host_id="h", exists=True))
-
-    agent = Recording("embedded", claude_code_version="2.2.0", extra_packages="jq cowsay")
-    await agent.ensure_image()
-    await agent.create_host("h", m.BoxSpec())
-    assert [r.extra_packages for r in sent] == ["jq cowsay", "jq cowsay"]
-    assert [r.claude_code_version for r in sent] == ["2.2.0", "2.2.0"]
 
 
 async def test_the_agent_handle_takes_the_setting() -> None:

@@ -110,7 +110,7 @@ def test_the_default_version_builds_the_image_the_dockerfile_pins() -> None:
     assert build_args(files, "2.2.0") == {"CLAUDE_CODE_VERSION": "2.2.0"}
 
 
-async def test_the_daemons_agent_sends_the_setting_with_image_requests_and_creates() -> None:
+async def test_the_daemons_agent_sends_the_image_inputs_with_image_requests_and_creates() -> None:
     sent: list[Any] = []
 
     class Recording(Agent):
@@ -120,7 +120,8 @@ async def test_the_daemons_agent_sends_the_setting_with_image_requests_and_creat
                 return m.ImageReady(id=0, image="i", image_id="x", built=False)
             return m.HostReply(id=0, host=m.HostState(host_id="h", exists=True))
 
-    agent = Recording("embedded", claude_code_version="2.2.0")
+    agent = Recording("embedded", claude_code_version="2.2.0", extra_packages="jq cowsay")
     await agent.ensure_image()
     await agent.create_host("h", m.BoxSpec())
     assert [r.claude_code_version for r in sent] == ["2.2.0", "2.2.0"]
+    assert [r.extra_packages for r in sent] == ["jq cowsay", "jq cowsay"]
