@@ -18,7 +18,7 @@ from agent import errors, logconfig
 from agent.dispatch import AGENT_VERSION, Dispatcher, Handler, SocketReply, passed_socket
 from agent.protocol import messages as m
 from agent.protocol.codec import DecodeError, decode, encode
-from agent.protocol.fdpassing import FdFrameReader, SocketHandoff, send_frame_with_fd
+from agent.protocol.fdpassing import FdFrameReader, SocketHandoff, close_fds, send_frame_with_fd
 from agent.protocol.framing import MAX_FRAME, FrameError, FrameReader, send_frame
 
 log = logconfig.get("agent")
@@ -131,13 +131,13 @@ class Connection:
         try:
             request = decode(m.converter, body, m.Message)
         except DecodeError as exc:
-            _close_fds(fds)
+            close_fds(fds)
             await self._try_send(_protocol_error(exc.request_id, str(exc)))
             return
         handler = self._dispatcher.handler_for(request)
         request_id = getattr(request, "id", None)
         if handler is None:
-            _close_fds(fds)
+            close_fds(fds)
             name = m.op_name(type(request))
             await self._try_send(_protocol_error(request_id, f"'{name}' is not a request"))
             return
@@ -150,17 +150,17 @@ class Connection:
     def _passed(self, request: m.Request, fds: list[int]) -> socket.socket | None:
         """The one socket a ``TAKES_SOCKET`` request carries; any other fd is closed."""
         if type(request) not in m.TAKES_SOCKET:
-            _close_fds(fds)
+            close_fds(fds)
             return None
         if self._handoff is not None and not fds:
             return self._handoff.take(request.id)
         if len(fds) != 1:
-            _close_fds(fds)
+            close_fds(fds)
             return None
         try:
             return socket.socket(fileno=fds[0])
         except OSError:  # not a socket
-            _close_fds(fds)
+            close_fds(fds)
             return None
 
     async def _run(
@@ -215,11 +215,6 @@ class Connection:
     async def _try_send(self, message: m.Message) -> None:
         with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
             await self.send(message)
-
-
-def _close_fds(fds: list[int]) -> None:
-    for fd in fds:
-        socket.close(fd)
 
 
 def _protocol_error(request_id: int | None, message: str) -> m.ErrorReply:

@@ -22,6 +22,12 @@ DRAIN_MAX = 1 << 20
 DRAIN_S = 0.2
 
 
+def close_fds(fds: list[int]) -> None:
+    """Close fds that arrived but are not wanted (or not taken)."""
+    for fd in fds:
+        socket.close(fd)
+
+
 class SocketHandoff:
     """Sockets waiting for their reply to be read (embedded mode)."""
 
@@ -61,8 +67,7 @@ async def receive_frame_with_fds(
                 usable = len(payload) - len(payload) % array.array("i").itemsize
                 fds.extend(array.array("i", payload[:usable]))
         if not chunk:
-            for fd in fds:
-                socket.close(fd)
+            close_fds(fds)
             if not data:
                 return None, []
             raise IncompleteFrame("the stream ended in the middle of a frame")
@@ -70,8 +75,7 @@ async def receive_frame_with_fds(
         if length is None and len(data) >= HEADER.size:
             (length,) = HEADER.unpack_from(data)
             if length > max_frame:
-                for fd in fds:
-                    socket.close(fd)
+                close_fds(fds)
                 raise FrameTooLarge(length, max_frame)
             needed = HEADER.size + length
     return bytes(data[HEADER.size :]), fds
@@ -117,5 +121,4 @@ class FdFrameReader:
         return fds
 
     def close_fds(self) -> None:
-        for fd in self.take_fds():
-            socket.close(fd)
+        close_fds(self.take_fds())

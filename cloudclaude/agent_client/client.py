@@ -21,7 +21,12 @@ import trio.testing
 from agent.dispatch import Dispatcher
 from agent.protocol import messages as m
 from agent.protocol.codec import DecodeError, decode, encode
-from agent.protocol.fdpassing import SocketHandoff, receive_frame_with_fds, send_frame_with_fd
+from agent.protocol.fdpassing import (
+    SocketHandoff,
+    close_fds,
+    receive_frame_with_fds,
+    send_frame_with_fd,
+)
 from agent.protocol.framing import MAX_FRAME, FrameError, FrameReader, encode_frame, send_frame
 from agent.server import Connection
 from cloudclaude.errors import system
@@ -211,7 +216,7 @@ async def open_port_over_unix(path: str, host_id: str, port: int) -> socket.sock
         try:
             await stream.send_all(_frame(HELLO))
             body, fds = await receive_frame_with_fds(stream.socket, MAX_FRAME)
-            _close_all(fds)
+            close_fds(fds)
             _hello_reply(None if body is None else decode(m.converter, body, m.Message))
             await stream.send_all(_frame(m.OpenPort(id=1, host_id=host_id, port=port)))
             body, fds = await receive_frame_with_fds(stream.socket, MAX_FRAME)
@@ -220,7 +225,7 @@ async def open_port_over_unix(path: str, host_id: str, port: int) -> socket.sock
     reply = None if body is None else decode(m.converter, body, m.Message)
     if isinstance(reply, m.PortOpened) and len(fds) == 1:
         return socket.socket(fileno=fds[0])
-    _close_all(fds)
+    close_fds(fds)
     if isinstance(reply, m.ErrorReply):
         raise AgentError(reply.code, reply.message)
     raise AgentConnectionLost(f"the agent answered port.open with {reply!r} and {len(fds)} fds")
@@ -254,11 +259,6 @@ async def request_with_socket_over_unix(
 
 def _frame(message: m.Message) -> bytes:
     return encode_frame(encode(m.converter, message, m.Message))
-
-
-def _close_all(fds: list[int]) -> None:
-    for fd in fds:
-        socket.close(fd)
 
 
 @asynccontextmanager

@@ -13,7 +13,6 @@ current image) and the others start on demand.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import os
 import socket
@@ -36,7 +35,7 @@ from cloudclaude.db import dump, migrate
 from cloudclaude.db.cluster import PrivateCluster
 from cloudclaude.db.pool import Database
 from cloudclaude.domain import backup_manifest
-from cloudclaude.domain.backup_manifest import Manifest, Part
+from cloudclaude.domain.backup_manifest import Hashed, Manifest, Part
 from cloudclaude.errors import CloudClaudeError, disk, system
 from cloudclaude.sshproxy.hostkey import host_key_path
 
@@ -56,15 +55,13 @@ async def complete_backups(restic: Restic) -> list[Snapshot]:
     return sorted(found, key=lambda s: s.time, reverse=True)
 
 
-def backup_id_of(snapshot: Snapshot) -> str:
-    return next((t.removeprefix("backup=") for t in snapshot.tags if t.startswith("backup=")), "")
-
-
 async def choose(restic: Restic, wanted: str) -> Snapshot:
     manifests = await complete_backups(restic)
     if wanted in ("", "latest") and manifests:
         return manifests[0]
-    matching = [s for s in manifests if wanted and backup_id_of(s).startswith(wanted)]
+    matching = [
+        s for s in manifests if wanted and backup_manifest.backup_id_of(s.tags).startswith(wanted)
+    ]
     if len(matching) == 1:
         return matching[0]
     where = f"in {restic.repository}"
@@ -78,25 +75,18 @@ async def choose(restic: Restic, wanted: str) -> Snapshot:
 async def read_small(restic: Restic, snapshot: str, part: Part | None, name: str) -> bytes:
     """A small file of the backup, whole (checked against ``part`` when there is one)."""
     data = bytearray()
+    hashed = Hashed()
 
     async def keep(chunk: bytes | bytearray) -> None:
         data.extend(chunk)
+        hashed.add(chunk)
         if len(data) > SMALL_PART_MAX:
             raise CloudClaudeError(disk.BACKUP_CORRUPT, f"{name} is larger than it can be")
 
     await restic.dump(snapshot, name, keep)
     if part is not None:
-        _check(part, len(data), hashlib.sha256(data).hexdigest())
+        hashed.check(part)
     return bytes(data)
-
-
-def _check(part: Part, size: int, sha256: str) -> None:
-    if size != part.size or sha256 != part.sha256:
-        raise CloudClaudeError(
-            disk.BACKUP_CORRUPT,
-            f"{part.name}: {size} bytes, sha256 {sha256[:16]}…; the manifest says {part.size}"
-            f" bytes, {part.sha256[:16]}…",
-        )
 
 
 async def stream_part(
@@ -105,18 +95,15 @@ async def stream_part(
     """Feed ``part`` to ``consume``; a size or hash mismatch fails before its stream ends, so
     a consumer that commits only at the end (pg_restore) never does."""
     send, receive = trio.open_memory_channel[bytes](_BUFFERED)
-    digest = hashlib.sha256()
-    size = 0
+    hashed = Hashed()
 
     async def forward(chunk: bytes | bytearray) -> None:
-        nonlocal size
-        size += len(chunk)
-        digest.update(chunk)
+        hashed.add(chunk)
         await send.send(bytes(chunk))
 
     async def produce() -> None:
         await restic.dump(part.snapshot, part.name, forward)
-        _check(part, size, digest.hexdigest())
+        hashed.check(part)
         await send.aclose()  # only now may the consumer see the end (closed on success only)
 
     async def chunks() -> AsyncIterator[bytes]:
@@ -272,5 +259,5 @@ async def _list(restic: Restic) -> int:
         return 0
     print(f"{'BACKUP':<36}  TIME")
     for snapshot in manifests:
-        print(f"{backup_id_of(snapshot):<36}  {snapshot.time}")
+        print(f"{backup_manifest.backup_id_of(snapshot.tags):<36}  {snapshot.time}")
     return 0

@@ -12,6 +12,7 @@ mode 0600, never by following what the archive says.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -38,6 +39,33 @@ PartKind = Literal["database", "state", "home"]
 
 def backup_tag(backup_id: str) -> str:
     return f"backup={backup_id}"
+
+
+def backup_id_of(tags: tuple[str, ...]) -> str:
+    """The backup a snapshot belongs to, from its ``backup=<id>`` tag ("" for none)."""
+    return next((t.removeprefix("backup=") for t in tags if t.startswith("backup=")), "")
+
+
+@attrs.define
+class Hashed:
+    """A part's bytes as they pass (stored or restored): counted and hashed."""
+
+    size: int = 0
+    digest: Any = attrs.field(factory=hashlib.sha256)
+
+    def add(self, chunk: bytes | bytearray) -> None:
+        self.size += len(chunk)
+        self.digest.update(chunk)
+
+    def check(self, part: Part) -> None:
+        """Raise ``backup_corrupt`` unless these bytes are the ones ``part`` recorded."""
+        sha256 = self.digest.hexdigest()
+        if self.size != part.size or sha256 != part.sha256:
+            raise CloudClaudeError(
+                disk.BACKUP_CORRUPT,
+                f"{part.name}: {self.size} bytes, sha256 {sha256[:16]}…; the manifest says"
+                f" {part.size} bytes, {part.sha256[:16]}…",
+            )
 
 
 def home_name(host_id: str) -> str:

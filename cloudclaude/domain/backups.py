@@ -13,7 +13,6 @@ its home is not taken; one deleted meanwhile is listed as skipped.
 
 from __future__ import annotations
 
-import hashlib
 import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -35,7 +34,7 @@ from cloudclaude.db.pool import Database
 from cloudclaude.db.repos import backups as backups_repo
 from cloudclaude.db.repos import hosts as hosts_repo
 from cloudclaude.domain import audit, backup_manifest
-from cloudclaude.domain.backup_manifest import Manifest, Part, PartKind, Skipped
+from cloudclaude.domain.backup_manifest import Hashed, Manifest, Part, PartKind, Skipped
 from cloudclaude.errors import CloudClaudeError, disk
 from cloudclaude.model.audit import Actor
 from cloudclaude.model.backups import Backup
@@ -52,18 +51,6 @@ _BUFFERED = 8
 
 async def _quiet(_line: str) -> None:
     return None
-
-
-@attrs.define
-class Hashed:
-    """Chunks passing through, counted and hashed."""
-
-    size: int = 0
-    digest: hashlib._Hash = attrs.field(factory=hashlib.sha256)
-
-    def add(self, chunk: bytes | bytearray) -> None:
-        self.size += len(chunk)
-        self.digest.update(chunk)
 
 
 class Backups:
@@ -221,15 +208,13 @@ class Backups:
             key=lambda s: s.time,
             reverse=True,
         )
-        kept = {_backup_of(s.tags) for s in complete[:keep]}  # one at a time: none is running
-        old = [s.id for s in snapshots if _backup_of(s.tags) not in kept]
+        kept = {
+            backup_manifest.backup_id_of(s.tags) for s in complete[:keep]
+        }  # one at a time: none is running
+        old = [s.id for s in snapshots if backup_manifest.backup_id_of(s.tags) not in kept]
         if old:
             await say(f"forgetting {len(old)} snapshots of older backups (backup.keep = {keep})")
             await restic.forget(old)
-
-
-def _backup_of(tags: tuple[str, ...]) -> str:
-    return next((tag for tag in tags if tag.startswith("backup=")), "")
 
 
 async def _store(

@@ -108,6 +108,11 @@ def exit_view(exit_: Exit) -> dict[str, Any]:
     }
 
 
+def exit_choice_view(exit_: Exit) -> dict[str, Any]:
+    """What a user sees of an exit they may choose: no server, no secrets."""
+    return {"id": str(exit_.id), "label": exit_.label, "kind": exit_.kind}
+
+
 def binding_view(binding: Binding) -> dict[str, Any]:
     return {
         "id": str(binding.id),

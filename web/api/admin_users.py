@@ -18,7 +18,7 @@ from cloudclaude.core.ids import parse_uuid
 from cloudclaude.domain.user_deletion import MAX_WAIT_S
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.users import User
-from cloudclaude.model.views import key_view, task_view, user_view
+from cloudclaude.model.views import exit_choice_view, key_view, task_view, user_view
 from web.api.common import (
     actor,
     authenticate,
@@ -30,7 +30,6 @@ from web.api.common import (
     services,
     structure,
 )
-from web.api.user_hosts import exit_choice
 
 blueprint = Blueprint("api_admin_users", __name__, url_prefix="/v1/admin/users")
 
@@ -203,7 +202,7 @@ def _flag(name: str) -> bool:
 async def allowed_exits(user_id: str) -> dict[str, Any]:
     """The exits the user may choose for their own boxes (the default one first)."""
     found = await services().self_service.allowed_exits(parse_uuid(user_id, "user"))
-    return {"exits": [exit_choice(e) for e in found]}
+    return {"exits": [exit_choice_view(e) for e in found]}
 
 
 @blueprint.put("/<user_id>/exits")
@@ -216,7 +215,7 @@ async def set_allowed_exits(user_id: str) -> dict[str, Any]:
     found = await services().self_service.set_allowed_exits(
         actor(), parse_uuid(user_id, "user"), refs
     )
-    return {"exits": [exit_choice(e) for e in found]}
+    return {"exits": [exit_choice_view(e) for e in found]}
 
 
 @blueprint.get("/<user_id>/ssh-keys")

@@ -9,9 +9,8 @@ from quart import Blueprint
 
 from cloudclaude.core.ids import parse_uuid
 from cloudclaude.errors import CloudClaudeError
-from cloudclaude.model.exits import Exit
 from cloudclaude.model.hosts import HostAction
-from cloudclaude.model.views import host_view
+from cloudclaude.model.views import exit_choice_view, host_view
 from web.api.common import (
     actor,
     authenticate,
@@ -49,11 +48,6 @@ class NewHostBody:
     start: bool = True
 
 
-def exit_choice(exit_: Exit) -> dict[str, Any]:
-    """What a user sees of an exit they may choose: no server, no secrets."""
-    return {"id": str(exit_.id), "label": exit_.label, "kind": exit_.kind}
-
-
 @blueprint.get("/options")
 async def new_host_options() -> dict[str, Any]:
     """What the user may choose for a box of their own, and how many more they may make."""
@@ -66,7 +60,7 @@ async def new_host_options() -> dict[str, Any]:
              "disk_gb": p.limits.disk_gb}
             for p in found.presets
         ],
-        "exits": [exit_choice(e) for e in found.exits],
+        "exits": [exit_choice_view(e) for e in found.exits],
     }  # fmt: skip
 
 

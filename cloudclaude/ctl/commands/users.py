@@ -10,7 +10,7 @@ import attrs
 from cloudclaude.core.timefmt import utcnow
 from cloudclaude.ctl.commands.common import PAGING, check_paging, print_total, when
 from cloudclaude.ctl.registry import Request, arg, command, group, handles
-from cloudclaude.model.views import task_view, user_view
+from cloudclaude.model.views import exit_choice_view, task_view, user_view
 
 if TYPE_CHECKING:
     from cloudclaude.ctl.server import Context
@@ -310,5 +310,4 @@ async def user_exits(request: UsersExits, ctx: Context) -> Any:
         found = await svc.self_service.set_allowed_exits(ctx.actor, user.id, list(request.exits))
     else:
         found = await svc.self_service.allowed_exits(user.id)
-    exits = [{"id": str(e.id), "label": e.label, "kind": e.kind} for e in found]
-    return {"username": user.username, "exits": exits}
+    return {"username": user.username, "exits": [exit_choice_view(e) for e in found]}
