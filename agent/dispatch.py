@@ -18,9 +18,9 @@ ReportProgress = Callable[[str, int, str], Awaitable[None]]
 
 @attrs.frozen
 class SocketReply:
-    """A reply that carries a socket to the caller (``OpenPort``)."""
+    """A reply that carries a socket to the caller (``OpenPort``, ``OpenLlmListener``)."""
 
-    reply: m.PortOpened
+    reply: m.PortOpened | m.LlmListenerOpened
     sock: socket.socket
 
 

@@ -78,6 +78,7 @@ class Runtime:
             m.ListGateways: self.list_gateways,
             m.SweepGateways: self.sweep_gateways,
             m.EgressCounters: self.egress_counters,
+            m.OpenLlmListener: self.open_llm_listener,
             m.ExportHome: self.export_home,
             m.ImportHome: self.import_home,
         }
@@ -145,6 +146,13 @@ class Runtime:
     async def open_port(self, request: m.OpenPort, _progress: ReportProgress) -> SocketReply:
         sock = await open_port(self.containers, request.host_id, request.port)
         return SocketReply(m.PortOpened(id=request.id), sock)
+
+    async def open_llm_listener(
+        self, request: m.OpenLlmListener, _p: ReportProgress
+    ) -> SocketReply:
+        await self.containers.require(request.host_id, running=True)  # ours, and running
+        opened, sock = await self.gateways.llm_listener(request.host_id)
+        return SocketReply(attrs.evolve(opened, id=request.id), sock)
 
     async def setup_egress(self, request: m.SetupEgress, progress: ReportProgress) -> m.Reply:
         state = await self.gateways.setup(request.host_id, request.gateway, progress)

@@ -5,7 +5,8 @@ atomically in one ``nft -f`` transaction (add, delete, define), never ``flush ru
 
 - the box netns: out only through its veth, never IPv6, ICMP, or link-local;
 - the gateway netns: box traffic only into the tun; out of the uplink only sing-box's marked
-  sockets, and only to the exit server (``direct``: to any public address);
+  sockets, and only to the exit server (``direct``: to any public address); in, only the box to
+  its credentials endpoint and the host's end of the uplink to sing-box's upstream proxy;
 - the host: forwards and masquerades the uplinks, and keeps them off host services and other
   boxes.
 
@@ -71,9 +72,21 @@ def box_ruleset() -> str:
 
 
 def gateway_ruleset(
-    *, exit_kind: str, server_ip: str, port: int, host_addresses: Sequence[str], pool: str
+    *,
+    exit_kind: str,
+    server_ip: str,
+    port: int,
+    host_addresses: Sequence[str],
+    pool: str,
+    uplink_host: str,
 ) -> str:
-    """Box traffic goes only into the tun; only sing-box's marked sockets leave the uplink."""
+    """Box traffic goes only into the tun; only sing-box's marked sockets leave the uplink.
+
+    Two services listen in the gateway: the box's credentials endpoint (``LLM_PORT``, the box
+    only) and sing-box's upstream proxy (``LLM_UPSTREAM_PORT``, the uplink's host end only).
+    """
+    ipaddress.IPv4Address(uplink_host)
+    llm, upstream = lay.LLM_PORT, lay.LLM_UPSTREAM_PORT
     up, box, tun = lay.GATEWAY_UPLINK, lay.GATEWAY_BOX, lay.TUN
     mark = f"0x{lay.ROUTING_MARK:x}"
     if exit_kind == "direct":
@@ -95,6 +108,8 @@ def gateway_ruleset(
         '    meta nfproto ipv6 counter name "drop_ipv6" drop\n'
         f'    iifname "{tun}" accept\n'
         "    ct state established,related accept\n"
+        f'    iifname "{box}" tcp dport {llm} accept\n'
+        f'    iifname "{up}" ip saddr {uplink_host} tcp dport {upstream} accept\n'
         '    counter name "drop_other" drop\n'
         "  }\n"
         "  chain forward {\n"
@@ -111,6 +126,8 @@ def gateway_ruleset(
         '    meta nfproto ipv6 counter name "drop_ipv6" drop\n'
         f'    oifname "{tun}" accept\n'
         f'    oifname "{box}" ct state established,related accept\n'
+        f'    oifname "{up}" ip daddr {uplink_host} tcp sport {upstream} '
+        "ct state established accept\n"
         f'    oifname "{up}" meta l4proto icmp counter name "drop_icmp" drop\n'
         f"{exit_rules}"
         '    counter name "drop_exit" drop\n'

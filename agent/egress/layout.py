@@ -39,6 +39,14 @@ TABLE = "cloudclaude"
 #: files, signal or trace it. Slots are unique on the kernel, so the ids are too. The range lies
 #: where systemd allocates nothing (above its container ranges, below its foreign range).
 SINGBOX_ID_BASE = 0x77000000
+#: The box's credentials endpoint: a TCP port on every address of its gateway, reached from the
+#: box at the tun's own address (the same in every gateway, so every box gets one fixed URL).
+#: The daemon holds the listening socket (the agent makes it in the gateway's netns).
+LLM_PORT = 4180
+#: sing-box's HTTP proxy inbound on the gateway's uplink address: the daemon dials the
+#: credentials endpoint's upstream through it, so that traffic leaves by the box's exit too.
+LLM_UPSTREAM_PORT = 4181
+LLM_UPSTREAM_USER = "cloudclaude"
 
 
 def instance_tag(instance: str) -> str:
@@ -128,6 +136,16 @@ class GatewayLayout:
 
 def tun_cidr(pool: ipaddress.IPv4Network) -> str:
     return f"{pool.network_address + 1}/30"
+
+
+def llm_address(pool: ipaddress.IPv4Network) -> str:
+    """Where a box reaches its credentials endpoint: the tun's own address in its gateway."""
+    return str(pool.network_address + 1)
+
+
+def llm_url(pool: ipaddress.IPv4Network) -> str:
+    """``ANTHROPIC_BASE_URL`` of every box of this pool."""
+    return f"http://{llm_address(pool)}:{LLM_PORT}"
 
 
 def dns_address(pool: ipaddress.IPv4Network) -> str:

@@ -38,6 +38,8 @@ class GatewayRecord:
     exit_port: int = 0
     allowed_domains: list[str] = attrs.field(factory=list)
     always_allowed: list[str] = attrs.field(factory=list)
+    #: The password of sing-box's upstream proxy inbound (new at every setup; root-only file).
+    upstream_password: str = attrs.field(default="", repr=False)
 
 
 class Records:

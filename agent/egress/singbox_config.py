@@ -8,6 +8,9 @@ A pure function of its inputs (same input, same dict), in the sing-box 1.14 form
 - DNS: every query the box sends (port 53, UDP or TCP, to any address, or anything sniffed as
   DNS) is hijacked and answered by the one server ``remote``, the exit's ``dns_server``
   reached through the exit (over TCP for ``http`` exits, which carry no UDP);
+- optionally an ``http`` proxy inbound on the gateway's uplink address (with a password), for
+  the daemon's credentials endpoint: its upstream requests leave through the exit like the
+  box's own traffic, whatever the allowlist;
 - optionally a domain allowlist in a local rule-set file (sing-box reloads local rule-sets
   when the file changes, so the list is edited live without dropping connections).
 
@@ -36,6 +39,7 @@ EXIT_TAG = "exit"
 TUN_TAG = "tun-in"
 DNS_TAG = "remote"
 ALLOWLIST_TAG = "allowlist"
+UPSTREAM_TAG = "llm-upstream"
 TUN_MTU = 65535
 #: The rule-set source format sing-box 1.14 writes (`sing-box rule-set upgrade`).
 ALLOWLIST_VERSION = 5
@@ -63,6 +67,11 @@ class TunnelLayout:
     #: through a proxy, a box never reaches its own server.
     blocked_cidrs: tuple[str, ...] = ()
     log_level: str = "warn"
+    #: The upstream proxy inbound (``""``: none): address, port, user and password.
+    upstream_listen: str = ""
+    upstream_port: int = 0
+    upstream_user: str = ""
+    upstream_password: str = attrs.field(default="", repr=False)
 
 
 def render_config(exit: m.ExitSpec, layout: TunnelLayout) -> dict[str, Any]:
@@ -70,7 +79,7 @@ def render_config(exit: m.ExitSpec, layout: TunnelLayout) -> dict[str, Any]:
     return {
         "log": {"level": layout.log_level, "timestamp": True},
         "dns": _dns(exit, layout),
-        "inbounds": [_tun(layout)],
+        "inbounds": [_tun(layout), *_upstream(layout)],
         "outbounds": [_outbound(exit, layout)],
         "route": _route(exit, layout),
     }
@@ -112,6 +121,20 @@ def _tun(layout: TunnelLayout) -> dict[str, Any]:
         "stack": "system",
         "auto_route": False,
     }
+
+
+def _upstream(layout: TunnelLayout) -> list[dict[str, Any]]:
+    if not layout.upstream_listen:
+        return []
+    return [
+        {
+            "type": "http",
+            "tag": UPSTREAM_TAG,
+            "listen": layout.upstream_listen,
+            "listen_port": layout.upstream_port,
+            "users": [{"username": layout.upstream_user, "password": layout.upstream_password}],
+        }
+    ]
 
 
 def _mark(layout: TunnelLayout) -> dict[str, Any]:
@@ -206,6 +229,8 @@ def _route(exit: m.ExitSpec, layout: TunnelLayout) -> dict[str, Any]:
     ]
     if layout.blocked_cidrs:
         rules.append({"ip_cidr": list(layout.blocked_cidrs), "action": "reject"})
+    if layout.upstream_listen:  # the daemon's, to its configured upstream: no allowlist
+        rules.append({"inbound": [UPSTREAM_TAG], "action": "route", "outbound": EXIT_TAG})
     if exit.kind in TCP_ONLY_KINDS:
         rules.append({"network": "udp", "action": "reject"})
     route: dict[str, Any] = {"rules": rules}

@@ -141,6 +141,27 @@ class VerifyReply:
 
 
 @attrs.frozen(kw_only=True)
+class OpenLlmListener:
+    """The listening socket of a running host's credentials endpoint (``LLM_PORT`` inside its
+    gateway, reachable from its box alone). Sent on its own short connection; the reply carries
+    the socket (SCM_RIGHTS in socket mode, the object itself in embedded mode)."""
+
+    id: int
+    host_id: str
+
+
+@attrs.frozen(kw_only=True)
+class LlmListenerOpened:
+    """Where the daemon dials the upstream: the gateway's sing-box proxy, out by the exit."""
+
+    id: int
+    proxy_address: str
+    proxy_port: int
+    proxy_username: str
+    proxy_password: str = attrs.field(repr=False)
+
+
+@attrs.frozen(kw_only=True)
 class ListGateways:
     """Every gateway of this instance, and leftovers (a netns without state, stray veths)."""
 
@@ -186,6 +207,8 @@ OPS: dict[type[Any], str] = {
     VerifyEgress: "egress.verify",
     VerifyReply: "egress.verify.reply",
     ProbeExit: "egress.probe",
+    OpenLlmListener: "egress.llm_listener",
+    LlmListenerOpened: "egress.llm_listener.opened",
     ListGateways: "egress.list",
     SweepGateways: "egress.sweep",
     GatewayList: "egress.list.reply",

@@ -27,6 +27,8 @@ from agent.protocol.egress_messages import (
     GatewayList,
     GatewaySpec,
     ListGateways,
+    LlmListenerOpened,
+    OpenLlmListener,
     ProbeExit,
     SetAllowlist,
     SetupEgress,
@@ -103,8 +105,10 @@ __all__ = [
     "InspectHost",
     "ListGateways",
     "ListHosts",
+    "LlmListenerOpened",
     "LogsReply",
     "Message",
+    "OpenLlmListener",
     "OpenPort",
     "Ping",
     "Pong",
@@ -148,6 +152,7 @@ Request = (
     | ListGateways
     | SweepGateways
     | EgressCounters
+    | OpenLlmListener
     | ExportHome
     | ImportHome
 )
@@ -161,6 +166,7 @@ Reply = (
     | LogsReply
     | StatsReply
     | PortOpened
+    | LlmListenerOpened
     | ActivityReply
     | EgressReply
     | VerifyReply

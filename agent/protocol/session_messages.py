@@ -14,7 +14,8 @@ import attrs
 #: version in ``image.ensure`` and ``host.create``.
 #: 4: the extra Debian packages in ``image.ensure`` and ``host.create``; disk use in
 #: ``host.stats``.
-PROTOCOL_VERSION = 4
+#: 5: ``egress.llm_listener`` (the credentials endpoint's socket, passed with the reply).
+PROTOCOL_VERSION = 5
 
 
 @attrs.frozen(kw_only=True)

@@ -168,17 +168,23 @@ class AgentClient:
 
     async def open_port(self, host_id: str, port: int) -> socket.socket:
         """Embedded mode: the agent hands the connected socket over in-process."""
+        _reply, sock = await self.socket_request(m.OpenPort(id=0, host_id=host_id, port=port))
+        return sock
+
+    async def socket_request(self, request: m.Request) -> tuple[m.Message, socket.socket]:
+        """Embedded mode: a request whose reply carries a socket, handed over in-process."""
         if self._handoff is None:
             raise AgentError(
                 system.PROTOCOL_ERROR.code, "this agent connection cannot carry sockets"
             )
-        reply: m.PortOpened = await self.request(m.OpenPort(id=0, host_id=host_id, port=port))
+        reply = await self.request(request)
         sock = self._handoff.take(reply.id)
         if sock is None:
             raise AgentError(
-                system.INTERNAL_ERROR.code, "the agent answered port.opened without a socket"
+                system.INTERNAL_ERROR.code,
+                f"the agent answered {m.op_name(type(request))} without a socket",
             )
-        return sock
+        return reply, sock
 
 
 HELLO = m.Hello(protocol_version=m.PROTOCOL_VERSION, client="cloudclaude")
@@ -203,10 +209,11 @@ def _hello_reply(reply: m.Message | None) -> m.HelloReply:
     return reply
 
 
-async def open_port_over_unix(path: str, host_id: str, port: int) -> socket.socket:
-    """Socket mode: one short connection for one ``OpenPort``; the socket arrives by SCM_RIGHTS.
-
-    Frames are read with ``recvmsg`` here, since a plain read would drop the passed fd.
+async def socket_request_over_unix(
+    path: str, request: m.Request
+) -> tuple[m.Message, socket.socket]:
+    """Socket mode: one short connection for one request whose reply carries a socket
+    (SCM_RIGHTS). Frames are read with ``recvmsg`` here, since a plain read would drop the fd.
     """
     try:
         stream = await trio.open_unix_socket(path)
@@ -218,17 +225,22 @@ async def open_port_over_unix(path: str, host_id: str, port: int) -> socket.sock
             body, fds = await receive_frame_with_fds(stream.socket, MAX_FRAME)
             close_fds(fds)
             _hello_reply(None if body is None else decode(m.converter, body, m.Message))
-            await stream.send_all(_frame(m.OpenPort(id=1, host_id=host_id, port=port)))
+            await stream.send_all(_frame(attrs.evolve(request, id=1)))
             body, fds = await receive_frame_with_fds(stream.socket, MAX_FRAME)
         except (OSError, FrameError, trio.BrokenResourceError) as exc:
             raise AgentConnectionLost(f"the agent connection broke: {exc}") from exc
     reply = None if body is None else decode(m.converter, body, m.Message)
-    if isinstance(reply, m.PortOpened) and len(fds) == 1:
-        return socket.socket(fileno=fds[0])
+    if isinstance(reply, SOCKET_REPLIES) and len(fds) == 1:
+        return reply, socket.socket(fileno=fds[0])
     close_fds(fds)
     if isinstance(reply, m.ErrorReply):
         raise AgentError(reply.code, reply.message)
-    raise AgentConnectionLost(f"the agent answered port.open with {reply!r} and {len(fds)} fds")
+    op = m.op_name(type(request))
+    raise AgentConnectionLost(f"the agent answered {op} with {reply!r} and {len(fds)} fds")
+
+
+#: The replies that carry a socket.
+SOCKET_REPLIES = (m.PortOpened, m.LlmListenerOpened)
 
 
 async def request_with_socket_over_unix(

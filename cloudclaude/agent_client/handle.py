@@ -28,8 +28,8 @@ from cloudclaude.agent_client.client import (
     AgentConnectionLost,
     OnProgress,
     embedded,
-    open_port_over_unix,
     request_with_socket_over_unix,
+    socket_request_over_unix,
 )
 from cloudclaude.core.settings import Settings
 
@@ -214,7 +214,26 @@ class Agent:
                 return await self._client.open_port(host_id, port)
             if self.mode != "socket":
                 raise AgentConnectionLost("no agent is configured (agent.mode = none)")
-            return await open_port_over_unix(self._socket, host_id, port)
+            _reply, sock = await socket_request_over_unix(
+                self._socket, m.OpenPort(id=0, host_id=host_id, port=port)
+            )
+            return sock
+
+    async def open_llm_listener(self, host_id: str) -> tuple[m.LlmListenerOpened, socket.socket]:
+        """The listening socket of the host's credentials endpoint (inside its gateway), and
+        the upstream proxy to dial through its exit."""
+        request = m.OpenLlmListener(id=0, host_id=host_id)
+        async with self._timed(m.op_name(m.OpenLlmListener)):
+            if self._client is not None:
+                reply, sock = await self._client.socket_request(request)
+            elif self.mode != "socket":
+                raise AgentConnectionLost("no agent is configured (agent.mode = none)")
+            else:
+                reply, sock = await socket_request_over_unix(self._socket, request)
+        if not isinstance(reply, m.LlmListenerOpened):
+            sock.close()
+            raise AgentConnectionLost(f"the agent answered {reply!r}")
+        return reply, sock
 
     async def export_home(self, host_id: str, sock: socket.socket) -> bool:
         """Write the host's home as a tar into ``sock``; True when the box was frozen for it."""

@@ -14,6 +14,7 @@ def proxy_gateway() -> str:
         port=1080,
         host_addresses=["10.0.0.5"],
         pool="100.96.0.0/16",
+        uplink_host="100.96.0.13",
     )
 
 
@@ -24,6 +25,7 @@ def direct_gateway() -> str:
         port=0,
         host_addresses=["10.0.0.5", "198.18.0.1"],
         pool="100.96.0.0/16",
+        uplink_host="100.96.0.13",
     )
 
 
@@ -44,14 +46,34 @@ def test_every_chain_drops_by_default() -> None:
 def test_a_proxy_gateway_lets_only_marked_packets_to_the_exit_server_out() -> None:
     for kind, accepted in (("socks5", 2), ("vmess", 1)):
         script = firewall.gateway_ruleset(
-            exit_kind=kind, server_ip="198.18.2.1", port=1080, host_addresses=[], pool="p"
+            exit_kind=kind,
+            server_ip="198.18.2.1",
+            port=1080,
+            host_addresses=[],
+            pool="p",
+            uplink_host="100.96.0.13",
         )
-        uplink = [line for line in script.splitlines() if 'oifname "up0"' in line]
+        uplink = [
+            line
+            for line in script.splitlines()
+            if 'oifname "up0"' in line and "sport 4181 ct state established" not in line
+        ]
         accepts = [line for line in uplink if line.strip().endswith("accept")]
         assert len(accepts) == accepted  # socks5 adds UDP to the relay port it is told
         for line in accepts:
             assert "meta mark 0x2a" in line and "ip daddr 198.18.2.1" in line
         assert "tcp, udp } th dport 1080" in accepts[0]
+
+
+def test_only_the_box_reaches_its_credentials_endpoint_and_only_the_host_the_proxy() -> None:
+    script = proxy_gateway()
+    inputs = script.split("chain input")[1].split("chain forward")[0]
+    assert 'iifname "box0" tcp dport 4180 accept' in inputs
+    assert 'iifname "up0" ip saddr 100.96.0.13 tcp dport 4181 accept' in inputs
+    assert "4180" not in inputs.replace('iifname "box0" tcp dport 4180', "")
+    output = script.split("chain output")[1]
+    reply = 'oifname "up0" ip daddr 100.96.0.13 tcp sport 4181 ct state established accept'
+    assert reply in output
 
 
 def test_a_direct_gateway_refuses_private_host_and_link_local_destinations() -> None:

@@ -115,6 +115,15 @@ BLOCKED = ("100.96.0.0/16", "10.0.0.5/32")
 
 
 def layout(server_ip: str, allowlist_path: str = "") -> TunnelLayout:
+    """The allowlist case is also the one with the credentials endpoint's upstream proxy."""
+    upstream: dict[str, Any] = {}
+    if allowlist_path:
+        upstream = {
+            "upstream_listen": "100.96.0.14",
+            "upstream_port": 4181,
+            "upstream_user": "cloudclaude",
+            "upstream_password": "secret-of-the-gateway",
+        }
     return TunnelLayout(
         tun_name="tun0",
         tun_address="100.96.0.1/30",
@@ -122,6 +131,7 @@ def layout(server_ip: str, allowlist_path: str = "") -> TunnelLayout:
         server_ip=server_ip,
         allowlist_path=allowlist_path,
         blocked_cidrs=BLOCKED,
+        **upstream,
     )
 
 
@@ -350,3 +360,16 @@ def test_the_allowlist_matches_a_domain_and_its_subdomains(
 def test_an_unknown_kind_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown exit kind"):
         render_config(m.ExitSpec(kind="wireguard", dns_server=DNS), layout("203.0.113.9"))
+
+
+def test_the_upstream_proxy_listens_on_the_uplink_with_a_password_and_skips_the_allowlist() -> None:
+    config = render_case("socks5-allowlist")
+    inbound = next(i for i in config["inbounds"] if i["tag"] == "llm-upstream")
+    assert inbound["type"] == "http" and inbound["listen"] == "100.96.0.14"
+    assert inbound["users"] == [{"username": "cloudclaude", "password": "secret-of-the-gateway"}]
+    rules = config["route"]["rules"]
+    to_exit = rules.index({"inbound": ["llm-upstream"], "action": "route", "outbound": "exit"})
+    blocked = next(i for i, r in enumerate(rules) if r.get("ip_cidr") == list(BLOCKED))
+    allowlist_reject = rules.index({"action": "reject"})
+    assert blocked < to_exit < allowlist_reject
+    assert all(i["tag"] != "llm-upstream" for i in render("socks5")["inbounds"])
