@@ -16,6 +16,10 @@ BROWSER_PACKAGES := chromium fonts-liberation fonts-dejavu-core
 # Outside peers of the TLS tests (make test only): Caddy in front of the daemon with its
 # internal CA, and the testssl.sh audit of the live listener.
 TLS_TEST_PACKAGES := caddy testssl.sh
+# Exit servers that are not sing-box, run by the egress tests inside the simulated internet's
+# namespace (make test only): a CONNECT-only SOCKS5 server, an HTTP proxy, shadowsocks-libev,
+# v2ray (vmess, vless) and trojan-gfw.
+EXIT_TEST_PACKAGES := microsocks tinyproxy shadowsocks-libev v2ray trojan
 # Front-end files: pinned in web/assets/package{,-lock}.json, installed from the npm registry
 # into a scratch node_modules under build/, and only the files below are copied into
 # web/static/vendor/ (git-ignored), served as /static/vendor/... Nothing comes from a CDN.
@@ -45,7 +49,7 @@ define apt-install
 	fi
 endef
 
-.PHONY: up test deb deb-deps system-deps browser-deps tls-test-deps node-deps web-assets dockerd image lint \
+.PHONY: up test deb deb-deps system-deps browser-deps tls-test-deps exit-test-deps node-deps web-assets dockerd image lint \
 	typing unit integration bench clean help
 
 help:
@@ -55,7 +59,8 @@ help:
 	@echo "make deb    build dist/cloudclaude_<version>_amd64.deb (systemd units, venv in /opt)"
 	@echo "make web-assets  install the pinned htmx/xterm.js files into web/static/vendor/"
 	@echo "make bench  run the benchmarks in bench/"
-	@echo "make fuzz   send 10^5 fuzzed frames to the agent and ctl sockets and print the figures"
+	@echo "make fuzz   send 10^5 fuzzed frames to the agent and ctl sockets and print the figures;"
+	@echo "           then 300 schemathesis examples per API operation against a live daemon"
 
 system-deps:
 	$(call apt-install,$(SYSTEM_PACKAGES))
@@ -65,6 +70,9 @@ browser-deps:
 
 tls-test-deps:
 	$(call apt-install,$(TLS_TEST_PACKAGES))
+
+exit-test-deps:
+	$(call apt-install,$(EXIT_TEST_PACKAGES))
 
 deb-deps:
 	$(call apt-install,$(DEB_PACKAGES))
@@ -139,11 +147,13 @@ typing: $(VENV)/.installed-test
 unit: web-assets $(VENV)/.installed-test
 	$(BIN)/pytest tests/unit
 
-integration: dockerd web-assets browser-deps tls-test-deps deb-deps $(VENV)/.installed-test
+integration: dockerd web-assets browser-deps tls-test-deps exit-test-deps deb-deps \
+	$(VENV)/.installed-test
 	$(BIN)/pytest tests/integration
 
 # pytest exits 5 when it collected nothing: that is a broken suite, reported as such.
-test: dockerd web-assets browser-deps tls-test-deps deb-deps $(VENV)/.installed-test lint typing
+test: dockerd web-assets browser-deps tls-test-deps exit-test-deps deb-deps $(VENV)/.installed-test \
+	lint typing
 	@$(BIN)/pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is broken"; fi; \
 	exit $$rc
@@ -163,6 +173,7 @@ bench: dockerd $(VENV)/.installed-test
 .PHONY: fuzz
 fuzz: $(VENV)/.installed-test
 	$(BIN)/python -m bench.fuzz_sockets --frames 100000
+	API_FUZZ_EXAMPLES=300 $(BIN)/pytest -q tests/integration/test_api_contract.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(WEB_NODE) $(WEB_VENDOR)

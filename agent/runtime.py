@@ -20,8 +20,11 @@ import trio
 from agent import errors
 from agent.config import AgentConfig
 from agent.dispatch import Dispatcher, Handler, ReportProgress, SocketReply, the_passed_socket
+from agent.egress import layout as lay
 from agent.egress.gateways import Gateways
-from agent.egress.verify import Probe, observe
+from agent.egress.layout import llm_url
+from agent.egress.llm_listener import open_llm_listener
+from agent.egress.verify import Probe, for_exit_test, observe
 from agent.ops.containers import Containers
 from agent.ops.docker import Docker
 from agent.ops.home_archive import HomeArchives
@@ -52,6 +55,7 @@ class Runtime:
             extra_mounts=config.extra_mounts,
             # The box resolves through its gateway's tunnel, nowhere else.
             dns=lambda: self.gateways.dns_address,
+            llm_url=llm_url(lay.parse_pool(config.egress_pool)),
         )
         self.gateways = Gateways(config, self.containers)
         self.archives = HomeArchives(self.docker, self.containers, self.volumes, config.disk_limits)
@@ -151,7 +155,7 @@ class Runtime:
         self, request: m.OpenLlmListener, _p: ReportProgress
     ) -> SocketReply:
         await self.containers.require(request.host_id, running=True)  # ours, and running
-        opened, sock = await self.gateways.llm_listener(request.host_id)
+        opened, sock = await open_llm_listener(self.gateways, request.host_id)
         return SocketReply(attrs.evolve(opened, id=request.id), sock)
 
     async def setup_egress(self, request: m.SetupEgress, progress: ReportProgress) -> m.Reply:
@@ -191,7 +195,8 @@ class Runtime:
         return await observe(sockets, probe, progress, request.id)
 
     async def probe_exit(self, request: m.ProbeExit, progress: ReportProgress) -> m.Reply:
-        return await self.gateways.probe(request.exit, self._probe(request), progress, request.id)
+        spec, probe = for_exit_test(request.exit, self._probe(request))
+        return await self.gateways.probe(spec, probe, progress, request.id)
 
     async def list_gateways(self, request: m.ListGateways, _p: ReportProgress) -> m.Reply:
         states, leftovers = await self.gateways.list_all()

@@ -12,22 +12,28 @@ from cloudclaude.app.wiring import Services
 from cloudclaude.core.settings import LiveSettings
 from web.api import (
     admin_bindings,
+    admin_credentials,
     admin_exits,
     admin_hosts,
     admin_tasks,
     admin_users,
     auth,
+    cli,
     connect,
     errors,
     health,
+    openapi,
     tls,
+    usage,
+    user_credentials,
     user_hosts,
     user_self,
 )
 from web.api import live as live_api
 from web.forwarded import ForwardedMiddleware
+from web.pages import admin_credentials as admin_credentials_pages
 from web.pages import admin_exits as admin_exits_pages
-from web.pages import admin_home, me, terminal
+from web.pages import admin_home, api_docs, llm_usage, me, me_claude, terminal
 from web.pages import admin_hosts as admin_hosts_pages
 from web.pages import admin_users as admin_users_pages
 from web.pages import auth as auth_pages
@@ -59,18 +65,27 @@ def create_app(live: LiveSettings, services: Services) -> QuartTrio:
         admin_exits,
         admin_bindings,
         admin_tasks,
+        admin_credentials,
         user_self,
         user_hosts,
+        user_credentials,
+        usage,
         live_api,
         connect,
+        cli,
+        openapi,
         auth_pages,
         admin_home,
         admin_users_pages,
         admin_hosts_pages,
         admin_exits_pages,
+        admin_credentials_pages,
+        llm_usage,
         me,
+        me_claude,
         live_pages,
         terminal,
+        api_docs,
     ):
         app.register_blueprint(module.blueprint)
     app.add_template_filter(urlencode_with)

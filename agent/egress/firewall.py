@@ -36,7 +36,15 @@ NON_PUBLIC = (
     "224.0.0.0/4",
     "240.0.0.0/4",
 )
-COUNTERS = ("drop_ipv6", "drop_icmp", "drop_link_local", "drop_other", "drop_host", "drop_exit")
+COUNTERS = (
+    "drop_ipv6",
+    "drop_icmp",
+    "drop_link_local",
+    "drop_other",
+    "drop_host",
+    "drop_exit",
+    "drop_udp",
+)
 
 
 def _counters() -> str:
@@ -79,8 +87,12 @@ def gateway_ruleset(
     host_addresses: Sequence[str],
     pool: str,
     uplink_host: str,
+    exit_udp: bool = True,
 ) -> str:
     """Box traffic goes only into the tun; only sing-box's marked sockets leave the uplink.
+
+    Through an exit that carries no UDP (``exit_udp`` false), sing-box rejects the box's UDP
+    other than DNS; ``drop_udp`` counts those packets on their way into the tun.
 
     Two services listen in the gateway: the box's credentials endpoint (``LLM_PORT``, the box
     only) and sing-box's upstream proxy (``LLM_UPSTREAM_PORT``, the uplink's host end only).
@@ -99,8 +111,13 @@ def gateway_ruleset(
         ipaddress.IPv4Address(server_ip)  # rendered only for a resolved address
         to_exit = f'    oifname "{up}" meta mark {mark} ip daddr {server_ip}'
         exit_rules = f"{to_exit} meta l4proto {{ tcp, udp }} th dport {port} accept\n"
-        if exit_kind == "socks5":  # UDP ASSOCIATE relays on a port the server picks
+        if exit_kind == "socks5" and exit_udp:  # UDP ASSOCIATE relays on a port it picks
             exit_rules += f"{to_exit} meta l4proto udp accept\n"
+    refused_udp = ""
+    if not exit_udp:  # counted here, refused by sing-box (DNS, port 53, is answered)
+        refused_udp = (
+            f'    iifname "{box}" oifname "{tun}" udp dport != 53 counter name "drop_udp"\n'
+        )
     body = _counters() + (
         "  chain input {\n"
         "    type filter hook input priority 0; policy drop;\n"
@@ -115,7 +132,10 @@ def gateway_ruleset(
         "  chain forward {\n"
         "    type filter hook forward priority 0; policy drop;\n"
         '    meta nfproto ipv6 counter name "drop_ipv6" drop\n'
+        # sing-box's refusals (ICMP port unreachable for rejected UDP) reach the box.
+        f'    iifname "{tun}" oifname "{box}" icmp type destination-unreachable accept\n'
         '    meta l4proto icmp counter name "drop_icmp" drop\n'
+        f"{refused_udp}"
         f'    iifname "{box}" oifname "{tun}" accept\n'
         f'    iifname "{tun}" oifname "{box}" accept\n'
         '    counter name "drop_other" drop\n'

@@ -15,7 +15,6 @@ import contextlib
 import json
 import os
 import secrets
-import socket
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,11 +36,16 @@ from agent.egress.records import (
     write_private,
 )
 from agent.egress.singbox_binary import CheckedBinary
-from agent.egress.singbox_config import TunnelLayout, render_allowlist, render_config
+from agent.egress.singbox_config import (
+    TunnelLayout,
+    carries_udp,
+    render_allowlist,
+    render_config,
+)
 from agent.egress.verify import Probe, observe
 from agent.errors import EGRESS_SETUP_FAILED, HOST_NOT_RUNNING, AgentError
 from agent.ops.containers import Containers
-from agent.ops.ports import on_fresh_thread, socket_in_netns, socket_in_process
+from agent.ops.ports import socket_in_process
 from agent.protocol import messages as m
 
 log = logconfig.get("agent.egress")
@@ -66,6 +70,10 @@ class Gateways:
         return lay.GatewayLayout(
             host_id=record.host_id, slot=record.slot, tag=record.tag or self.tag, pool=self.pool
         )
+
+    def lock_of(self, host_id: str) -> trio.Lock:
+        """Held while the host's gateway is set up, restarted or removed."""
+        return self._locks[host_id]
 
     @property
     def dns_address(self) -> str:
@@ -102,7 +110,8 @@ class Gateways:
             await progress("egress.firewall", 30, "default deny")
             # The host's own addresses: no box may reach them, whatever its exit.
             own = await trio.to_thread.run_sync(plumbing.host_addresses)
-            await trio.to_thread.run_sync(self._firewall, record, box_pid, own)
+            udp = carries_udp(spec.exit)
+            await trio.to_thread.run_sync(self._firewall, record, box_pid, own, udp)
             await progress("egress.tunnel", 60, f"sing-box ({spec.exit.kind})")
             await trio.to_thread.run_sync(self._write_config, record, spec.exit, own)
             await trio.to_thread.run_sync(self._start, record)
@@ -139,7 +148,9 @@ class Gateways:
                 await self.records.save(record)
             return record
 
-    def _firewall(self, record: GatewayRecord, box_pid: int, host_addresses: list[str]) -> None:
+    def _firewall(
+        self, record: GatewayRecord, box_pid: int, host_addresses: list[str], udp: bool
+    ) -> None:
         layout = self.layout(record)
         firewall.apply(
             firewall.gateway_ruleset(
@@ -149,6 +160,7 @@ class Gateways:
                 host_addresses=host_addresses,
                 pool=str(self.pool),
                 uplink_host=layout.uplink_host_address,
+                exit_udp=udp,
             ),
             netns=layout.netns,
         )
@@ -242,27 +254,6 @@ class Gateways:
             await trio.to_thread.run_sync(self._write_allowlist, record)
             await self.records.save(record)
             return await trio.to_thread.run_sync(self.state, record)
-
-    # --- the credentials endpoint -------------------------------------------------------------
-
-    async def llm_listener(self, host_id: str) -> tuple[m.LlmListenerOpened, socket.socket]:
-        """A listening socket on ``LLM_PORT`` inside the host's gateway, and how to reach the
-        upstream proxy. Only the box reaches the port (the gateway's firewall); the caller
-        holds the socket, so it goes with the caller, never with the agent."""
-        async with self._locks[host_id]:
-            record = await self.records.load(host_id)
-            if record is None or not record.upstream_password:
-                raise AgentError(HOST_NOT_RUNNING, f"host {host_id} has no gateway (not running)")
-            layout = self.layout(record)
-            sock = await trio.to_thread.run_sync(on_fresh_thread, lambda: _listen_in(layout.netns))
-        opened = m.LlmListenerOpened(
-            id=0,
-            proxy_address=layout.uplink_gateway_address,
-            proxy_port=lay.LLM_UPSTREAM_PORT,
-            proxy_username=lay.LLM_UPSTREAM_USER,
-            proxy_password=record.upstream_password,
-        )
-        return opened, sock
 
     # --- state -------------------------------------------------------------------------------
 
@@ -374,31 +365,6 @@ async def _wait_own_netns(pid: int) -> None:
             except FileNotFoundError as exc:
                 raise AgentError(EGRESS_SETUP_FAILED, "the probe namespace did not start") from exc
             await trio.sleep(0.01)
-
-
-def _listen_in(netns: str) -> socket.socket:
-    """A TCP socket listening on every address of the named netns, port ``LLM_PORT``.
-
-    ``SO_REUSEPORT``: a daemon that died may still hold its copy for a moment; the new one must
-    not wait for it (the daemon always closes its old copy before asking again).
-    """
-    try:
-        ns_fd = os.open(f"/run/netns/{netns}", os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError as exc:
-        raise AgentError(HOST_NOT_RUNNING, f"the gateway {netns} is gone") from exc
-    try:
-        sock = socket_in_netns(ns_fd)
-    finally:
-        os.close(ns_fd)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind(("0.0.0.0", lay.LLM_PORT))  # every address of the gateway netns
-        sock.listen(128)
-    except OSError as exc:
-        sock.close()
-        raise AgentError(EGRESS_SETUP_FAILED, f"credentials endpoint in {netns}: {exc}") from exc
-    return sock
 
 
 def _slots_in_use() -> set[int]:

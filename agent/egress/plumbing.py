@@ -124,6 +124,11 @@ def _build(layout: GatewayLayout, box_pid: int) -> None:
             table=lay.UPLINK_TABLE,
         )
     with _ipr(f"/proc/{box_pid}/ns/net") as inside:
+        old = _index(inside, lay.BOX_INTERFACE)
+        if old is not None:
+            # The last gateway's end: its netns is gone by name but may still be held (the
+            # daemon's credentials-endpoint socket lives in it until it takes the new one).
+            inside.link("del", index=old)
         eth = _require(inside, layout.box_peer)
         inside.link("set", index=eth, ifname=lay.BOX_INTERFACE)
         inside.addr("add", index=eth, address=layout.box_address, prefixlen=30)

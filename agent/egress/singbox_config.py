@@ -7,7 +7,17 @@ A pure function of its inputs (same input, same dict), in the sing-box 1.14 form
   (``route.default_mark`` for every socket, and ``routing_mark`` on the dialers themselves);
 - DNS: every query the box sends (port 53, UDP or TCP, to any address, or anything sniffed as
   DNS) is hijacked and answered by the one server ``remote``, the exit's ``dns_server``
-  reached through the exit (over TCP for ``http`` exits, which carry no UDP);
+  reached through the exit over TCP (over UDP only for ``direct``). Every proxy carries TCP;
+  many carry no UDP (``ssh -D``, Tor, microsocks and most commercial SOCKS5 servers do CONNECT
+  only, an HTTP proxy never relays UDP), so DNS over TCP works through every exit;
+- the box's other UDP goes to the exit only when it carries UDP (``ExitSpec.udp``, never for
+  ``http``); otherwise sing-box rejects it (ICMP port unreachable to the box) and the gateway's
+  firewall counts it (``drop_udp``);
+- one UDP path that skips the DNS hijack: from source port ``UDP_PROBE_PORT`` to the exit's
+  resolver, port 53, straight through the exit. The exit test (``egress.probe``) asks its TXT
+  question that way to learn whether the exit carries UDP. It leads nowhere the hijack does
+  not (the same resolver, through the same exit), and exists only where the exit carries UDP
+  and the resolver is not a refused destination;
 - optionally an ``http`` proxy inbound on the gateway's uplink address (with a password), for
   the daemon's credentials endpoint: its upstream requests leave through the exit like the
   box's own traffic, whatever the allowlist;
@@ -43,8 +53,10 @@ UPSTREAM_TAG = "llm-upstream"
 TUN_MTU = 65535
 #: The rule-set source format sing-box 1.14 writes (`sing-box rule-set upgrade`).
 ALLOWLIST_VERSION = 5
-#: Kinds whose exit carries no UDP: DNS to the exit's resolver goes over TCP.
+#: Kinds whose exit never carries UDP (whatever ``ExitSpec.udp`` says).
 TCP_ONLY_KINDS = frozenset({"http"})
+#: The source port of the exit test's UDP question to the exit's resolver (see the module doc).
+UDP_PROBE_PORT = 5399
 #: Kinds that always speak TLS to the exit server.
 TLS_ALWAYS = frozenset({"trojan"})
 
@@ -109,6 +121,11 @@ def render_allowlist(domains: Sequence[str], always_allowed: Sequence[str] = ())
     if addresses:
         rules.append({"ip_cidr": sorted(addresses)})
     return {"version": ALLOWLIST_VERSION, "rules": rules}
+
+
+def carries_udp(exit: m.ExitSpec) -> bool:
+    """Whether the box's UDP (other than DNS, which sing-box answers) goes through ``exit``."""
+    return exit.udp and exit.kind not in TCP_ONLY_KINDS
 
 
 def _tun(layout: TunnelLayout) -> dict[str, Any]:
@@ -203,7 +220,7 @@ def _tls(exit: m.ExitSpec) -> dict[str, Any]:
 
 def _dns(exit: m.ExitSpec, layout: TunnelLayout) -> dict[str, Any]:
     server: dict[str, Any] = {
-        "type": "tcp" if exit.kind in TCP_ONLY_KINDS else "udp",
+        "type": "udp" if exit.kind == "direct" else "tcp",
         "tag": DNS_TAG,
         "server": exit.dns_server,
         "server_port": 53,
@@ -219,10 +236,32 @@ def _dns(exit: m.ExitSpec, layout: TunnelLayout) -> dict[str, Any]:
     return dns
 
 
+def _udp_probe_allowed(exit: m.ExitSpec, layout: TunnelLayout) -> bool:
+    """The exit test's UDP path exists only where UDP goes to the exit, and never to a
+    refused destination (a resolver among the host's addresses or the pool)."""
+    if not carries_udp(exit) or not _is_ip(exit.dns_server):
+        return False
+    resolver = ipaddress.ip_address(exit.dns_server)
+    return not any(resolver in ipaddress.ip_network(cidr) for cidr in layout.blocked_cidrs)
+
+
 def _route(exit: m.ExitSpec, layout: TunnelLayout) -> dict[str, Any]:
     rules: list[dict[str, Any]] = [
         # Only the DNS sniffer: names from TLS SNI / HTTP Host must not decide the allowlist.
         {"action": "sniff", "sniffer": ["dns"]},
+    ]
+    if _udp_probe_allowed(exit, layout):  # the exit test's UDP question, before the hijack
+        rules.append(
+            {
+                "network": "udp",
+                "source_port": [UDP_PROBE_PORT],
+                "ip_cidr": [f"{exit.dns_server}/32"],
+                "port": 53,
+                "action": "route",
+                "outbound": EXIT_TAG,
+            }
+        )
+    rules += [
         {"protocol": "dns", "action": "hijack-dns"},
         {"port": 53, "action": "hijack-dns"},
         {"network": "icmp", "action": "reject"},
@@ -231,7 +270,7 @@ def _route(exit: m.ExitSpec, layout: TunnelLayout) -> dict[str, Any]:
         rules.append({"ip_cidr": list(layout.blocked_cidrs), "action": "reject"})
     if layout.upstream_listen:  # the daemon's, to its configured upstream: no allowlist
         rules.append({"inbound": [UPSTREAM_TAG], "action": "route", "outbound": EXIT_TAG})
-    if exit.kind in TCP_ONLY_KINDS:
+    if not carries_udp(exit):  # DNS was hijacked above; the firewall counts these
         rules.append({"network": "udp", "action": "reject"})
     route: dict[str, Any] = {"rules": rules}
     if layout.allowlist_path:

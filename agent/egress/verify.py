@@ -3,6 +3,11 @@
 The agent only observes: the HTTP status and first body line of ``verify_url`` (the address the
 far end saw) and the TXT answer for ``verify_dns_name`` asked of the box's own resolver (the
 address of the resolver that asked upstream). The daemon compares them with the exit.
+
+An exit test (``egress.probe``) also asks the TXT question over UDP, from
+``UDP_PROBE_PORT`` straight to the exit's resolver: the gateway routes that one path through
+the exit without the DNS hijack (which would answer it over TCP), so an answer proves the exit
+relays UDP. A CONNECT-only SOCKS5 server (``ssh -D``, microsocks, Tor) gives none.
 """
 
 from __future__ import annotations
@@ -18,9 +23,13 @@ import trio
 
 from agent.dispatch import ReportProgress
 from agent.egress import dnswire
+from agent.egress.singbox_config import UDP_PROBE_PORT, carries_udp
 from agent.protocol import messages as m
 
 MAX_BODY = 4096
+#: How long the UDP question waits for an answer (an exit that relays UDP answers in
+#: milliseconds; one that does not never answers, so this is the cost of an exit test).
+UDP_WAIT_S = 5.0
 #: A new unconnected socket of a kind (``SOCK_STREAM``, ``SOCK_DGRAM``) inside the box.
 SocketMaker = Callable[[int], Awaitable[trio.socket.SocketType]]
 
@@ -32,6 +41,17 @@ class Probe:
     timeout_s: float
     #: The box's own resolver (it answers through the tunnel).
     resolver: str
+    #: Exit tests only: the exit's resolver, asked over UDP through the exit ("": not asked).
+    udp_server: str = ""
+
+
+def for_exit_test(exit: m.ExitSpec, probe: Probe) -> tuple[m.ExitSpec, Probe]:
+    """An exit test's gateway carries UDP where the kind can (to find out whether the exit
+    does), and the probe asks over UDP too when there is a name to ask."""
+    spec = attrs.evolve(exit, udp=True)
+    if carries_udp(spec) and probe.dns_name:
+        probe = attrs.evolve(probe, udp_server=spec.dns_server)
+    return spec, probe
 
 
 async def observe(
@@ -64,6 +84,24 @@ async def observe(
             dns_error = f"{type(exc).__name__}: {exc}"
         except trio.TooSlowError:
             dns_error = f"no answer in {request.timeout_s}s"
+    udp: list[str] = []
+    udp_error = ""
+    if request.udp_server:
+        await progress("verify.udp", 80, f"TXT {request.dns_name} over UDP")
+        wait = min(request.timeout_s, UDP_WAIT_S)
+        try:
+            with trio.fail_after(wait):
+                udp = await resolve(
+                    sockets,
+                    request.udp_server,
+                    request.dns_name,
+                    dnswire.TYPE_TXT,
+                    source_port=UDP_PROBE_PORT,
+                )
+        except (OSError, dnswire.DnsError) as exc:
+            udp_error = f"{type(exc).__name__}: {exc}"
+        except trio.TooSlowError:
+            udp_error = f"no answer in {wait}s"
     return m.VerifyReply(
         id=reply_id,
         http_status=status,
@@ -71,13 +109,20 @@ async def observe(
         http_error=http_error,
         txt_answers=txt,
         dns_error=dns_error,
+        udp_checked=bool(request.udp_server),
+        udp_answers=udp,
+        udp_error=udp_error,
     )
 
 
-async def resolve(sockets: SocketMaker, resolver: str, name: str, qtype: int) -> list[str]:
-    """Ask the box's resolver over UDP from inside the box, resending every second."""
+async def resolve(
+    sockets: SocketMaker, resolver: str, name: str, qtype: int, *, source_port: int = 0
+) -> list[str]:
+    """Ask ``resolver`` over UDP from inside the box, resending every second."""
     sock = await sockets(socket.SOCK_DGRAM)
     with sock:
+        if source_port:
+            await sock.bind(("0.0.0.0", source_port))
         await sock.connect((resolver, 53))
         ident, packet = dnswire.query(name, qtype)
         while True:

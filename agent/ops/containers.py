@@ -82,11 +82,13 @@ def create_body(
     instance: str = "default",
     *,
     dns: str = "",
+    llm_url: str = "",
     extra_mounts: tuple[ExtraMount, ...] = (),
 ) -> dict[str, Any]:
     """The Engine API body of ``POST /containers/create`` for a host (pure, unit-tested).
 
-    ``image``, ``home``, ``dns`` and ``extra_mounts`` are the agent's own, never the caller's.
+    ``image``, ``home``, ``dns``, ``llm_url`` and ``extra_mounts`` are the agent's own, never
+    the caller's; the caller only says whether the box uses the credentials endpoint.
     """
     mounts: list[dict[str, Any]] = [
         {
@@ -114,6 +116,8 @@ def create_body(
             f"BOX_USER={BOX_USER}",
             f"CLOUDCLAUDE_AUTHORIZED_KEY={spec.authorized_key}",
             f"CLOUDCLAUDE_TIMEZONE={spec.timezone}",
+            # Claude Code's endpoint (box-init writes it for login shells and tmux); no key.
+            f"CLOUDCLAUDE_LLM_URL={llm_url if spec.llm_gateway else ''}",
         ],
         "Labels": {**labels(host_id, instance), DISK_LABEL: str(spec.disk_gb)},
         "StopTimeout": 10,
@@ -194,6 +198,7 @@ class Containers:
         *,
         extra_mounts: tuple[ExtraMount, ...] = (),
         dns: Callable[[], str] = lambda: "",
+        llm_url: str = "",
     ) -> None:
         self.instance = instance
         self.docker = docker
@@ -201,6 +206,7 @@ class Containers:
         self.extra_mounts = extra_mounts
         self._ensure_image = ensure_image
         self._dns = dns
+        self._llm_url = llm_url
 
     async def find(self, host_id: str) -> dict[str, Any] | None:
         """The host's container if it exists; one this instance did not make is refused."""
@@ -254,6 +260,7 @@ class Containers:
             str(home),
             self.instance,
             dns=self._dns(),
+            llm_url=self._llm_url,
             extra_mounts=self.extra_mounts,
         )
         await self.docker.create(name, body)

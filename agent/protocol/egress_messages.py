@@ -40,8 +40,12 @@ class ExitSpec:
     tls_insecure: bool = False
     #: PEM of a certificate to trust for the exit server (self-signed exits).
     tls_certificate: str = ""
-    #: The resolver reached through the exit (DNS of the box is answered from it).
+    #: The resolver reached through the exit (DNS of the box is answered from it, over TCP
+    #: through every proxy exit).
     dns_server: str = ""
+    #: The exit relays UDP (SOCKS5 UDP ASSOCIATE, shadowsocks/vmess/vless/trojan UDP). False:
+    #: the gateway refuses the box's UDP (DNS aside) and counts it. Never true for ``http``.
+    udp: bool = True
 
 
 @attrs.frozen(kw_only=True)
@@ -120,7 +124,12 @@ class VerifyEgress:
 
 @attrs.frozen(kw_only=True)
 class ProbeExit:
-    """Test an exit with no box: a throwaway namespace behind a gateway, verified like a box."""
+    """Test an exit with no box: a throwaway namespace behind a gateway, verified like a box.
+
+    The gateway lets UDP through whatever ``exit.udp`` says, and with a ``dns_name`` the reply
+    also tells whether the exit carries UDP (the same TXT question over UDP, see
+    ``VerifyReply.udp_checked``).
+    """
 
     id: int
     exit: ExitSpec
@@ -138,6 +147,11 @@ class VerifyReply:
     http_error: str = ""
     txt_answers: list[str] = attrs.field(factory=list)
     dns_error: str = ""
+    #: ``egress.probe`` only: the TXT question was also sent over UDP through the exit; its
+    #: answers (the resolver saw the exit's address) or why none came.
+    udp_checked: bool = False
+    udp_answers: list[str] = attrs.field(factory=list)
+    udp_error: str = ""
 
 
 @attrs.frozen(kw_only=True)

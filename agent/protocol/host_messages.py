@@ -59,6 +59,9 @@ class BoxSpec:
     timezone: str = "UTC"
     authorized_key: str = ""
     hostname: str = ""
+    #: Claude Code in the box talks to its gateway's credentials endpoint (the user's choice;
+    #: off: they sign in with their own subscription). The URL is the agent's.
+    llm_gateway: bool = False
 
 
 @attrs.frozen(kw_only=True)

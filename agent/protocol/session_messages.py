@@ -15,7 +15,9 @@ import attrs
 #: 4: the extra Debian packages in ``image.ensure`` and ``host.create``; disk use in
 #: ``host.stats``.
 #: 5: ``egress.llm_listener`` (the credentials endpoint's socket, passed with the reply).
-PROTOCOL_VERSION = 5
+#: 6: ``ExitSpec.udp`` (false: the gateway refuses and counts the box's UDP); DNS through
+#: every proxy exit over TCP; ``egress.probe`` reports UDP through the exit (``udp_*``).
+PROTOCOL_VERSION = 6
 
 
 @attrs.frozen(kw_only=True)

@@ -35,6 +35,8 @@ from cloudclaude.core.status import StatusBoard
 from cloudclaude.ctl.server import CtlServer
 from cloudclaude.db import migrate
 from cloudclaude.db.pool import Database
+from cloudclaude.llmgate.listeners import LlmGateway, page_url
+from cloudclaude.llmgate.policy import DomainPolicy
 from cloudclaude.sshproxy.server import ProxyContext, SshProxy
 from cloudclaude.tasks.workers import TaskWorkers
 from web.app import create_app
@@ -197,6 +199,13 @@ def proxy_context(services: wiring.Services) -> ProxyContext:
     )
 
 
+def llm_gateway(services: wiring.Services, stopping: trio.Event) -> LlmGateway:
+    """The credentials endpoint of every running box (the task workers tell it of new ones)."""
+    live = services.live
+    policy = DomainPolicy(services.credentials, services.llm_usage, page_url(live.current))
+    return LlmGateway(services.agent, services.hosts, policy, live, stopping, services.metrics)
+
+
 async def run(
     live: LiveSettings, *, on_ready: Callable[[wiring.Services], None] | None = None
 ) -> bool:
@@ -220,13 +229,23 @@ async def run(
         services = await wiring.build(live, db, agent)
         services.reload = make_reloader(live, services)
         stopping = trio.Event()
+        llm = llm_gateway(services, stopping)
         components: list[Component] = [
-            TaskWorkers(db, agent, live, services.metrics, stopping, exits=services.exits),
+            llm,
+            TaskWorkers(
+                db,
+                agent,
+                live,
+                services.metrics,
+                stopping,
+                exits=services.exits,
+                gateway_ready=llm.gateway_ready,
+            ),
             Reconciler(agent, services.hosts, services.audit, live, services.metrics, stopping),
             ExpiryScanner(services.accounts, services.hosts, live, stopping, services.metrics),
             IdleScanner(services.hosts, agent, live, stopping, services.metrics),
             StatsSampler(services.hosts, agent, services.usage, live, stopping),
-            EgressWatch(agent, services.hosts, live, stopping, services.metrics),
+            EgressWatch(agent, services.hosts, live, stopping, services.metrics, services.exits),
             RevocationWatch(db, services.live_sessions, live, stopping, services.metrics),
             BackupSchedule(services.backups, live, stopping),
             WebServer(create_app(live, services), settings.web, stopping, services.tls),

@@ -22,11 +22,13 @@ from cloudclaude.domain.accounts import Accounts
 from cloudclaude.domain.audit import AuditLog
 from cloudclaude.domain.backup_manifest import state_files
 from cloudclaude.domain.backups import Backups
+from cloudclaude.domain.credentials import Credentials
 from cloudclaude.domain.exits import Exits
 from cloudclaude.domain.host_tasks import HostTasks
 from cloudclaude.domain.host_usage import HostUsage
 from cloudclaude.domain.hosts import Hosts
 from cloudclaude.domain.live_sessions import LiveSessions
+from cloudclaude.domain.llm_usage import LlmUsage
 from cloudclaude.domain.resealing import reseal_all
 from cloudclaude.domain.self_service import SelfService
 from cloudclaude.domain.user_deletion import UserDeleter
@@ -61,6 +63,10 @@ class Services:
     backups: Backups
     #: Users making and deleting their own boxes (``users.self_service``).
     self_service: SelfService
+    #: Claude Code's API keys (sealed), and each user's key for the credentials endpoint.
+    credentials: Credentials
+    #: Token usage of the forwarded requests and the users' monthly budgets.
+    llm_usage: LlmUsage
     #: Open SSH sessions and web terminals, ended by the revocation watch when they no longer hold.
     live_sessions: LiveSessions = attrs.field(factory=LiveSessions)
     #: The last hour of running hosts' CPU, memory and disk use (the stats sampler fills it).
@@ -101,6 +107,8 @@ async def build(live: LiveSettings, db: Database, agent: Agent) -> Services:
         ssh_access=SshAccess(db, hosts, tickets, settings.rate_limits, metrics),
         user_deletion=UserDeleter(db, hosts),
         self_service=SelfService(db, hosts, exits, live),
+        credentials=Credentials(db, server_key, live),
+        llm_usage=LlmUsage(db, live),
         backups=Backups(
             db, agent, live, lambda: state_files(live.current.state_path, host_key_path)
         ),

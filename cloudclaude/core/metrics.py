@@ -102,6 +102,20 @@ class Metrics:
             ["direction"],
             registry=self.registry,
         )
+        # Per model and outcome, not per user: the label count stays bounded (the users' own
+        # totals are in the database: /v1/admin/usage).
+        self.llm_requests = Counter(
+            "cloudclaude_llm_requests_total",
+            "Requests through the credentials endpoint, by model and outcome.",
+            ["model", "outcome"],
+            registry=self.registry,
+        )
+        self.llm_tokens = Counter(
+            "cloudclaude_llm_tokens_total",
+            "Tokens the upstream counted, by model and kind (input, output, cache_*).",
+            ["model", "kind"],
+            registry=self.registry,
+        )
         self.egress_verifications = Counter(
             "cloudclaude_egress_verifications_total",
             "Egress verifications of started hosts, by result (ok, or the failed step).",

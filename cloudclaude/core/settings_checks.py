@@ -7,12 +7,14 @@ validator raises ``SettingsError`` naming the field.
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
 import attrs
 
 from agent.config import parse_extra_mounts
+from agent.packages import parse_packages
 from cloudclaude.core.timefmt import known_timezones
 
 #: What the rest of the daemon uses; the validators are only for declaring section fields.
@@ -78,6 +80,27 @@ def public_url(_inst: Any, attribute: attrs.Attribute[Any], value: str) -> None:
         )
 
 
+def upstream_url(_inst: Any, attribute: attrs.Attribute[Any], value: str) -> None:
+    """An http(s) origin: no path but ``/``, no query, fragment or user info."""
+    parts = urlsplit(value)
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or "@" in parts.netloc
+    ):
+        raise SettingsError(
+            f"{attribute.name} must be an http(s) origin like https://api.anthropic.com"
+            f" (no path, query or user info), got {value!r}"
+        )
+    try:
+        parts.port  # noqa: B018 (raises on a bad port)
+    except ValueError as exc:
+        raise SettingsError(f"{attribute.name}: {exc}") from exc
+
+
 def parse_networks(value: str) -> list[IPNetwork]:
     """Comma-separated addresses or networks (``10.0.0.0/8, 127.0.0.1``)."""
     return [ipaddress.ip_network(part.strip()) for part in value.split(",") if part.strip()]
@@ -88,3 +111,19 @@ def networks(_inst: Any, attribute: attrs.Attribute[Any], value: str) -> None:
         parse_networks(value)
     except ValueError as exc:
         raise SettingsError(f"{attribute.name}: {exc}") from exc
+
+
+#: An npm version: ``2.1.331`` or ``2.2.0-beta.1`` (no ranges, tags or URLs).
+_VERSION = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.]+)?")
+
+
+def npm_version(_inst: Any, attribute: attrs.Attribute[Any], value: str) -> None:
+    if not _VERSION.fullmatch(value):
+        raise SettingsError(f"{attribute.name} must be a version like 2.1.331, got {value!r}")
+
+
+def packages(_inst: Any, attribute: attrs.Attribute[Any], value: str) -> None:
+    try:
+        parse_packages(value)
+    except ValueError as exc:
+        raise SettingsError(f"image.{attribute.name} {exc}") from exc

@@ -13,7 +13,6 @@ from typing import Any, Literal
 
 import attrs
 
-from agent.packages import parse_packages
 from cloudclaude.core import settings_checks as check
 from cloudclaude.core.settings_checks import RELOADABLE, SettingsError, reloadable
 
@@ -251,22 +250,9 @@ class EgressSettings:
     verify_timeout_s: float = attrs.field(default=10.0, validator=check.positive)
     #: How often the daemon asks the agent for tripped kill switches.
     watch_interval_s: float = attrs.field(default=2.0, validator=check.positive)
-
-
-#: An npm version: ``2.1.331`` or ``2.2.0-beta.1`` (no ranges, tags or URLs).
-_VERSION = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.]+)?")
-
-
-def _version(_inst: Any, attribute: attrs.Attribute[Any], value: str) -> None:
-    if not _VERSION.fullmatch(value):
-        raise SettingsError(f"{attribute.name} must be a version like 2.1.331, got {value!r}")
-
-
-def _packages(_inst: Any, attribute: attrs.Attribute[Any], value: str) -> None:
-    try:
-        parse_packages(value)
-    except ValueError as exc:
-        raise SettingsError(f"image.{attribute.name} {exc}") from exc
+    #: How often each exit in use is verified through one of its running boxes (a request to
+    #: its verify_url and a DNS query); 0: never (only starts and trips verify).
+    exit_check_s: float = attrs.field(default=30.0, validator=check.not_negative)
 
 
 @attrs.frozen(kw_only=True)
@@ -274,10 +260,10 @@ class ImageSettings:
     """Inputs of the box image besides ``image/`` (part of its content hash)."""
 
     #: The Claude Code npm version the box image installs (``image/Dockerfile`` pins 2.1.331).
-    claude_code_version: str = attrs.field(default="2.1.331", validator=_version)
+    claude_code_version: str = attrs.field(default="2.1.331", validator=check.npm_version)
     #: More Debian packages in every box, space- or comma-separated (``"postgresql-client
     #: graphviz"``); empty: none. Part of the image's content hash when set.
-    extra_packages: str = attrs.field(default="", validator=_packages)
+    extra_packages: str = attrs.field(default="", validator=check.packages)
 
 
 #: ``backup.schedule``: daily times in UTC, ``HH:MM`` comma-separated (``"03:00,15:00"``).
@@ -349,6 +335,19 @@ class UsersSettings:
 
 
 @attrs.frozen(kw_only=True)
+class CredentialsSettings:
+    """Claude Code's API keys, held here and put in by each box's credentials endpoint."""
+
+    user_keys: bool = reloadable(False)  # users may add their own keys
+    anthropic_upstream: str = attrs.field(
+        default="https://api.anthropic.com", validator=check.upstream_url
+    )
+    upstream_ca_file: str = ""  # a PEM bundle the upstream is also trusted with (tests)
+    #: The team's monthly token budget per user (0: none); a user's own budget wins.
+    default_monthly_tokens: int = attrs.field(default=0, validator=check.not_negative)
+
+
+@attrs.frozen(kw_only=True)
 class MetricsSettings:
     #: When set, /metrics answers any address that sends ``Authorization: Bearer <token>``.
     token: str = ""
@@ -378,6 +377,7 @@ class Settings:
     image: ImageSettings = ImageSettings()
     backup: BackupSettings = BackupSettings()
     users: UsersSettings = UsersSettings()
+    credentials: CredentialsSettings = CredentialsSettings()
     supervisor: SupervisorSettings = SupervisorSettings()
 
     @property

@@ -116,4 +116,4 @@ _EXIT_OPTIONS = (
     "verify_dns_name",
     "username",
 )
-_NOT_TEXT = frozenset({"port", "alter_id", "tls", "tls_insecure", "expected_resolvers"})
+_NOT_TEXT = frozenset({"port", "alter_id", "tls", "tls_insecure", "udp", "expected_resolvers"})

@@ -87,3 +87,28 @@ def judge(
             )
         )
     return Verdict(steps=tuple(steps), detected_ip=detected)
+
+
+def udp_step(reply: m.VerifyReply, spec: m.ExitSpec) -> Step:
+    """Whether the exit carries UDP, as its test found (advice only: never fails the test).
+
+    DNS goes over TCP through every proxy exit, so an exit without UDP still verifies; only the
+    box's own UDP depends on it, and ``udp: false`` makes the gateway refuse (and count) it
+    instead of sending it to an exit that drops it.
+    """
+    refused = "boxes' UDP is refused at the gateway and counted (drop_udp)"
+    if spec.kind == "http":
+        return Step(name="udp", ok=False, detail=f"not carried by an http exit; {refused}")
+    if not reply.udp_checked:
+        return Step(name="udp", ok=False, detail="not checked (it needs verify_dns_name)")
+    answers = [answer.strip() for answer in reply.udp_answers if answer.strip()]
+    if answers and not reply.udp_error:
+        seen = f"carried (the resolver saw {', '.join(answers)})"
+        if spec.udp:
+            return Step(name="udp", ok=True, detail=seen)
+        return Step(name="udp", ok=True, detail=f"{seen}; this exit has udp: false, so {refused}")
+    why = reply.udp_error or "no answer"
+    if spec.udp:
+        advice = "boxes' UDP through it is lost; set udp: false to have it refused and counted"
+        return Step(name="udp", ok=False, detail=f"not carried ({why}); {advice}")
+    return Step(name="udp", ok=False, detail=f"not carried ({why}); {refused}")

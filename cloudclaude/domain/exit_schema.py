@@ -69,13 +69,16 @@ class KindSchema:
 
 KINDS: dict[str, KindSchema] = {
     "direct": KindSchema(fields=(), server=False),
-    "socks5": KindSchema(fields=("username", "password")),
+    "socks5": KindSchema(fields=("username", "password", "udp")),
+    # An HTTP proxy never relays UDP: no ``udp`` switch.
     "http": KindSchema(fields=("username", "password", *TLS)),
-    "shadowsocks": KindSchema(fields=("method", "password"), required=("method", "password")),
-    "vmess": KindSchema(fields=("uuid", "security", "alter_id", *TLS), required=("uuid",)),
-    "vless": KindSchema(fields=("uuid", "flow", *TLS), required=("uuid",)),
+    "shadowsocks": KindSchema(
+        fields=("method", "password", "udp"), required=("method", "password")
+    ),
+    "vmess": KindSchema(fields=("uuid", "security", "alter_id", "udp", *TLS), required=("uuid",)),
+    "vless": KindSchema(fields=("uuid", "flow", "udp", *TLS), required=("uuid",)),
     "trojan": KindSchema(
-        fields=("password", "tls_server_name", "tls_insecure", "tls_certificate"),
+        fields=("password", "udp", "tls_server_name", "tls_insecure", "tls_certificate"),
         required=("password",),
         tls_always=True,
     ),
@@ -197,6 +200,8 @@ def _kind_fields(
             secrets[name] = _secret(name, value)
         elif name in given:
             options[name] = _option(name, given[name])
+    if options.get("udp") is True:  # the default: stored as absent, so true == unset
+        del options["udp"]
     for name in schema.required:
         present = options.get(name) or secrets.get(name) or name in kept
         if not present:
@@ -215,7 +220,7 @@ def _kind_fields(
 
 def _option(name: str, value: Any) -> Any:
     match name:
-        case "tls" | "tls_insecure":
+        case "tls" | "tls_insecure" | "udp":
             if not isinstance(value, bool):
                 raise invalid(name, "must be true or false")
             return value

@@ -295,7 +295,7 @@ class Exits:
 
 
 def exit_spec(exit_: Exit, secrets: Mapping[str, str]) -> m.ExitSpec:
-    """What sing-box needs of the exit (trojan always speaks TLS)."""
+    """What sing-box needs of the exit (trojan always speaks TLS; http never carries UDP)."""
     options = exit_.options
     return m.ExitSpec(
         kind=exit_.kind,
@@ -313,6 +313,9 @@ def exit_spec(exit_: Exit, secrets: Mapping[str, str]) -> m.ExitSpec:
         tls_insecure=bool(options.get("tls_insecure", False)),
         tls_certificate=options.get("tls_certificate", ""),
         dns_server=exit_.dns_server or "",
+        # ``udp: false`` (a CONNECT-only SOCKS5 server, a shadowsocks server without UDP
+        # relay): the gateway refuses and counts the box's UDP. DNS goes over TCP anyway.
+        udp=exit_.kind != "http" and bool(options.get("udp", True)),
     )
 
 

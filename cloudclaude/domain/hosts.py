@@ -179,6 +179,11 @@ class Hosts:
         """The host; ``owner`` set means a user asking, who sees only their own (else 404)."""
         return visible(await hosts_repo.get(self._db, host_id), host_id, owner)
 
+    async def belongs_to(self, host_id: uuid.UUID, user_id: uuid.UUID) -> bool:
+        """Whether the host is (or, deleted, was) ``user_id``'s: whose its tasks are."""
+        host = await hosts_repo.get(self._db, host_id)
+        return host is not None and host.user_id == user_id
+
     async def resolve(self, ref: str) -> Host:
         """A host by id or short id (for the control socket and humans)."""
         try:

@@ -1,6 +1,7 @@
 """Sealed secrets in their rows: sealing bound to the owning row, and re-sealing old values.
 
-Hosts' box private keys (purpose ``box-key``) and exits' credentials (``exit-credentials``) are
+Hosts' box private keys (purpose ``box-key``), exits' credentials (``exit-credentials``) and
+Claude Code API keys (``llm-credential``) are
 sealed as version 2 values bound to their row's id (``cloudclaude.auth.sealing``). Version 1
 values (bound to the purpose only) still open; ``reseal_all`` rewrites every one of them at
 daemon start-up, row by row, each in its own transaction under ``FOR UPDATE``, so two daemons
@@ -21,6 +22,7 @@ from cloudclaude.db.repos import Executor, sealed_columns
 
 BOX_KEY_PURPOSE = "box-key"
 EXIT_CREDENTIALS = "exit-credentials"
+LLM_CREDENTIAL = "llm-credential"
 
 log = structlog.get_logger(component="sealing")
 
@@ -28,6 +30,7 @@ log = structlog.get_logger(component="sealing")
 _COLUMNS: dict[str, sealed_columns.SealedColumn] = {
     BOX_KEY_PURPOSE: sealed_columns.BOX_KEYS,
     EXIT_CREDENTIALS: sealed_columns.EXIT_CREDENTIALS,
+    LLM_CREDENTIAL: sealed_columns.LLM_CREDENTIALS,
 }
 
 

@@ -168,3 +168,53 @@ SELF_SERVICE_OFF = ErrorCode(
     fix="Ask an admin to make the box for you.",
     admin_fix="Turn users.self_service on, or make the box on the Hosts page.",
 )
+
+USER_KEYS_OFF = ErrorCode(
+    code="AUTH_018",
+    slug="user_keys_off",
+    http_status=403,
+    message="Users cannot add their own API keys here.",
+    cause="credentials.user_keys is off on this server.",
+    fix="Ask an admin to assign you a key, or use your own Claude subscription (/me).",
+    admin_fix="Turn credentials.user_keys on, or assign the user a key on the Credentials page.",
+)
+
+API_KEY_INVALID = ErrorCode(
+    code="AUTH_019",
+    slug="api_key_invalid",
+    http_status=422,
+    message="That is not a usable API key.",
+    cause="An API key is 20 to 512 printable ASCII characters without spaces or line breaks.",
+    fix="Paste the whole key (sk-ant-...) as one line, with nothing before or after it.",
+)
+
+# --- the credentials endpoint (Claude Code in a box); answered in the Messages API's format ---
+
+LLM_KEY_MISSING = ErrorCode(
+    code="AUTH_020",
+    slug="llm_key_missing",
+    http_status=403,
+    message="No API key is assigned to you.",
+    cause="Claude Code in the box asked the gateway, which holds no key for this user.",
+    fix="Ask your admin to assign you a key, or add your own on your page (/me).",
+    admin_fix="Assign the user a key or make one the team default (cloudclaudectl credentials).",
+)
+
+LLM_BUDGET_SPENT = ErrorCode(
+    code="AUTH_021",
+    slug="llm_budget_spent",
+    http_status=403,
+    message="Your monthly token budget is used up.",
+    cause="The tokens counted this calendar month (UTC) reached the user's budget.",
+    fix="Wait for the reset at the start of next month, or ask your admin for a larger budget.",
+    admin_fix="Raise it: cloudclaudectl users budget NAME TOKENS (or the Usage page).",
+)
+
+LLM_GATEWAY_OFF = ErrorCode(
+    code="AUTH_022",
+    slug="llm_gateway_off",
+    http_status=403,
+    message="You chose to use your own Claude subscription.",
+    cause="The team key is switched off for this user, so the gateway puts no key in.",
+    fix="Run /login in claude, or switch the team key back on on your page (/me).",
+)

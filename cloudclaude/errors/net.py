@@ -157,3 +157,13 @@ EXIT_NOT_ALLOWED = ErrorCode(
     admin_fix="Allow it for the user (PUT /v1/admin/users/ID/exits or cloudclaudectl users"
     " exits NAME EXIT…).",
 )
+
+LLM_UPSTREAM_UNREACHABLE = ErrorCode(
+    code="NET_017",
+    slug="llm_upstream_unreachable",
+    http_status=502,
+    message="The gateway cannot reach the Claude API through the box's exit.",
+    cause="The exit, the gateway's proxy or credentials.anthropic_upstream did not answer.",
+    fix="Retry in a moment; if it persists, ask an admin to test the box's exit.",
+    admin_fix="Test the exit (cloudclaudectl exits test EXIT); check the credentials upstream.",
+)

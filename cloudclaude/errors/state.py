@@ -161,3 +161,22 @@ USER_HAS_HOSTS = ErrorCode(
     fix="Pass with_hosts=true (cloudclaudectl users delete NAME --with-hosts) to delete their"
     " hosts first, or delete the hosts yourself.",
 )
+
+CREDENTIAL_NOT_FOUND = ErrorCode(
+    code="STATE_017",
+    slug="credential_not_found",
+    http_status=404,
+    message="No such API key.",
+    cause="No stored credential has that id or name (or it is another user's own key).",
+    fix="List the keys (GET /v1/admin/credentials, cloudclaudectl credentials list) and use"
+    " one of those.",
+)
+
+CREDENTIAL_NAME_TAKEN = ErrorCode(
+    code="STATE_018",
+    slug="credential_name_taken",
+    http_status=409,
+    message="An API key with that name already exists.",
+    cause="Credential names are unique (a user's own keys are named username/name).",
+    fix="Choose another name, or rotate the existing key instead.",
+)

@@ -41,10 +41,17 @@ AUDIT_TYPES = frozenset(
         "backup.failed",
         "egress.verify.failed",
         "egress.killswitch.tripped",
+        "egress.exit.recovered",
         "user.password_changed",
         "user.ssh_key.added",
         "user.ssh_key.deleted",
         "admin.signing_key.rotated",
+        "credential.created",
+        "credential.rotated",
+        "credential.assigned",
+        "credential.deleted",
+        "llm.budget.warning",
+        "user.llm_gateway.changed",
     }
 )
 

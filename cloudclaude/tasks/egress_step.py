@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import urllib.parse
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 import structlog
@@ -21,7 +21,7 @@ from agent.protocol import messages as m
 from cloudclaude.agent_client.handle import Agent
 from cloudclaude.core.metrics import Metrics
 from cloudclaude.core.settings import LiveSettings
-from cloudclaude.domain.egress_check import Verdict, judge
+from cloudclaude.domain.egress_check import Verdict, judge, udp_step
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.tasks.context import TaskContext
 
@@ -62,6 +62,10 @@ def verification_targets(exit_: BoundExit) -> list[str]:
     return [host] if host else []
 
 
+#: Told each time a host's gateway was (re)built: the credentials endpoint moves into it.
+GatewayReady = Callable[[uuid.UUID], Awaitable[None]]
+
+
 class EgressStep:
     def __init__(
         self,
@@ -69,11 +73,13 @@ class EgressStep:
         exits: ExitLookup | None,
         live: LiveSettings,
         metrics: Metrics | None = None,
+        gateway_ready: GatewayReady | None = None,
     ) -> None:
         self.agent = agent
         self.exits = exits
         self.live = live
         self.metrics = metrics
+        self.gateway_ready = gateway_ready
 
     async def binding(self, host_id: uuid.UUID) -> tuple[BoundExit, m.ExitSpec]:
         found = None if self.exits is None else await self.exits.exit_for_host(host_id)
@@ -104,6 +110,8 @@ class EgressStep:
             await ctx.event(
                 "net.ready", f"{exit_.kind} exit {exit_.label} via {state.netns}", base + span // 2
             )
+            if self.gateway_ready is not None:
+                await self.gateway_ready(ctx.host_id)
             await self.verify(ctx, exit_, base + span // 2)
         except BaseException:
             # A box whose egress is not proven does not keep running (nor its gateway).
@@ -140,6 +148,8 @@ class EgressStep:
             timeout_s=self.live.current.egress.verify_timeout_s,
             on_progress=ctx.agent_progress(5, 60),
         )
+        udp = udp_step(reply, spec)  # advice, never a failure: DNS goes over TCP anyway
+        await ctx.event("egress.udp", udp.detail)
         if not exit_.verify_url and not exit_.verify_dns_name:
             await ctx.event("egress.unverified", "the gateway came up; nothing to verify", 100)
             return

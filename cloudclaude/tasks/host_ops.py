@@ -29,7 +29,7 @@ from cloudclaude.tasks.egress_step import EgressStep
 Pipeline = Callable[[TaskContext], Awaitable[None]]
 
 
-def box_spec(host: Host) -> m.BoxSpec:
+def box_spec(host: Host, *, llm_gateway: bool = False) -> m.BoxSpec:
     return m.BoxSpec(
         cpus=host.cpus,
         memory_mb=host.memory_mb,
@@ -38,6 +38,7 @@ def box_spec(host: Host) -> m.BoxSpec:
         timezone=host.timezone,
         authorized_key=host.box_public_key or "",
         hostname=f"box-{host.short_id}",
+        llm_gateway=llm_gateway,
     )
 
 
@@ -72,8 +73,11 @@ class HostOps:
         agent makes it from its current image (building that first when its inputs changed),
         which is recorded as current: hosts on another image show outdated. Starting an
         existing container costs no image work."""
+        gateway = await hosts_repo.owner_uses_llm_gateway(ctx.db, host.id)
         state = await self.agent.create_host(
-            str(host.id), box_spec(host), on_progress=ctx.agent_progress(base, span)
+            str(host.id),
+            box_spec(host, llm_gateway=gateway),
+            on_progress=ctx.agent_progress(base, span),
         )
         if fresh:
             await box_image.record(ctx.db, state.image)

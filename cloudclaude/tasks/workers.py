@@ -33,7 +33,7 @@ from cloudclaude.model.audit import SYSTEM
 from cloudclaude.model.hosts import HostStatus
 from cloudclaude.model.tasks import Task
 from cloudclaude.tasks.context import TaskCanceled, TaskContext, failure_code
-from cloudclaude.tasks.egress_step import EgressStep, ExitLookup
+from cloudclaude.tasks.egress_step import EgressStep, ExitLookup, GatewayReady
 from cloudclaude.tasks.host_ops import HostOps
 
 log = structlog.get_logger(component="tasks")
@@ -50,12 +50,15 @@ class TaskWorkers:
         metrics: Metrics,
         stopping: trio.Event,
         exits: ExitLookup | None = None,
+        gateway_ready: GatewayReady | None = None,
     ) -> None:
         self.db = db
         self.live = live
         self.metrics = metrics
         self.stopping = stopping
-        self.ops = HostOps(agent, live.current.tasks, EgressStep(agent, exits, live, metrics))
+        self.ops = HostOps(
+            agent, live.current.tasks, EgressStep(agent, exits, live, metrics, gateway_ready)
+        )
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._work = trio.Event()
         self.listener = Listener(db.url, tasks_repo.CHANNEL, self._notified)

@@ -13,6 +13,7 @@ import trio
 from quart_trio import QuartTrio
 
 from cloudclaude.agent_client.handle import Agent, open_agent
+from cloudclaude.app.supervisor import llm_gateway
 from cloudclaude.app.wiring import Services, build
 from cloudclaude.background.egress_watch import EgressWatch
 from cloudclaude.background.reconciler import Reconciler
@@ -43,7 +44,9 @@ class Stack:
 
     def egress_watch(self) -> EgressWatch:
         services = self.services
-        return EgressWatch(services.agent, services.hosts, self.live, trio.Event())
+        return EgressWatch(
+            services.agent, services.hosts, self.live, trio.Event(), exits=services.exits
+        )
 
     def reconciler(self) -> Reconciler:
         services = self.services
@@ -123,7 +126,17 @@ async def open_stack(
         stopping = trio.Event()
         runner = None
         if workers:
-            runner = TaskWorkers(db, agent, live, services.metrics, stopping, services.exits)
+            llm = llm_gateway(services, stopping)
+            await nursery.start(llm.run)
+            runner = TaskWorkers(
+                db,
+                agent,
+                live,
+                services.metrics,
+                stopping,
+                services.exits,
+                gateway_ready=llm.gateway_ready,
+            )
             await nursery.start(runner.run)
         try:
             yield Stack(app, services, runner, bearer(login.token), live)

@@ -11,6 +11,10 @@ Layout (fixed: the agent's egress tests rely on it)::
 - logging DNS servers on 198.18.1.53 and 198.18.1.99 (UDP and TCP);
 - one sing-box serving every exit kind on 198.18.2.1-6, each inbound leaving through a direct
   outbound bound to its own address (that address is the exit's ``expected_ip``);
+- exit servers that are not sing-box, on 198.18.2.11-16 (``netsim_others``): microsocks
+  (SOCKS5, CONNECT only), tinyproxy (HTTP), ss-server (shadowsocks-libev, with UDP), v2ray
+  (vmess, vless) and trojan-gfw, each stoppable and restartable alone (an exit going down
+  while hosts use it);
 - nft counters of what enters the namespace over the veth, by category.
 
 Only loopback and these namespaces carry test traffic. Everything is removed by ``stop``, and
@@ -51,6 +55,7 @@ from tests.integration.netsim_layout import (
     EXIT_SERVERS,
     KINDS,
     MYADDR_NAME,
+    OTHER_EXIT_SERVERS,
     RECORDS,
     ROGUE_DNS_IP,
     TLS_WHOAMI_IPS,
@@ -58,6 +63,7 @@ from tests.integration.netsim_layout import (
     WHOAMI_IPS,
     Names,
 )
+from tests.integration.netsim_others import seen_as, seen_by, server_argv
 from tests.integration.netsim_plumbing import (
     START_TIMEOUT_S,
     WORK_ROOT,
@@ -72,6 +78,7 @@ __all__ = [
     "DNS_IP",
     "KINDS",
     "MYADDR_NAME",
+    "OTHER_EXIT_SERVERS",
     "RECORDS",
     "ROGUE_DNS_IP",
     "TLS_WHOAMI_IPS",
@@ -83,6 +90,7 @@ __all__ = [
     "local_client",
     "netns_pids",
     "running_sim",
+    "seen_by",
     "sweep",
 ]
 
@@ -99,18 +107,24 @@ class SimInternet:
         self.dns_log = self.workdir / "dns.jsonl"
         self.cert_path = self.workdir / "sim-cert.pem"
         self._processes: list[subprocess.Popen[bytes]] = []
+        #: The running servers of ``OTHER_EXIT_SERVERS`` by name.
+        self._others: dict[str, subprocess.Popen[bytes]] = {}
         self._lock: contextlib.ExitStack | None = None
 
     # -- life cycle ---------------------------------------------------------------------
 
     def start(self) -> None:
         self._take_lock()
+        # Made before the lock was ours: another run's sweep may have removed it meanwhile.
+        self.workdir.mkdir(parents=True, exist_ok=True)
         try:
             sweep(self.names, keep=self.workdir)
             plumb(self.names, self.workdir)
             cert, key = make_certificate(self.workdir)
             self._start_servers(cert, key)
             self._start_exits(cert, key)
+            for name in OTHER_EXIT_SERVERS:
+                self.start_server(name)
             self.reset_counters()
         except BaseException:
             self.stop()
@@ -123,6 +137,7 @@ class SimInternet:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=2)
         self._processes.clear()
+        self._others.clear()
         sweep(self.names, keep=self.workdir)
         shutil.rmtree(self.workdir, ignore_errors=True)
         if self._lock is not None:
@@ -198,6 +213,36 @@ class SimInternet:
         text = (self.workdir / "exits.out").read_text(errors="replace")
         raise RuntimeError(f"exit servers did not start: {text[-2000:]}")
 
+    def start_server(self, name: str) -> None:
+        """Start the exit server ``name`` of ``OTHER_EXIT_SERVERS`` (once it accepts, return)."""
+        if name in self._others:
+            return
+        spec = OTHER_EXIT_SERVERS[name]
+        output_path = self.workdir / f"{name}.out"
+        with output_path.open("ab") as output:
+            process = self._spawn(server_argv(name, self.workdir), output, output)
+        self._others[name] = process
+        deadline = time.monotonic() + START_TIMEOUT_S
+        listening = f"src {spec['server']}:{spec['port']}"
+        while time.monotonic() < deadline and process.poll() is None:
+            # Asked inside the namespace: a second instance has no route from the root netns.
+            found = self.ns_exec("ss", "-H", "-l", "-t", "-n", *listening.split())
+            if found.stdout.strip():
+                return
+            time.sleep(0.05)
+        text = output_path.read_text(errors="replace")
+        raise RuntimeError(f"{name} did not start: {text[-2000:]}")
+
+    def stop_server(self, name: str) -> None:
+        """Stop the exit server ``name`` (its exit is down until ``start_server``)."""
+        process = self._others.pop(name, None)
+        if process is None:
+            return
+        kill_pids([process.pid])
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=2)
+        self._processes.remove(process)
+
     # -- helpers for tests --------------------------------------------------------------
 
     def ns_exec(self, *args: str) -> subprocess.CompletedProcess[str]:
@@ -232,9 +277,21 @@ class SimInternet:
         return body
 
     def exit_spec(self, kind: str) -> m.ExitSpec:
-        fields = attrs.fields_dict(m.ExitSpec)
-        body = self.exits()[kind]
-        return m.ExitSpec(**{key: value for key, value in body.items() if key in fields})
+        return _spec(self.exits()[kind])
+
+    def other_exit_body(self, name: str) -> dict[str, Any]:
+        """The exit of a server that is not sing-box (``OTHER_EXIT_SERVERS``), for the API."""
+        body: dict[str, Any] = {"label": f"sim-{name}", **OTHER_EXIT_SERVERS[name]}
+        if body.get("tls") or body["kind"] == "trojan":
+            body["tls_certificate"] = self.certificate_pem
+        body["expected_ip"] = seen_as(name)
+        body["dns_server"] = DNS_IP
+        body["verify_url"] = VERIFY_URL
+        body["verify_dns_name"] = MYADDR_NAME
+        return body
+
+    def other_exit_spec(self, name: str, **changes: Any) -> m.ExitSpec:
+        return attrs.evolve(_spec(self.other_exit_body(name)), **changes)
 
     def dns_queries(self) -> list[dict[str, str]]:
         """Every query the DNS servers saw: name, type, source, server, transport."""
@@ -254,6 +311,11 @@ class SimInternet:
 
     def reset_counters(self) -> None:
         self.ns_exec("nft", "reset", "counters", "table", "netdev", self.names.table)
+
+
+def _spec(body: dict[str, Any]) -> m.ExitSpec:
+    fields = attrs.fields_dict(m.ExitSpec)
+    return m.ExitSpec(**{key: value for key, value in body.items() if key in fields})
 
 
 def running_sim(names: Names | None = None) -> Iterator[SimInternet]:

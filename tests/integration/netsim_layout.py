@@ -70,6 +70,58 @@ EXIT_SERVERS: dict[str, dict[str, Any]] = {
         "tls_insecure": False,
     },
 }
+#: Exit servers that are not sing-box (Debian packages), one process each, each on its own
+#: address: exit name → its part of the exit's admin-API body (with its kind). microsocks does
+#: CONNECT only (no UDP ASSOCIATE, like ``ssh -D``); ss-server relays UDP (``-u``). trojan-gfw
+#: cannot bind its outgoing connections: the kernel gives them the destination's own address
+#: (the whoami at ``VERIFY_URL`` sees 198.18.1.1), so its exit expects that
+#: (``netsim_others.seen_as``).
+OTHER_EXIT_SERVERS: dict[str, dict[str, Any]] = {
+    "microsocks": {
+        "kind": "socks5",
+        "server": "198.18.2.11",
+        "port": 1080,
+        "username": "sim-user",
+        "password": "sim-micro-pass",
+    },
+    "tinyproxy": {
+        "kind": "http",
+        "server": "198.18.2.12",
+        "port": 8888,
+        "username": "sim-user",
+        "password": "sim-tiny-pass",
+    },
+    "ss-server": {
+        "kind": "shadowsocks",
+        "server": "198.18.2.13",
+        "port": 8388,
+        "method": "chacha20-ietf-poly1305",
+        "password": "sim-ss-libev-pass",
+    },
+    "v2ray-vmess": {
+        "kind": "vmess",
+        "server": "198.18.2.14",
+        "port": 10086,
+        "uuid": "3f6c1a52-8a6f-4b0e-9a53-6d1f2c3b4a14",
+        "security": "auto",
+        "alter_id": 0,
+    },
+    "v2ray-vless": {
+        "kind": "vless",
+        "server": "198.18.2.15",
+        "port": 443,
+        "uuid": "3f6c1a52-8a6f-4b0e-9a53-6d1f2c3b4a15",
+        "tls": True,
+        "tls_server_name": EXIT_NAME,
+    },
+    "trojan": {
+        "kind": "trojan",
+        "server": "198.18.2.16",
+        "port": 443,
+        "password": "sim-trojan-gfw-pass",
+        "tls_server_name": EXIT_NAME,
+    },
+}
 START_TIMEOUT_S = 10.0
 
 

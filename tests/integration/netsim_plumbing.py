@@ -19,6 +19,7 @@ from tests.integration.netsim_layout import (
     DNS_IP,
     EXIT_SERVERS,
     EXITS_NET,
+    OTHER_EXIT_SERVERS,
     ROGUE_DNS_IP,
     SERVICES_NET,
     WHOAMI_IPS,
@@ -106,6 +107,7 @@ def plumb(names: Names, workdir: Path) -> None:
     ip_batch(*root)
     local = [*WHOAMI_IPS, DNS_IP, ROGUE_DNS_IP]
     local += [server["server"] for server in EXIT_SERVERS.values()]
+    local += [server["server"] for server in OTHER_EXIT_SERVERS.values()]
     ip_batch(
         "link set lo up",
         *(f"addr add {ip}/32 dev lo" for ip in local),

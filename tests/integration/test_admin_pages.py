@@ -226,8 +226,11 @@ async def test_an_exit_error_is_shown_next_to_its_field(
     response = await admin.post("/admin/exits", form={**form, "port": "not-a-port"})
     assert response.status_code == 422
     html = await response.get_data(as_text=True)
-    shown = re.search(r'id="port"[^>]*autofocus[^>]*>\s*<div class="field-error">([^<]*)<', html)
+    shown = re.search(r'id="port"[^>]*>\s*<div class="field-error">([^<]*)<', html)
     assert shown is not None and "must be a number" in shown[1], html
+    # Every other problem shows at once too; the first field of the form has the focus.
+    assert re.search(r'id="expected_ip"[^>]*autofocus[^>]*>\s*<div class="field-error">', html)
+    assert re.search(r'id="dns_server"[^>]*>\s*<div class="field-error">', html)
     listing = await page_text(admin, "/admin/exits")
     assert listing.index('href="/admin/exits/new"') < listing.index("<table>")  # new at the top
 

@@ -168,7 +168,8 @@ async def test_start_failure_and_sshd_failure_exit_14_and_15(ssh_stack: SshStack
             str(deaf.host_id), ["sh", "-c", ": > /etc/ssh/cloudclaude_authorized_keys"], user="root"
         )
         assert reply.exit_code == 0, reply
-        assert await exit_code(await bootstrap(nursery, ssh_stack, deaf, password)) == 15
+        deaf_session = await bootstrap(nursery, ssh_stack, deaf, password)
+        assert await exit_code(deaf_session) == 15, deaf_session.text()
 
 
 async def test_a_host_without_an_exit_exits_16(ssh_stack: SshStack) -> None:

@@ -67,6 +67,7 @@ def test_daemon_serves_reloads_and_drains(
         assert status.returncode == 0, status.stderr
         report = json.loads(status.stdout)
         assert report["components"] == {
+            "llm_gateway": "running",
             "tasks": "running",
             "reconciler": "running",
             "expiry": "running",

@@ -182,6 +182,8 @@ async def test_an_exit_is_tested_without_a_host_and_leaves_nothing(
     task = await stack.wait_task(queued["task_id"])
     assert task["status"] == "succeeded", task
     assert {"egress.probe", "egress.http", "egress.dns", "egress.verified"} <= set(codes(task))
+    [udp] = [event for event in task["events"] if event["code"] == "egress.udp"]
+    assert udp["message"].startswith("carried"), udp
     _, shown = await stack.call("GET", f"/v1/admin/egress-ips/{good}")
     assert shown["status"] == "ok", shown
 
@@ -247,3 +249,76 @@ async def test_a_direct_exit_without_endpoints_starts_unverified(
     assert "egress.unverified" in codes(task) and "egress.http" not in codes(task)
     _, shown = await stack.call("GET", f"/v1/admin/hosts/{host['id']}")
     assert shown["status"] == "running" and shown["egress_verified"] is False, shown
+
+
+async def test_an_exit_without_udp_verifies_and_its_test_says_so(
+    stack: Stack, sim_internet: SimInternet
+) -> None:
+    # microsocks does CONNECT only, as ssh -D does: DNS over TCP lets its hosts start.
+    micro = await exit_id(stack, sim_internet.other_exit_body("microsocks"))
+    status, queued = await stack.call("POST", f"/v1/admin/egress-ips/{micro}/test")
+    assert status == 202, queued
+    task = await stack.wait_task(queued["task_id"])
+    assert task["status"] == "succeeded" and "egress.verified" in codes(task), task
+    [udp] = [event for event in task["events"] if event["code"] == "egress.udp"]
+    assert udp["message"].startswith("not carried") and "udp: false" in udp["message"], udp
+    status, _ = await stack.call(
+        "PUT",
+        f"/v1/admin/egress-ips/{micro}",
+        json={**sim_internet.other_exit_body("microsocks"), "udp": False},
+    )
+    assert status == 200
+    host = await host_on(stack, micro)
+    assert (await start(stack, host))["status"] == "succeeded"
+    probe = (
+        "python3 -c \"import socket; s=socket.socket(2,2); s.connect(('198.18.1.1',9)); "
+        "s.send(b'x'); s.settimeout(2); s.recv(9)\" 2>&1 | tail -1"
+    )
+    reply = await exec_in_host(host["id"], ["sh", "-c", probe])
+    assert "ConnectionRefusedError" in reply.stdout, reply
+    assert (await stack.services.agent.egress_counters())["drop_udp"] > 0
+
+
+async def test_an_exit_that_goes_down_degrades_its_hosts_and_they_come_back_with_it(
+    stack: Stack, sim_internet: SimInternet
+) -> None:
+    sim = sim_internet
+    body = sim.other_exit_body("microsocks")
+    exit_ = await exit_id(stack, body, label="goes-down")
+    hosts = [await host_on(stack, exit_) for _ in range(2)]
+    for host in hosts:
+        assert (await start(stack, host))["status"] == "succeeded"
+    watch = stack.egress_watch()
+    assert await watch.check_exits_once() == {uuid.UUID(exit_): True}
+    try:
+        sim.stop_server("microsocks")
+        # One pass of the watch (it runs every egress.watch_interval_s) sees the exit down.
+        assert await watch.check_exits_once() == {uuid.UUID(exit_): False}
+        for host in hosts:
+            _, shown = await stack.call("GET", f"/v1/admin/hosts/{host['id']}")
+            assert shown["status"] == "degraded" and shown["error_code"] == "NET_004", shown
+        _, exit_row = await stack.call("GET", f"/v1/admin/egress-ips/{exit_}")
+        assert exit_row["status"] == "failed", exit_row
+        # Nothing gets out another way meanwhile, name lookups included.
+        sim.reset_counters()
+        before = len(sim.dns_queries())
+        fetch = "curl -sS -m 3 http://whoami.sim.test/ http://198.18.1.1/ || echo unreachable"
+        reply = await exec_in_host(hosts[0]["id"], ["sh", "-c", fetch])
+        assert reply.stdout.strip().endswith("unreachable"), reply
+        assert sim.counters()["services"] == 0 and sim.counters()["other"] == 0
+        assert sim.dns_queries()[before:] == []
+    finally:
+        sim.start_server("microsocks")
+    assert await watch.check_exits_once() == {uuid.UUID(exit_): True}
+    recovered = AuditFilter(type="egress.exit.recovered")
+    assert await audit_repo.count(stack.services.db, recovered) == len(hosts)
+    for host in hosts:
+        _, tasks = await stack.call("GET", f"/v1/admin/tasks?host_id={host['id']}&limit=1")
+        [verify] = tasks["items"]
+        assert verify["kind"] == "verify_egress", verify
+        done = await stack.wait_task(verify["id"])
+        assert done["status"] == "succeeded" and "egress.verified" in codes(done), done
+        _, shown = await stack.call("GET", f"/v1/admin/hosts/{host['id']}")
+        assert shown["status"] == "running" and shown["error_code"] is None, shown
+        reply = await exec_in_host(host["id"], ["curl", "-sS", "-m", "10", "http://198.18.1.1/"])
+        assert reply.stdout.strip() == body["expected_ip"], reply

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
@@ -101,10 +102,11 @@ def test_each_exit_kind_carries_the_rendered_outbound_and_dns(
                 "127.0.0.1", MYADDR_NAME, "TXT", port=client.dns_port, tcp=tcp
             )
             assert answer == [expected]
-        # The rendered DNS server: reached through the exit, over TCP only for http exits
-        # (sing-box 1.14's TCP transport also asks A and AAAA of the name: not counted).
+        # The rendered DNS server: reached through the exit, over TCP through every proxy (many
+        # carry no UDP), over UDP only for direct (sing-box 1.14's TCP transport also asks A
+        # and AAAA of the name: not counted).
         asked = queries_for(sim, MYADDR_NAME, "TXT", before)
-        transport = "tcp" if kind == "http" else "udp"
+        transport = "udp" if kind == "direct" else "tcp"
         assert [(q["source"], q["server"], q["transport"]) for q in asked] == [
             (expected, netsim.DNS_IP, transport)
         ]
@@ -114,6 +116,48 @@ def test_each_exit_kind_carries_the_rendered_outbound_and_dns(
         else:
             assert counters["services"] == 0 and counters["exit_servers"] > 0, counters
         assert counters["icmp"] == counters["ip6"] == counters["other"] == 0, counters
+
+
+@pytest.mark.parametrize("name", list(netsim.OTHER_EXIT_SERVERS))
+def test_exit_servers_that_are_not_sing_box_carry_the_rendered_outbound_and_dns(
+    sim_internet: SimInternet, workdir: Path, name: str
+) -> None:
+    # microsocks does CONNECT only: DNS over TCP through the exit is what makes it usable.
+    sim = sim_internet
+    spec = sim.other_exit_spec(name)
+    expected, resolver = netsim.seen_by(name, "198.18.1.1"), netsim.seen_by(name, netsim.DNS_IP)
+    with netsim.local_client(spec, workdir) as client:
+        sim.reset_counters()
+        before = len(sim.dns_queries())
+        with httpx.Client(proxy=client.proxy_url, timeout=10) as http:
+            assert http.get("http://198.18.1.1/").text == expected
+            assert len(http.get("http://198.18.1.1/bytes/1000000").content) == 1_000_000
+        for tcp in (False, True):
+            answer = netsim.dns_query(
+                "127.0.0.1", MYADDR_NAME, "TXT", port=client.dns_port, tcp=tcp
+            )
+            assert answer == [resolver]
+        asked = queries_for(sim, MYADDR_NAME, "TXT", before)
+        assert [(q["source"], q["server"], q["transport"]) for q in asked] == [
+            (resolver, netsim.DNS_IP, "tcp")
+        ]
+        counters = sim.counters()
+        assert counters["services"] == 0 and counters["exit_servers"] > 0, counters
+        assert counters["icmp"] == counters["ip6"] == counters["other"] == 0, counters
+
+
+def test_a_connect_only_socks_server_relays_no_udp(sim_internet: SimInternet) -> None:
+    """microsocks answers UDP ASSOCIATE with "command not supported" (as ``ssh -D`` does)."""
+    spec = sim_internet.other_exit_spec("microsocks")
+    with socket.create_connection((spec.server, spec.port), timeout=5) as sock:
+        sock.sendall(b"\x05\x01\x02")  # version 5, one method: user/password
+        assert sock.recv(2) == b"\x05\x02"
+        user, password = spec.username.encode(), spec.password.encode()
+        sock.sendall(b"\x01" + bytes([len(user)]) + user + bytes([len(password)]) + password)
+        assert sock.recv(2) == b"\x01\x00"
+        sock.sendall(b"\x05\x03\x00\x01" + bytes(6))  # UDP ASSOCIATE 0.0.0.0:0
+        reply = sock.recv(10)
+    assert reply[:2] == b"\x05\x07", reply  # 7: command not supported
 
 
 def test_a_wrong_credential_gets_nothing_through(sim_internet: SimInternet, workdir: Path) -> None:
@@ -160,7 +204,8 @@ def test_leftovers_of_a_crashed_run_are_swept(second_names: netsim.Names) -> Non
     crashed = SimInternet(second_names)
     crashed.start()
     pids = netsim.netns_pids(second_names.netns)
-    assert len(pids) == 2
+    # The servers, the exits' sing-box and the exit servers that are not sing-box.
+    assert len(pids) == 2 + len(netsim.OTHER_EXIT_SERVERS)
     # A crash: the lock goes with the process, everything else stays.
     assert crashed._lock is not None
     crashed._lock.close()
@@ -173,7 +218,7 @@ def test_leftovers_of_a_crashed_run_are_swept(second_names: netsim.Names) -> Non
         for pid in pids:
             assert not Path(f"/proc/{pid}").exists() or _zombie(pid)
         assert not crashed.workdir.exists()
-        assert len(netsim.netns_pids(second_names.netns)) == 2
+        assert len(netsim.netns_pids(second_names.netns)) == len(pids)
     finally:
         again.stop()
         crashed.stop()

@@ -178,10 +178,13 @@ async def test_forms_work_without_javascript(app: QuartTrio, services: Services)
     response = await admin.post(
         "/admin/users", form={"csrf_token": csrf, "username": "carol", "max_hosts": "2"}
     )
-    assert response.status_code == 201
-    text = await response.get_data(as_text=True)
+    assert response.status_code == 303  # POST-redirect-GET: a reload makes no second user
+    answer = await admin.get(response.headers["Location"])
+    text = await answer.get_data(as_text=True)
     shown = re.search(r'id="new-password">([^<]+)<', text)
     assert shown is not None and len(shown[1]) >= 12  # the generated password, shown once
+    again = await admin.get(response.headers["Location"])
+    assert 'id="new-password"' not in await again.get_data(as_text=True)
     login = await services.accounts.login("carol", shown[1], None)
     assert login.user.max_hosts == 2
     missing = await admin.post("/admin/users", form={"csrf_token": csrf, "username": "carol"})

@@ -115,5 +115,6 @@ async def test_the_admin_rotate_form_asks_for_the_admins_password_after_the_wind
         form={"csrf_token": csrf, "current_password": ADMIN_PASSWORD},
         headers=cookie_header(cookie),
     )
-    assert rotated.status_code == 200
-    assert 'id="new-password"' in await rotated.get_data(as_text=True)
+    assert rotated.status_code == 303  # POST-redirect-GET: shown once by the GET
+    shown = await app.test_client().get(rotated.headers["Location"], headers=cookie_header(cookie))
+    assert 'id="new-password"' in await shown.get_data(as_text=True)

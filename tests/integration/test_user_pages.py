@@ -86,9 +86,9 @@ async def test_a_user_rotates_their_box_password_on_the_page_and_the_api(
     rotated = await client.post(
         f"/me/hosts/{host.id}/rotate-ssh-password", form={"csrf_token": csrf}
     )
-    assert rotated.status_code == 200  # shown once, on the answer (just signed in)
-    html = await rotated.get_data(as_text=True)
-    marker = f'New SSH password for {host.short_id}: <code class="mono">'
+    assert rotated.status_code == 303  # shown once, by the GET after (just signed in)
+    html = await (await client.get(rotated.headers["Location"])).get_data(as_text=True)
+    marker = f'{host.short_id}</strong>: <code class="mono">'  # "New SSH password for …"
     assert marker in html
     password = html.split(marker, 1)[1].split("<", 1)[0]
     assert await services.hosts.verify_ssh_password(host.id, password)

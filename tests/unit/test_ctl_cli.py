@@ -172,6 +172,8 @@ def test_help_lists_the_commands_in_order() -> None:
         "hosts",
         "tasks",
         "exits",
+        "credentials",
+        "usage",
         "backup",
         "reload",
     ]

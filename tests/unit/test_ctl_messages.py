@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from cloudclaude.ctl import messages
-from cloudclaude.ctl.commands import backups, daemon, exits, hosts, tasks, users
+from cloudclaude.ctl.commands import backups, credentials, daemon, exits, hosts, tasks, users
 from cloudclaude.ctl.messages import ProtocolError, Reply
 from cloudclaude.ctl.registry import REGISTRY
 
@@ -55,6 +55,22 @@ SAMPLES: dict[type[Any], Any] = {
     exits.ExitsUnbind: exits.ExitsUnbind(host="abcd2345"),
     backups.BackupCreate: backups.BackupCreate(),
     backups.BackupList: backups.BackupList(limit=3),
+    credentials.CredentialsList: credentials.CredentialsList(),
+    credentials.CredentialsCreate: credentials.CredentialsCreate(
+        name="team", key="sk-ant-0123456789abcdefghij", default=True, assign=("bob",)
+    ),
+    credentials.CredentialsRotate: credentials.CredentialsRotate(
+        name="team", key="sk-ant-0123456789abcdefghij"
+    ),
+    credentials.CredentialsAssign: credentials.CredentialsAssign(
+        name="team", users=("bob", "eve"), default=False
+    ),
+    credentials.CredentialsDelete: credentials.CredentialsDelete(name="team"),
+    credentials.Usage: credentials.Usage(
+        user="bob", host="abcd2345", since="2030-01-01", until="2030-01-31", group_by="model"
+    ),
+    credentials.UsersBudget: credentials.UsersBudget(username="bob", tokens="1_000"),
+    credentials.UsersGateway: credentials.UsersGateway(username="bob", off=True),
 }
 
 

@@ -22,6 +22,7 @@ from cloudclaude.model.exits import Binding, Exit, ExitRef
 from cloudclaude.model.hosts import Host
 from cloudclaude.model.tasks import Task, TaskEvent
 from cloudclaude.model.views import audit_view, binding_view, exit_view, host_view, task_view
+from tests.fakes.ctl_credential_replies import CREDENTIAL_REPLIES
 from tests.fakes.records import make_user
 
 AT = dt.datetime(2030, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
@@ -320,6 +321,7 @@ REPLIES: dict[str, tuple[list[Any], list[Any]]] = {
         [{"step": "database: pg_dump"}, {"step": "home 1/2: host abcd2345"}],
     ),
     "backup.list": ([{"items": BACKUPS}, {"items": []}], []),
+    **CREDENTIAL_REPLIES,
 }
 
 #: What a Python repr looks like: None/True/False as words, a list or dict literal.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import io
 import json
 import subprocess
 import sys
@@ -54,7 +55,11 @@ def _argv(entry: Cli) -> list[str]:
 
 
 @pytest.mark.parametrize(("command", "entry"), PATHS, ids=[" ".join(e.path) for _, e in PATHS])
-def test_every_path_parses_to_its_request_and_round_trips(command: Command, entry: Cli) -> None:
+def test_every_path_parses_to_its_request_and_round_trips(
+    command: Command, entry: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What a path reads from standard input (an API key) is piped in.
+    monkeypatch.setattr("sys.stdin", io.StringIO("sk-ant-piped-in-key-0123456789\n"))
     request = request_of(ctl_cli._parser().parse_args(_argv(entry)))
     assert type(request) is command.message
     for name, value in entry.fixed.items():

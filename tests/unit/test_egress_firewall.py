@@ -115,3 +115,34 @@ def test_nft_accepts_every_ruleset() -> None:
             ["nft", "-c", "-f", "-"], input=script, capture_output=True, text=True, check=False
         )
         assert done.returncode == 0, done.stderr
+
+
+def test_an_exit_without_udp_counts_the_boxes_udp_and_gets_no_udp_relay() -> None:
+    def ruleset(kind: str, udp: bool) -> str:
+        return firewall.gateway_ruleset(
+            exit_kind=kind,
+            server_ip="198.18.2.1",
+            port=1080,
+            host_addresses=[],
+            pool="100.96.0.0/16",
+            uplink_host="100.96.0.13",
+            exit_udp=udp,
+        )
+
+    counted = 'iifname "box0" oifname "tun0" udp dport != 53 counter name "drop_udp"'
+    relay = "ip daddr 198.18.2.1 meta l4proto udp accept"
+    assert counted in ruleset("socks5", False) and relay not in ruleset("socks5", False)
+    assert counted not in ruleset("socks5", True) and relay in ruleset("socks5", True)
+    script = ruleset("http", False)
+    # Counted before the box's traffic is let into the tun (sing-box refuses it there).
+    assert script.index(counted) < script.index('iifname "box0" oifname "tun0" accept')
+    assert "drop_udp" in firewall.COUNTERS and "counter drop_udp {}" in script
+
+
+def test_sing_boxs_refusals_reach_the_box_but_no_other_icmp_passes() -> None:
+    script = proxy_gateway()
+    back = 'iifname "tun0" oifname "box0" icmp type destination-unreachable accept'
+    assert back in script
+    # Before the ICMP drop, and only from the tun to the box: the box still sends no ICMP.
+    assert script.index(back) < script.index('meta l4proto icmp counter name "drop_icmp" drop')
+    assert 'iifname "box0" oifname "tun0" icmp' not in script

@@ -7,6 +7,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
+import attrs
 import pytest
 
 from cloudclaude.domain.exit_schema import KINDS, merge_fields, parse_exit
@@ -277,3 +278,23 @@ def test_the_spec_carries_secrets_in_clear_and_trojan_always_tls() -> None:
     assert vmess.uuid == UUID and vmess.security == "auto" and not vmess.tls
     direct = exit_spec(_exit("direct", {}), {})
     assert direct.kind == "direct" and direct.server == "" and direct.port == 0
+
+
+@pytest.mark.parametrize("kind", ["socks5", "shadowsocks", "vmess", "vless", "trojan"])
+def test_udp_is_carried_unless_the_exit_says_udp_false(kind: str) -> None:
+    secrets = {"uuid": UUID} if kind in ("vmess", "vless") else {"password": "a-secret-1"}
+    stored = _exit(kind, secrets)
+    assert exit_spec(stored, secrets).udp
+    cfg = parse_exit(_body(kind, udp=False))
+    assert cfg.options["udp"] is False
+    # True is the default: stored as unset, so a form saved unchanged changes nothing.
+    assert "udp" not in parse_exit(_body(kind, udp=True)).options
+    assert not exit_spec(attrs.evolve(stored, options=cfg.options), secrets).udp
+    assert _refused(_body(kind, udp="no")).extra["field"] == "udp"
+
+
+def test_http_never_carries_udp_and_takes_no_udp_switch() -> None:
+    assert not exit_spec(_exit("http", {"password": "p"}), {"password": "p"}).udp
+    assert exit_spec(_exit("direct", {}), {}).udp
+    for kind in ("http", "direct"):
+        assert _refused(_body(kind, udp=True)).extra["field"] == "udp"

@@ -16,7 +16,13 @@ import attrs
 import pytest
 
 from agent.egress.singbox_binary import sing_box_path
-from agent.egress.singbox_config import TunnelLayout, render_allowlist, render_config
+from agent.egress.singbox_config import (
+    UDP_PROBE_PORT,
+    TunnelLayout,
+    carries_udp,
+    render_allowlist,
+    render_config,
+)
 from agent.protocol import messages as m
 
 GOLDEN = Path(__file__).parent / "golden" / "singbox"
@@ -107,8 +113,8 @@ EXITS: dict[str, tuple[m.ExitSpec, str]] = {
         "203.0.113.6",
     ),
 }
-#: Golden cases: every kind, plus one with a domain allowlist.
-CASES = [*EXITS, "socks5-allowlist"]
+#: Golden cases: every kind, plus one with a domain allowlist and one without UDP.
+CASES = [*EXITS, "socks5-allowlist", "socks5-noudp"]
 
 
 BLOCKED = ("100.96.0.0/16", "10.0.0.5/32")
@@ -138,6 +144,8 @@ def layout(server_ip: str, allowlist_path: str = "") -> TunnelLayout:
 def render_case(case: str, allowlist_path: str = ALLOWLIST_PATH) -> dict[str, Any]:
     kind, _, variant = case.partition("-")
     spec, server_ip = EXITS[kind]
+    if variant == "noudp":  # a CONNECT-only SOCKS5 server
+        return render_config(attrs.evolve(spec, udp=False), layout(server_ip))
     return render_config(spec, layout(server_ip, allowlist_path if variant else ""))
 
 
@@ -189,9 +197,11 @@ def test_every_socket_carries_the_routing_mark(kind: str) -> None:
 def test_dns_is_sniffed_then_hijacked_whatever_its_destination(kind: str) -> None:
     rules = render(kind)["route"]["rules"]
     assert rules[0] == {"action": "sniff", "sniffer": ["dns"]}
-    assert {"protocol": "dns", "action": "hijack-dns"} in rules[1:3]
+    # Only the exit test's UDP question (one source port, the exit's resolver) comes between.
+    rest = [rule for rule in rules[1:] if rule != probe_rule()]
+    assert {"protocol": "dns", "action": "hijack-dns"} in rest[:2]
     # Port 53 without a network: UDP and TCP, to any address.
-    assert {"port": 53, "action": "hijack-dns"} in rules[1:3]
+    assert {"port": 53, "action": "hijack-dns"} in rest[:2]
 
 
 @pytest.mark.parametrize("kind", EXITS)
@@ -207,14 +217,49 @@ def test_the_one_dns_server_is_the_exits_resolver_reached_through_the_exit(kind:
         assert server["detour"] == "exit" and "routing_mark" not in server
 
 
-def test_http_exits_carry_dns_over_tcp_and_reject_other_udp() -> None:
-    config = render("http")
-    assert config["dns"]["servers"][0]["type"] == "tcp"
-    assert {"network": "udp", "action": "reject"} in config["route"]["rules"]
-    for kind in ("direct", "socks5", "shadowsocks", "vmess", "vless", "trojan"):
-        config = render(kind)
-        assert config["dns"]["servers"][0]["type"] == "udp"
-        assert {"network": "udp", "action": "reject"} not in config["route"]["rules"]
+def probe_rule(dns: str = DNS) -> dict[str, Any]:
+    return {
+        "network": "udp",
+        "source_port": [UDP_PROBE_PORT],
+        "ip_cidr": [f"{dns}/32"],
+        "port": 53,
+        "action": "route",
+        "outbound": "exit",
+    }
+
+
+UDP_REJECT = {"network": "udp", "action": "reject"}
+
+
+@pytest.mark.parametrize("kind", EXITS)
+def test_dns_goes_over_tcp_through_every_proxy_exit(kind: str) -> None:
+    # Many proxies do CONNECT only (ssh -D, Tor, microsocks, any HTTP proxy): TCP always works.
+    for udp in (True, False):
+        server = render(kind, udp=udp)["dns"]["servers"][0]
+        assert server["type"] == ("udp" if kind == "direct" else "tcp"), server
+
+
+@pytest.mark.parametrize("kind", EXITS)
+def test_the_boxes_udp_goes_to_the_exit_only_where_it_carries_udp(kind: str) -> None:
+    carried = render(kind)["route"]["rules"]
+    refused = render(kind, udp=False)["route"]["rules"]
+    if kind == "http":  # never, whatever the spec says
+        assert UDP_REJECT in carried and probe_rule() not in carried
+    else:
+        assert UDP_REJECT not in carried and probe_rule() in carried
+    assert UDP_REJECT in refused and probe_rule() not in refused
+    # DNS (port 53, or sniffed as DNS) is still hijacked before UDP is refused.
+    hijacks = [i for i, rule in enumerate(refused) if rule.get("action") == "hijack-dns"]
+    assert len(hijacks) == 2 and max(hijacks) < refused.index(UDP_REJECT)
+
+
+def test_the_udp_probe_path_never_reaches_a_refused_destination() -> None:
+    spec, server_ip = EXITS["socks5"]
+    for resolver in ("10.0.0.5", "100.96.3.4"):  # a host address, an address of the pool
+        config = render_config(attrs.evolve(spec, dns_server=resolver), layout(server_ip))
+        assert not [rule for rule in config["route"]["rules"] if "source_port" in rule]
+    assert carries_udp(spec) and not carries_udp(attrs.evolve(spec, udp=False))
+    assert not carries_udp(EXITS["http"][0])
 
 
 @pytest.mark.parametrize("kind", EXITS)
@@ -238,7 +283,9 @@ def test_icmp_is_rejected_and_everything_else_goes_to_the_exit(kind: str) -> Non
 def test_the_hosts_addresses_and_other_boxes_are_refused_before_the_exit(kind: str) -> None:
     rules = render(kind)["route"]["rules"]
     blocked = rules.index({"ip_cidr": list(BLOCKED), "action": "reject"})
-    assert blocked < len(rules) and not any("outbound" in rule for rule in rules[:blocked])
+    before = [rule for rule in rules[:blocked] if "outbound" in rule]
+    # Only the exit test's UDP question to the exit's resolver (not a refused address).
+    assert before in ([], [probe_rule()]), before
 
 
 @pytest.mark.parametrize("kind", [k for k in EXITS if k != "direct"])
@@ -297,79 +344,6 @@ def test_tls_server_name_and_certificate() -> None:
     assert http == {"enabled": True, "server_name": "proxy.example.net"}
 
 
-def test_an_allowlist_routes_only_its_domains_and_rejects_the_rest() -> None:
-    config = render_case("socks5-allowlist")
-    route = config["route"]
-    assert route["rule_set"] == [
-        {"type": "local", "tag": "allowlist", "format": "source", "path": ALLOWLIST_PATH}
-    ]
-    rules = route["rules"]
-    allow = rules.index({"rule_set": "allowlist", "action": "route", "outbound": "exit"})
-    # Hijacked DNS still works (before the allowlist), everything else not allowed is rejected.
-    assert allow > rules.index({"port": 53, "action": "hijack-dns"})
-    assert rules[allow + 1 :] == [{"action": "reject"}]
-    # Names come from the box's own DNS answers, never from a sniffed SNI or Host header.
-    assert config["dns"]["reverse_mapping"] is True
-    assert rules[0]["sniffer"] == ["dns"]
-
-
-def test_render_allowlist_is_a_sorted_domain_suffix_rule_set() -> None:
-    assert render_allowlist(["b.example", "a.example", "b.example"]) == {
-        "version": 5,
-        "rules": [{"domain_suffix": ["a.example", "b.example"]}],
-    }
-    # No domains: no allowlist, every destination (the file stays, to switch it on live).
-    assert render_allowlist([]) == {"version": 5, "rules": [{"ip_cidr": ["0.0.0.0/0"]}]}
-
-
-def test_verification_endpoints_stay_allowed_under_any_allowlist() -> None:
-    assert render_allowlist(["a.example"], ["198.18.1.1", "check.example"]) == {
-        "version": 5,
-        "rules": [
-            {"domain_suffix": ["a.example", "check.example"]},
-            {"ip_cidr": ["198.18.1.1/32"]},
-        ],
-    }
-
-
-@pytest.mark.parametrize(
-    ("domain", "matches"),
-    [
-        ("example.com", True),
-        ("api.example.com", True),
-        ("a.b.example.com", True),
-        ("badexample.com", False),
-        ("example.com.evil.net", False),
-        ("example.org", False),
-    ],
-)
-def test_the_allowlist_matches_a_domain_and_its_subdomains(
-    tmp_path: Path, domain: str, matches: bool
-) -> None:
-    rule_set = tmp_path / "allowlist.json"
-    rule_set.write_text(json.dumps(render_allowlist(["example.com"])))
-    result = subprocess.run(
-        [str(sing_box_path()), "rule-set", "match", "-f", "source", str(rule_set), domain],
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stderr
-    assert ("match rules" in result.stdout + result.stderr) is matches
-
-
 def test_an_unknown_kind_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown exit kind"):
         render_config(m.ExitSpec(kind="wireguard", dns_server=DNS), layout("203.0.113.9"))
-
-
-def test_the_upstream_proxy_listens_on_the_uplink_with_a_password_and_skips_the_allowlist() -> None:
-    config = render_case("socks5-allowlist")
-    inbound = next(i for i in config["inbounds"] if i["tag"] == "llm-upstream")
-    assert inbound["type"] == "http" and inbound["listen"] == "100.96.0.14"
-    assert inbound["users"] == [{"username": "cloudclaude", "password": "secret-of-the-gateway"}]
-    rules = config["route"]["rules"]
-    to_exit = rules.index({"inbound": ["llm-upstream"], "action": "route", "outbound": "exit"})
-    blocked = next(i for i, r in enumerate(rules) if r.get("ip_cidr") == list(BLOCKED))
-    allowlist_reject = rules.index({"action": "reject"})
-    assert blocked < to_exit < allowlist_reject
-    assert all(i["tag"] != "llm-upstream" for i in render("socks5")["inbounds"])

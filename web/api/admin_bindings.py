@@ -5,6 +5,7 @@ One exit per host; a binding cannot be created or deleted while its host runs (`
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import attrs
@@ -13,11 +14,15 @@ from quart import Blueprint, request
 from cloudclaude.core.ids import parse_uuid
 from cloudclaude.model.views import binding_view
 from web.api.common import actor, authenticate, page_body, paging, read_body, services
+from web.api.contract import documented, requires
+from web.api.queries import PageQuery
+from web.api.shapes import BindingOut, Page
 
 blueprint = Blueprint("api_admin_bindings", __name__, url_prefix="/v1/admin/bindings")
 
 
 @blueprint.before_request
+@requires("admin")
 async def _admins_only() -> None:
     await authenticate("admin")
 
@@ -28,7 +33,14 @@ class CreateBindingBody:
     egress_ip_id: str
 
 
+@attrs.frozen(kw_only=True)
+class BindingQuery(PageQuery):
+    host_id: uuid.UUID | None = None
+    egress_ip_id: uuid.UUID | None = None
+
+
 @blueprint.get("")
+@documented(query=BindingQuery, answers={200: Page[BindingOut]})
 async def list_bindings() -> dict[str, Any]:
     limit, offset = paging()
     host_id = request.args.get("host_id")
@@ -43,6 +55,11 @@ async def list_bindings() -> dict[str, Any]:
 
 
 @blueprint.post("")
+@documented(
+    body=CreateBindingBody,
+    answers={201: BindingOut},
+    errors=("host_not_found", "exit_not_found", "binding_exists", "binding_locked"),
+)
 async def create_binding() -> tuple[dict[str, Any], int]:
     body = await read_body(CreateBindingBody)
     binding = await services().exits.bind(
@@ -54,6 +71,7 @@ async def create_binding() -> tuple[dict[str, Any], int]:
 
 
 @blueprint.delete("/<binding_id>")
+@documented(answers={204: None}, errors=("binding_locked",))
 async def delete_binding(binding_id: str) -> tuple[str, int]:
     await services().exits.unbind(actor(), parse_uuid(binding_id, "binding"))
     return "", 204

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from typing import Any, Literal
 
 import attrs
+from attrs.validators import ge, le
 from quart import Blueprint, request
 
 from cloudclaude.core.ids import parse_uuid
 from cloudclaude.errors import CloudClaudeError
-from cloudclaude.model.hosts import HOST_STATUSES, HostAction
+from cloudclaude.model.hosts import HOST_STATUSES, HostAction, HostStatus
 from cloudclaude.model.views import host_view
 from web.api.common import (
+    ConfirmBody,
     actor,
     authenticate,
     confirm_from_body,
@@ -21,12 +24,16 @@ from web.api.common import (
     read_json,
     services,
 )
+from web.api.contract import documented, requires
+from web.api.queries import PageQuery
+from web.api.shapes import HostLogs, HostOut, NewHostOut, Page, SshPassword, TaskQueued
 
 blueprint = Blueprint("api_admin_hosts", __name__, url_prefix="/v1/admin/hosts")
 ACTIONS: tuple[HostAction, ...] = ("start", "stop", "rebuild")
 
 
 @blueprint.before_request
+@requires("admin")
 async def _admins_only() -> None:
     await authenticate("admin")
 
@@ -45,7 +52,32 @@ class CreateHostBody:
     start: bool = False
 
 
+@attrs.frozen(kw_only=True)
+class HostQuery(PageQuery):
+    status: HostStatus | None = None
+    user_id: uuid.UUID | None = None
+
+
+@attrs.frozen(kw_only=True)
+class PurgeQuery:
+    #: Also delete the home volume.
+    purge: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class AllowlistBody:
+    #: Only these domains (and subdomains) reachable; ``[]``: none.
+    domains: list[str]
+
+
+@attrs.frozen(kw_only=True)
+class LogsQuery:
+    #: How many lines from the end, 1..5000.
+    tail: int = attrs.field(default=200, validator=[ge(1), le(5000)])
+
+
 @blueprint.get("")
+@documented(query=HostQuery, answers={200: Page[HostOut]})
 async def list_hosts() -> dict[str, Any]:
     limit, offset = paging()
     status = request.args.get("status") or None
@@ -62,6 +94,11 @@ async def list_hosts() -> dict[str, Any]:
 
 
 @blueprint.post("")
+@documented(
+    body=CreateHostBody,
+    answers={201: NewHostOut},
+    errors=("host_limit_reached", "exit_not_found", "exit_invalid"),
+)
 async def create_host() -> tuple[dict[str, Any], int]:
     body = await read_body(CreateHostBody)
     hosts = services().hosts
@@ -84,11 +121,13 @@ async def create_host() -> tuple[dict[str, Any], int]:
 
 
 @blueprint.get("/<host_id>")
+@documented(answers={200: HostOut}, errors=("host_not_found",))
 async def show_host(host_id: str) -> dict[str, Any]:
     return host_view(await services().hosts.get(parse_uuid(host_id, "host")))
 
 
 @blueprint.delete("/<host_id>")
+@documented(query=PurgeQuery, answers={202: TaskQueued}, errors=("host_not_found", "host_busy"))
 async def delete_host(host_id: str) -> tuple[dict[str, Any], int]:
     purge = request.args.get("purge", "false").lower()
     if purge not in ("true", "false", "1", "0"):
@@ -100,6 +139,19 @@ async def delete_host(host_id: str) -> tuple[dict[str, Any], int]:
 
 
 @blueprint.post("/<host_id>/<action>")
+@documented(
+    path={"action": Literal["start", "stop", "rebuild", "verify-egress", "rotate-ssh-password"]},
+    body=ConfirmBody,
+    body_optional=True,
+    answers={202: TaskQueued, 200: SshPassword},
+    errors=(
+        "host_not_found",
+        "host_busy",
+        "conflict",
+        "recent_auth_required",
+        "current_password_wrong",
+    ),
+)
 async def host_action(host_id: str, action: str) -> tuple[dict[str, Any], int]:
     hosts = services().hosts
     if action == "rotate-ssh-password":
@@ -116,6 +168,7 @@ async def host_action(host_id: str, action: str) -> tuple[dict[str, Any], int]:
 
 
 @blueprint.put("/<host_id>/allowlist")
+@documented(body=AllowlistBody, answers={200: HostOut}, errors=("host_not_found",))
 async def put_allowlist(host_id: str) -> dict[str, Any]:
     """Set the host's domain allowlist; a running host gets it at once, open connections kept."""
     body = await read_json()
@@ -127,6 +180,7 @@ async def put_allowlist(host_id: str) -> dict[str, Any]:
 
 
 @blueprint.get("/<host_id>/logs")
+@documented(query=LogsQuery, answers={200: HostLogs}, errors=("host_not_found",))
 async def host_logs(host_id: str) -> dict[str, Any]:
     host = await services().hosts.get(parse_uuid(host_id, "host"))
     try:

@@ -12,12 +12,14 @@ import datetime as dt
 from typing import Any
 
 import attrs
+from attrs.validators import ge, le, max_len
 from quart import Blueprint, request
 
 from cloudclaude.core.ids import parse_uuid
+from cloudclaude.domain.exit_schema import LABEL_RE
 from cloudclaude.domain.user_deletion import MAX_WAIT_S
 from cloudclaude.errors import CloudClaudeError
-from cloudclaude.model.users import User
+from cloudclaude.model.users import Role, User, UserStatus
 from cloudclaude.model.views import exit_choice_view, key_view, task_view, user_view
 from web.api.common import (
     actor,
@@ -30,11 +32,24 @@ from web.api.common import (
     services,
     structure,
 )
+from web.api.contract import documented, requires
+from web.api.queries import PageQuery
+from web.api.shapes import (
+    ExitChoices,
+    GeneratedPassword,
+    KeyAdded,
+    NewUserOut,
+    Page,
+    SshKeyList,
+    UserDeletionPending,
+    UserOut,
+)
 
 blueprint = Blueprint("api_admin_users", __name__, url_prefix="/v1/admin/users")
 
 
 @blueprint.before_request
+@requires("admin")
 async def _admins_only() -> None:
     await authenticate("admin")
 
@@ -76,11 +91,34 @@ class AddKeyBody:
     current_password: str | None = None
 
 
+@attrs.frozen(kw_only=True)
+class UserQuery(PageQuery):
+    #: Part of the username.
+    q: str | None = None
+    role: Role | None = None
+    status: UserStatus | None = None
+
+
+@attrs.frozen(kw_only=True)
+class DeleteUserQuery:
+    #: First queue a delete task for each of the user's live hosts.
+    with_hosts: bool = False
+    #: Seconds to wait for those tasks, 0..120.
+    wait_s: float = attrs.field(default=0.0, validator=[ge(0), le(MAX_WAIT_S)])
+
+
+@attrs.frozen(kw_only=True)
+class ExitRefsBody:
+    #: Exit ids or labels allowed besides the default one (at most 100).
+    exits: list[str] = attrs.field(validator=max_len(100))
+
+
 async def _user(user_id: str) -> User:
     return await services().accounts.get(parse_uuid(user_id, "user"))
 
 
 @blueprint.get("")
+@documented(query=UserQuery, answers={200: Page[UserOut]})
 async def list_users() -> dict[str, Any]:
     limit, offset = paging()
     page = await services().accounts.list_users(
@@ -94,6 +132,11 @@ async def list_users() -> dict[str, Any]:
 
 
 @blueprint.post("")
+@documented(
+    body=CreateUserBody,
+    answers={201: NewUserOut},
+    errors=("username_taken", "password_invalid"),
+)
 async def create_user() -> tuple[dict[str, Any], int]:
     body = await read_body(CreateUserBody)
     user, generated = await services().accounts.create(
@@ -111,11 +154,13 @@ async def create_user() -> tuple[dict[str, Any], int]:
 
 
 @blueprint.get("/<user_id>")
+@documented(answers={200: UserOut})
 async def show_user(user_id: str) -> dict[str, Any]:
     return user_view(await _user(user_id))
 
 
 @blueprint.patch("/<user_id>")
+@documented(body=UpdateUserBody, answers={200: UserOut}, errors=("last_admin",))
 async def update_user(user_id: str) -> dict[str, Any]:
     raw = await read_json()
     body = structure(raw, UpdateUserBody)
@@ -132,18 +177,21 @@ async def update_user(user_id: str) -> dict[str, Any]:
 
 
 @blueprint.post("/<user_id>/disable")
+@documented(answers={200: UserOut}, errors=("last_admin",))
 async def disable_user(user_id: str) -> dict[str, Any]:
     user = await services().accounts.update(actor(), parse_uuid(user_id, "user"), status="disabled")
     return user_view(user)
 
 
 @blueprint.post("/<user_id>/enable")
+@documented(answers={200: UserOut}, errors=("conflict",))
 async def enable_user(user_id: str) -> dict[str, Any]:
     user = await services().accounts.update(actor(), parse_uuid(user_id, "user"), status="active")
     return user_view(user)
 
 
 @blueprint.post("/<user_id>/expiry")
+@documented(body=ExpiryBody, answers={200: UserOut}, errors=("last_admin",))
 async def set_expiry(user_id: str) -> dict[str, Any]:
     body = await read_body(ExpiryBody)
     user = await services().accounts.update(
@@ -153,6 +201,12 @@ async def set_expiry(user_id: str) -> dict[str, Any]:
 
 
 @blueprint.post("/<user_id>/rotate-password")
+@documented(
+    body=PasswordBody,
+    body_optional=True,
+    answers={200: GeneratedPassword},
+    errors=("recent_auth_required", "current_password_wrong", "password_invalid"),
+)
 async def rotate_password(user_id: str) -> dict[str, Any]:
     raw = await request.get_data()
     body = await read_body(PasswordBody) if raw else PasswordBody()
@@ -164,6 +218,11 @@ async def rotate_password(user_id: str) -> dict[str, Any]:
 
 
 @blueprint.delete("/<user_id>")
+@documented(
+    query=DeleteUserQuery,
+    answers={204: None, 202: UserDeletionPending},
+    errors=("user_has_hosts", "host_busy", "last_admin"),
+)
 async def delete_user(user_id: str) -> tuple[str | dict[str, Any], int]:
     """204 once the user is gone. ``with_hosts=true`` first queues a delete task for each of
     their live hosts and waits up to ``wait_s`` (0..120, default 0) for them: 202 with the
@@ -199,6 +258,7 @@ def _flag(name: str) -> bool:
 
 
 @blueprint.get("/<user_id>/exits")
+@documented(answers={200: ExitChoices})
 async def allowed_exits(user_id: str) -> dict[str, Any]:
     """The exits the user may choose for their own boxes (the default one first)."""
     found = await services().self_service.allowed_exits(parse_uuid(user_id, "user"))
@@ -206,11 +266,17 @@ async def allowed_exits(user_id: str) -> dict[str, Any]:
 
 
 @blueprint.put("/<user_id>/exits")
+@documented(body=ExitRefsBody, answers={200: ExitChoices}, errors=("exit_not_found",))
 async def set_allowed_exits(user_id: str) -> dict[str, Any]:
     """``{"exits": [id or label, …]}``: the exits allowed besides the default one."""
     body = await read_json()
     refs = body.get("exits")
-    if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs) or len(refs) > 100:
+    # Each an id or a label (LABEL_RE fits both); a NUL reached Postgres as a 500 (schemathesis).
+    if (
+        not isinstance(refs, list)
+        or not all(isinstance(r, str) and LABEL_RE.fullmatch(r) for r in refs)
+        or len(refs) > 100
+    ):
         raise CloudClaudeError("validation_failed", "exits: a list of exit ids or labels")
     found = await services().self_service.set_allowed_exits(
         actor(), parse_uuid(user_id, "user"), refs
@@ -219,12 +285,23 @@ async def set_allowed_exits(user_id: str) -> dict[str, Any]:
 
 
 @blueprint.get("/<user_id>/ssh-keys")
+@documented(answers={200: SshKeyList})
 async def list_keys(user_id: str) -> dict[str, Any]:
     user = await _user(user_id)
     return {"items": [key_view(k) for k in await services().accounts.list_keys(user.id)]}
 
 
 @blueprint.post("/<user_id>/ssh-keys")
+@documented(
+    body=AddKeyBody,
+    answers={201: KeyAdded},
+    errors=(
+        "ssh_key_invalid",
+        "ssh_key_duplicate",
+        "recent_auth_required",
+        "current_password_wrong",
+    ),
+)
 async def add_key(user_id: str) -> tuple[dict[str, Any], int]:
     body = await read_body(AddKeyBody)
     await confirm_recent_auth(body.current_password)
@@ -235,6 +312,7 @@ async def add_key(user_id: str) -> tuple[dict[str, Any], int]:
 
 
 @blueprint.delete("/<user_id>/ssh-keys/<key_id>")
+@documented(answers={204: None})
 async def delete_key(user_id: str, key_id: str) -> tuple[str, int]:
     await services().accounts.delete_key(
         actor(), parse_uuid(user_id, "user"), parse_uuid(key_id, "SSH key")

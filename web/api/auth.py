@@ -25,6 +25,8 @@ from web.api.common import (
     services,
     signed_in,
 )
+from web.api.contract import documented
+from web.api.shapes import Login, UserOut
 
 blueprint = Blueprint("api_auth", __name__, url_prefix="/v1")
 
@@ -36,6 +38,11 @@ class LoginBody:
 
 
 @blueprint.post("/auth/login")
+@documented(
+    body=LoginBody,
+    answers={200: Login},
+    errors=("auth_invalid", "account_disabled", "account_expired", "rate_limited", "auth_busy"),
+)
 async def login() -> tuple[dict[str, Any], int]:
     body = await read_body(LoginBody)
     svc = services()
@@ -53,6 +60,7 @@ async def login() -> tuple[dict[str, Any], int]:
 
 
 @blueprint.post("/auth/logout")
+@documented(auth="bootstrap", answers={204: None})
 async def logout() -> tuple[str, int]:
     """End the session the token names (a bootstrap token may end its own, too)."""
     await authenticate(allowed=BOOTSTRAP_STEPS)
@@ -61,6 +69,7 @@ async def logout() -> tuple[str, int]:
 
 
 @blueprint.get("/me")
+@documented(answers={200: UserOut})
 @signed_in
 async def me() -> dict[str, Any]:
     return user_view(current_user())

@@ -24,6 +24,7 @@ from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.audit import Actor
 from cloudclaude.model.sessions import Scope
 from cloudclaude.model.users import User
+from web.api.contract import requires
 from web.forwarded import via_proxy
 
 P = ParamSpec("P")
@@ -145,14 +146,20 @@ async def read_body(cls: type[T]) -> T:
     return structure(await read_json(), cls)
 
 
+#: The largest ``offset``: Postgres takes a bigint; a larger one was a 500 (found by schemathesis).
+MAX_OFFSET = 2**31 - 1
+
+
 def paging(default_limit: int = 50, max_limit: int = 200) -> tuple[int, int]:
     try:
         limit = int(request.args.get("limit", default_limit))
         offset = int(request.args.get("offset", 0))
     except ValueError as exc:
         raise CloudClaudeError("bad_query", "limit and offset must be whole numbers") from exc
-    if not 1 <= limit <= max_limit or offset < 0:
-        raise CloudClaudeError("bad_query", f"limit must be 1..{max_limit} and offset 0 or more")
+    if not 1 <= limit <= max_limit or not 0 <= offset <= MAX_OFFSET:
+        raise CloudClaudeError(
+            "bad_query", f"limit must be 1..{max_limit} and offset 0..{MAX_OFFSET}"
+        )
     return limit, offset
 
 
@@ -189,7 +196,7 @@ def signed_in(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
         await authenticate()
         return await fn(*args, **kwargs)
 
-    return wrapper
+    return requires("user")(wrapper)
 
 
 def current_user() -> User:

@@ -18,7 +18,9 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
+import attrs
 import trio
+from attrs.validators import ge, le
 from quart import Blueprint, Response, g, request
 
 from cloudclaude.core.tls import curl_command
@@ -35,9 +37,13 @@ from web.api.common import (
     authenticate,
     client_address,
     finite_number,
+    read_json,
     services,
     sh_lines,
 )
+from web.api.contract import Raw, documented
+from web.api.queries import ShQuery
+from web.api.shapes import BootstrapProgress, BootstrapStarted, Handoff
 from web.forwarded import via_proxy
 
 blueprint = Blueprint("api_connect", __name__)
@@ -46,6 +52,34 @@ _HOST_RE = re.compile(r"^[A-Za-z0-9.-]{1,253}$|^\[[0-9A-Fa-f:.]{2,45}\]$")
 _SHORT_ID_RE = re.compile(r"^[a-z0-9]{6,16}$")
 MAX_WAIT_S = 20.0
 POLL_S = 0.05
+SCRIPT = Raw("text/x-shellscript", "the connect script, with this server's address filled in")
+LOGIN_ERRORS = ("auth_invalid", "account_disabled", "account_expired", "rate_limited", "auth_busy")
+#: A start that failed answers its own code (``start_error``).
+START_ERRORS = ("ssh_not_ready", "egress_binding_missing", "host_not_found", "start_failed")
+
+
+@attrs.frozen(kw_only=True)
+class BootstrapForm:
+    """Form fields or a JSON object."""
+
+    username: str
+    password: str
+    #: The box's short id, when the user has more than one.
+    host: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class EntryForm:
+    #: The box's SSH password.
+    password: str
+
+
+@attrs.frozen(kw_only=True)
+class ProgressQuery(ShQuery):
+    #: Only events after this ``seq`` (``last_seq`` of the previous answer).
+    after: int = 0
+    #: Seconds to wait for news (long-poll), 0..20.
+    wait_s: float = attrs.field(default=0.0, validator=[ge(0), le(MAX_WAIT_S)])
 
 
 def wants_sh() -> bool:
@@ -104,6 +138,7 @@ def _script(mode: str, short_id: str) -> Response:
 
 
 @blueprint.get("/v1/bootstrap/script")
+@documented(auth="public", answers={200: SCRIPT})
 async def bootstrap_script() -> Response:
     return _script("bootstrap", "")
 
@@ -118,10 +153,9 @@ async def entry_script(short_id: str) -> Response:
 async def _form() -> dict[str, str]:
     """Form fields (what curl --data-urlencode sends) or a JSON object."""
     if request.mimetype == "application/json":
-        data = await request.get_json(silent=True)
-        if not isinstance(data, dict):
-            raise CloudClaudeError("bad_request", "the body must be a JSON object")
-        return {str(k): str(v) for k, v in data.items() if isinstance(v, str)}
+        # read_json: a body that is not UTF-8 is a 400 (quart's get_json raised: a 500).
+        data = await read_json()
+        return {str(k): v for k, v in data.items() if isinstance(v, str)}
     form = await request.form
     return {key: form[key] for key in form}
 
@@ -150,6 +184,15 @@ async def _handoff(user: User, host: Host) -> Response | tuple[Any, int]:
 
 
 @blueprint.post("/v1/bootstrap/sessions")
+@documented(
+    auth="public",
+    body=BootstrapForm,
+    form=True,
+    query=ShQuery,
+    sh=True,
+    answers={201: BootstrapStarted},
+    errors=(*LOGIN_ERRORS, *START_ERRORS, "host_busy", "conflict"),
+)
 async def bootstrap_session() -> Response | tuple[Any, int]:
     form = await _form()
     username, password = form.get("username", ""), form.get("password", "")
@@ -203,6 +246,13 @@ def _number_arg(name: str, default: float) -> float:
 
 
 @blueprint.get("/v1/bootstrap/tasks/<task_id>")
+@documented(
+    auth="bootstrap",
+    query=ProgressQuery,
+    sh=True,
+    answers={200: BootstrapProgress},
+    errors=START_ERRORS,
+)
 async def bootstrap_task(task_id: str) -> Response | tuple[Any, int]:
     """The task's stages after ``after``; waits up to ``wait_s`` for news (long-poll)."""
     _, task = await _own_task(task_id)
@@ -229,6 +279,13 @@ async def bootstrap_task(task_id: str) -> Response | tuple[Any, int]:
 
 
 @blueprint.get("/v1/bootstrap/tasks/<task_id>/handoff")
+@documented(
+    auth="bootstrap",
+    query=ShQuery,
+    sh=True,
+    answers={200: Handoff},
+    errors=(*START_ERRORS, "conflict"),
+)
 async def bootstrap_handoff(task_id: str) -> Response | tuple[Any, int]:
     user, task = await _own_task(task_id)
     if task.status != "succeeded":
@@ -241,6 +298,15 @@ async def bootstrap_handoff(task_id: str) -> Response | tuple[Any, int]:
 
 
 @blueprint.post("/v1/entry/<short_id>/auth")
+@documented(
+    auth="public",
+    body=EntryForm,
+    form=True,
+    query=ShQuery,
+    sh=True,
+    answers={200: Handoff},
+    errors=(*LOGIN_ERRORS, "host_not_found"),
+)
 async def entry_auth(short_id: str) -> Response | tuple[Any, int]:
     form = await _form()
     svc = services()

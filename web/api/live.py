@@ -11,13 +11,30 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 
+import attrs
 from quart import Blueprint, Response, current_app, request
 
 from cloudclaude.domain.sessions import SignedIn
 from web.api.common import authenticate, current_session, services
+from web.api.contract import Raw, documented
 from web.live import TOPICS, USER_TOPICS, ChangeFeed, StreamLimits, parse_topics, stream
 
 blueprint = Blueprint("api_live", __name__)
+EVENTS = Raw("text/event-stream", "`event: <topic>` with the row's JSON view as `data`")
+#: Too many streams open for the user or in all.
+SSE_ERRORS = ("bad_query", "rate_limited")
+
+
+@attrs.frozen(kw_only=True)
+class AdminTopics:
+    #: Comma-separated: any of hosts, tasks, audit (default all).
+    topics: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class UserTopics:
+    #: Comma-separated: any of hosts, tasks (default both).
+    topics: str | None = None
 
 
 def _limits() -> StreamLimits:
@@ -50,6 +67,7 @@ async def open_stream(
 
 
 @blueprint.get("/v1/admin/sse")
+@documented(auth="admin", query=AdminTopics, answers={200: EVENTS}, errors=SSE_ERRORS)
 async def admin_stream() -> Response:
     await authenticate("admin")
     topics = parse_topics(request.args.get("topics"), TOPICS)
@@ -57,6 +75,7 @@ async def admin_stream() -> Response:
 
 
 @blueprint.get("/v1/user/sse")
+@documented(auth="user", query=UserTopics, answers={200: EVENTS}, errors=SSE_ERRORS)
 async def user_stream() -> Response:
     user = await authenticate()
     topics = parse_topics(request.args.get("topics"), USER_TOPICS)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 from quart import Blueprint
@@ -12,6 +12,7 @@ from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.hosts import HostAction
 from cloudclaude.model.views import exit_choice_view, host_view
 from web.api.common import (
+    ConfirmBody,
     actor,
     authenticate,
     confirm_from_body,
@@ -21,17 +22,22 @@ from web.api.common import (
     read_body,
     services,
 )
+from web.api.contract import documented, requires
+from web.api.queries import PageQuery
+from web.api.shapes import HostOptions, HostOut, NewHostOut, Page, SshPassword, TaskQueued
 
 blueprint = Blueprint("api_user_hosts", __name__, url_prefix="/v1/user/hosts")
 ACTIONS: tuple[HostAction, ...] = ("start", "stop", "rebuild")
 
 
 @blueprint.before_request
+@requires("user")
 async def _signed_in() -> None:
     await authenticate()
 
 
 @blueprint.get("")
+@documented(query=PageQuery, answers={200: Page[HostOut]})
 async def my_hosts() -> dict[str, Any]:
     limit, offset = paging()
     page = await services().hosts.list_hosts(limit=limit, offset=offset, user_id=current_user().id)
@@ -49,6 +55,7 @@ class NewHostBody:
 
 
 @blueprint.get("/options")
+@documented(answers={200: HostOptions})
 async def new_host_options() -> dict[str, Any]:
     """What the user may choose for a box of their own, and how many more they may make."""
     found = await services().self_service.options(current_user())
@@ -65,6 +72,16 @@ async def new_host_options() -> dict[str, Any]:
 
 
 @blueprint.post("")
+@documented(
+    body=NewHostBody,
+    answers={201: NewHostOut},
+    errors=(
+        "self_service_off",
+        "exit_not_allowed",
+        "exit_not_found",
+        "host_limit_reached",
+    ),
+)
 async def make_my_host() -> tuple[dict[str, Any], int]:
     body = await read_body(NewHostBody)
     host, password, task = await services().self_service.create(
@@ -78,6 +95,7 @@ async def make_my_host() -> tuple[dict[str, Any], int]:
 
 
 @blueprint.delete("/<host_id>")
+@documented(answers={202: TaskQueued}, errors=("host_not_found", "host_busy", "self_service_off"))
 async def delete_my_host(host_id: str) -> tuple[dict[str, Any], int]:
     """Delete one's own box and its home."""
     task = await services().self_service.delete(
@@ -87,12 +105,19 @@ async def delete_my_host(host_id: str) -> tuple[dict[str, Any], int]:
 
 
 @blueprint.get("/<host_id>")
+@documented(answers={200: HostOut}, errors=("host_not_found",))
 async def my_host(host_id: str) -> dict[str, Any]:
     host = await services().hosts.get(parse_uuid(host_id, "host"), owner=current_user().id)
     return host_view(host)
 
 
 @blueprint.post("/<host_id>/rotate-ssh-password")
+@documented(
+    body=ConfirmBody,
+    body_optional=True,
+    answers={200: SshPassword},
+    errors=("host_not_found", "recent_auth_required", "current_password_wrong"),
+)
 async def rotate_my_ssh_password(host_id: str) -> dict[str, Any]:
     """A new SSH password for one's own box (what its entry link asks), shown once."""
     await confirm_from_body()
@@ -103,6 +128,11 @@ async def rotate_my_ssh_password(host_id: str) -> dict[str, Any]:
 
 
 @blueprint.post("/<host_id>/<action>")
+@documented(
+    path={"action": Literal["start", "stop", "rebuild"]},
+    answers={202: TaskQueued},
+    errors=("host_not_found", "host_busy", "conflict"),
+)
 async def my_host_action(host_id: str, action: str) -> tuple[dict[str, Any], int]:
     if action not in ACTIONS:
         raise CloudClaudeError("not_found", f"no action {action!r}")

@@ -1,32 +1,40 @@
 """Admin pages for exits and bindings: create and edit per kind, test with the verification
-steps streaming live, delete, and a host's exit changed while it is stopped."""
+steps streaming live, delete, and a host's exit changed while it is stopped.
+
+A refused exit form shows every problem at once, each next to its field
+(``exit_problems.every_problem``), not one per try."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from quart import Blueprint, redirect, request
 from werkzeug.sansio.response import Response
 
 from cloudclaude.core.ids import parse_uuid
-from cloudclaude.domain.exit_schema import KINDS, allowed_fields
+from cloudclaude.domain.exit_schema import KINDS, allowed_fields, merge_fields
 from cloudclaude.errors import CloudClaudeError
 from cloudclaude.model.exits import SECRET_FIELDS
 from web.api.common import actor, services
-from web.pages.forms import errors_for, form_dict
+from web.pages.exit_problems import every_problem
+from web.pages.forms import FormCheck, errors_for, form_dict
 from web.pages.render import is_htmx, render
 from web.pages.session import page
 
 blueprint = Blueprint("pages_admin_exits", __name__, url_prefix="/admin")
 #: Form fields that are not plain text.
 NUMBERS = ("port", "alter_id")
-FLAGS = ("tls", "tls_insecure")
+FLAGS = ("tls", "tls_insecure", "udp")
 LISTS = ("expected_resolvers",)
 TEXTAREAS = ("tls_certificate",)
 
 
-def exit_fields(data: dict[str, str], kind: str, *, editing: bool) -> dict[str, Any]:
-    """The API body from a form: typed values; an empty secret keeps the stored one on edit."""
+def exit_fields(
+    data: dict[str, str], kind: str, *, editing: bool, check: FormCheck
+) -> dict[str, Any]:
+    """The API body from a form: typed values; an empty secret keeps the stored one on edit.
+    A value that does not parse is left out, its problem kept in ``check``."""
     body: dict[str, Any] = {"kind": kind}
     for name in allowed_fields(kind):
         if name == "kind":
@@ -40,15 +48,31 @@ def exit_fields(data: dict[str, str], kind: str, *, editing: bool) -> dict[str, 
                 body[name] = None  # cleared
             continue
         if name in NUMBERS:
-            try:
-                body[name] = int(value)
-            except ValueError as exc:
-                raise CloudClaudeError("exit_invalid", f"{name}: must be a number") from exc
+            number = check.read(name, functools.partial(_number, name, value))
+            if number is not None:
+                body[name] = number
         elif name in LISTS:
             body[name] = [part.strip() for part in value.split(",") if part.strip()]
         else:
             body[name] = value
     return body
+
+
+def _number(name: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise CloudClaudeError("exit_invalid", f"{name}: must be a number") from exc
+
+
+def _problems(kind: str, found: dict[str, str]) -> dict[str, str]:
+    """``found`` in the form's order, each next to its field (the rest at the top)."""
+    shown = [name for name in allowed_fields(kind) if name != "kind"]
+    placed: dict[str, str] = {}
+    for name, problem in found.items():
+        placed.setdefault(name if name in shown else "", problem)
+    order = {name: index for index, name in enumerate(["", *shown])}
+    return dict(sorted(placed.items(), key=lambda item: order[item[0]]))
 
 
 async def _form(
@@ -64,6 +88,8 @@ async def _form(
     values: dict[str, Any] = dict(shown.fields()) if shown is not None else {}
     if shown is not None:
         values.update(shown.masked)
+    if data is None:
+        values.setdefault("udp", True)  # unset means the exit carries UDP
     values.update(data or {})
     html = await render(
         "admin/exit_form.html",
@@ -91,11 +117,15 @@ async def new_exit() -> tuple[str, int]:
 async def create_exit() -> tuple[str, int] | Response:
     data = await form_dict()
     kind = data.get("kind", "")
+    if kind not in KINDS:
+        raise CloudClaudeError("exit_invalid", f"unknown kind {kind[:32]!r}")
+    check = FormCheck()
+    body = exit_fields(data, kind, editing=False, check=check)
+    if problems := every_problem(body, check.errors):  # all of them at once
+        return await _form(kind, 422, data=data, errors=_problems(kind, problems))
     try:
-        created = await services().exits.create(actor(), exit_fields(data, kind, editing=False))
-    except CloudClaudeError as exc:
-        if kind not in KINDS:
-            raise
+        created = await services().exits.create(actor(), body)
+    except CloudClaudeError as exc:  # e.g. the label is taken
         errors = errors_for(exc, allowed_fields(kind))
         return await _form(kind, exc.http_status, data=data, errors=errors)
     return redirect(f"/admin/exits/{created.id}")
@@ -114,9 +144,14 @@ async def edit_exit(exit_id: str) -> tuple[str, int] | Response:
     exits = services().exits
     shown = await exits.get(parse_uuid(exit_id, "exit", "exit_not_found"))
     data = await form_dict()
+    check = FormCheck()
+    changes = exit_fields(data, shown.kind, editing=True, check=check)
+    changes.pop("kind")
+    merged = merge_fields(shown.fields(), changes)  # what ``patch`` checks
+    if problems := every_problem(merged, check.errors, stored=frozenset(shown.masked)):
+        errors = _problems(shown.kind, problems)
+        return await _form(shown.kind, 422, shown=shown, data=data, errors=errors)
     try:
-        changes = exit_fields(data, shown.kind, editing=True)
-        changes.pop("kind")
         updated = await exits.patch(actor(), shown.id, changes)
     except CloudClaudeError as exc:
         errors = errors_for(exc, allowed_fields(shown.kind))

@@ -4,7 +4,9 @@ Actions are POST-redirect-GET: a successful (or refused) action redirects to the
 which says what happened, so a reload never repeats it, and a GET of an action's address
 redirects there too instead of a 405. The host's page offers only the actions its status
 allows (``domain.host_states.offered_actions``); a rebuild asks for confirmation first, on its
-own page, since everything outside the home is lost.
+own page, since everything outside the home is lost. Forms that show the box's SSH password
+(create, rotate) are POST-redirect-GET as well: the password waits in ``shown_once`` for the
+one GET that shows it, so a reload neither makes another host nor rotates again.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from web.api.common import actor, paging, services
 from web.pages.forms import FormCheck, errors_for, float_field, form_dict, int_field, uuid_field
 from web.pages.names import look_up
 from web.pages.render import is_htmx, render
-from web.pages.session import page
+from web.pages.session import confirm_errors, confirm_recent, page
+from web.pages.shown_once import redirect_showing, showing, take_shown
 from web.pages.usage import host_gauges
 
 blueprint = Blueprint("pages_admin_hosts", __name__, url_prefix="/admin")
@@ -57,7 +60,7 @@ async def _hosts_page(
     found = await svc.hosts.list_hosts(limit=limit, offset=offset)
     names = await look_up(user_ids=[h.user_id for h in found.items])
     table = {"page": found, "limit": limit, "offset": offset, "names": names}
-    if is_htmx() and request.method == "GET":  # a live refresh of the table only
+    if is_htmx() and request.method == "GET" and not showing():  # a live refresh: the table
         return await render("admin/_hosts_table.html", **table), 200
     users = await svc.accounts.list_users(limit=200, offset=0, role="user")
     exits = await svc.exits.list_exits(limit=200, offset=0)
@@ -78,7 +81,8 @@ async def _hosts_page(
 @blueprint.get("/hosts")
 @page("admin")
 async def hosts() -> tuple[str, int]:
-    return await _hosts_page()
+    made = take_shown("host-created")  # after the create form: its SSH password, this once
+    return await _hosts_page(created=(made["short_id"], made["password"]) if made else None)
 
 
 def _read_host_form(data: dict[str, str], check: FormCheck) -> tuple[uuid.UUID, HostLimits]:
@@ -108,7 +112,7 @@ def _read_host_form(data: dict[str, str], check: FormCheck) -> tuple[uuid.UUID, 
 
 @blueprint.post("/hosts")
 @page("admin")
-async def create_host() -> tuple[str, int]:
+async def create_host() -> tuple[str, int] | Response:
     data = await form_dict()
     check = FormCheck()
     user_id, limits = _read_host_form(data, check)
@@ -128,7 +132,8 @@ async def create_host() -> tuple[str, int]:
         if exc.error.slug in ("host_limit_reached", "not_found"):  # about the chosen user
             errors = {"user_id": exc.detail or exc.error.message}
         return await _hosts_page(exc.http_status, form=data, errors=errors)
-    return await _hosts_page(201, created=(host.short_id, password))
+    values = {"short_id": host.short_id, "password": password}
+    return redirect_showing("/admin/hosts", "host-created", values)
 
 
 def _problem(host: Host) -> str:
@@ -144,7 +149,11 @@ def _problem(host: Host) -> str:
 
 
 async def _host_page(
-    host_id: str, status: int = 200, *, errors: dict[str, str] | None = None
+    host_id: str,
+    status: int = 200,
+    *,
+    errors: dict[str, str] | None = None,
+    ssh_password: str = "",
 ) -> tuple[str, int]:
     svc = services()
     host = await svc.hosts.get(parse_uuid(host_id, "host"))
@@ -158,7 +167,7 @@ async def _host_page(
         "gauges": host_gauges(host, svc.usage),
         "stats_period_s": max(5, round(svc.live.current.scanners.stats_period_s)),
     }
-    if is_htmx() and request.method == "GET":  # a live refresh of the status and the task
+    if is_htmx() and request.method == "GET" and not showing():  # a live refresh
         return await render("admin/_host_live.html", **live), status
     owner = await svc.accounts.get(host.user_id)
     exits = await svc.exits.list_exits(limit=200, offset=0)
@@ -172,6 +181,7 @@ async def _host_page(
         failed=request.args.get("failed", ""),
         errors=errors or {},
         exits=exits.items,
+        ssh_password=ssh_password,
     )
     return html, status
 
@@ -179,7 +189,9 @@ async def _host_page(
 @blueprint.get("/hosts/<host_id>")
 @page("admin")
 async def host(host_id: str) -> tuple[str, int]:
-    return await _host_page(host_id)
+    uid = parse_uuid(host_id, "host")
+    rotated = take_shown(f"host-ssh-password:{uid}")  # after the rotate form, this once
+    return await _host_page(host_id, ssh_password=rotated["password"] if rotated else "")
 
 
 @blueprint.get("/hosts/<host_id>/rebuild")
@@ -202,6 +214,25 @@ async def confirm_rebuild(host_id: str) -> str:
 async def host_action_address(host_id: str, action: str) -> Response:
     """An action's address opened (a reload, a bookmark): the host's page, not a 405."""
     return redirect(f"/admin/hosts/{parse_uuid(host_id, 'host')}")
+
+
+@blueprint.post("/hosts/<host_id>/rotate-ssh-password")
+@page("admin")
+async def rotate_ssh_password(host_id: str) -> tuple[str, int] | Response:
+    """A new SSH password for the box's entry link, shown once by the GET this redirects to."""
+    uid = parse_uuid(host_id, "host")
+    data = await form_dict()
+    try:
+        await confirm_recent(data)
+    except CloudClaudeError as exc:
+        if (confirm := confirm_errors(exc)) is None:
+            raise
+        errors = {"ssh_current_password": next(iter(confirm.values()))}
+        return await _host_page(host_id, exc.http_status, errors=errors)
+    password = await services().hosts.rotate_ssh_password(actor(), uid)
+    where = f"host-ssh-password:{uid}"
+    values = {"password": password}
+    return redirect_showing(f"/admin/hosts/{uid}", where, values, anchor="ssh-password")
 
 
 @blueprint.post("/hosts/<host_id>/<action>")

@@ -5,8 +5,9 @@ Rotating a password and adding a key ask for the admin's own password unless the
 moment ago (``auth.recent_auth_s``). Changes are POST-redirect-GET: the user's page then says
 what happened, so a reload repeats nothing, and a GET of an action's address redirects to the
 user's page. A failed form comes back with all its errors, each next to its field. Forms that
-show a password once (create, rotate) answer with the page itself; with JavaScript they are
-htmx swaps that leave no history entry, so a reload is a plain GET.
+show a password once (create, rotate) are POST-redirect-GET too: the password waits in
+``shown_once`` for the one GET that shows it, so a reload neither repeats the change nor
+shows the password again.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from web.api.common import actor, paging, services
 from web.pages.forms import FormCheck, date_field, errors_for, form_dict, int_field
 from web.pages.render import render
 from web.pages.session import CURRENT_PASSWORD, confirm_errors, confirm_recent, page
+from web.pages.shown_once import redirect_showing, take_shown
 
 blueprint = Blueprint("pages_admin_users", __name__, url_prefix="/admin/users")
 PAGE = 25
@@ -71,7 +73,8 @@ async def _list(
 @blueprint.get("")
 @page("admin")
 async def users() -> tuple[str, int]:
-    return await _list()
+    made = take_shown("user-created")  # after the create form: its password, this once
+    return await _list(created=(made["username"], made["password"]) if made else None)
 
 
 def _check_max_hosts(check: FormCheck, data: dict[str, str], default: int | None) -> int | None:
@@ -83,7 +86,7 @@ def _check_max_hosts(check: FormCheck, data: dict[str, str], default: int | None
 
 @blueprint.post("")
 @page("admin")
-async def create_user() -> tuple[str, int]:
+async def create_user() -> tuple[str, int] | Response:
     data = await form_dict()
     check = FormCheck()  # every field's problem at once, before the account is made
     check.read("username", lambda: check_username(data.get("username", "")))
@@ -104,8 +107,9 @@ async def create_user() -> tuple[str, int]:
         )
     except CloudClaudeError as exc:
         return await _list(exc.http_status, form=data, errors=errors_for(exc, USER_FIELDS))
-    # The generated password is shown this once and never stored in the clear.
-    return await _list(201, created=(user.username, generated or ""))
+    # The generated password is shown once, by the GET this redirects to; never stored.
+    values = {"username": user.username, "password": generated or ""}
+    return redirect_showing("/admin/users", "user-created", values)
 
 
 async def _detail(
@@ -145,7 +149,10 @@ def _done(uid: uuid.UUID, what: str) -> Response:
 @blueprint.get("/<user_id>")
 @page("admin")
 async def user(user_id: str) -> tuple[str, int]:
-    return await _detail(parse_uuid(user_id, "user"))
+    uid = parse_uuid(user_id, "user")
+    if (rotated := take_shown(f"user-password:{uid}")) is not None:
+        return await _detail(uid, notice="New password (shown once):", secret=rotated["password"])
+    return await _detail(uid)
 
 
 @blueprint.post("/<user_id>")
@@ -194,7 +201,8 @@ async def user_action(user_id: str, action: str) -> tuple[str, int] | Response:
                 raise
             return await _detail(uid, exc.http_status, errors=errors)
         generated = await accounts.set_password(actor(), uid, None)
-        return await _detail(uid, notice="New password (shown once):", secret=generated or "")
+        values = {"password": generated or ""}
+        return redirect_showing(f"/admin/users/{uid}", f"user-password:{uid}", values)
     if action == "delete":
         data = await form_dict()
         shown = await accounts.get(uid)

@@ -13,9 +13,11 @@ from werkzeug.sansio.response import Response as AnyResponse
 
 from cloudclaude.errors import CloudClaudeError
 from web.api.common import actor, client_address, current_session, services
+from web.api.errors import is_page_request
 from web.pages.render import render
 from web.pages.session import (
     LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
     check_login_csrf,
     clear_session,
     new_login_csrf,
@@ -25,6 +27,14 @@ from web.pages.session import (
 )
 
 blueprint = Blueprint("pages_auth", __name__)
+
+
+@blueprint.before_app_request
+async def _signed_in_on_unknown_pages() -> None:
+    """An unknown page address (a 404 page) still shows who is signed in, and "Sign out":
+    only requests that match no route look the session up here; pages do it themselves."""
+    if request.url_rule is None and is_page_request() and request.cookies.get(SESSION_COOKIE):
+        await session_user()
 
 
 def home_of(role: str) -> str:

@@ -3,6 +3,9 @@ and their password.
 
 Adding a key asks for the current password unless the user signed in a moment ago
 (``auth.recent_auth_s``); changing the password ends the user's other sessions, not this one.
+Forms that show a box's SSH password (a new box, a new password) are POST-redirect-GET: the
+password waits in ``shown_once`` for the one GET that shows it, so a reload neither makes
+another box nor rotates again.
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ from web.api.common import actor, current_session, current_user, services
 from web.api.connect import curl_line, ssh_target
 from web.pages.admin_hosts import REBUILD_CONFIRM
 from web.pages.forms import errors_for, form_dict, uuid_field
+from web.pages.me_claude import claude_panel
 from web.pages.render import is_htmx, render
 from web.pages.session import confirm_errors, confirm_recent, page
+from web.pages.shown_once import redirect_showing, showing, take_shown
 
 blueprint = Blueprint("pages_me", __name__, url_prefix="/me")
 ACTIONS: tuple[HostAction, ...] = ("start", "stop", "rebuild")
@@ -45,9 +50,9 @@ def _failed_notice() -> str:
 async def _hosts_page(
     status: int = 200,
     *,
-    rotated: tuple[uuid.UUID, str] | None = None,
+    rotated: tuple[str, str] | None = None,
     errors: dict[uuid.UUID, dict[str, str]] | None = None,
-    made: tuple[str, str] | None = None,
+    made: dict[str, str] | None = None,
     new_errors: dict[str, str] | None = None,
     form: dict[str, str] | None = None,
 ) -> tuple[str, int]:
@@ -63,13 +68,15 @@ async def _hosts_page(
         }
         for host in found.items
     }
-    template = "me/_hosts.html" if is_htmx() and request.method == "GET" else "me/hosts.html"
+    fragment = is_htmx() and request.method == "GET" and not showing()  # a live refresh
+    template = "me/_hosts.html" if fragment else "me/hosts.html"
     html = await render(
         template,
         hosts=found.items,
         lines=lines,
         offered={host.id: offered_actions(host.status) for host in found.items},
         bootstrap=curl_line("/v1/bootstrap/script"),
+        cli_install=curl_line("/v1/cli/install.sh"),
         fingerprint=svc.ssh_host_key.get_fingerprint("sha256"),
         known_hosts=known_hosts_line(svc.ssh_host_key, ssh_host, ssh_port),
         notice=DONE.get(request.args.get("done", ""), "") if status == 200 else "",
@@ -80,6 +87,7 @@ async def _hosts_page(
         made=made,
         new_errors=new_errors or {},
         form=form or {},
+        claude=await claude_panel(user),
     )
     return html, status
 
@@ -87,7 +95,11 @@ async def _hosts_page(
 @blueprint.get("")
 @page()
 async def hosts() -> tuple[str, int]:
-    return await _hosts_page()
+    made = take_shown("box-made")  # after a form that shows a box's password: this once
+    rotated = take_shown("box-ssh-password")
+    return await _hosts_page(
+        made=made, rotated=(rotated["short_id"], rotated["password"]) if rotated else None
+    )
 
 
 @blueprint.get("/hosts/<host_id>/rebuild")
@@ -114,8 +126,9 @@ async def host_action_address(host_id: str, action: str) -> Response:
 
 @blueprint.post("/hosts")
 @page()
-async def make_host() -> tuple[str, int]:
-    """A box of one's own (``users.self_service``); its SSH password is shown once here."""
+async def make_host() -> tuple[str, int] | Response:
+    """A box of one's own (``users.self_service``); its SSH password is shown once, by the
+    GET this redirects to."""
     data = await form_dict()
     try:
         exit_id = uuid_field(data, "exit_id")
@@ -134,7 +147,12 @@ async def make_host() -> tuple[str, int]:
         )
         problem = f"{exc.detail or exc.error.message} ({exc.error.code})"
         return await _hosts_page(exc.http_status, new_errors={field: problem}, form=data)
-    return await _hosts_page(201, made=(host.short_id, password))
+    values = {
+        "short_id": host.short_id,
+        "password": password,
+        "started": "yes" if data.get("start") == "on" else "",
+    }
+    return redirect_showing("/me", "box-made", values)
 
 
 @blueprint.post("/hosts/<host_id>/delete")
@@ -157,8 +175,8 @@ async def delete_host(host_id: str) -> Response:
 
 @blueprint.post("/hosts/<host_id>/rotate-ssh-password")
 @page()
-async def rotate_ssh_password(host_id: str) -> tuple[str, int]:
-    """A new password for the box's entry link, shown once on the page that answers."""
+async def rotate_ssh_password(host_id: str) -> tuple[str, int] | Response:
+    """A new password for the box's entry link, shown once by the GET this redirects to."""
     uid = parse_uuid(host_id, "host")
     data = await form_dict()
     try:
@@ -169,7 +187,9 @@ async def rotate_ssh_password(host_id: str) -> tuple[str, int]:
             raise
         errors = confirm_errors(exc) or {"current_password": exc.detail or exc.error.message}
         return await _hosts_page(exc.http_status, errors={uid: errors})
-    return await _hosts_page(rotated=(uid, password))
+    shown = await services().hosts.get(uid, owner=current_user().id)
+    values = {"short_id": shown.short_id, "password": password}
+    return redirect_showing("/me", "box-ssh-password", values)
 
 
 @blueprint.post("/hosts/<host_id>/<action>")

@@ -9,7 +9,27 @@ in its body or for type checking only, so ``cloudclaudectl`` loads none of them.
 
 from __future__ import annotations
 
-from cloudclaude.ctl.commands import backups, daemon, exits, hosts, tasks, users  # noqa: F401
+from cloudclaude.ctl.commands import (  # noqa: F401
+    backups,
+    credentials,
+    daemon,
+    exits,
+    hosts,
+    tasks,
+    users,
+)
 
 #: Top-level words in the order ``cloudclaudectl --help`` lists them (unlisted words follow).
-LISTING = ("status", "users", "audit", "keys", "hosts", "tasks", "exits", "backup", "reload")
+LISTING = (
+    "status",
+    "users",
+    "audit",
+    "keys",
+    "hosts",
+    "tasks",
+    "exits",
+    "credentials",
+    "usage",
+    "backup",
+    "reload",
+)

@@ -246,6 +246,16 @@ async def with_status(db: Executor, statuses: tuple[str, ...]) -> list[Host]:
     return [_host(r) for r in rows]
 
 
+async def owner_uses_llm_gateway(db: Executor, host_id: uuid.UUID) -> bool:
+    """Whether the host's user has Claude Code use the credentials endpoint (``llm_gateway``);
+    False for a host whose user is gone."""
+    value = await db.fetchval(
+        "SELECT u.llm_gateway FROM hosts h JOIN users u ON u.id = h.user_id WHERE h.id = $1",
+        host_id,
+    )
+    return bool(value)
+
+
 async def touch_activity(db: Executor, host_id: uuid.UUID, at: dt.datetime) -> None:
     """``last_activity_at`` moves forward only; ``updated_at`` is left alone (not a change)."""
     await db.execute(

@@ -18,9 +18,10 @@ class SealedColumn:
     column: str
 
 
-#: Hosts' box private keys and exits' credentials.
+#: Hosts' box private keys, exits' credentials and Claude Code API keys.
 BOX_KEYS = SealedColumn("hosts", "box_private_key_enc")
 EXIT_CREDENTIALS = SealedColumn("egress_ips", "credentials_enc")
+LLM_CREDENTIALS = SealedColumn("llm_credentials", "key_enc")
 
 
 async def ids_with_version(db: Executor, sealed: SealedColumn, version: int) -> list[uuid.UUID]:
