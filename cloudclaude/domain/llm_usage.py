@@ -158,7 +158,7 @@ class LlmUsage:
 
     async def set_gateway(self, actor: Actor, user_id: uuid.UUID, enabled: bool) -> None:
         """Whether the user's boxes get the credentials endpoint's environment (from their
-        next start or rebuild) or the user signs in with their own Claude subscription."""
+        next rebuild) or the user signs in with their own Claude subscription."""
         async with self._db.transaction() as conn:
             if not await repo.set_gateway(conn, user_id, enabled):
                 raise CloudClaudeError("not_found", f"no user {user_id}")

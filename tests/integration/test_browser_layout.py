@@ -1,6 +1,7 @@
-"""The sign-in page, an error page (404) and the terminal page in real Chromium, at a desktop
-(1280 px) and a phone (390 px) width: nothing overflows sideways, "Sign out" is in view where
-someone is signed in, and a screenshot of each goes to test-artifacts/screenshots/."""
+"""The sign-in page, the API reference, an error page (404) and the terminal page in real
+Chromium, at a desktop (1280 px) and a phone (390 px) width: nothing overflows sideways, "Sign
+out" is in view where someone is signed in, and a screenshot of each goes to
+test-artifacts/screenshots/."""
 
 from __future__ import annotations
 
@@ -55,6 +56,10 @@ async def test_sign_in_error_and_terminal_pages_fit_the_width(
     await fits(login, width, "sign-in")
     await login.screenshot(f"sign-in-{width}")
     assert not login.errors, login.errors
+    await login.goto(f"{served.url}/docs/api")  # public: the API reference
+    await login.wait_for_text("API reference", "h1")
+    await fits(login, width, "api reference")
+    await login.screenshot(f"docs-api-{width}")
 
     page = await sign_in(
         browser, served.url, f"layout{width}", "pw-" * 4, width=width, height=HEIGHT

@@ -176,7 +176,7 @@ async def test_me_shows_the_key_in_effect_own_keys_the_switch_and_the_notice(
         "/me/claude/gateway", form={"csrf_token": csrf, "own_subscription": "on"}
     )
     page = await (await client.get(here(switched))).get_data(as_text=True)
-    assert "your own Claude subscription" in page and "next start or rebuild" in page
+    assert "your own Claude subscription" in page and "next rebuild" in page
     assert await services.llm_usage.gateway_enabled(pia.id) is False
 
     await services.llm_usage.set_budget(ACTOR, pia.id, 1000)

@@ -95,7 +95,7 @@ class UsageOut:
 @attrs.frozen(kw_only=True)
 class GatewayOut:
     #: False: the user's boxes get no gateway environment (own Claude subscription), from
-    #: their next start or rebuild.
+    #: their next rebuild.
     enabled: bool
 
 

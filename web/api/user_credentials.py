@@ -46,7 +46,7 @@ class OwnKeyBody:
 @attrs.frozen(kw_only=True)
 class GatewayBody:
     #: False: use your own Claude subscription (sign in with /login in claude); applies from
-    #: the next start or rebuild of your boxes.
+    #: the next rebuild of your boxes.
     enabled: bool
 
 

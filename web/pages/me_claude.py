@@ -27,9 +27,9 @@ DONE = {
     "key-added": "Key stored. Your boxes' requests use it from now on.",
     "key-rotated": "Key replaced. Your boxes' requests use the new one from now on.",
     "key-deleted": "Key deleted.",
-    "gateway-on": "Your boxes use the team's keys from their next start or rebuild.",
-    "gateway-off": "Your boxes leave Claude Code to your own subscription from their next start"
-    " or rebuild: run claude there and sign in (/login).",
+    "gateway-on": "Your boxes use the team's keys from their next rebuild.",
+    "gateway-off": "Your boxes leave Claude Code to your own subscription from their next"
+    " rebuild: rebuild a box, run claude there and sign in (/login).",
 }
 
 

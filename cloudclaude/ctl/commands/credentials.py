@@ -309,7 +309,7 @@ async def set_budget(request: UsersBudget, ctx: Context) -> Any:
 @command(
     "users.gateway",
     "let a user's boxes use the team's API keys (--off: their own Claude subscription);"
-    " applies from each box's next start or rebuild",
+    " applies from each box's next rebuild",
     USERNAME,
     arg("--off", action="store_true", help="the user signs in with their own subscription"),
 )
