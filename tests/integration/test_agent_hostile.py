@@ -46,6 +46,7 @@ HOST_OPS: dict[str, dict[str, Any]] = {
     "egress.teardown": {},
     "egress.allowlist": {"allowed_domains": []},
     "egress.verify": {"timeout_s": 1.0},
+    "egress.llm_listener": {},
     # Without the socket they carry (SCM_RIGHTS): refused after the host id check.
     "home.export": {},
     "home.import": {"disk_gb": 1},
