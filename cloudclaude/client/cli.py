@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shlex
-import shutil
-import subprocess
 import sys
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from cloudclaude.client import doctor, exit_codes, hosts, profile, session
+from cloudclaude.client import doctor, exit_codes, hosts, session
 from cloudclaude.client.api import ApiError
 from cloudclaude.client.explain import describe, lookup
-from cloudclaude.client.reconnect import reconnecting
+from cloudclaude.client.output import show
+from cloudclaude.client.ssh_commands import (
+    cmd_connect,
+    cmd_cp,
+    cmd_forward,
+    cmd_sessions,
+    cmd_ssh,
+    cmd_ssh_config,
+    cmd_sync,
+)
 
 
 class Command(NamedTuple):
@@ -32,10 +37,6 @@ def _host_arg(parser: argparse.ArgumentParser, optional: bool = True) -> None:
     parser.add_argument(
         "host", nargs="?" if optional else None, help="short id (default: your latest host)"
     )
-
-
-def _print(args: argparse.Namespace, data: Any, text: str) -> None:
-    print(json.dumps(data, indent=1) if getattr(args, "json", False) else text)
 
 
 # --- commands -----------------------------------------------------------------------------
@@ -63,14 +64,14 @@ def cmd_logout(_args: argparse.Namespace) -> int:
 def cmd_ls(args: argparse.Namespace) -> int:
     _, api = session.signed_in()
     found = hosts.all_hosts(api)
-    _print(args, found, hosts.table(found) if found else "No hosts (cloud-claude create).")
+    show(args, found, hosts.table(found) if found else "No hosts (cloud-claude create).")
     return exit_codes.OK
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     _, api = session.signed_in()
     host = hosts.find(api, args.host)
-    _print(args, host, hosts.table([host]))
+    show(args, host, hosts.table([host]))
     return exit_codes.OK
 
 
@@ -84,7 +85,7 @@ def _action(action: str) -> Callable[[argparse.Namespace], int]:
                 return exit_codes.FAILED
         _, queued = api.call("POST", f"/v1/user/hosts/{host['id']}/{action}")
         task = hosts.wait(api, str(queued["task_id"]), quiet=args.json)
-        _print(args, task, f"{host['short_id']}: {action} done")
+        show(args, task, f"{host['short_id']}: {action} done")
         return exit_codes.OK
 
     return run
@@ -97,7 +98,7 @@ def cmd_create(args: argparse.Namespace) -> int:
         body["preset"] = args.preset
     _, made = api.call("POST", "/v1/user/hosts", body)
     hosts.wait(api, str(made["task_id"]), quiet=args.json)
-    _print(args, made, f"{made['short_id']}: made" + ("" if args.no_start else " and started"))
+    show(args, made, f"{made['short_id']}: made" + ("" if args.no_start else " and started"))
     return exit_codes.OK
 
 
@@ -110,149 +111,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
         return exit_codes.FAILED
     _, queued = api.call("DELETE", f"/v1/user/hosts/{host['id']}")
     hosts.wait(api, str(queued["task_id"]), quiet=args.json)
-    _print(args, {"deleted": host["short_id"]}, f"{host['short_id']}: deleted")
-    return exit_codes.OK
-
-
-def _ssh_argv(signed: profile.Profile, short_id: str, extra: list[str]) -> list[str]:
-    return [
-        "ssh",
-        "-p",
-        str(signed.ssh_port),
-        "-i",
-        signed.ssh_key or str(session.key_path()),
-        "-o",
-        "IdentitiesOnly=yes",
-        "-o",
-        f"UserKnownHostsFile={session.known_hosts_path()}",
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-o",
-        "ServerAliveInterval=15",
-        *extra,
-        f"{signed.username}+{short_id}@{signed.ssh_host}",
-    ]
-
-
-def cmd_ssh(args: argparse.Namespace) -> int:
-    signed, api = session.signed_in()
-    host = hosts.find(api, args.host)
-    command = list(args.remote)
-    if command[:1] == ["--"]:
-        command = command[1:]
-    argv = _ssh_argv(signed, str(host["short_id"]), ["-T"] if command else ["-t"])
-    if shutil.which("ssh") is None:
-        raise ApiError("the OpenSSH client (ssh) is not installed")
-    # Words, as typed (quoted for the remote shell, unlike plain ssh, which joins them).
-    remote = [shlex.join(command)] if command else []
-    return subprocess.call([*argv, *remote])  # the remote command's status passes through
-
-
-def cmd_connect(args: argparse.Namespace) -> int:
-    signed, api = session.signed_in()
-    host = hosts.find(api, args.host)
-    mode = "new" if args.new_session else ("takeover" if args.take_over else "")
-    extra = ["-t"] + (["-o", f"SetEnv=CLOUDCLAUDE_SESSION={mode}"] if mode else [])
-    return subprocess.call(_ssh_argv(signed, str(host["short_id"]), extra))
-
-
-def _ssh_options(signed: profile.Profile) -> list[str]:
-    """The ssh options every tool gets (scp, rsync -e): the CLI's key and the pinned host key."""
-    return _ssh_argv(signed, "", [])[1:-1]
-
-
-def _remote(signed: profile.Profile, short_id: str, path: str) -> str:
-    return f"{signed.username}+{short_id}@{signed.ssh_host}:{path}"
-
-
-def _box_path(
-    api_hosts: Callable[[str | None], dict[str, Any]], signed: profile.Profile, arg: str
-) -> str:
-    """``HOST:PATH`` (or ``:PATH`` for the latest host) → scp's remote form; else a local path."""
-    host, sep, path = arg.partition(":")
-    if not sep or "/" in host:
-        return arg
-    return _remote(signed, str(api_hosts(host or None)["short_id"]), path or ".")
-
-
-def cmd_cp(args: argparse.Namespace) -> int:
-    signed, api = session.signed_in()
-    paths = [_box_path(lambda ref: hosts.find(api, ref), signed, a) for a in args.paths]
-    port = ["-P", str(signed.ssh_port)]
-    options = [o for o in _ssh_options(signed) if o not in ("-p", str(signed.ssh_port))]
-    return subprocess.call(["scp", "-r", *port, *options, *paths])
-
-
-def cmd_sync(args: argparse.Namespace) -> int:
-    signed, api = session.signed_in()
-    paths = [_box_path(lambda ref: hosts.find(api, ref), signed, a) for a in args.paths]
-    shell = shlex.join(["ssh", *_ssh_options(signed)])
-    extra = ["--delete"] if args.delete else []
-    return subprocess.call(["rsync", "-a", *extra, "-e", shell, *paths])
-
-
-def cmd_sessions(args: argparse.Namespace) -> int:
-    signed, api = session.signed_in()
-    host = hosts.find(api, args.host)
-    short_id = str(host["short_id"])
-    if args.action == "attach":
-        if not args.name:
-            raise ApiError("attach needs a session name", status=exit_codes.USAGE)
-        remote = shlex.join(["tmux", "attach-session", "-t", f"={args.name}"])
-        return subprocess.call([*_ssh_argv(signed, short_id, ["-t"]), remote])
-    listing = "tmux list-sessions -F '#{session_name} #{session_attached}' 2>/dev/null || true"
-    done = subprocess.run(
-        [*_ssh_argv(signed, short_id, ["-T"]), listing], capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise ApiError(done.stderr.strip() or "ssh failed")
-    found = [
-        {"name": name, "attached": int(count)}
-        for name, _, count in (line.rpartition(" ") for line in done.stdout.splitlines())
-        if name
-    ]
-    text = "\n".join(f"{s['name']}  ({s['attached']} attached)" for s in found) or "no sessions"
-    _print(args, found, text)
-    return exit_codes.OK
-
-
-def cmd_forward(args: argparse.Namespace) -> int:
-    signed, api = session.signed_in()
-    host = hosts.find(api, args.host)
-    local, _, box = args.ports.partition(":")
-    if not local.isdigit() or not (box or local).isdigit():
-        raise ApiError(f"{args.ports!r} is not LOCAL[:BOXPORT]", status=exit_codes.USAGE)
-    spec = f"127.0.0.1:{local}:localhost:{box or local}"
-    argv = _ssh_argv(
-        signed,
-        str(host["short_id"]),
-        ["-N", "-T", "-o", "ExitOnForwardFailure=yes", "-o", "ServerAliveCountMax=2", "-L", spec],
-    )
-    print(f"localhost:{local} -> {host['short_id']}:{box or local} (Ctrl-C ends it)", flush=True)
-    return reconnecting(argv, args.max_tries)
-
-
-def cmd_ssh_config(args: argparse.Namespace) -> int:
-    signed, api = session.signed_in()
-    blocks = []
-    for host in hosts.all_hosts(api):
-        blocks.append(
-            f"Host cc-{host['short_id']}\n"
-            f"    HostName {signed.ssh_host}\n"
-            f"    Port {signed.ssh_port}\n"
-            f"    User {signed.username}+{host['short_id']}\n"
-            f"    IdentityFile {signed.ssh_key or session.key_path()}\n"
-            f"    IdentitiesOnly yes\n"
-            f"    UserKnownHostsFile {session.known_hosts_path()}\n"
-            f"    StrictHostKeyChecking yes\n"
-        )
-    text = "# cloud-claude: your boxes (ssh cc-SHORTID)\n" + "\n".join(blocks)
-    if args.write:
-        path = profile.config_dir() / "ssh_config"
-        path.write_text(text)
-        print(f"Wrote {path}; add to ~/.ssh/config:  Include {path}")
-    else:
-        print(text, end="")
+    show(args, {"deleted": host["short_id"]}, f"{host['short_id']}: deleted")
     return exit_codes.OK
 
 
@@ -263,7 +122,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         f"{marks[c.verdict]}  {c.name}: {c.detail}" + (f"\n      fix: {c.fix}" if c.fix else "")
         for c in checks
     )
-    _print(args, doctor.as_dicts(checks), text)
+    show(args, doctor.as_dicts(checks), text)
     return doctor.status_of(checks)
 
 
@@ -272,7 +131,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if row is None:
         print(f"{args.code}: not a code of the error registry", file=sys.stderr)
         return exit_codes.UNKNOWN_CODE
-    _print(args, row, describe(row))
+    show(args, row, describe(row))
     return exit_codes.OK
 
 
