@@ -35,6 +35,32 @@ async def sign_in(browser: Browser, base: str, username: str, password: str, **k
     return page
 
 
+async def until_shown(page: Page, host_id: str, text: str, times: int) -> None:
+    """Wait until the terminal shows ``text`` ``times`` times; when it does not, fail with
+    what the browser shows and what tmux in the box holds, so a failure says where the keys
+    went."""
+    with trio.move_on_after(30):
+        while (await page.text(".xterm-rows")).count(text) < times:
+            await trio.sleep(0.1)
+        return
+    windows = await exec_in_host(host_id, ["tmux", "list-windows", "-t", "claude"], user="claude")
+    panes = [
+        await exec_in_host(
+            host_id, ["tmux", "capture-pane", "-p", "-t", f"claude:{n}"], user="claude"
+        )
+        for n in (0, 1)
+    ]
+    raise AssertionError(
+        {
+            "wanted": (text, times),
+            "browser": await page.text(".xterm-rows"),
+            "states": await page.evaluate("window.ccTerminal.states"),
+            "tmux windows": windows.stdout,
+            "tmux panes": [pane.stdout for pane in panes],
+        }
+    )
+
+
 async def test_admin_starts_a_host_and_the_user_types_in_its_terminal(
     ssh_stack: SshStack, browser: Browser
 ) -> None:
@@ -111,10 +137,9 @@ async def test_admin_starts_a_host_and_the_user_types_in_its_terminal(
     assert before is not None
     await me.press(".xterm-helper-textarea", "Control+b")
     await me.type("1", ".xterm-helper-textarea")  # the shell window
+    await until_shown(me, str(host.id), "1:shell*", 1)
     await me.type("echo hi-from-browser\n", ".xterm-rows")
-    with trio.fail_after(30):
-        while (await me.text(".xterm-rows")).count("hi-from-browser") < 2:
-            await trio.sleep(0.1)
+    await until_shown(me, str(host.id), "hi-from-browser", 2)
     await me.screenshot("user-terminal")
     pane = await exec_in_host(
         str(host.id), ["tmux", "capture-pane", "-p", "-t", "claude:1"], user="claude"
@@ -145,9 +170,7 @@ async def test_admin_starts_a_host_and_the_user_types_in_its_terminal(
     assert await me.evaluate("window.ccTerminal.attempts") == 2
     assert not await me.run(lambda page: page.locator("#term-reconnect").is_visible())
     await me.type("echo back-again\n", ".xterm-rows")
-    with trio.fail_after(30):
-        while (await me.text(".xterm-rows")).count("back-again") < 2:
-            await trio.sleep(0.1)
+    await until_shown(me, str(host.id), "back-again", 2)
     await me.screenshot("user-terminal-reconnected")
     assert not me.errors, me.errors
 

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from bench.density import (
-    Mem,
-    boxes_per_server,
-    cpu_percent,
-    parse_meminfo,
-    parse_smaps_rollup,
-)
+from bench.density import boxes_per_server
+from bench.proc_memory import Mem, cpu_percent, parse_meminfo, parse_smaps_rollup
 
 SMAPS_ROLLUP = """\
 00400000-7ffd3f5ff000 ---p 00000000 00:00 0                              [rollup]
