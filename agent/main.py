@@ -22,7 +22,7 @@ from pathlib import Path
 
 import trio
 
-from agent import errors, logconfig
+from agent import errors, forkguard, logconfig
 from agent.config import AgentConfig, ExtraMount, check_sources_on_disk
 from agent.dispatch import Dispatcher
 from agent.protocol import messages as m
@@ -213,6 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "startup_failed", code=errors.AGENT_UNAVAILABLE, error=f"cannot listen on {path}: {exc}"
         )
         return 1
+    forkguard.install()  # a fork of the agent must not hold the daemon's connections
     try:
         trio.run(server.serve, sock)
     except Exception as exc:  # one log line (with the traceback) and exit 1; systemd restarts

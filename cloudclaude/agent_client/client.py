@@ -29,6 +29,7 @@ from agent.protocol.fdpassing import (
 )
 from agent.protocol.framing import MAX_FRAME, FrameError, FrameReader, encode_frame, send_frame
 from agent.server import Connection
+from cloudclaude.agent_client.peer_watch import while_peer_lives
 from cloudclaude.errors import system
 
 OnProgress = Callable[[m.Progress], Awaitable[None]]
@@ -46,6 +47,11 @@ class AgentError(Exception):
 class AgentConnectionLost(AgentError):
     def __init__(self, message: str) -> None:
         super().__init__(system.AGENT_UNAVAILABLE.code, message)
+
+
+def agent_exited() -> AgentConnectionLost:
+    """The agent process ended while a call waited (its socket may still be open)."""
+    return AgentConnectionLost("the agent process exited before it answered")
 
 
 class AgentClient:
@@ -219,7 +225,7 @@ async def socket_request_over_unix(
         stream = await trio.open_unix_socket(path)
     except OSError as exc:
         raise AgentConnectionLost(f"cannot connect to {path}: {exc}") from exc
-    async with stream:
+    async with stream, while_peer_lives(stream.socket, agent_exited):
         try:
             await stream.send_all(_frame(HELLO))
             body, fds = await receive_frame_with_fds(stream.socket, MAX_FRAME)
@@ -252,7 +258,7 @@ async def request_with_socket_over_unix(
         stream = await trio.open_unix_socket(path)
     except OSError as exc:
         raise AgentConnectionLost(f"cannot connect to {path}: {exc}") from exc
-    async with stream:
+    async with stream, while_peer_lives(stream.socket, agent_exited):
         reader = FrameReader(stream)
         try:
             await stream.send_all(_frame(HELLO))

@@ -27,10 +27,12 @@ from cloudclaude.agent_client.client import (
     AgentClient,
     AgentConnectionLost,
     OnProgress,
+    agent_exited,
     embedded,
     request_with_socket_over_unix,
     socket_request_over_unix,
 )
+from cloudclaude.agent_client.peer_watch import while_peer_lives
 from cloudclaude.core.settings import Settings
 
 
@@ -71,7 +73,10 @@ class Agent:
             stream = await trio.open_unix_socket(self._socket)
         except OSError as exc:
             raise AgentConnectionLost(f"cannot connect to {self._socket}: {exc}") from exc
-        async with AgentClient.connect(stream) as client:
+        async with (
+            while_peer_lives(stream.socket, agent_exited),
+            AgentClient.connect(stream) as client,
+        ):
             yield client
 
     @asynccontextmanager
