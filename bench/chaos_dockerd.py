@@ -2,8 +2,10 @@
 
 dockerd on these machines is shared and runs without live-restore: killing it kills every box
 on the machine. The campaign's own has its own ``--data-root``, ``--exec-root``, ``-H`` socket
-and ``--pidfile``, no bridge and no iptables rules (boxes run ``--network=none``), and its own
-managed containerd under its exec root. The box image is copied in from the shared dockerd
+and ``--pidfile``, no iptables rules (boxes run ``--network=none``), and its own managed
+containerd under its exec root. It gets a bridge of its own rather than ``--bridge=none``:
+with ``none`` dockerd deletes the host's ``docker0`` at start, which breaks the shared dockerd's
+builds (their RUN steps attach to ``docker0``). The box image is copied in from the shared dockerd
 (``docker save`` | ``docker load``, every tag of it), so the agent finds its content tag and
 builds nothing. ``close`` stops it and removes its directories (unmounting what is left).
 """
@@ -26,6 +28,8 @@ from agent.ops.mounts import deepest_first, read_mounts
 READY_S = 60.0
 #: The box image and the base it was built from (its id is part of the box image's tag).
 IMAGE_REPOS = ("cloudclaude-box", "cloudclaude-base")
+#: The private bridge's address: in the test range, and no box is ever attached to it.
+BRIDGE_ADDRESS = "198.19.254.1/30"
 
 
 @attrs.define
@@ -33,6 +37,11 @@ class PrivateDockerd:
     #: Short (a unix socket path has at most 107 bytes; containerd's sit below the exec root).
     root: Path = attrs.field(factory=lambda: Path(tempfile.mkdtemp(prefix="ccd-", dir="/tmp")))
     proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bridge(self) -> str:
+        """An interface name (at most 15 bytes) unique to this dockerd."""
+        return "ccd-" + self.root.name.removeprefix("ccd-")[:11]
 
     @property
     def socket(self) -> Path:
@@ -49,12 +58,13 @@ class PrivateDockerd:
             f"--exec-root={self.root / 'x'}",
             f"-H={self.host}",
             f"--pidfile={self.root / 'd.pid'}",
-            "--bridge=none",
+            f"--bridge={self.bridge}",
             "--iptables=false",
             "--ip-masq=false",
         ]
 
     def start(self) -> None:
+        self._add_bridge()
         with (self.root / "dockerd.log").open("ab") as log:
             self.proc = subprocess.Popen(
                 self.argv(),
@@ -72,6 +82,17 @@ class PrivateDockerd:
                 return
             time.sleep(0.2)
         raise RuntimeError(f"private dockerd did not answer within {READY_S:.0f} s")
+
+    def _add_bridge(self) -> None:
+        """A bridge with an address in the test range (dockerd takes the bridge's subnet)."""
+        shown = subprocess.run(["ip", "link", "show", self.bridge], capture_output=True)
+        if shown.returncode == 0:
+            return
+        for argv in (
+            ["ip", "link", "add", self.bridge, "type", "bridge"],
+            ["ip", "addr", "add", BRIDGE_ADDRESS, "dev", self.bridge],
+        ):
+            subprocess.run(argv, capture_output=True, check=True)
 
     def kill(self) -> None:
         """kill -9 dockerd and its managed containerd (its session), as a crashed docker
@@ -150,3 +171,4 @@ class PrivateDockerd:
         for mount in deepest_first(m for m in read_mounts() if m.point.startswith(prefix)):
             subprocess.run(["umount", "-l", mount.point], capture_output=True, check=False)
         shutil.rmtree(self.root, ignore_errors=True)
+        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True, check=False)

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import random
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bench.chaos import TARGETS, campaign, plan_faults, report
+from bench.chaos_dockerd import PrivateDockerd
 from tests.integration import pg
 from tests.integration.netsim import SimInternet
 
@@ -58,3 +60,25 @@ def test_chaos_campaign_leaves_nothing_behind(
     assert result.volumes_lost == []
     assert result.orphans is not None
     assert result.orphans.counts() == dict.fromkeys(result.orphans.counts(), 0)
+
+
+def test_the_private_dockerd_leaves_the_shared_dockers_bridge_alone() -> None:
+    """Started, killed, restarted and closed, the campaign's dockerd must not take ``docker0``
+    with it (``--bridge=none`` does): the shared dockerd's builds attach to it."""
+    assert _link_exists("docker0"), "the shared dockerd has no docker0 here to protect"
+    dockerd = PrivateDockerd()
+    try:
+        dockerd.start()
+        assert _link_exists(dockerd.bridge)
+        dockerd.kill()
+        dockerd.start()
+        assert _link_exists("docker0")
+    finally:
+        dockerd.close()
+    assert _link_exists("docker0")
+    assert not _link_exists(dockerd.bridge)
+
+
+def _link_exists(name: str) -> bool:
+    shown = subprocess.run(["ip", "link", "show", name], capture_output=True, check=False)
+    return shown.returncode == 0
