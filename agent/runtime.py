@@ -2,7 +2,8 @@
 
 ``open_runtime`` gives a ``Dispatcher`` with every operation registered and closes the Docker
 client when the agent stops; both modes (socket and embedded) use it. Each operation does one
-fixed thing: none runs a caller's command, mounts a caller's path or starts a caller's image,
+fixed thing: none runs a caller's command, starts a caller's image or mounts a caller's path
+(but a checkout's, at a path checked by name and walked safely in the box),
 and every host id is checked (``register``) and, for an existing box, must name a container
 this instance made (``Containers.find``) before anything is touched.
 """
@@ -25,6 +26,7 @@ from agent.egress.gateways import Gateways
 from agent.egress.layout import llm_url
 from agent.egress.llm_listener import open_llm_listener
 from agent.egress.verify import Probe, for_exit_test, observe
+from agent.ops.checkouts import Checkouts
 from agent.ops.containers import Containers
 from agent.ops.docker import Docker
 from agent.ops.home_archive import HomeArchives
@@ -59,6 +61,7 @@ class Runtime:
         )
         self.gateways = Gateways(config, self.containers)
         self.archives = HomeArchives(self.docker, self.containers, self.volumes, config.disk_limits)
+        self.checkouts = Checkouts(self.containers)
 
     def operations(self) -> dict[type[Any], Handler]:
         """Every request the agent serves, and its handler: nothing else is on the wire."""
@@ -85,6 +88,8 @@ class Runtime:
             m.OpenLlmListener: self.open_llm_listener,
             m.ExportHome: self.export_home,
             m.ImportHome: self.import_home,
+            m.MountCheckout: self.mount_checkout,
+            m.UnmountCheckout: self.unmount_checkout,
         }
 
     def register(self, dispatcher: Dispatcher) -> None:
@@ -121,12 +126,14 @@ class Runtime:
     async def stop_host(self, request: m.StopHost, _progress: ReportProgress) -> m.Reply:
         state = await self.containers.stop(request.host_id, request.grace_s)
         await self.gateways.teardown(request.host_id)
+        await self.checkouts.stop(request.host_id)
         return m.HostReply(id=request.id, host=state)
 
     async def remove_host(self, request: m.RemoveHost, _progress: ReportProgress) -> m.Reply:
         await self.containers.find(request.host_id)  # a foreign container: refused, untouched
         changed = await self.gateways.teardown(request.host_id)
         changed = await self.containers.remove(request.host_id, purge=request.purge) or changed
+        await self.checkouts.stop(request.host_id)
         return m.Done(id=request.id, changed=changed)
 
     async def inspect_host(self, request: m.InspectHost, _progress: ReportProgress) -> m.Reply:
@@ -224,6 +231,14 @@ class Runtime:
         await self.archives.import_(request.host_id, request.disk_gb, the_passed_socket)
         return m.HomeArchived(id=request.id, frozen=False)
 
+    async def mount_checkout(self, request: m.MountCheckout, _p: ReportProgress) -> m.Reply:
+        pid = await self.checkouts.mount(request.host_id, request.path, the_passed_socket)
+        return m.CheckoutMounted(id=request.id, path=request.path, sshfs_pid=pid)
+
+    async def unmount_checkout(self, request: m.UnmountCheckout, _p: ReportProgress) -> m.Reply:
+        await self.checkouts.unmount(request.host_id, request.path)
+        return m.Done(id=request.id, changed=True)
+
 
 def _host_checked(handler: Handler) -> Handler:
     """``handler`` behind the wire host-id check: no name or path is built from a bad id."""
@@ -245,6 +260,7 @@ async def open_runtime(config: AgentConfig) -> AsyncIterator[Dispatcher]:
         await runtime.gateways.sing_box.check()
         async with trio.open_nursery() as nursery:
             await nursery.start(runtime.gateways.watch)
+            await nursery.start(runtime.checkouts.run)
             try:
                 yield dispatcher
             finally:

@@ -3,9 +3,9 @@
 A connection starts with ``Hello``/``HelloReply``; then every request carries an ``id`` that its
 replies repeat, so several requests run at once on one connection. Long operations send
 ``Progress`` replies before their final one. The classes live by domain (``session_messages``,
-``host_messages``, ``egress_messages``, ``backup_messages``); this module joins them into the
-unions the codec tags, and re-exports every name, so callers write ``m.BoxSpec`` whatever the
-domain.
+``host_messages``, ``egress_messages``, ``backup_messages``, ``checkout_messages``); this module
+joins them into the unions the codec tags, and re-exports every name, so callers write
+``m.BoxSpec`` whatever the domain.
 """
 
 from __future__ import annotations
@@ -15,7 +15,11 @@ from typing import Any
 from cattrs.strategies import configure_tagged_union
 
 from agent.protocol.backup_messages import OPS as BACKUP_OPS
-from agent.protocol.backup_messages import TAKES_SOCKET, ExportHome, HomeArchived, ImportHome
+from agent.protocol.backup_messages import TAKES_SOCKET as BACKUP_TAKES_SOCKET
+from agent.protocol.backup_messages import ExportHome, HomeArchived, ImportHome
+from agent.protocol.checkout_messages import OPS as CHECKOUT_OPS
+from agent.protocol.checkout_messages import TAKES_SOCKET as CHECKOUT_TAKES_SOCKET
+from agent.protocol.checkout_messages import CheckoutMounted, MountCheckout, UnmountCheckout
 from agent.protocol.codec import strict_converter
 from agent.protocol.egress_messages import (
     EXIT_KINDS,
@@ -79,6 +83,7 @@ __all__ = [
     "TAKES_SOCKET",
     "ActivityReply",
     "BoxSpec",
+    "CheckoutMounted",
     "CountersReply",
     "CreateHost",
     "Done",
@@ -108,6 +113,7 @@ __all__ = [
     "LlmListenerOpened",
     "LogsReply",
     "Message",
+    "MountCheckout",
     "OpenLlmListener",
     "OpenPort",
     "Ping",
@@ -125,6 +131,7 @@ __all__ = [
     "StopHost",
     "SweepGateways",
     "TeardownEgress",
+    "UnmountCheckout",
     "VerifyEgress",
     "VerifyReply",
     "converter",
@@ -155,6 +162,8 @@ Request = (
     | OpenLlmListener
     | ExportHome
     | ImportHome
+    | MountCheckout
+    | UnmountCheckout
 )
 Reply = (
     Pong
@@ -173,10 +182,19 @@ Reply = (
     | GatewayList
     | CountersReply
     | HomeArchived
+    | CheckoutMounted
     | Done
 )
 
-_OPS: dict[type[Any], str] = {**SESSION_OPS, **HOST_OPS, **EGRESS_OPS, **BACKUP_OPS}
+_OPS: dict[type[Any], str] = {
+    **SESSION_OPS,
+    **HOST_OPS,
+    **EGRESS_OPS,
+    **BACKUP_OPS,
+    **CHECKOUT_OPS,
+}
+#: Requests that carry exactly one socket with their frame.
+TAKES_SOCKET = BACKUP_TAKES_SOCKET | CHECKOUT_TAKES_SOCKET
 
 converter = strict_converter()
 # One union holds every message, so each side decodes any frame with one call.

@@ -17,7 +17,8 @@ import attrs
 #: 5: ``egress.llm_listener`` (the credentials endpoint's socket, passed with the reply).
 #: 6: ``ExitSpec.udp`` (false: the gateway refuses and counts the box's UDP); DNS through
 #: every proxy exit over TCP; ``egress.probe`` reports UDP through the exit (``udp_*``).
-PROTOCOL_VERSION = 6
+#: 7: ``host.mount_checkout`` (a socket passed with the request) / ``host.unmount_checkout``.
+PROTOCOL_VERSION = 7
 
 
 @attrs.frozen(kw_only=True)

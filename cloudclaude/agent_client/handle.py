@@ -249,6 +249,19 @@ class Agent:
         """Read a tar from ``sock`` into the new, empty home of a host with no container."""
         await self._with_socket(m.ImportHome(id=0, host_id=host_id, disk_gb=disk_gb), sock)
 
+    async def mount_checkout(self, host_id: str, path: str, sock: socket.socket) -> int:
+        """Mount the SFTP stream in ``sock`` at ``path`` in the running box; sshfs's pid.
+
+        Returns once the mount is in place, before sshfs reads a byte: relay ``sock``'s peer
+        only after this returns."""
+        request = m.MountCheckout(id=0, host_id=host_id, path=path)
+        reply: m.CheckoutMounted = await self._with_socket(request, sock)
+        return reply.sshfs_pid
+
+    async def unmount_checkout(self, host_id: str, path: str) -> None:
+        """Lazily detach the checkout mounted at ``path`` in the box and stop its sshfs."""
+        await self.request(m.UnmountCheckout(id=0, host_id=host_id, path=path))
+
     async def _with_socket(self, request: m.Request, sock: socket.socket) -> Any:
         async with self._timed(m.op_name(type(request))):
             if self._client is not None:

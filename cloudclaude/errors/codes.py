@@ -3,7 +3,7 @@
 Every code is ``DOMAIN_NNN`` with a slug, the HTTP status the API answers with, the exit code the
 bootstrap and entry scripts use (1 when no specific one applies), a message, the likely cause and
 the fix. The rows live in one module per domain (``cloudclaude/errors/auth.py``, ``state.py``,
-``ssh.py``, ``net.py``, ``disk.py``, ``system.py``; SESSION and MOUNT have no codes yet), each a
+``ssh.py``, ``net.py``, ``mount.py``, ``disk.py``, ``system.py``; SESSION has no codes yet), each a
 constant named after its slug in upper case, e.g. ``cloudclaude.errors.state.CONTAINER_MISSING``.
 Later features add their rows there; codes and slugs are never reused.
 """
@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from cloudclaude.errors import auth, disk, net, ssh, state, system
+from cloudclaude.errors import auth, disk, mount, net, ssh, state, system
 from cloudclaude.errors.base import DOMAINS, ErrorCode
 
 __all__ = ["DOMAINS", "DOMAIN_MODULES", "REGISTRY", "ErrorCode", "by_code", "by_slug"]
 
 #: The domain modules, in the order their rows appear in ``REGISTRY``.
-DOMAIN_MODULES: tuple[ModuleType, ...] = (auth, state, ssh, net, disk, system)
+DOMAIN_MODULES: tuple[ModuleType, ...] = (auth, state, ssh, net, mount, disk, system)
 
 
 def entries_of(module: ModuleType) -> tuple[ErrorCode, ...]:

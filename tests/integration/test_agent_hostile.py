@@ -50,6 +50,8 @@ HOST_OPS: dict[str, dict[str, Any]] = {
     # Without the socket they carry (SCM_RIGHTS): refused after the host id check.
     "home.export": {},
     "home.import": {"disk_gb": 1},
+    "host.mount_checkout": {"path": "/home/alice/proj"},
+    "host.unmount_checkout": {"path": "/home/alice/proj"},
 }
 BAD_IDS = [
     f"../../../../tmp/{PWNED}",
@@ -245,6 +247,10 @@ async def test_oversized_and_out_of_range_values_are_refused(
     for port in (0, 65536, -1):
         code = await client.refused(frame("port.open", host_id, port=port))
         assert code == errors.VALIDATION_FAILED, port
+    for path in ("/", "/etc", "/proc/1/root", "home/x", "/home/a/../../etc", "/x" * 600):
+        for op in ("host.mount_checkout", "host.unmount_checkout"):
+            code = await client.refused(frame(op, host_id, path=path))
+            assert code == errors.MOUNT_PATH_REFUSED, (op, path[:80])
     await client.still_serving()
     assert hostile.containers_named(host_id) == []
     assert_clean(agent, before, [])

@@ -17,6 +17,7 @@ from cloudclaude.errors import (
     by_slug,
     codes,
     disk,
+    mount,
     net,
     ssh,
     state,
@@ -128,7 +129,7 @@ def test_domain_module_constants_are_the_registry_entries_of_its_domain(
 
 
 def test_registry_is_the_domain_modules_constants() -> None:
-    assert set(codes.DOMAIN_MODULES) == {auth, disk, net, ssh, state, system}
+    assert set(codes.DOMAIN_MODULES) == {auth, disk, mount, net, ssh, state, system}
     from_modules = [entry for module in codes.DOMAIN_MODULES for entry in codes.entries_of(module)]
     assert list(REGISTRY) == from_modules
 
