@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # Debian packages the system and its tests need (installed only when missing).
 SYSTEM_PACKAGES := postgresql postgresql-client python3-venv python3-dev gcc curl openssh-client \
 	procps iproute2 util-linux systemd docker.io debootstrap e2fsprogs tar \
-	nftables iptables restic rsync
+	nftables iptables restic rsync sshfs fuse3 openssh-sftp-server
 DOCKER_PING := curl -fsS --max-time 2 --unix-socket /var/run/docker.sock http://docker/_ping
 # Debian packages `make deb` needs, and the package test (a Debian 12 root booted with
 # systemd-nspawn, tests/integration/test_deb_package.py).
