@@ -96,7 +96,8 @@ def sshfs_argv(ident: int, fuse_fd: int) -> list[str]:
         *("unshare", "--net", "--"),
         *("setpriv", f"--reuid={ident}", f"--regid={ident}", "--clear-groups"),
         *("--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"),
-        *("sshfs", "-f", "-o", f"passive,uid={BOX_UID},gid={BOX_UID},max_conns=1,no_contain_symlinks"),
+        *("sshfs", "-f", "-o", f"passive,uid={BOX_UID},gid={BOX_UID},max_conns=1"),
+        *("-o", "no_contain_symlinks"),
         *("checkout:", f"/dev/fd/{fuse_fd}"),
     ]
 

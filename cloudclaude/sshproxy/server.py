@@ -132,6 +132,10 @@ class ProxyConnection(asyncssh.SSHServer):
         if self._grant is None and self._key_rejected and not self._password_tried:
             spawn(self._failed("publickey", "no_registered_key", self._username()), "audit")
 
+    @property
+    def agent(self) -> Agent:
+        return self._ctx.agent
+
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
@@ -260,7 +264,7 @@ class ProxyConnection(asyncssh.SSHServer):
 
     async def _open_forward(self, port: int) -> asyncssh.SSHTCPSession[bytes]:
         try:
-            host = await self._reach_host(lambda _line: None)
+            host = await self.reach_host(lambda _line: None)
             sock = await in_trio(self._ctx.agent.open_port, str(host.id), port)
         except (CloudClaudeError, AgentError) as exc:
             raise asyncssh.ChannelOpenError(asyncssh.OPEN_CONNECT_FAILED, str(exc)) from None
@@ -269,7 +273,7 @@ class ProxyConnection(asyncssh.SSHServer):
         # asyncssh's own forward_connection hands back an SSHForwarder the same way.
         return cast(asyncssh.SSHTCPSession[bytes], SSHForwarder(peer))
 
-    async def _reach_host(self, say: Callable[[str], None]) -> Host:
+    async def reach_host(self, say: Callable[[str], None]) -> Host:
         """The routed host, started first when it is not running."""
         if self._host is not None and self._host.status == "running":
             return self._host
@@ -290,7 +294,7 @@ class ProxyConnection(asyncssh.SSHServer):
         """The connection to the box, made once per client connection."""
         async with self._upstream_lock:
             if self._upstream is None:
-                host = await self._reach_host(say)
+                host = await self.reach_host(say)
                 self._upstream = await connect_box(self._ctx.agent, self._ctx.hosts, host.id)
             return self._upstream
 

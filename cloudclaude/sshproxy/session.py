@@ -18,6 +18,7 @@ import asyncssh
 from asyncssh.misc import TermModes, TermSize
 
 from cloudclaude.errors import CloudClaudeError
+from cloudclaude.sshproxy import mount
 from cloudclaude.sshproxy.bridge import spawn
 from cloudclaude.sshproxy.upstream import MAX_PACKET, WINDOW
 
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from cloudclaude.sshproxy.server import ProxyConnection
 
 STDERR = asyncssh.EXTENDED_DATA_STDERR
+#: Where a session's data goes: the box's channel, or the checkout mount's socket.
+Upstream = asyncssh.SSHClientChannel[bytes] | mount.MountChannel
 ATTACH = "/usr/local/bin/attach-claude"
 SESSION_MODES = {"": "", "attach": "", "new": " --new-session", "takeover": " --take-over"}
 #: Bytes the client may send before the box is reached (then reading pauses).
@@ -86,7 +89,7 @@ class RelaySession(asyncssh.SSHServerSession[bytes]):
 
     def __init__(self, conn: ProxyConnection) -> None:
         self._conn = conn
-        self._up: asyncssh.SSHClientChannel[bytes] | None = None
+        self._up: Upstream | None = None
         self._pending: list[tuple[bytes, asyncssh.DataType]] = []
         self._pending_bytes = 0
         self._pending_eof = False
@@ -118,10 +121,10 @@ class RelaySession(asyncssh.SSHServerSession[bytes]):
         return True
 
     def subsystem_requested(self, subsystem: str) -> bool:
-        if subsystem != "sftp":
+        if subsystem not in ("sftp", mount.SUBSYSTEM):
             return False
         self._subsystem = subsystem
-        self.kind = "sftp"
+        self.kind = "mount" if subsystem == mount.SUBSYSTEM else "sftp"
         return True
 
     def session_started(self) -> None:
@@ -156,6 +159,13 @@ class RelaySession(asyncssh.SSHServerSession[bytes]):
                         "validation_failed",
                         "CLOUDCLAUDE_SESSION must be 'new' or 'takeover' (or unset)",
                     )
+            if self.kind == "mount":
+                up: Upstream = await mount.open_mount(
+                    self._conn, self.say, UpstreamSession(self), env
+                )
+                self._conn.session_opened(self)
+                self._attach(up)
+                return
             upstream = await self._conn.upstream(self.say)
             self._conn.session_opened(self)
             term_type = self.chan.get_terminal_type() if self._pty else None
@@ -183,6 +193,10 @@ class RelaySession(asyncssh.SSHServerSession[bytes]):
         except (OSError, asyncssh.Error) as exc:
             self.fail(CloudClaudeError("ssh_not_ready", f"the box's sshd: {exc}"))
             return
+        self._attach(up)
+
+    def _attach(self, up: Upstream) -> None:
+        """Relay to ``up`` from now on, after what the client sent meanwhile."""
         if self._closed:
             up.close()
             return
