@@ -5,80 +5,20 @@ trust on first use, driving a real box through the real daemon, SSH proxy and ``
 from __future__ import annotations
 
 import functools
-import html
 import json
-import os
-import re
 import subprocess
 from pathlib import Path
 from typing import Any
 
-import httpx
 import trio
 
+from tests.integration.laptop import PASSWORD, Laptop, fetch_until_up, new_user
 from tests.integration.sshstack import SshStack
-
-PASSWORD = "laptop-user-password-1"
-
-
-class Laptop:
-    """An empty home with the CLI installed by the one-liner; runs it like a shell would."""
-
-    def __init__(self, home: Path, stack: SshStack) -> None:
-        self.home = home
-        self.stack = stack
-        self.env = {
-            "HOME": str(home),
-            "PATH": f"{home}/.local/bin:/usr/local/bin:/usr/bin:/bin",
-            "LANG": "C.UTF-8",
-        }
-
-    async def run(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[bytes]:
-        return await trio.run_process(
-            ["cloud-claude", *args],
-            env=self.env,
-            stdin=stdin.encode(),
-            capture_stdout=True,
-            capture_stderr=True,
-            check=False,
-        )
-
-    async def install(self, username: str) -> None:
-        """The one-liner exactly as the user's page shows it."""
-        one_liner = await self._one_liner_from_the_page(username)
-        done = await trio.run_process(
-            ["sh", "-c", one_liner], env=self.env, capture_stdout=True, capture_stderr=True
-        )
-        assert b"Installed" in done.stdout, done.stderr
-
-    async def _one_liner_from_the_page(self, username: str) -> str:
-        """Signed in on the real web listener, as a browser would (CSRF included)."""
-        async with httpx.AsyncClient(base_url=self.stack.url, verify=self.stack.trust()) as web:
-            form = await web.get("/login")
-            csrf = re.search(r'name="csrf_token" value="([^"]*)"', form.text)
-            assert csrf is not None
-            await web.post(
-                "/login",
-                data={"username": username, "password": PASSWORD, "csrf_token": csrf[1]},
-            )
-            page = (await web.get("/me")).text
-        found = re.search(r'<code class="mono" id="cli-install">([^<]+)</code>', page)
-        assert found is not None, "the page shows no install line"
-        return html.unescape(found.group(1))
-
-
-async def _user(stack: SshStack) -> str:
-    name = f"laptop{os.getpid() % 1000}{trio.current_time():.0f}"[-20:]
-    status, _ = await stack.stack.call(
-        "POST", "/v1/admin/users", json={"username": name, "password": PASSWORD, "max_hosts": 2}
-    )
-    assert status == 201
-    return name
 
 
 async def test_install_login_and_drive_a_box_over_ssh(ssh_stack: SshStack, tmp_path: Path) -> None:
     laptop = Laptop(tmp_path, ssh_stack)
-    name = await _user(ssh_stack)
+    name = await new_user(ssh_stack)
     await laptop.install(name)
     assert (tmp_path / ".local/share/cloud-claude/cloud-claude.pyz").exists()
 
@@ -157,7 +97,7 @@ async def test_a_wrong_password_and_a_changed_key_are_refused_with_codes(
     ssh_stack: SshStack, tmp_path: Path
 ) -> None:
     laptop = Laptop(tmp_path, ssh_stack)
-    name = await _user(ssh_stack)
+    name = await new_user(ssh_stack)
     await laptop.install(name)
     wrong = await laptop.run(
         "login", ssh_stack.url, "-u", name, "--password-stdin", "--yes", stdin="nope\n"
@@ -217,27 +157,14 @@ async def _forward_survives_a_drop(laptop: Laptop, stack: SshStack, short_id: st
             )
         )
         try:
-            assert await _fetch_until_up(local)
+            assert await fetch_until_up(local)
             # Kill the forward's TCP connection to the proxy (as a network drop would).
             port = stack.proxy.port
             await trio.run_process(["ss", "-K", "dst", "127.0.0.1", "dport", "=", f":{port}"])
-            assert await _fetch_until_up(local)  # back by itself, after its backoff
+            assert await fetch_until_up(local)  # back by itself, after its backoff
         finally:
             forward.terminate()
     assert "connection lost" in log.read_text()  # it was cut, and came back
-
-
-async def _fetch_until_up(port: int) -> bool:
-    async with httpx.AsyncClient() as client:
-        for _ in range(200):
-            try:
-                answer = await client.get(f"http://127.0.0.1:{port}/", timeout=2)
-                if answer.status_code == 200:
-                    return True
-            except httpx.HTTPError:
-                pass
-            await trio.sleep(0.1)
-    return False
 
 
 async def test_pip_installs_the_cli_from_the_servers_own_index(
