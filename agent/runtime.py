@@ -236,7 +236,7 @@ class Runtime:
         return m.CheckoutMounted(id=request.id, path=request.path, sshfs_pid=pid)
 
     async def unmount_checkout(self, request: m.UnmountCheckout, _p: ReportProgress) -> m.Reply:
-        await self.checkouts.unmount(request.host_id, request.path)
+        await self.checkouts.unmount(request.host_id, request.path, request.sshfs_pid)
         return m.Done(id=request.id, changed=True)
 
 

@@ -191,9 +191,17 @@ class Checkouts:
         await process.wait()
         self._served = [s for s in self._served if s.process is not process]
 
-    async def unmount(self, host_id: str, path: str) -> None:
-        """Detach the checkout mount at ``path`` in the running box and stop its sshfs."""
+    async def unmount(self, host_id: str, path: str, sshfs_pid: int = 0) -> None:
+        """Detach the checkout mount at ``path`` in the running box and stop its sshfs; with
+        ``sshfs_pid``, only if no other sshfs of ours serves ``path`` now (a newer mount)."""
         check_mount_path(path)
+        if sshfs_pid:
+            here = [s for s in self._served if s.host_id == host_id and s.path == path]
+            if any(s.process.pid != sshfs_pid for s in here):
+                for served in here:
+                    if served.process.pid == sshfs_pid:
+                        await _stop(served.process)
+                return
         info = await self._containers.require(host_id, running=True)
         ns = _open_ns(int(info["State"]["Pid"]), host_id)
         try:

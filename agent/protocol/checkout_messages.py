@@ -25,11 +25,16 @@ class MountCheckout:
 
 @attrs.frozen(kw_only=True)
 class UnmountCheckout:
-    """Lazily detach the checkout mount at ``path`` in the box and stop its sshfs."""
+    """Lazily detach the checkout mount at ``path`` in the box and stop its sshfs.
+
+    ``sshfs_pid`` (from ``CheckoutMounted``) names the mount meant: when another sshfs serves
+    ``path`` by now (the client reconnected and mounted again before this late unmount), that
+    newer mount is left alone. 0: whatever is mounted there."""
 
     id: int
     host_id: str
     path: str
+    sshfs_pid: int = 0
 
 
 @attrs.frozen(kw_only=True)

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 log = structlog.get_logger(component="sshproxy")
 SUBSYSTEM = "cloudclaude-mount"
 PATH_ENV = "CLOUDCLAUDE_MOUNT_PATH"
+#: The line (then the path) on the channel's stderr once the mount is in place in the box:
+#: the client starts Claude Code only then (``cloudclaude.client.mount_channel`` waits for it).
+READY = "mounted"
 #: Longest path accepted from the client before the agent's own checks.
 MAX_PATH = 1024
 
@@ -115,7 +118,7 @@ async def open_mount(
     host_id, agent = str((await conn.reach_host(say)).id), conn.agent
     ours, theirs = socket.socketpair()
     try:
-        await in_trio(agent.mount_checkout, host_id, path, theirs)
+        sshfs_pid = await in_trio(agent.mount_checkout, host_id, path, theirs)
     except AgentError as exc:
         ours.close()
         entry = by_code(exc.code)
@@ -123,13 +126,14 @@ async def open_mount(
     finally:
         theirs.close()  # the agent has its own copy now
     log.info("checkout_mounted", host_id=host_id, path=path)
+    say(f"{READY} {path}")
     loop = asyncio.get_running_loop()
     transport, _ = await loop.create_connection(lambda: _SocketSide(up), sock=ours)
     assert isinstance(transport, asyncio.Transport)
 
     async def unmount() -> None:
         try:
-            await in_trio(agent.unmount_checkout, host_id, path)
+            await in_trio(agent.unmount_checkout, host_id, path, sshfs_pid)
         except AgentError as exc:
             log.warning("checkout_unmount_failed", host_id=host_id, code=exc.code)
         else:

@@ -149,6 +149,15 @@ async def test_a_dropped_stream_ends_sshfs_and_a_new_mount_replaces_the_dead_one
         assert seen.stdout == "from the laptop\n", seen
         count = ["grep", "-c", "cloudclaude-checkout", "/proc/self/mountinfo"]
         assert (await exec_in_host(host_id, count)).stdout.strip() == "1"  # replaced, not stacked
+
+        # The proxy's late unmount of the dropped mount must not take the new one down.
+        await box_agent.unmount_checkout(host_id, MOUNT, sshfs_pid=pids[0])
+        still = await exec_in_host(host_id, ["cat", f"{MOUNT}/README"], user="claude")
+        assert still.stdout == "from the laptop\n", still
+        assert alive(pids[1])
+        await box_agent.unmount_checkout(host_id, MOUNT, sshfs_pid=pids[1])
+        await gone(pids[1])
+        assert (await exec_in_host(host_id, count)).stdout.strip() == "0"
     finally:
         with trio.CancelScope(shield=True):
             await box_agent.remove_host(host_id, purge=True)
