@@ -260,9 +260,7 @@ class Agent:
 
     async def unmount_checkout(self, host_id: str, path: str, sshfs_pid: int = 0) -> None:
         """Lazily detach the checkout mounted at ``path`` in the box and stop its sshfs."""
-        await self.request(
-            m.UnmountCheckout(id=0, host_id=host_id, path=path, sshfs_pid=sshfs_pid)
-        )
+        await self.request(m.UnmountCheckout(id=0, host_id=host_id, path=path, sshfs_pid=sshfs_pid))
 
     async def _with_socket(self, request: m.Request, sock: socket.socket) -> Any:
         async with self._timed(m.op_name(type(request))):
