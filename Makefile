@@ -168,6 +168,7 @@ bench: dockerd $(VENV)/.installed-test
 	$(BIN)/python -m bench.ssh_throughput
 	$(BIN)/python -m bench.ssh_latency
 	$(BIN)/python -m bench.mount
+	$(BIN)/python -m bench.reconnect
 
 # Hypothesis-drawn and mutated frames to a real agent and a real daemon's ctl socket
 # (bench/fuzz_sockets.py; make test runs 10,000 of them in tests/integration/test_socket_fuzz.py).

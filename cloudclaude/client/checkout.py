@@ -4,7 +4,7 @@ The checkout is mounted into the box at the same absolute path (``mount_channel`
 serves it over SFTP on its own SSH channel), and ``claude`` runs there in a tmux session named
 after the checkout. When the connection drops, the session heals (``heal``); the mount is made
 again first, and since the old mount died with its stream, Claude Code is started again in
-the new one (its conversation is in the box's home, ``claude --continue`` picks it up).
+the new one, in the same pane (its conversations stay in the box's home: ``/resume``).
 """
 
 from __future__ import annotations
@@ -54,21 +54,38 @@ def session_name(root: Path) -> str:
     return f"cc-{_UNSAFE.sub('-', root.name)[:40].strip('-') or 'checkout'}-{digest}"
 
 
-def remote_command(root: Path, name: str, claude_args: list[str], mode: str) -> str:
-    """The box's command: attach to the checkout's tmux session, or make it with ``claude``
-    running in the checkout (a shell stays when Claude Code exits). ``mode``: "" (attach),
-    "new" (a session of its own) or "takeover" (detach other clients)."""
-    claude = shlex.join(["claude", *claude_args])
-    window = f"{claude}; exec ${{SHELL:-/bin/bash}} -l"
-    session = name if mode != "new" else f"{name}-$$"
-    flags = "-A -D" if mode == "takeover" else ("" if mode == "new" else "-A")
+#: Before tmux starts: wait for the box to finish booting and give the tmux server Claude Code's
+#: endpoint, as ``attach-claude`` (the login command) does; an ``ssh HOST CMD`` is no login shell.
+_PRELUDE = (
+    "i=0; until [ -e /run/cloudclaude/booted ]; do i=$((i+1)); if [ $i -gt 600 ]; then"
+    " echo 'cloud-claude: the box did not finish booting' >&2; exit 1; fi; sleep 0.1; done; "
+    "if [ -r /etc/profile.d/cloudclaude-llm.sh ]; then . /etc/profile.d/cloudclaude-llm.sh; fi; "
+    'case "${TERM:-dumb}" in dumb|unknown) TERM=xterm-256color; export TERM;; esac; '
+)
+#: The tmux window Claude Code runs in (and is restarted in, after a dead mount).
+WINDOW = "claude"
+
+
+def _window_command(claude_args: list[str]) -> str:
+    """Claude Code, and a login shell in its place when it exits (the pane stays)."""
+    return f"{shlex.join(['claude', *claude_args])}; exec ${{SHELL:-/bin/bash}} -l"
+
+
+def remote_command(root: Path, session: str, claude_args: list[str], takeover: bool) -> str:
+    """The box's command: attach to tmux session ``session``, or make it with ``claude``
+    running in the checkout; ``takeover`` detaches every other client. An existing session
+    whose Claude Code works in a dead mount (the checkout was mounted again since: after a
+    drop, or a new ``cloud-claude``) has it started again in the same pane first."""
+    where = shlex.quote(str(root))
+    target = shlex.quote(f"={session}:{WINDOW}")
+    window = shlex.quote(_window_command(claude_args))
+    flags = "-A -D" if takeover else "-A"
+    revive = (
+        f"p=$(tmux display -p -t {target} '#{{pane_pid}}' 2>/dev/null) && [ -n \"$p\" ]"
+        f" && ! timeout 10 ls /proc/$p/cwd/ >/dev/null 2>&1"
+        f" && tmux respawn-pane -k -t {target} -c {where} {window}; "
+    )
     return (
-        f"cd {shlex.quote(str(root))} && "
-        f"exec tmux new-session {flags} -s {session} -c {shlex.quote(str(root))} "
-        f"{shlex.quote(window)}"
-    ).replace("  ", " ")
-
-
-def restart_command(name: str) -> str:
-    """Ends the checkout's session (Claude Code in a dead mount) before it is made again."""
-    return f"tmux kill-session -t ={name} 2>/dev/null; true"
+        f"{_PRELUDE}{revive}cd {where} && exec tmux new-session {flags} -s {shlex.quote(session)}"
+        f" -n {WINDOW} -c {where} {window}"
+    )

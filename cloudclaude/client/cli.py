@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from cloudclaude.client import doctor, exit_codes, hosts, session
+from cloudclaude.client import checkout_command, doctor, exit_codes, hosts, session
 from cloudclaude.client.api import ApiError
 from cloudclaude.client.explain import describe, lookup
 from cloudclaude.client.output import show
@@ -261,7 +261,11 @@ def parser() -> argparse.ArgumentParser:
     statuses = "\n".join(f"  {k}  {v}" for k, v in exit_codes.DESCRIPTIONS.items())
     top = argparse.ArgumentParser(
         prog="cloud-claude",
-        description="Claude Code in your cloudclaude box.",
+        usage="cloud-claude [--host H] [--new-session | --take-over] [CLAUDE ARGS...]\n"
+        "       cloud-claude COMMAND [ARGS...]",
+        description="Claude Code in your cloudclaude box. In a git checkout, cloud-claude "
+        "[CLAUDE ARGS...] runs Claude Code in your box on this checkout (mounted into the box "
+        "at the same path); elsewhere, cloud-claude connect attaches to the plain session.",
         epilog="exit statuses:\n" + statuses + "\n  other: the error registry's exit code"
         " (cloud-claude explain CODE)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -274,11 +278,13 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    if not args.command:
-        parser().print_help()
-        return exit_codes.USAGE
+    argv = sys.argv[1:] if argv is None else argv
+    # Not a command: Claude Code's arguments, for the checkout this runs in.
+    in_checkout = not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help"))
     try:
+        if in_checkout:
+            return checkout_command.main(argv)
+        args = parser().parse_args(argv)
         return COMMANDS[args.command].handler(args)
     except ApiError as exc:
         code = f"{exc.code} " if exc.code else ""

@@ -2,7 +2,8 @@
 
 Checks the ssh client, the sign-in and the token's expiry, the server (reachable, its TLS key
 the pinned one, its clock), the SSH host key against the pin, the CLI's SSH key (there and
-registered) and the state of each host. ``--fix`` repairs what it can: it makes the SSH key
+registered), the state of each host, and in a git checkout the mount: the checkout mounted
+into the latest host and read back there. ``--fix`` repairs what it can: it makes the SSH key
 and registers it. Exit 0 when all pass, 1 with warnings only, 2 with a failure.
 """
 
@@ -10,18 +11,25 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import shlex
 import shutil
 import subprocess
 from dataclasses import asdict, dataclass
-from typing import Callable
+from pathlib import Path
+from typing import Any, Callable
 
-from cloudclaude.client import profile, session
+from cloudclaude.client import checkout, laptop_git, profile, session
 from cloudclaude.client.api import Api, ApiError
+from cloudclaude.client.hosts import all_hosts
+from cloudclaude.client.mount_channel import MountChannel
 from cloudclaude.client.profile import Profile
+from cloudclaude.client.ssh_commands import ssh_argv
 
 SKEW_WARN_S = 60.0
 SKEW_FAIL_S = 300.0
 EXPIRY_WARN_S = 3600.0
+#: The mount check's limit for the mount and for reading it back.
+MOUNT_CHECK_S = 60.0
 
 
 @dataclass
@@ -55,7 +63,9 @@ def run(fix: bool, password: Callable[[], str]) -> list[Check]:
         return checks
     checks.append(Check("server", "ok", f"{found.server}, TLS key {found.tls_pin}"))
     checks += [_token(found), _clock(api), _host_key(found, api), _key(found, api, fix, password)]
-    checks += _hosts(api)
+    hosts = all_hosts(api)
+    checks += [_host(host) for host in hosts]
+    checks.append(_mount(found, hosts))
     return checks
 
 
@@ -125,18 +135,39 @@ def _key(found: Profile, api: Api, fix: bool, password: Callable[[], str]) -> Ch
     return Check("ssh key", "ok", f"{path} ({what})")
 
 
-def _hosts(api: Api) -> list[Check]:
-    from cloudclaude.client.hosts import all_hosts
+def _host(host: dict[str, Any]) -> Check:
+    name = f"host {host['short_id']}"
+    if host["status"] in ("failed", "degraded"):
+        code: str | None = host.get("error_code")
+        fix = f"cloud-claude explain {code}" if code else "cloud-claude start"
+        return Check(name, "warn", f"{host['status']} {code or ''}".strip(), fix)
+    if not host.get("egress_verified"):
+        return Check(name, "warn", f"{host['status']}, egress unverified")
+    return Check(name, "ok", f"{host['status']}, egress verified")
 
-    checks = []
-    for host in all_hosts(api):
-        name = f"host {host['short_id']}"
-        if host["status"] in ("failed", "degraded"):
-            code: str | None = host.get("error_code")
-            fix = f"cloud-claude explain {code}" if code else "cloud-claude start"
-            checks.append(Check(name, "warn", f"{host['status']} {code or ''}".strip(), fix))
-        elif not host.get("egress_verified"):
-            checks.append(Check(name, "warn", f"{host['status']}, egress unverified"))
-        else:
-            checks.append(Check(name, "ok", f"{host['status']}, egress verified"))
-    return checks
+
+def _mount(found: Profile, hosts: list[dict[str, Any]]) -> Check:
+    """In a git checkout: mount it into the latest running host and read its ``.git`` there."""
+    root = checkout.git_root(Path.cwd())
+    if root is None:
+        return Check("mount", "ok", "not checked: not in a git checkout")
+    running = [h for h in hosts if h["status"] == "running"]
+    if not running:
+        return Check("mount", "warn", "not checked: no running host", "cloud-claude start")
+    short_id = str(max(running, key=lambda h: str(h.get("last_used_at") or ""))["short_id"])
+    desk = laptop_git.Desk(str(root), lambda _line: None)
+    mount = MountChannel(
+        ssh_argv(found, short_id, MountChannel.ssh_options(root)), root, desk, lambda _l: None
+    )
+    try:
+        mount.open(timeout=MOUNT_CHECK_S)
+        probe = [*ssh_argv(found, short_id, ["-T"]), shlex.join(["test", "-d", f"{root}/.git"])]
+        done = subprocess.run(probe, capture_output=True, timeout=MOUNT_CHECK_S, check=False)
+    except (ApiError, subprocess.TimeoutExpired) as exc:
+        return Check("mount", "fail", str(exc), "cloud-claude explain CODE; cloud-claude ssh")
+    finally:
+        mount.close()
+        desk.close()
+    if done.returncode != 0:
+        return Check("mount", "fail", f"{root} mounted in {short_id} but not readable there")
+    return Check("mount", "ok", f"{root} mounts in {short_id} and reads back")

@@ -16,6 +16,8 @@ UNKNOWN_CODE = 4
 SIGNED_OUT = 5
 #: The SSH host key or TLS key the server shows now differs from the one pinned.
 PIN_MISMATCH = 6
+#: A session's connection was lost and did not come back within the reconnect limit (NET_018).
+CONNECTION_LOST = 7
 
 DESCRIPTIONS = {
     OK: "success",
@@ -25,4 +27,5 @@ DESCRIPTIONS = {
     UNKNOWN_CODE: "unknown error code (explain)",
     SIGNED_OUT: "not signed in, or the token was refused",
     PIN_MISMATCH: "the server's key is not the pinned one",
+    CONNECTION_LOST: "the connection was lost and did not come back (NET_018)",
 }

@@ -14,15 +14,18 @@ import subprocess
 from collections.abc import Callable
 from typing import Any
 
-from cloudclaude.client import exit_codes, hosts, profile, session
+from cloudclaude.client import exit_codes, heal, hosts, profile, session
 from cloudclaude.client.api import ApiError
 from cloudclaude.client.output import show as _print
+from cloudclaude.client.pty_relay import TitleWatch
 from cloudclaude.client.reconnect import reconnecting
 
 
-def _ssh_argv(signed: profile.Profile, short_id: str, extra: list[str]) -> list[str]:
+def ssh_argv(signed: profile.Profile, short_id: str, extra: list[str]) -> list[str]:
+    """ssh to a box; ``extra`` first, since ssh takes the first value given for an option."""
     return [
         "ssh",
+        *extra,
         "-p",
         str(signed.ssh_port),
         "-i",
@@ -35,7 +38,6 @@ def _ssh_argv(signed: profile.Profile, short_id: str, extra: list[str]) -> list[
         "StrictHostKeyChecking=yes",
         "-o",
         "ServerAliveInterval=15",
-        *extra,
         f"{signed.username}+{short_id}@{signed.ssh_host}",
     ]
 
@@ -46,7 +48,7 @@ def cmd_ssh(args: argparse.Namespace) -> int:
     command = list(args.remote)
     if command[:1] == ["--"]:
         command = command[1:]
-    argv = _ssh_argv(signed, str(host["short_id"]), ["-T"] if command else ["-t"])
+    argv = ssh_argv(signed, str(host["short_id"]), ["-T"] if command else ["-t"])
     if shutil.which("ssh") is None:
         raise ApiError("the OpenSSH client (ssh) is not installed")
     # Words, as typed (quoted for the remote shell, unlike plain ssh, which joins them).
@@ -55,16 +57,35 @@ def cmd_ssh(args: argparse.Namespace) -> int:
 
 
 def cmd_connect(args: argparse.Namespace) -> int:
+    """Attach to the box's tmux in a session that heals: after a drop it re-attaches to the
+    tmux session last shown in the terminal's title (so a ``--new-session`` one is found again;
+    the box names it), or plainly (``attach-claude``) when no title said which."""
     signed, api = session.signed_in()
-    host = hosts.find(api, args.host)
+    short_id = str(hosts.find(api, args.host)["short_id"])
+    if shutil.which("ssh") is None:
+        raise ApiError("the OpenSSH client (ssh) is not installed")
     mode = "new" if args.new_session else ("takeover" if args.take_over else "")
-    extra = ["-t"] + (["-o", f"SetEnv=CLOUDCLAUDE_SESSION={mode}"] if mode else [])
-    return subprocess.call(_ssh_argv(signed, str(host["short_id"]), extra))
+    titles = TitleWatch()
+
+    def attach(reconnecting: bool) -> list[str]:
+        if not reconnecting:
+            extra = ["-o", f"SetEnv=CLOUDCLAUDE_SESSION={mode}"] if mode else []
+            return ssh_argv(signed, short_id, ["-tt", *extra])
+        if not titles.session:
+            return ssh_argv(signed, short_id, ["-tt"])
+        target = shlex.quote(f"={titles.session}")
+        again = (  # the session may be gone (the box restarted): then the plain one
+            f"tmux has-session -t {target} 2>/dev/null && exec tmux attach-session -t {target};"
+            " exec /usr/local/bin/attach-claude"
+        )
+        return [*ssh_argv(signed, short_id, ["-tt"]), again]
+
+    return heal.run_session(attach, watch=titles.feed)
 
 
 def _ssh_options(signed: profile.Profile) -> list[str]:
     """The ssh options every tool gets (scp, rsync -e): the CLI's key and the pinned host key."""
-    return _ssh_argv(signed, "", [])[1:-1]
+    return ssh_argv(signed, "", [])[1:-1]
 
 
 def _remote(signed: profile.Profile, short_id: str, path: str) -> str:
@@ -105,10 +126,10 @@ def cmd_sessions(args: argparse.Namespace) -> int:
         if not args.name:
             raise ApiError("attach needs a session name", status=exit_codes.USAGE)
         remote = shlex.join(["tmux", "attach-session", "-t", f"={args.name}"])
-        return subprocess.call([*_ssh_argv(signed, short_id, ["-t"]), remote])
+        return subprocess.call([*ssh_argv(signed, short_id, ["-t"]), remote])
     listing = "tmux list-sessions -F '#{session_name} #{session_attached}' 2>/dev/null || true"
     done = subprocess.run(
-        [*_ssh_argv(signed, short_id, ["-T"]), listing], capture_output=True, text=True, check=False
+        [*ssh_argv(signed, short_id, ["-T"]), listing], capture_output=True, text=True, check=False
     )
     if done.returncode != 0:
         raise ApiError(done.stderr.strip() or "ssh failed")
@@ -129,7 +150,7 @@ def cmd_forward(args: argparse.Namespace) -> int:
     if not local.isdigit() or not (box or local).isdigit():
         raise ApiError(f"{args.ports!r} is not LOCAL[:BOXPORT]", status=exit_codes.USAGE)
     spec = f"127.0.0.1:{local}:localhost:{box or local}"
-    argv = _ssh_argv(
+    argv = ssh_argv(
         signed,
         str(host["short_id"]),
         ["-N", "-T", "-o", "ExitOnForwardFailure=yes", "-o", "ServerAliveCountMax=2", "-L", spec],

@@ -167,3 +167,14 @@ LLM_UPSTREAM_UNREACHABLE = ErrorCode(
     fix="Retry in a moment; if it persists, ask an admin to test the box's exit.",
     admin_fix="Test the exit (cloudclaudectl exits test EXIT); check the credentials upstream.",
 )
+
+CONNECTION_LOST = ErrorCode(
+    code="NET_018",
+    slug="connection_lost",
+    http_status=503,
+    message="The connection to the box was lost and did not come back in time.",
+    cause="The network between the laptop and the server stayed down past the reconnect limit"
+    " (600 s), or the server's SSH proxy did not answer.",
+    fix="Check the network (cloud-claude doctor), then cloud-claude connect again: the tmux"
+    " session in the box kept running.",
+)

@@ -29,9 +29,13 @@ class Laptop:
             "LANG": "C.UTF-8",
         }
 
-    async def run(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[bytes]:
+    async def run(
+        self, *args: str, stdin: str = "", cwd: Path | None = None
+    ) -> subprocess.CompletedProcess[bytes]:
+        """``cloud-claude ARGS`` in ``cwd`` (default the home, which is no git checkout)."""
         return await trio.run_process(
             ["cloud-claude", *args],
+            cwd=cwd or self.home,
             env=self.env,
             stdin=stdin.encode(),
             capture_stdout=True,
