@@ -23,21 +23,17 @@ at the end, also on Ctrl-C.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
-import os
 import socket
 import struct
-import subprocess
 import sys
-import termios
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import trio
 
 from bench.api import main_for, p50, p95, verdict
+from bench.pty_terminal import running
 from bench.sshbench import SshBench, run_ssh_bench
 
 DROPS = 20
@@ -111,80 +107,6 @@ async def _pipe(src: trio.SocketStream, dst: trio.SocketStream, done: trio.Cance
     done.cancel()
 
 
-class Terminal:
-    """A process on a pty of its own (40x120), its output read all along."""
-
-    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
-        self.master, slave = os.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-        self.process = subprocess.Popen(
-            argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=REPO,
-            start_new_session=True,
-        )  # fmt: skip
-        os.close(slave)
-        os.set_blocking(self.master, False)
-        self.output = bytearray()
-        #: When the last chunk was read, and an event for the next one.
-        self.read_at = 0.0
-        self._grew = trio.Event()
-
-    async def pump(self) -> None:
-        while True:
-            await trio.lowlevel.wait_readable(self.master)
-            try:
-                chunk = os.read(self.master, 65536)
-            except BlockingIOError:
-                continue
-            except OSError:
-                return
-            if not chunk:
-                return
-            self.read_at = time.perf_counter()
-            self.output += chunk
-            self._grew.set()
-            self._grew = trio.Event()
-
-    async def expect(self, wanted: bytes, start: int = 0) -> float:
-        """When the output read after ``start`` came to hold ``wanted``."""
-        with trio.fail_after(WAIT_S):
-            while self.output.find(wanted, start) < 0:
-                with trio.move_on_after(0.5):
-                    await self._grew.wait()
-                if self.process.poll() is not None:
-                    raise RuntimeError(
-                        f"{self.process.args!r} exited: {bytes(self.output[-2000:])!r}"
-                    )
-        return self.read_at
-
-    def type(self, data: bytes) -> None:
-        os.write(self.master, data)
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        with contextlib.suppress(OSError):
-            os.close(self.master)
-
-
-@contextlib.asynccontextmanager
-async def running(argv: list[str], env: dict[str, str]) -> AsyncIterator[Terminal]:
-    terminal = Terminal(argv, env)
-    try:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(terminal.pump)
-            try:
-                yield terminal
-            finally:
-                nursery.cancel_scope.cancel()
-    finally:
-        terminal.close()
-
-
 def through(bench: SshBench, relay: Relay, *command: str) -> list[str]:
     """The proxy leg's ssh command line, to the relay's port (its host key pinned there too)."""
     known = bench.workdir / "known_hosts_relay"
@@ -201,7 +123,7 @@ def through(bench: SshBench, relay: Relay, *command: str) -> list[str]:
 async def attach_once(bench: SshBench, relay: Relay, env: dict[str, str], n: int) -> float:
     """Baseline: seconds from a plain ssh's TCP connection to its marker echoed back."""
     count = len(relay.accepts)
-    async with running(through(bench, relay), env) as ssh:
+    async with running(through(bench, relay), env, REPO) as ssh:
         accepted = await relay.accepted_after(count)
         await ssh.expect(b"\x1b")  # tmux drew: keys now go to the pane
         ssh.type(f"echo b$(({n}+100000))x\r".encode())
@@ -219,7 +141,7 @@ async def measure(bench: SshBench, drops: int) -> dict[str, list[float]]:
         await nursery.start(relay.serve)
         await attach_once(bench, relay, env, 0)  # warm-up
         session = [sys.executable, "-c", SESSION, json.dumps(through(bench, relay))]
-        async with running(session, env) as healing:
+        async with running(session, env, REPO) as healing:
             await healing.expect(b"\x1b")
             healing.type(b"echo m$((0+100000))x\r")
             await healing.expect(b"m100000x")

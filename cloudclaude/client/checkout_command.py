@@ -46,8 +46,9 @@ def main(argv: list[str]) -> int:
     if args.new_session:
         name = f"{name}-{secrets.token_hex(2)}"  # named here, so a re-attach finds it
     desk = laptop_git.Desk(str(root), _say)
-    mount_argv = ssh_argv(signed, short_id, MountChannel.ssh_options(root))
-    mount = MountChannel(mount_argv, root, desk, _say)
+    mount = MountChannel(
+        ssh_argv(signed, short_id, MountChannel.ssh_options(root)), root, desk, _say
+    )
     try:
         _say(f"mounting {root} in {short_id}…")
         mount.open()
@@ -61,12 +62,9 @@ def main(argv: list[str]) -> int:
         def before_reattach() -> None:
             """The mount again if it died with the connection (the attach command then
             restarts Claude Code, which worked in the dead one)."""
-            nonlocal mount
-            if mount.alive():
-                return
-            mount.close()
-            mount = MountChannel(mount_argv, root, desk, _say)
-            mount.open()
+            if not mount.alive():
+                mount.close()
+                mount.open()
 
         return heal.run_session(attach, before_reattach=before_reattach)
     finally:
@@ -79,8 +77,7 @@ def _running(api: Api, ref: str | None) -> dict[str, object]:
     host = hosts.find(api, ref)
     if host["status"] == "stopped":
         _say(f"starting {host['short_id']}…")
-        _, queued = api.call("POST", f"/v1/user/hosts/{host['id']}/start")
-        hosts.wait(api, str(queued["task_id"]))
+        hosts.act(api, host, "start")
     elif host["status"] not in ("running", "starting"):
         raise ApiError(
             f"{host['short_id']} is {host['status']}",

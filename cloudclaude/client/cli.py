@@ -83,8 +83,7 @@ def _action(action: str) -> Callable[[argparse.Namespace], int]:
             print(f"Rebuild {host['short_id']}: everything outside the home is lost.")
             if not sys.stdin.isatty() or input("Go on? [y/N] ").strip().lower() != "y":
                 return exit_codes.FAILED
-        _, queued = api.call("POST", f"/v1/user/hosts/{host['id']}/{action}")
-        task = hosts.wait(api, str(queued["task_id"]), quiet=args.json)
+        task = hosts.act(api, host, action, quiet=args.json)
         show(args, task, f"{host['short_id']}: {action} done")
         return exit_codes.OK
 

@@ -49,6 +49,12 @@ def table(hosts: list[dict[str, Any]]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)
 
 
+def act(api: Api, host: dict[str, Any], action: str, quiet: bool = False) -> dict[str, Any]:
+    """``action`` (start, stop, rebuild) on ``host``, followed to its end with progress."""
+    _, queued = api.call("POST", f"/v1/user/hosts/{host['id']}/{action}")
+    return wait(api, str(queued["task_id"]), quiet)
+
+
 def wait(api: Api, task_id: str, quiet: bool = False) -> dict[str, Any]:
     """Follow a task to its end, printing each new stage; a failed task raises its code."""
     seen = 0

@@ -61,7 +61,9 @@ class MountChannel:
         return ["-T", "-o", f'SetEnv={PATH_ENV}="{checkable_path(root)}"', "-s"]
 
     def open(self, timeout: float = READY_TIMEOUT_S) -> None:
-        """Start ssh and serve; return once the box has the mount, or raise its error."""
+        """Start ssh and serve; return once the box has the mount, or raise its error. Again
+        after ``close``: a new mount (the old one died with its stream)."""
+        self.ready, self.lines = threading.Event(), []
         self.process = subprocess.Popen(
             [*self.argv, SUBSYSTEM],
             stdin=subprocess.PIPE,
@@ -72,8 +74,8 @@ class MountChannel:
         assert stdin is not None  # all three are pipes
         assert stdout is not None
         assert stderr is not None
-        self._thread(self._serve, stdout, stdin)
-        self._thread(self._read_stderr, stderr)
+        self._thread(self._serve, self.process, stdout, stdin)
+        self._thread(self._read_stderr, stderr, self.ready)
         deadline = time.monotonic() + timeout
         while not self.ready.wait(0.1):
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -85,19 +87,20 @@ class MountChannel:
     def _thread(self, target: Callable[..., None], *args: object) -> None:
         threading.Thread(target=target, args=args, daemon=True, name="mount").start()
 
-    def _serve(self, rfile: BinaryIO, wfile: BinaryIO) -> None:
+    def _serve(self, process: subprocess.Popen[bytes], rfile: BinaryIO, wfile: BinaryIO) -> None:
         serve(str(self.root), rfile, wfile, report=self.say, desk=self.desk)
-        # The stream ended (or the box's sshfs misbehaved): the mount is dead either way.
-        self.close()
+        # The stream ended (or the box's sshfs misbehaved): this mount is dead either way (and
+        # ``self.process`` may be a newer one's by now).
+        _end(process)
 
-    def _read_stderr(self, stream: IO[bytes]) -> None:
+    def _read_stderr(self, stream: IO[bytes], ready: threading.Event) -> None:
         for raw in stream:
             line = raw.decode(errors="replace").rstrip("\r\n")
             if line == f"{READY} {self.root}":
-                self.ready.set()
+                ready.set()
                 continue
             self.lines = [*self.lines[-KEEP_LINES:], line]
-            if self.ready.is_set() or line.startswith("cloudclaude:"):
+            if ready.is_set() or line.startswith("cloudclaude:"):
                 self.say(line)
 
     def alive(self) -> bool:
@@ -105,9 +108,12 @@ class MountChannel:
 
     def close(self) -> None:
         """End ssh (the proxy then takes the mount down in the box)."""
-        process = self.process
-        if process is None or process.poll() is not None:
-            return
+        if self.process is not None:
+            _end(self.process)
+
+
+def _end(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
         process.terminate()
         try:
             process.wait(5)

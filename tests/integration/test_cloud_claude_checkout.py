@@ -13,9 +13,7 @@ same pane. The checkout lives under ``/home`` (the agent refuses ``/tmp``, which
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -24,11 +22,10 @@ from pathlib import Path
 import pytest
 import trio
 
+from bench.pty_terminal import WAIT_S, Terminal, running
 from cloudclaude.client.checkout import session_name
 from tests.integration.laptop import Laptop, signed_in_laptop
 from tests.integration.sshstack import SshStack
-
-WAIT_S = 120.0
 
 
 @pytest.fixture
@@ -39,42 +36,6 @@ def laptop_dir() -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
-
-
-class Terminal:
-    """A process on a pty, as in a user's terminal; what it writes is kept."""
-
-    def __init__(self, argv: list[str], cwd: Path, env: dict[str, str]) -> None:
-        self.master, slave = os.openpty()
-        self.process = subprocess.Popen(
-            argv, cwd=cwd, env=env, stdin=slave, stdout=slave, stderr=slave, start_new_session=True
-        )
-        os.close(slave)
-        os.set_blocking(self.master, False)
-        self.output = b""
-
-    def read(self) -> bytes:
-        if self.master < 0:
-            return self.output
-        try:
-            while chunk := os.read(self.master, 65536):
-                self.output += chunk
-        except (BlockingIOError, OSError):
-            pass
-        return self.output
-
-    def close(self) -> None:
-        if self.master < 0:
-            return
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        os.close(self.master)
-        self.master = -1
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -101,17 +62,17 @@ def make_checkout(base: Path) -> tuple[Path, Path]:
     return checkout, remote
 
 
-async def until(check: object, what: str, terminal: Terminal) -> None:
-    """Poll ``check`` (an async callable returning truth) until it holds; the CLI must not
-    have ended meanwhile (unless it was closed on purpose)."""
+async def until(check: object, what: str, terminal: Terminal | None) -> None:
+    """Poll ``check`` (an async callable returning truth) until it holds; the CLI on
+    ``terminal`` (None: none runs) must not end meanwhile."""
     assert callable(check)
     with trio.move_on_after(WAIT_S):
         while not await check():
-            running = terminal.master < 0 or terminal.process.poll() is None
-            assert running, terminal.read().decode(errors="replace")
+            assert terminal is None or terminal.process.poll() is None, terminal.shown()
             await trio.sleep(0.3)
         return
-    raise AssertionError(f"{what}; the CLI showed:\n{terminal.read().decode(errors='replace')}")
+    shown = terminal.shown() if terminal is not None else "(none runs)"
+    raise AssertionError(f"{what}; the CLI showed:\n{shown}")
 
 
 async def in_box(laptop: Laptop, short_id: str, script: str) -> subprocess.CompletedProcess[bytes]:
@@ -127,8 +88,8 @@ async def test_claude_runs_in_the_box_on_the_laptops_checkout_and_heals(
     short_id = made.stdout.split(b'"short_id": "')[1].split(b'"')[0].decode()
     checkout, remote = make_checkout(laptop_dir)
     name = session_name(checkout)
-    terminal = Terminal(["cloud-claude"], checkout, {**laptop.env, "TERM": "xterm"})
-    try:
+    env = {**laptop.env, "TERM": "xterm"}
+    async with running(["cloud-claude"], env, checkout) as terminal:
 
         async def mounted() -> bool:
             seen = await in_box(laptop, short_id, f"cat {checkout}/README")
@@ -164,7 +125,7 @@ async def test_claude_runs_in_the_box_on_the_laptops_checkout_and_heals(
         assert pushed.returncode == 0, pushed.stdout + pushed.stderr
         assert git(remote, "rev-parse", "main") == git(checkout, "rev-parse", "main")
         assert not (laptop_dir / "hook-ran").exists()
-        assert b"git push origin main" in terminal.read()
+        assert b"git push origin main" in terminal.output
         sneaky = (
             f"cd {checkout}/.cloud-claude/git && printf 'push\\0-c\\0core.sshCommand=touch"
             f" {laptop_dir}/pwned\\0origin\\0' > x1.request && i=0 && until [ -e x1.result ];"
@@ -195,14 +156,11 @@ async def test_claude_runs_in_the_box_on_the_laptops_checkout_and_heals(
         # Leaving takes the mount down; the next cloud-claude mounts the checkout again and
         # starts Claude Code again in the same pane (the old one lost its mount).
         before = (await in_box(laptop, short_id, pane)).stdout.split()
-        terminal.close()
 
-        async def unmounted() -> bool:
-            return not await mounted()
+    async def unmounted() -> bool:
+        return not await mounted()
 
-        await until(unmounted, "the mount outlived the CLI", terminal)
-        terminal = Terminal(["cloud-claude"], checkout, {**laptop.env, "TERM": "xterm"})
+    await until(unmounted, "the mount outlived the CLI", None)
+    async with running(["cloud-claude"], env, checkout) as terminal:
         await until(restarted, "a new cloud-claude did not revive Claude Code", terminal)
         await until(mounted, "the new cloud-claude did not mount the checkout", terminal)
-    finally:
-        terminal.close()

@@ -12,103 +12,25 @@ waiting for, and the deadlines only bound a broken run.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
-import os
 import random
-import signal
-import struct
-import subprocess
-import termios
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import trio
 
+from bench.pty_terminal import WAIT_S, Terminal, running
 from cloudclaude.client.outage import LIMIT_ENV
 from tests.integration.laptop import Laptop, signed_in_laptop
 from tests.integration.sshstack import SshStack
-
-WAIT_S = 120.0
-
-
-class Terminal:
-    """A process on a pty of its own, as in a user's terminal; its output read all along (a
-    full pty would stall it) and kept."""
-
-    def __init__(self, argv: list[str], env: dict[str, str], cwd: Path) -> None:
-        self.master, slave = os.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-        self.process = subprocess.Popen(
-            argv, cwd=cwd, env=env, stdin=slave, stdout=slave, stderr=slave, start_new_session=True
-        )
-        os.close(slave)
-        os.set_blocking(self.master, False)
-        self.output = b""
-        #: The pty gave EOF (EIO): everything the process wrote has been read.
-        self.drained = False
-
-    async def pump(self) -> None:
-        while True:
-            await trio.lowlevel.wait_readable(self.master)
-            try:
-                chunk = os.read(self.master, 65536)
-            except BlockingIOError:
-                continue
-            except OSError:  # EIO: the process and its children closed the pty
-                chunk = b""
-            if not chunk:
-                self.drained = True
-                return
-            self.output += chunk
-
-    def type(self, data: bytes) -> None:
-        os.write(self.master, data)
-
-    async def expect(self, wanted: bytes) -> None:
-        with trio.move_on_after(WAIT_S):
-            while wanted not in self.output:
-                assert not self.drained, self.shown()  # ended without it
-                await trio.sleep(0.05)
-            return
-        raise AssertionError(f"no {wanted!r}; the CLI showed:\n{self.shown()}")
-
-    async def wait(self) -> int:
-        with trio.fail_after(WAIT_S):
-            while (status := self.process.poll()) is None:
-                await trio.sleep(0.05)
-        return status
-
-    def shown(self) -> str:
-        return self.output.decode(errors="replace")[-4000:]
-
-    def close(self) -> None:
-        """SIGTERM (the CLI restores the terminal and stops its ssh), then SIGKILL."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        with contextlib.suppress(OSError):
-            os.close(self.master)
 
 
 @contextlib.asynccontextmanager
 async def connected(laptop: Laptop, *args: str, **env: str) -> AsyncIterator[Terminal]:
     """``cloud-claude connect ARGS`` on a terminal, cleaned up also when the test fails."""
     full = {**laptop.env, "TERM": "xterm", **env}
-    terminal = Terminal(["cloud-claude", "connect", *args], full, laptop.home)
-    try:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(terminal.pump)
-            try:
-                yield terminal
-            finally:
-                nursery.cancel_scope.cancel()
-    finally:
-        terminal.close()
+    async with running(["cloud-claude", "connect", *args], full, laptop.home) as terminal:
+        yield terminal
 
 
 @contextlib.asynccontextmanager

@@ -93,6 +93,9 @@ def test_the_mount_channel_waits_for_the_proxys_ready_line_and_reports_its_error
         assert ready.alive()
         ready.close()
         assert not ready.alive()
+        ready.open(timeout=30)  # again, as after a drop: a new mount
+        assert ready.alive()
+        ready.close()
 
         line = "cloudclaude: /tmp is refused (MOUNT_001 mount_path_refused)"
         failing = MountChannel(
