@@ -134,9 +134,13 @@ class LiveSessions:
         live = self.snapshot()
         if not live:
             return []
-        users = {u.id: u for u in await users_repo.get_many(db, list({s.user_id for s in live}))}
+        # Sign-ins first, users second: a change to a user ends their sign-ins in the same
+        # transaction, so sign-ins seen gone mean the user row read after is the new one too
+        # (the other order could see the sign-in gone but the old, active user: "signed out"
+        # instead of, say, "the account has expired").
         sids = list({s.auth_session for s in live if s.auth_session is not None})
         signed_in = await auth_sessions.existing(db, sids) if sids else set()
+        users = {u.id: u for u in await users_repo.get_many(db, list({s.user_id for s in live}))}
         due = []
         for session in live:
             reason = ended_why(session, users.get(session.user_id), now)
